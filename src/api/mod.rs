@@ -1,0 +1,388 @@
+//! The Office 365 Management Activity API client: one authenticated request path (`PublisherIdentifier`
+//! on every call, a token renewed once on 401, transient failures retried) and the service's error
+//! bodies turned into [`ApiError`]s that tell the admin what to do.
+
+mod subscriptions;
+
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+use crate::auth::{AuthError, Credentials, TokenProvider};
+use crate::config::{Cloud, Settings, check_transport};
+use crate::error::net_reason;
+use crate::retry::{Backoff, retry_after};
+
+pub use subscriptions::{StartOutcome, StopOutcome, Subscription, Webhook};
+
+/// What went wrong talking to the Management Activity API.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The service answered with an error body; `Display` explains it.
+    #[error("{0}")]
+    Service(ServiceError),
+    #[error(
+        "the Management Activity API refused the token for {call} (HTTP 401) even after a new one was issued; \
+         check that `audience` ({audience}) is your cloud's API host and that tenant_id is the tenant the app \
+         is registered in"
+    )]
+    Unauthorized { call: String, audience: String },
+    #[error(
+        "could not reach the Management Activity API for {call} ({url}): {reason}; check the network and `audience`"
+    )]
+    Unreachable {
+        call: String,
+        url: String,
+        reason: String,
+    },
+    #[error(
+        "the Management Activity API answered {call} with HTTP {status} and {what}; run again later"
+    )]
+    Unexpected {
+        call: String,
+        status: u16,
+        what: String,
+    },
+    #[error("the service handed back a URL auditsync will not follow: {0}")]
+    Insecure(String),
+    #[error("the answer to {call} is not what the API documents: {reason}")]
+    Decode { call: String, reason: String },
+}
+
+impl ApiError {
+    /// Exit code: everything the service or the network says is a runtime failure.
+    pub fn exit_code(&self) -> u8 {
+        1
+    }
+}
+
+/// An `{"error":{"code":"AF…","message":"…"}}` answer, with the context needed to explain it.
+#[derive(Debug)]
+pub struct ServiceError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub call: String,
+    pub content_type: Option<String>,
+    tenant_id: String,
+    client_id: String,
+    cloud: Cloud,
+}
+
+impl ServiceError {
+    /// The unified audit log is off (or the tenant was never provisioned for it): the service answers
+    /// with a .NET exception instead of an AF code (management-api.md §3).
+    pub fn audit_log_off(&self) -> bool {
+        self.message.contains("DataServiceException") && self.message.contains("does not exist")
+    }
+
+    /// Whether trying again may help: throttling and the service's internal errors.
+    fn transient(&self) -> bool {
+        !self.audit_log_off()
+            && (matches!(
+                self.code.as_str(),
+                "AF429" | "AF50000" | "AF50005" | "AF50006"
+            ) || self.status == 429
+                || (self.status >= 500 && !self.code.starts_with("AF")))
+    }
+}
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (t, c) = (&self.tenant_id, &self.client_id);
+        let ct = self.content_type.as_deref().unwrap_or("this content type");
+        if self.audit_log_off() {
+            return write!(
+                f,
+                "the unified audit log is not turned on for tenant {t}: turn on auditing in the Microsoft \
+                 Purview portal (Audit > Start recording user and admin activity) or with \
+                 `Set-AdminAuditLogConfig -UnifiedAuditLogIngestionEnabled $true`, wait up to an hour, then run \
+                 `auditsync subscribe start` again"
+            );
+        }
+        match self.code.as_str() {
+            "AF10001" => write!(
+                f,
+                "app {c} lacks the ActivityFeed.Read permission: in Entra admin center > App registrations > API \
+                 permissions add Office 365 Management APIs > Application permissions > ActivityFeed.Read, grant \
+                 admin consent, and try again in a few minutes"
+            ),
+            "AF20010" => write!(
+                f,
+                "the token was issued for another tenant than tenant_id {t}; use the tenant_id where app {c} is \
+                 registered and consented"
+            ),
+            "AF20011" | "AF20012" => write!(
+                f,
+                "the Management Activity API does not know tenant {t} ({}); check tenant_id and that cloud = \
+                 \"{}\" is the tenant's cloud",
+                self.message,
+                self.cloud.name()
+            ),
+            "AF20022" => write!(
+                f,
+                "there is no subscription for {ct}: run `auditsync subscribe start` (the first content can take up \
+                 to 12 hours to appear)"
+            ),
+            "AF20023" => write!(
+                f,
+                "the subscription for {ct} is disabled ({}): run `auditsync subscribe start` to enable it again \
+                 (content published while it was off cannot be fetched)",
+                self.message.trim_end_matches('.')
+            ),
+            "AF20051" => write!(
+                f,
+                "{}: the API keeps content for 7 days; use `auditsync import` with a Purview export for older data",
+                self.message.trim_end_matches('.')
+            ),
+            "AF429" => write!(
+                f,
+                "the API kept throttling {} (AF429) after several retries; run again later, and check that no \
+                 other tool is using the tenant's quota",
+                self.call
+            ),
+            code if code.starts_with("AF5") || self.status >= 500 => write!(
+                f,
+                "the Management Activity API kept failing {} with an internal error (HTTP {}, {code}); run again \
+                 later",
+                self.call, self.status
+            ),
+            code => write!(
+                f,
+                "the Management Activity API refused {} (HTTP {}, {code}): {}",
+                self.call, self.status, self.message
+            ),
+        }?;
+        if self.code.starts_with("AF") && self.code != "AF429" && !self.code.starts_with("AF5") {
+            write!(f, " [{}]", self.code)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// A successful answer: status, headers and the whole body.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+/// The Management Activity API client for one tenant.
+pub struct ApiClient {
+    http: reqwest::Client,
+    auth: TokenProvider,
+    /// `{audience}/api/v1.0/{tenant}/activity/feed/`
+    feed: Url,
+    publisher: String,
+    tenant_id: String,
+    client_id: String,
+    cloud: Cloud,
+    audience: Url,
+}
+
+/// The HTTP client every request goes through: no redirects (the API does not send any, and a
+/// redirect must not carry the token elsewhere), bounded timeouts, a user agent naming auditsync.
+pub fn http_client() -> Result<reqwest::Client, ApiError> {
+    reqwest::Client::builder()
+        .user_agent(concat!("auditsync/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(15))
+        .read_timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| ApiError::Unreachable {
+            call: "setting up HTTPS".into(),
+            url: String::new(),
+            reason: crate::error::chain(&e),
+        })
+}
+
+impl ApiClient {
+    pub fn new(settings: &Settings, secret: SecretString) -> Result<ApiClient, ApiError> {
+        let http = http_client()?;
+        let auth = TokenProvider::new(
+            Credentials {
+                tenant_id: settings.tenant_id.clone(),
+                client_id: settings.client_id.clone(),
+                secret,
+                cloud: settings.cloud,
+                authority: settings.authority.clone(),
+                audience: settings.audience.clone(),
+                version: settings.token_version,
+            },
+            http.clone(),
+        )?;
+        let base = settings.audience.as_str().trim_end_matches('/');
+        let feed = Url::parse(&format!(
+            "{base}/api/v1.0/{}/activity/feed/",
+            settings.tenant_id
+        ))
+        .map_err(|e| ApiError::Insecure(e.to_string()))?;
+        Ok(ApiClient {
+            http,
+            auth,
+            feed,
+            publisher: settings.publisher_identifier.clone(),
+            tenant_id: settings.tenant_id.clone(),
+            client_id: settings.client_id.clone(),
+            cloud: settings.cloud,
+            audience: settings.audience.clone(),
+        })
+    }
+
+    /// A URL under the feed root with the given query pairs (PublisherIdentifier is added by `send`).
+    fn feed_url(&self, path: &str, query: &[(&str, &str)]) -> Url {
+        let mut url = self.feed.join(path).unwrap_or_else(|_| self.feed.clone());
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    /// Sends one request and returns the answer when it is a 2xx. Adds `PublisherIdentifier` when the
+    /// URL lacks it, renews the token once on 401, and retries throttling, 5xx and network failures
+    /// with back-off. `call` names the operation in messages ("subscriptions/start for Audit.General").
+    pub async fn send(
+        &self,
+        method: Method,
+        mut url: Url,
+        call: &str,
+        content_type: Option<&str>,
+    ) -> Result<Answer, ApiError> {
+        check_transport(&url).map_err(ApiError::Insecure)?;
+        if !url
+            .query_pairs()
+            .any(|(k, _)| k.eq_ignore_ascii_case("PublisherIdentifier"))
+        {
+            url.query_pairs_mut()
+                .append_pair("PublisherIdentifier", &self.publisher);
+        }
+        let mut token = self.auth.token().await?;
+        let mut renewed = false;
+        let mut backoff = Backoff::new();
+        loop {
+            let mut req = self.http.request(method.clone(), url.clone());
+            req = req.header(AUTHORIZATION, token.header());
+            if method == Method::POST {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json; utf-8")
+                    .body("");
+            }
+            let outcome = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    match resp.bytes().await {
+                        Ok(body) => Ok((status, headers, body)),
+                        Err(e) => Err(net_reason(&e)),
+                    }
+                }
+                Err(e) => Err(net_reason(&e)),
+            };
+            let (status, headers, body) = match outcome {
+                Ok(answer) => answer,
+                Err(reason) => match backoff.next(None) {
+                    Some(delay) => {
+                        tracing::warn!(
+                            "{call}: {reason}; retrying in {:.1} s",
+                            delay.as_secs_f64()
+                        );
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    None => {
+                        return Err(ApiError::Unreachable {
+                            call: call.to_owned(),
+                            url: redact_query(&url),
+                            reason,
+                        });
+                    }
+                },
+            };
+            if status.is_success() {
+                return Ok(Answer {
+                    status,
+                    headers,
+                    body,
+                });
+            }
+            let service = serde_json::from_slice::<ErrorBody>(&body)
+                .ok()
+                .map(|b| ServiceError {
+                    status: status.as_u16(),
+                    code: b.error.code,
+                    message: b.error.message,
+                    call: call.to_owned(),
+                    content_type: content_type.map(str::to_owned),
+                    tenant_id: self.tenant_id.clone(),
+                    client_id: self.client_id.clone(),
+                    cloud: self.cloud,
+                });
+            if status == StatusCode::UNAUTHORIZED
+                && service.as_ref().is_none_or(|s| s.code != "AF10001")
+            {
+                if renewed {
+                    return Err(ApiError::Unauthorized {
+                        call: call.to_owned(),
+                        audience: self.audience.as_str().trim_end_matches('/').to_owned(),
+                    });
+                }
+                token = self.auth.renew(&token).await?;
+                renewed = true;
+                continue;
+            }
+            let transient = match &service {
+                Some(s) => s.transient(),
+                None => status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
+            };
+            if transient && let Some(delay) = backoff.next(retry_after(&headers)) {
+                tracing::warn!(
+                    "{call}: HTTP {status}{}; retrying in {:.1} s",
+                    service
+                        .as_ref()
+                        .map(|s| format!(" {}", s.code))
+                        .unwrap_or_default(),
+                    delay.as_secs_f64()
+                );
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+            return Err(match service {
+                Some(s) => ApiError::Service(s),
+                None => ApiError::Unexpected {
+                    call: call.to_owned(),
+                    status: status.as_u16(),
+                    what: if body.is_empty() {
+                        "an empty body".to_owned()
+                    } else {
+                        "a body that is not an API error".to_owned()
+                    },
+                },
+            });
+        }
+    }
+}
+
+/// A URL for messages, without its query (which only repeats what the message already says).
+fn redact_query(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.to_string()
+}

@@ -1,0 +1,534 @@
+//! Entra ID client-credentials tokens for the Management Activity API: one request shape per token
+//! endpoint version, a cache renewed before expiry and after a 401, and Entra's refusals turned into one
+//! sentence that names the cause and the fix.
+//!
+//! The secret and the tokens stay inside `secrecy`/`oauth2` types whose `Debug` is redacted and that
+//! have no `Display`; the only place a token becomes text is the `Authorization` header, which is
+//! marked sensitive.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use oauth2::basic::{BasicRevocationErrorResponse, BasicTokenType};
+use oauth2::{
+    AccessToken, AuthType, ClientId, ClientSecret, EmptyExtraTokenFields, EndpointNotSet,
+    EndpointSet, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
+    StandardTokenIntrospectionResponse, TokenResponse, TokenUrl,
+};
+use reqwest::header::HeaderValue;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize};
+use url::Url;
+
+use crate::config::{Cloud, TokenVersion};
+use crate::error::net_reason;
+use crate::retry::{Backoff, retry_after};
+
+/// Everything needed to ask Entra ID for a token.
+pub struct Credentials {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub secret: SecretString,
+    pub cloud: Cloud,
+    pub authority: Url,
+    pub audience: Url,
+    pub version: TokenVersion,
+}
+
+/// Why no token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Entra ID answered with an error: the message explains it.
+    #[error("{0}")]
+    Rejected(Rejection),
+    #[error(
+        "could not reach the Entra ID token endpoint {url}: {reason}; check the network (proxy, firewall) and \
+         the `authority` setting"
+    )]
+    Unreachable { url: Url, reason: String },
+    #[error(
+        "the Entra ID token endpoint {url} kept answering HTTP {status} (service unavailable); run again later"
+    )]
+    Unavailable {
+        url: Url,
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    #[error(
+        "the token endpoint {url} answered HTTP {status} with no Entra ID error in it; check that `authority` \
+         is your cloud's login host (for cloud = \"{cloud}\" that is {expected})"
+    )]
+    NotEntra {
+        url: Url,
+        status: u16,
+        cloud: &'static str,
+        expected: &'static str,
+    },
+    #[error("the token endpoint {url} sent a token response auditsync cannot read ({reason})")]
+    Malformed { url: Url, reason: String },
+}
+
+/// An Entra ID error response, explained for the admin by its `Display`.
+#[derive(Debug)]
+pub struct Rejection {
+    pub code: Option<u32>,
+    pub error: String,
+    pub summary: String,
+    pub trace_id: Option<String>,
+    tenant_id: String,
+    client_id: String,
+    cloud: Cloud,
+    authority: Url,
+    audience: Url,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (t, c, cloud) = (&self.tenant_id, &self.client_id, self.cloud.name());
+        let aud = self.audience.as_str().trim_end_matches('/');
+        let auth = self.authority.as_str().trim_end_matches('/');
+        match self.code {
+            Some(7000215) => write!(
+                f,
+                "Entra ID rejected the client secret of app {c}: it is not a current secret of this app; copy the \
+                 secret's Value (not its Secret ID) from Entra admin center > App registrations > Certificates & \
+                 secrets into client_secret"
+            ),
+            Some(7000222) => write!(
+                f,
+                "the client secret of app {c} has expired; create a new one under Entra admin center > App \
+                 registrations > Certificates & secrets and put its value in client_secret"
+            ),
+            Some(7000216) => write!(
+                f,
+                "Entra ID received no client secret for app {c}; set client_secret, client_secret_file, \
+                 client_secret_command or AUDITSYNC_CLIENT_SECRET"
+            ),
+            Some(700016) => write!(
+                f,
+                "Entra ID has no app with client_id {c} in tenant {t}; check client_id (the Application (client) \
+                 ID on the app registration's Overview page) and that the app is registered in this tenant and \
+                 this cloud (cloud = \"{cloud}\")"
+            ),
+            Some(90002) | Some(900023) | Some(90072) => write!(
+                f,
+                "tenant {t} was not found at {auth}; check tenant_id (the Directory (tenant) ID on the app \
+                 registration's Overview page) and that cloud = \"{cloud}\" is the tenant's cloud (GCC High and \
+                 DoD tenants sign in at login.microsoftonline.us)"
+            ),
+            Some(500011) => write!(
+                f,
+                "Entra ID does not know the resource {aud} in tenant {t}; for cloud = \"{cloud}\" the audience is \
+                 {}: remove the audience override or correct it, and check that the app has the Office 365 \
+                 Management APIs permission with admin consent",
+                self.cloud.audience()
+            ),
+            Some(1002012) | Some(70011) => write!(
+                f,
+                "Entra ID refused the scope {aud}/.default; check `audience` (for cloud = \"{cloud}\" it is {})",
+                self.cloud.audience()
+            ),
+            Some(7000112) => write!(
+                f,
+                "app {c} is disabled in tenant {t}; enable it in Entra admin center > Enterprise applications > \
+                 (the app) > Properties"
+            ),
+            Some(53003) => write!(
+                f,
+                "a Conditional Access policy blocked app {c} from getting a token; ask your Entra admin to \
+                 exclude this app (workload identity) from the policy"
+            ),
+            _ => write!(
+                f,
+                "Entra ID refused the token request ({}): {}",
+                self.error, self.summary
+            ),
+        }?;
+        if let Some(code) = self.code {
+            write!(f, " [AADSTS{code}")?;
+            if let Some(id) = &self.trace_id {
+                write!(f, ", trace ID {id}")?;
+            }
+            f.write_str("]")?;
+        }
+        Ok(())
+    }
+}
+
+/// Entra ID's error body (management-api.md §4, "Token errors").
+#[derive(Debug, Deserialize, Serialize)]
+pub struct EntraErrorResponse {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+    #[serde(default)]
+    error_codes: Vec<u32>,
+    #[serde(default)]
+    trace_id: Option<String>,
+}
+
+impl fmt::Display for EntraErrorResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.error)
+    }
+}
+
+impl oauth2::ErrorResponse for EntraErrorResponse {}
+
+impl EntraErrorResponse {
+    /// The AADSTS code: from `error_codes`, else from the description's `AADSTSnnn:` prefix.
+    fn code(&self) -> Option<u32> {
+        self.error_codes.first().copied().or_else(|| {
+            let d = self.error_description.as_deref()?;
+            let digits: String = d
+                .strip_prefix("AADSTS")?
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+    }
+
+    /// The description's first line, without the `AADSTSnnn: ` prefix (the rest is trace ids).
+    fn summary(&self) -> String {
+        let d = self.error_description.as_deref().unwrap_or_default();
+        let first = d.lines().next().unwrap_or_default();
+        match first.split_once(": ") {
+            Some((code, rest)) if code.starts_with("AADSTS") => rest.to_owned(),
+            _ => first.to_owned(),
+        }
+    }
+}
+
+/// A token response from either endpoint version. v1 sends `expires_in` as a string ("3599"),
+/// v2 as a number; the oauth2 crate's standard response accepts only numbers.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct EntraTokenResponse {
+    access_token: AccessToken,
+    token_type: BasicTokenType,
+    #[serde(default, deserialize_with = "number_or_string")]
+    expires_in: Option<u64>,
+}
+
+fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumOrStr {
+        Num(u64),
+        Str(String),
+    }
+    match Option::<NumOrStr>::deserialize(d)? {
+        None => Ok(None),
+        Some(NumOrStr::Num(n)) => Ok(Some(n)),
+        Some(NumOrStr::Str(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("expires_in {s:?} is not a number"))),
+    }
+}
+
+impl TokenResponse for EntraTokenResponse {
+    type TokenType = BasicTokenType;
+    fn access_token(&self) -> &AccessToken {
+        &self.access_token
+    }
+    fn token_type(&self) -> &BasicTokenType {
+        &self.token_type
+    }
+    fn expires_in(&self) -> Option<Duration> {
+        self.expires_in.map(Duration::from_secs)
+    }
+    fn refresh_token(&self) -> Option<&RefreshToken> {
+        None
+    }
+    fn scopes(&self) -> Option<&Vec<Scope>> {
+        None
+    }
+}
+
+type EntraClient = oauth2::Client<
+    EntraErrorResponse,
+    EntraTokenResponse,
+    StandardTokenIntrospectionResponse<EmptyExtraTokenFields, BasicTokenType>,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// A bearer token as handed to the API client. Its `Debug` is redacted and it has no `Display`.
+#[derive(Clone, Debug)]
+pub struct Token {
+    value: AccessToken,
+    generation: u64,
+}
+
+impl Token {
+    /// The `Authorization` header value, marked sensitive so no HTTP layer logs it.
+    pub fn header(&self) -> HeaderValue {
+        let mut v = HeaderValue::from_str(&format!("Bearer {}", self.value.secret()))
+            .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
+        v.set_sensitive(true);
+        v
+    }
+
+    /// The token's text, for the few places that must inspect it (e.g. `doctor` reading its roles).
+    pub fn expose(&self) -> &str {
+        self.value.secret()
+    }
+}
+
+struct Cached {
+    token: Token,
+    renew_at: Instant,
+}
+
+/// Hands out tokens, asking Entra ID only when the cached one is near its end or was refused.
+pub struct TokenProvider {
+    oauth: EntraClient,
+    http: reqwest::Client,
+    token_url: Url,
+    creds: Credentials,
+    cache: tokio::sync::Mutex<Option<Cached>>,
+}
+
+/// Transport-level outcome of one token request, before oauth2 reads the body.
+#[derive(Debug, thiserror::Error)]
+enum Transport {
+    #[error("{0}")]
+    Send(String),
+    #[error("HTTP {status}")]
+    Unavailable {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    #[error("HTTP {0} without an Entra ID error")]
+    NotEntra(u16),
+}
+
+impl TokenProvider {
+    pub fn new(creds: Credentials, http: reqwest::Client) -> Result<TokenProvider, AuthError> {
+        let base = creds.authority.as_str().trim_end_matches('/');
+        let path = match creds.version {
+            TokenVersion::V1 => "oauth2/token",
+            TokenVersion::V2 => "oauth2/v2.0/token",
+        };
+        let raw = format!("{base}/{}/{path}", creds.tenant_id);
+        let token_url = Url::parse(&raw).map_err(|e| AuthError::Malformed {
+            url: creds.authority.clone(),
+            reason: e.to_string(),
+        })?;
+        let oauth = oauth2::Client::new(ClientId::new(creds.client_id.clone()))
+            .set_client_secret(ClientSecret::new(creds.secret.expose_secret().to_owned()))
+            .set_auth_type(AuthType::RequestBody)
+            .set_token_uri(TokenUrl::from_url(token_url.clone()));
+        Ok(TokenProvider {
+            oauth,
+            http,
+            token_url,
+            creds,
+            cache: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// The cached token, or a new one when it is missing or close to expiry.
+    pub async fn token(&self) -> Result<Token, AuthError> {
+        let mut cache = self.cache.lock().await;
+        if let Some(c) = cache.as_ref().filter(|c| Instant::now() < c.renew_at) {
+            return Ok(c.token.clone());
+        }
+        let generation = cache.as_ref().map_or(0, |c| c.token.generation + 1);
+        let fresh = self.request(generation).await?;
+        let token = fresh.token.clone();
+        *cache = Some(fresh);
+        Ok(token)
+    }
+
+    /// Called after the API answered 401 to `rejected`: drops it from the cache (unless another task
+    /// already renewed it) and returns a fresh token.
+    pub async fn renew(&self, rejected: &Token) -> Result<Token, AuthError> {
+        {
+            let mut cache = self.cache.lock().await;
+            if cache
+                .as_ref()
+                .is_some_and(|c| c.token.generation == rejected.generation)
+            {
+                tracing::debug!("the API refused the cached token; asking Entra ID for a new one");
+                if let Some(c) = cache.as_mut() {
+                    c.renew_at = Instant::now();
+                }
+            }
+        }
+        self.token().await
+    }
+
+    async fn request(&self, generation: u64) -> Result<Cached, AuthError> {
+        let mut backoff = Backoff::new();
+        loop {
+            match self.request_once(generation).await {
+                Err(e @ (AuthError::Unreachable { .. } | AuthError::Unavailable { .. })) => {
+                    let (hint, why) = match &e {
+                        AuthError::Unavailable {
+                            retry_after,
+                            status,
+                            ..
+                        } => (*retry_after, format!("HTTP {status}")),
+                        AuthError::Unreachable { reason, .. } => (None, reason.clone()),
+                        _ => (None, String::new()),
+                    };
+                    match backoff.next(hint) {
+                        Some(delay) => {
+                            tracing::warn!(
+                                "token request to {} failed ({why}); retrying in {:.1} s",
+                                self.token_url.host_str().unwrap_or_default(),
+                                delay.as_secs_f64()
+                            );
+                            tokio::time::sleep(delay).await;
+                        }
+                        None => return Err(e),
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn request_once(&self, generation: u64) -> Result<Cached, AuthError> {
+        let resource = self
+            .creds
+            .audience
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
+        let mut req = self.oauth.exchange_client_credentials();
+        req = match self.creds.version {
+            TokenVersion::V1 => req.add_extra_param("resource", resource),
+            TokenVersion::V2 => req.add_scope(Scope::new(format!("{resource}/.default"))),
+        };
+        let http = self.http.clone();
+        let send = move |r: oauth2::HttpRequest| {
+            let http = http.clone();
+            async move { send(&http, r).await }
+        };
+        tracing::debug!(url = %self.token_url, "requesting a token from Entra ID");
+        let started = Instant::now();
+        let url = self.token_url.clone();
+        let response = req.request_async(&send).await.map_err(|e| match e {
+            RequestTokenError::ServerResponse(body) => AuthError::Rejected(Rejection {
+                code: body.code(),
+                summary: body.summary(),
+                error: body.error.clone(),
+                trace_id: body.trace_id.clone(),
+                tenant_id: self.creds.tenant_id.clone(),
+                client_id: self.creds.client_id.clone(),
+                cloud: self.creds.cloud,
+                authority: self.creds.authority.clone(),
+                audience: self.creds.audience.clone(),
+            }),
+            RequestTokenError::Request(Transport::Send(reason)) => {
+                AuthError::Unreachable { url, reason }
+            }
+            RequestTokenError::Request(Transport::Unavailable {
+                status,
+                retry_after,
+            }) => AuthError::Unavailable {
+                url,
+                status,
+                retry_after,
+            },
+            RequestTokenError::Request(Transport::NotEntra(status)) => AuthError::NotEntra {
+                url,
+                status,
+                cloud: self.creds.cloud.name(),
+                expected: self.creds.cloud.authority(),
+            },
+            // Never show the body: it may hold a token.
+            RequestTokenError::Parse(e, _) => AuthError::Malformed {
+                url,
+                reason: format!("at {}: {}", e.path(), e.inner()),
+            },
+            RequestTokenError::Other(reason) => AuthError::Malformed { url, reason },
+        })?;
+        let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3599));
+        // Renew a fifth of the lifetime early, and at most five minutes early.
+        let margin = (lifetime / 5).min(Duration::from_secs(300));
+        tracing::debug!(lifetime_s = lifetime.as_secs(), "got a token from Entra ID");
+        Ok(Cached {
+            token: Token {
+                value: response.access_token,
+                generation,
+            },
+            renew_at: started + lifetime - margin,
+        })
+    }
+}
+
+/// Sends one token request with auditsync's HTTP client. Statuses that mean "try again" and bodies
+/// that are not Entra ID's are sorted out here; oauth2 reads the rest.
+async fn send(
+    http: &reqwest::Client,
+    req: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, Transport> {
+    let req = reqwest::Request::try_from(req).map_err(|e| Transport::Send(net_reason(&e)))?;
+    let resp = http
+        .execute(req)
+        .await
+        .map_err(|e| Transport::Send(net_reason(&e)))?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| Transport::Send(net_reason(&e)))?;
+    if status.is_server_error() || status.as_u16() == 429 {
+        return Err(Transport::Unavailable {
+            status: status.as_u16(),
+            retry_after: retry_after(&headers),
+        });
+    }
+    if status != reqwest::StatusCode::OK
+        && serde_json::from_slice::<EntraErrorResponse>(&body).is_err()
+    {
+        return Err(Transport::NotEntra(status.as_u16()));
+    }
+    let mut builder = http::Response::builder().status(status);
+    if let Some(h) = builder.headers_mut() {
+        *h = headers;
+    }
+    builder
+        .body(body.to_vec())
+        .map_err(|e| Transport::Send(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_in_may_be_a_string_or_a_number() {
+        let v1: EntraTokenResponse = serde_json::from_str(
+            r#"{"token_type":"Bearer","expires_in":"3599","expires_on":"1431659094","resource":"r","access_token":"a"}"#,
+        )
+        .unwrap();
+        assert_eq!(v1.expires_in(), Some(Duration::from_secs(3599)));
+        let v2: EntraTokenResponse =
+            serde_json::from_str(r#"{"token_type":"Bearer","expires_in":3599,"access_token":"a"}"#)
+                .unwrap();
+        assert_eq!(v2.expires_in(), Some(Duration::from_secs(3599)));
+        assert!(!format!("{v2:?}").contains("\"a\""));
+    }
+
+    #[test]
+    fn the_code_comes_from_error_codes_or_the_description() {
+        let body: EntraErrorResponse = serde_json::from_str(
+            r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: x"}"#,
+        )
+        .unwrap();
+        assert_eq!(body.code(), Some(7000215));
+        assert_eq!(body.summary(), "Invalid client secret provided.");
+    }
+}

@@ -1,0 +1,112 @@
+//! The command line, as plain clap-derive data. Values a configuration file can also set are read in
+//! `config`; nothing here does any I/O.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Collects Power Apps launch events from the Office 365 Management Activity API into SQLite.
+#[derive(Debug, Parser)]
+#[command(
+    name = "auditsync",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file [default: $AUDITSYNC_CONFIG, else ./auditsync.toml, else
+    /// ~/.config/auditsync/config.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// More detail on stderr (-v debug, -vv trace); AUDITSYNC_LOG overrides
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start, stop or list the tenant's Management Activity API subscriptions
+    #[command(subcommand)]
+    Subscribe(SubscribeCommand),
+    /// Try auditsync end to end against a built-in simulated tenant (no tenant or config needed)
+    Demo(DemoArgs),
+    /// Serve the simulated Management Activity API and Entra ID token endpoint on 127.0.0.1
+    Simulator(SimulatorArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscribeCommand {
+    /// Start the subscriptions (run once per tenant; starting an enabled one is fine)
+    Start(ContentTypeArgs),
+    /// Stop the subscriptions (content published while stopped is lost)
+    Stop(ContentTypeArgs),
+    /// Show the tenant's subscriptions
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ContentTypeArgs {
+    /// Content type to act on; repeat for several [default: the configured content_types]
+    #[arg(long = "content-type", value_name = "TYPE", value_parser = parse_content_type)]
+    pub content_types: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub content_types: ContentTypeArgs,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Seed of the simulated tenant's data
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulatorArgs {
+    /// Port on 127.0.0.1 (0 picks a free one)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Seed of the simulated tenant's data
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Hours of content the tenant holds, back from now
+    #[arg(long, default_value_t = 24)]
+    pub hours: u32,
+    /// Audit.General blobs per hour
+    #[arg(long, default_value_t = 4)]
+    pub blobs_per_hour: u32,
+    /// Records per blob
+    #[arg(long, default_value_t = 50)]
+    pub records_per_blob: u32,
+    /// Write a configuration file for this simulated tenant here (mode 600)
+    #[arg(long, value_name = "PATH")]
+    pub write_config: Option<PathBuf>,
+}
+
+fn parse_content_type(s: &str) -> Result<String, String> {
+    crate::config::content_type(s)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            format!(
+                "{s:?} is not a content type of the API; use one of {}",
+                crate::config::CONTENT_TYPES.join(", ")
+            )
+        })
+}

@@ -1,0 +1,146 @@
+//! `auditsync subscribe start|stop|list`.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::{load_settings, stdout_error, write_table};
+use crate::api::{ApiClient, StartOutcome, StopOutcome, Subscription, Webhook};
+use crate::cli::{GlobalArgs, SubscribeCommand};
+use crate::error::{Error, Outcome};
+
+pub async fn run(cmd: SubscribeCommand, global: &GlobalArgs) -> Result<Outcome, Error> {
+    let settings = load_settings(global)?;
+    let pick = |asked: &[String]| {
+        if asked.is_empty() {
+            settings.sync.content_types.clone()
+        } else {
+            asked.to_vec()
+        }
+    };
+    let secret = settings.client_secret().await?;
+    let api = ApiClient::new(&settings, secret)?;
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        SubscribeCommand::Start(a) => start(&api, &pick(&a.content_types), &mut out).await,
+        SubscribeCommand::Stop(a) => stop(&api, &pick(&a.content_types), &mut out).await,
+        SubscribeCommand::List(a) => {
+            let filter = (!a.content_types.content_types.is_empty())
+                .then(|| a.content_types.content_types.clone());
+            let wanted = filter
+                .clone()
+                .unwrap_or(settings.sync.content_types.clone());
+            list(&api, &wanted, filter.is_some(), a.json, &mut out).await
+        }
+    }
+}
+
+/// Starts each content type's subscription, saying for each whether it was started or already on.
+pub async fn start(
+    api: &ApiClient,
+    content_types: &[String],
+    out: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    for ct in content_types {
+        let line = match api.start_subscription(ct).await? {
+            StartOutcome::Started => format!("{ct}: subscription started"),
+            StartOutcome::AlreadyEnabled => format!("{ct}: subscription was already enabled"),
+        };
+        tracing::info!("{line}");
+        writeln!(out, "{line}").map_err(stdout_error)?;
+    }
+    Ok(Outcome::Done)
+}
+
+async fn stop(
+    api: &ApiClient,
+    content_types: &[String],
+    out: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    for ct in content_types {
+        let line = match api.stop_subscription(ct).await? {
+            StopOutcome::Stopped => format!(
+                "{ct}: subscription stopped (content published until the next `auditsync subscribe start` \
+                 cannot be fetched)"
+            ),
+            StopOutcome::NotSubscribed => format!("{ct}: there was no subscription to stop"),
+        };
+        tracing::info!("{line}");
+        writeln!(out, "{line}").map_err(stdout_error)?;
+    }
+    Ok(Outcome::Done)
+}
+
+/// One line of `subscribe list`, as printed in JSON.
+#[derive(Serialize)]
+struct Row {
+    content_type: String,
+    status: String,
+    webhook: Option<Webhook>,
+}
+
+/// Lists the tenant's subscriptions. Content types in `wanted` that the tenant has never started are
+/// shown as "not started"; with `only`, nothing else is shown.
+pub async fn list(
+    api: &ApiClient,
+    wanted: &[String],
+    only: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    let subs = api.list_subscriptions().await?;
+    let rows = rows(subs, wanted, only);
+    if json {
+        let text = serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into());
+        writeln!(out, "{text}").map_err(stdout_error)?;
+    } else {
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                let webhook = match &r.webhook {
+                    None => "none".to_owned(),
+                    Some(w) => format!(
+                        "{} ({})",
+                        w.address.as_deref().unwrap_or("?"),
+                        w.status.as_deref().unwrap_or("unknown")
+                    ),
+                };
+                vec![r.content_type.clone(), r.status.clone(), webhook]
+            })
+            .collect();
+        write_table(out, &["CONTENT TYPE", "STATUS", "WEBHOOK"], &table).map_err(stdout_error)?;
+        if rows.iter().any(|r| r.status != "enabled") {
+            tracing::info!(
+                "run `auditsync subscribe start` to enable the configured content types"
+            );
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+fn rows(subs: Vec<Subscription>, wanted: &[String], only: bool) -> Vec<Row> {
+    let mut rows: Vec<Row> = subs
+        .into_iter()
+        .filter(|s| {
+            !only
+                || wanted
+                    .iter()
+                    .any(|w| w.eq_ignore_ascii_case(&s.content_type))
+        })
+        .map(|s| Row {
+            content_type: s.content_type,
+            status: s.status.unwrap_or_else(|| "unknown".into()),
+            webhook: s.webhook,
+        })
+        .collect();
+    for w in wanted {
+        if !rows.iter().any(|r| r.content_type.eq_ignore_ascii_case(w)) {
+            rows.push(Row {
+                content_type: w.clone(),
+                status: "not started".into(),
+                webhook: None,
+            });
+        }
+    }
+    rows
+}

@@ -1,0 +1,25 @@
+//! Logs go to stderr through `tracing`; stdout carries results only. `-q` keeps errors, `-v` adds debug
+//! detail, `-vv` trace; `AUDITSYNC_LOG` (an `EnvFilter` directive such as `debug` or
+//! `auditsync=trace,hyper=info`) overrides both.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn,auditsync=info",
+        (false, 1) => "warn,auditsync=debug",
+        (false, 2) => "info,auditsync=trace",
+        (false, _) => "trace",
+    };
+    let filter =
+        EnvFilter::try_from_env("AUDITSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(verbose > 0)
+        .try_init();
+}
