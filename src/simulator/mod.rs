@@ -1,1 +1,344 @@
-//! placeholder
+//! A simulated Office 365 Management Activity API and Entra ID token endpoint, in process, for
+//! integration tests, `auditsync demo` and benchmarks. It follows management-api.md point by point,
+//! quirks included, so that a client passing against it has met what production will throw at it.
+//!
+//! This file owns the public entry points ([`Simulator`], [`SimSpec`], [`SimServer`], [`SimHandle`])
+//! and the connection loop. The rest:
+//! - `tenant`: deterministic data (blobs, records, duplicates, late blobs) and the ground truth;
+//! - `entra`: the token endpoints; `api`: the activity feed; `faults`: injected misbehaviour;
+//! - `control`: [`SimControl`], the runtime controls both servers deref to, and `/_sim/` over HTTP.
+//!
+//! # Routes (all under [`SimControl::base_url`], `http://127.0.0.1:PORT`)
+//! - `POST /{tenant}/oauth2/token` (v1: form `grant_type=client_credentials`, `client_id`,
+//!   `client_secret`, `resource={base}`; numbers in the answer are strings) and
+//!   `POST /{tenant}/oauth2/v2.0/token` (v2: `scope={base}/.default`; numbers are numbers).
+//!   Credentials may come as HTTP Basic instead. The base URL is both the authority and the resource.
+//! - `POST /api/v1.0/{tenant}/activity/feed/subscriptions/start?contentType=…` (and `/stop`),
+//!   `GET …/subscriptions/list`, `GET …/subscriptions/content?contentType&startTime&endTime[&nextPage]`,
+//!   `GET …/audit/{contentId}`; the same under `/api/v1/`, which is what `NextPageUri` points to.
+//!   `NextPageUri` carries no `PublisherIdentifier`: a client that wants its own quota adds it back.
+//! - `GET /_sim/stats`, `PUT /_sim/faults` (JSON [`Faults`]), `GET /_sim/truth?contentType&startTime&
+//!   endTime&operations=LaunchPowerApp,…` (JSON array of Ids). The secret is never exposed there.
+//!
+//! The simulated clock starts at [`SimSpec::now`] and runs in real time; windows, expiry and tokens
+//! follow it. Same seed and `now` give byte-identical blobs and listings (up to the port in URIs).
+//!
+//! Start one with [`Simulator::start`] (async, current runtime), [`Simulator::start_on`] (a fixed
+//! port) or [`Simulator::start_background`] (own runtime, for synchronous tests).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use auditsync::simulator::{SimSpec, Simulator};
+//! let sim = Simulator::start(SimSpec::new(42)).await?;
+//! let authority = sim.base_url(); // token host and API resource
+//! let (tenant, client) = (&sim.spec().tenant_id, &sim.spec().client_id);
+//! # let _ = (authority, tenant, client);
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod control;
+mod entra;
+mod faults;
+mod tenant;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::io;
+use std::net::Ipv4Addr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, StatusCode};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+use tower::ServiceExt;
+use url::Url;
+
+pub use control::{ApiRequests, BlobInfo, SimControl, Stats};
+pub use faults::Faults;
+
+use faults::DropConnection;
+use tenant::{Stream, guid, seeded};
+
+/// What to simulate. Build with [`SimSpec::new`] and adjust fields.
+#[derive(Clone)]
+pub struct SimSpec {
+    pub seed: u64,
+    /// Tenant GUID; derived from the seed.
+    pub tenant_id: String,
+    /// Application (client) id; derived from the seed.
+    pub client_id: String,
+    /// A 40-character Entra secret value (`Xy8Q~…`); derived from the seed. Redacted in `Debug`.
+    pub client_secret: String,
+    /// Token requests with the right secret fail with AADSTS7000222.
+    pub secret_expired: bool,
+    /// Roles put in tokens. Without `ActivityFeed.Read` the API answers AF10001.
+    pub roles: Vec<String>,
+    /// When false, subscription start/list and content listing answer the "unified audit log off" 500.
+    pub audit_log_enabled: bool,
+    /// `expires_in` of tokens, and how long the API accepts them.
+    pub token_lifetime: Duration,
+    /// Blobs per content-listing page.
+    pub page_size: usize,
+    /// The instant the data is laid out against, and where the simulated clock starts.
+    pub now: DateTime<Utc>,
+    /// Hours of data before `now`, at most 7 × 24 + 24 (blobs older than 7 days exist but are expired).
+    pub hours: u32,
+    /// Audit.General blobs per hour (Audit.SharePoint and Audit.Exchange get one every other hour).
+    pub blobs_per_hour: u32,
+    pub records_per_blob: u32,
+    /// Share of Audit.General records that are real LaunchPowerApp launches (~60 % RecordType 256,
+    /// ~40 % legacy 45).
+    pub launch_share: f64,
+    /// (content type, enabled) subscriptions present at start.
+    pub initial_subscriptions: Vec<(String, bool)>,
+    pub faults: Faults,
+}
+
+impl SimSpec {
+    /// The defaults: identity derived from `seed`, roles `ActivityFeed.Read` and `ServiceHealth.Read`,
+    /// audit log on, tokens for 3599 s, pages of 100, 24 hours up to `Utc::now()` at 4 blobs an hour
+    /// of 50 records, 10 % launches, no subscriptions, no faults.
+    pub fn new(seed: u64) -> Self {
+        let mut rng = seeded(seed, Stream::Identity, 0, 0);
+        Self {
+            seed,
+            tenant_id: guid(&mut rng),
+            client_id: guid(&mut rng),
+            client_secret: entra::client_secret(&mut rng),
+            secret_expired: false,
+            roles: vec!["ActivityFeed.Read".into(), "ServiceHealth.Read".into()],
+            audit_log_enabled: true,
+            token_lifetime: Duration::from_secs(3599),
+            page_size: 100,
+            now: Utc::now(),
+            hours: 24,
+            blobs_per_hour: 4,
+            records_per_blob: 50,
+            launch_share: 0.1,
+            initial_subscriptions: Vec::new(),
+            faults: Faults::default(),
+        }
+    }
+}
+
+impl Default for SimSpec {
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
+
+impl fmt::Debug for SimSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimSpec")
+            .field("seed", &self.seed)
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("secret_expired", &self.secret_expired)
+            .field("roles", &self.roles)
+            .field("audit_log_enabled", &self.audit_log_enabled)
+            .field("token_lifetime", &self.token_lifetime)
+            .field("page_size", &self.page_size)
+            .field("now", &self.now)
+            .field("hours", &self.hours)
+            .field("blobs_per_hour", &self.blobs_per_hour)
+            .field("records_per_blob", &self.records_per_blob)
+            .field("launch_share", &self.launch_share)
+            .field("initial_subscriptions", &self.initial_subscriptions)
+            .field("faults", &self.faults)
+            .finish()
+    }
+}
+
+/// Starts simulators.
+pub struct Simulator;
+
+impl Simulator {
+    /// Binds 127.0.0.1 on a free port and serves on the current tokio runtime until the returned
+    /// server is dropped.
+    pub async fn start(spec: SimSpec) -> io::Result<SimServer> {
+        Self::start_on(spec, 0).await
+    }
+
+    /// As [`Simulator::start`], on 127.0.0.1:`port` (0 picks a free one), for a simulator that other
+    /// processes must find.
+    pub async fn start_on(spec: SimSpec, port: u16) -> io::Result<SimServer> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+        let base_url =
+            Url::parse(&format!("http://{}", listener.local_addr()?)).map_err(io::Error::other)?;
+        let control = Arc::new(SimControl::new(spec, base_url));
+        let app = Router::new()
+            .merge(entra::routes())
+            .merge(api::routes())
+            .merge(control::routes())
+            .with_state(control.clone());
+        let task = tokio::spawn(serve(listener, app));
+        Ok(SimServer { control, task })
+    }
+
+    /// For synchronous tests: serves from its own multi-thread runtime on a background thread until the
+    /// returned handle is dropped.
+    pub fn start_background(spec: SimSpec) -> io::Result<SimHandle> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("auditsync-simulator".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => return drop(ready_tx.send(Err(error))),
+                };
+                runtime.block_on(async move {
+                    match Simulator::start(spec).await {
+                        Ok(server) => {
+                            // If the handle is gone already, stop at once.
+                            if ready_tx.send(Ok(server.control.clone())).is_ok() {
+                                let _ = stop_rx.await;
+                            }
+                        }
+                        Err(error) => drop(ready_tx.send(Err(error))),
+                    }
+                });
+            })?;
+        let control = ready_rx.recv().map_err(|_| {
+            io::Error::other("the simulator thread exited before it started serving")
+        })??;
+        Ok(SimHandle {
+            control,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A simulator serving on the runtime that started it; dropping it stops the server.
+pub struct SimServer {
+    control: Arc<SimControl>,
+    task: JoinHandle<()>,
+}
+
+impl SimServer {
+    /// The controls, to share with other tasks.
+    pub fn control(&self) -> Arc<SimControl> {
+        self.control.clone()
+    }
+
+    /// Stops serving (as dropping does).
+    pub fn shutdown(self) {}
+}
+
+impl Deref for SimServer {
+    type Target = SimControl;
+    fn deref(&self) -> &SimControl {
+        &self.control
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A simulator serving from its own runtime thread; dropping it stops the server and joins the thread.
+pub struct SimHandle {
+    control: Arc<SimControl>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// The controls, to share with other threads.
+    pub fn control(&self) -> Arc<SimControl> {
+        self.control.clone()
+    }
+}
+
+impl Deref for SimHandle {
+    type Target = SimControl;
+    fn deref(&self) -> &SimControl {
+        &self.control
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The error a connection ends with when a fault drops it.
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by fault injection")]
+struct Dropped;
+
+/// Accepts connections and serves each with hyper, so that a response marked [`DropConnection`] can
+/// become a connection closed without an answer. Aborting this task aborts every connection.
+async fn serve(listener: TcpListener, app: Router) {
+    let mut connections = JoinSet::new();
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::debug!(%error, "simulator: accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let app = app.clone();
+                async move {
+                    let response = match app.oneshot(request).await {
+                        Ok(response) => response,
+                        Err(never) => match never {},
+                    };
+                    if response.extensions().get::<DropConnection>().is_some() {
+                        Err(Dropped)
+                    } else {
+                        Ok(response)
+                    }
+                }
+            });
+            // Errors are clients going away or injected drops; the connection is over either way.
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+/// `application/json; charset=utf-8`, as both services send it.
+const JSON: &str = "application/json; charset=utf-8";
+
+fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static(JSON))],
+        body.into(),
+    )
+        .into_response()
+}

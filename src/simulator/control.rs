@@ -1,0 +1,288 @@
+//! The simulator's shared state and its control surface: [`SimControl`] (what tests call on a running
+//! simulator), [`Stats`], [`BlobInfo`], and the same controls over HTTP under `/_sim/`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use axum::extract::{RawQuery, State as Extract};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use chrono::{DateTime, TimeDelta, Utc};
+use http::StatusCode;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::SimSpec;
+use super::api::{Params, parse_time};
+use super::entra::Signer;
+use super::faults::Faults;
+use super::tenant::{Blob, Stream, Tenant, seeded};
+
+/// Counters of what clients did, for assertions. Request counters count every request that reached a
+/// route, whatever its outcome.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Stats {
+    pub token_requests: u32,
+    pub api_requests: ApiRequests,
+    /// Blob GETs per (percent-decoded) content id, including refused and faulted ones.
+    pub blob_fetches_by_content_id: BTreeMap<String, u32>,
+    /// API requests without a `PublisherIdentifier` query parameter (the real service puts them in a
+    /// shared throttling quota).
+    pub requests_without_publisher_identifier: u32,
+    /// AF429 answers, from `throttle` or `rate_limit`.
+    pub throttled: u32,
+    /// Injected 500/503 answers (not the configured "audit log off" 500s).
+    pub server_errors: u32,
+    pub dropped: u32,
+    pub cut: u32,
+    /// 401 answers on the API: bad or missing token, or AF10001.
+    pub unauthorized: u32,
+    /// Every access token issued, so a test can look for leaks.
+    pub issued_tokens: Vec<String>,
+}
+
+/// API requests by route.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiRequests {
+    pub start: u32,
+    pub stop: u32,
+    pub list: u32,
+    pub content: u32,
+    pub blob: u32,
+}
+
+/// A content blob as the listing would show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BlobInfo {
+    pub content_id: String,
+    pub content_uri: String,
+    pub created: DateTime<Utc>,
+    pub expiration: DateTime<Utc>,
+    pub record_count: u32,
+    /// Its events are hours older than `created`.
+    pub late: bool,
+}
+
+/// An access token the token endpoint issued.
+pub(super) struct IssuedToken {
+    pub(super) tenant: String,
+    pub(super) roles: Vec<String>,
+    pub(super) expires: DateTime<Utc>,
+}
+
+/// What changes while the simulator runs.
+pub(super) struct State {
+    pub(super) faults: Faults,
+    pub(super) roles: Vec<String>,
+    pub(super) secret_expired: bool,
+    pub(super) audit_log_enabled: bool,
+    /// (content type, enabled), in the order first started.
+    pub(super) subscriptions: Vec<(String, bool)>,
+    pub(super) tokens: HashMap<String, IssuedToken>,
+    pub(super) stats: Stats,
+    /// Fault decisions, token signatures and error trace ids.
+    pub(super) rng: StdRng,
+    /// Admission times inside the current `rate_limit` window.
+    pub(super) admitted: VecDeque<Instant>,
+}
+
+/// A running simulator: [`SimServer`](super::SimServer) and [`SimHandle`](super::SimHandle) deref to it.
+///
+/// Its clock starts at `SimSpec::now` and advances with real time; [`SimControl::now`] reads it.
+pub struct SimControl {
+    spec: SimSpec,
+    base_url: Url,
+    started: Instant,
+    pub(super) signer: Signer,
+    pub(super) tenant: Tenant,
+    state: Mutex<State>,
+}
+
+impl SimControl {
+    pub(super) fn new(spec: SimSpec, base_url: Url) -> Self {
+        let state = State {
+            faults: spec.faults.clone(),
+            roles: spec.roles.clone(),
+            secret_expired: spec.secret_expired,
+            audit_log_enabled: spec.audit_log_enabled,
+            subscriptions: spec.initial_subscriptions.clone(),
+            tokens: HashMap::new(),
+            stats: Stats::default(),
+            rng: seeded(spec.seed, Stream::Faults, 0, 0),
+            admitted: VecDeque::new(),
+        };
+        Self {
+            signer: Signer::new(spec.seed),
+            tenant: Tenant::new(&spec),
+            started: Instant::now(),
+            state: Mutex::new(state),
+            spec,
+            base_url,
+        }
+    }
+
+    pub(super) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `http://127.0.0.1:PORT/`: the token authority and the API resource (audience) at once.
+    pub fn base_url(&self) -> Url {
+        self.base_url.clone()
+    }
+
+    /// The base URL without its trailing slash, as URIs are built from it.
+    pub(super) fn base(&self) -> &str {
+        self.base_url.as_str().trim_end_matches('/')
+    }
+
+    /// The spec the simulator started with (tenant id, client id and secret for a test's config).
+    /// Runtime changes (`set_*`) do not show here.
+    pub fn spec(&self) -> &SimSpec {
+        &self.spec
+    }
+
+    /// The simulated clock: `spec.now` plus the time since start.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.spec.now + TimeDelta::from_std(self.started.elapsed()).unwrap_or_default()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.state().faults = faults;
+    }
+
+    /// Roles put in tokens issued from now on (tokens already issued keep theirs, as in Entra).
+    pub fn set_roles<I, S>(&self, roles: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.state().roles = roles.into_iter().map(Into::into).collect();
+    }
+
+    /// Token requests with the right secret then fail with AADSTS7000222; issued tokens stay valid.
+    pub fn set_secret_expired(&self, expired: bool) {
+        self.state().secret_expired = expired;
+    }
+
+    /// With `false`, subscription start/list and content listing answer the "unified audit log off" 500.
+    pub fn set_audit_log_enabled(&self, enabled: bool) {
+        self.state().audit_log_enabled = enabled;
+    }
+
+    /// (content type, "enabled" | "disabled") for every content type ever started.
+    pub fn subscriptions(&self) -> Vec<(String, String)> {
+        self.state()
+            .subscriptions
+            .iter()
+            .map(|(ct, enabled)| {
+                (
+                    ct.clone(),
+                    if *enabled { "enabled" } else { "disabled" }.to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.state().stats.clone()
+    }
+
+    /// The Ids a correct client stores for `operations` from the blobs of `content_type` whose
+    /// `contentCreated` is in [start, end) and that have not expired: for LaunchPowerApp only real
+    /// launches (RecordType 256 with a `power_app.id` property, or legacy 45 with `AppName`), for other
+    /// operations every record with that `Operation`. Computed from the records served.
+    pub fn ground_truth(
+        &self,
+        content_type: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        operations: &[&str],
+    ) -> BTreeSet<String> {
+        self.tenant
+            .ground_truth(content_type, start, end, self.now(), operations)
+    }
+
+    /// Every blob of `content_type` (expired ones too), sorted by `created`.
+    pub fn blobs(&self, content_type: &str) -> Vec<BlobInfo> {
+        self.tenant
+            .blobs(content_type)
+            .iter()
+            .map(|blob| BlobInfo {
+                content_id: blob.content_id.clone(),
+                content_uri: self.content_uri(blob),
+                created: blob.created,
+                expiration: blob.expiration(),
+                record_count: self.tenant.records_per_blob(),
+                late: blob.late,
+            })
+            .collect()
+    }
+
+    /// Adds an Audit.General blob with `contentCreated` = `created` (may be in the past: content that
+    /// arrives late inside a window already synced) and fresh records; returns its content id.
+    pub fn publish_blob(&self, created: DateTime<Utc>) -> String {
+        self.tenant.publish(created)
+    }
+
+    /// `{base}/api/v1.0/{tenant}/activity/feed/audit/{contentId}`, the id verbatim (with its `$`).
+    pub(super) fn content_uri(&self, blob: &Blob) -> String {
+        format!(
+            "{}/api/v1.0/{}/activity/feed/audit/{}",
+            self.base(),
+            self.spec.tenant_id,
+            blob.content_id
+        )
+    }
+}
+
+/// `GET /_sim/stats`, `PUT /_sim/faults`, `GET /_sim/truth`: for a simulator in another process.
+pub(super) fn routes() -> Router<Arc<SimControl>> {
+    Router::new()
+        .route("/_sim/stats", get(stats))
+        .route("/_sim/faults", put(set_faults))
+        .route("/_sim/truth", get(truth))
+}
+
+async fn stats(Extract(sim): Extract<Arc<SimControl>>) -> Json<Stats> {
+    Json(sim.stats())
+}
+
+async fn set_faults(
+    Extract(sim): Extract<Arc<SimControl>>,
+    Json(faults): Json<Faults>,
+) -> StatusCode {
+    sim.set_faults(faults);
+    StatusCode::NO_CONTENT
+}
+
+/// `?contentType=Audit.General&startTime=…&endTime=…&operations=LaunchPowerApp,DeletePowerApp`;
+/// contentType and operations default to Audit.General and LaunchPowerApp.
+async fn truth(
+    Extract(sim): Extract<Arc<SimControl>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<BTreeSet<String>>, (StatusCode, String)> {
+    let params = Params::parse(query.as_deref());
+    let time = |name: &str| {
+        params.get(name).and_then(parse_time).ok_or_else(|| {
+            let message = format!("{name} is required, as YYYY-MM-DD[THH:MM[:SS[.fffffff]]][Z]");
+            (StatusCode::BAD_REQUEST, message)
+        })
+    };
+    let (start, end) = (time("startTime")?, time("endTime")?);
+    let content_type = params.get("contentType").unwrap_or("Audit.General");
+    let operations: Vec<&str> = params
+        .get("operations")
+        .unwrap_or("LaunchPowerApp")
+        .split(',')
+        .map(str::trim)
+        .filter(|op| !op.is_empty())
+        .collect();
+    Ok(Json(sim.ground_truth(
+        content_type,
+        start,
+        end,
+        &operations,
+    )))
+}

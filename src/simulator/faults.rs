@@ -1,0 +1,171 @@
+//! Fault injection: the [`Faults`] settings, and how they turn an activity-feed request into a
+//! throttle (403/429 AF429), a server error (500 AF50000 or a bare 503), a dropped connection or a
+//! body cut short. Decisions come from the simulator's seeded random stream.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt, stream};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, StatusCode};
+use rand::Rng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use super::api::{Refusal, Route, af_error};
+use super::control::State;
+use super::json_response;
+
+/// Misbehaviour to inject. `Default` is none. Probabilities are in [0, 1]; values outside simply
+/// mean never (≤ 0) or always (≥ 1). Serializable so it can be set with `PUT /_sim/faults`; every
+/// field may be omitted there.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Probability an API request is refused as throttled: 403 AF429
+    /// `Too many requests. Method=<op>, PublisherId=<PublisherIdentifier or zeros>`.
+    pub throttle: f64,
+    /// Of the throttled requests, the share answered with HTTP 429 instead of 403 (same body).
+    pub throttle_as_429: f64,
+    /// If set, throttled responses carry `Retry-After: <s>`, except every second one.
+    pub retry_after: Option<u64>,
+    /// Probability of a 500 AF50000 (both message spellings) or a 503 with an empty or HTML body.
+    pub server_error: f64,
+    /// Probability a content listing or blob GET gets its connection closed with no response.
+    pub drop_connection: f64,
+    /// Probability a 200 content listing or blob is sent with its full `Content-Length` but only
+    /// half its bytes before the connection aborts.
+    pub cut_body: f64,
+    /// Latency added before answering each blob GET.
+    pub blob_delay: Duration,
+    /// `(C, W)`: at most C API requests admitted in any sliding window of W; beyond, 403 AF429
+    /// without `Retry-After`.
+    pub rate_limit: Option<(u32, Duration)>,
+    /// Probability a token request gets a 503 or 500 `temporarily_unavailable` (AADSTS90033).
+    pub token_error_rate: f64,
+}
+
+/// Marks a response the connection layer must replace by closing the connection.
+#[derive(Clone, Copy)]
+pub(super) struct DropConnection;
+
+/// Draws an event of probability `p`; never panics, whatever `p` is.
+pub(super) fn chance(rng: &mut StdRng, p: f64) -> bool {
+    rng.random::<f64>() < p
+}
+
+/// Faults decided before the handler runs, for an API request that passed authorization.
+/// `Err` is the response that replaces the real one.
+pub(super) fn inject(state: &mut State, route: Route, publisher: &str) -> Result<(), Refusal> {
+    let faults = state.faults.clone();
+    if let Some((capacity, window)) = faults.rate_limit {
+        let now = Instant::now();
+        while state
+            .admitted
+            .front()
+            .is_some_and(|&t| now.duration_since(t) >= window)
+        {
+            state.admitted.pop_front();
+        }
+        if state.admitted.len() >= capacity as usize {
+            return Err(throttled(state, route, publisher, StatusCode::FORBIDDEN, None).into());
+        }
+        state.admitted.push_back(now);
+    }
+    if chance(&mut state.rng, faults.throttle) {
+        let status = if chance(&mut state.rng, faults.throttle_as_429) {
+            StatusCode::TOO_MANY_REQUESTS
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        let retry_after = faults
+            .retry_after
+            .filter(|_| state.stats.throttled.is_multiple_of(2));
+        return Err(throttled(state, route, publisher, status, retry_after).into());
+    }
+    if chance(&mut state.rng, faults.server_error) {
+        state.stats.server_errors += 1;
+        return Err(server_error(&mut state.rng).into());
+    }
+    if route.carries_data() && chance(&mut state.rng, faults.drop_connection) {
+        state.stats.dropped += 1;
+        let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        response.extensions_mut().insert(DropConnection);
+        return Err(response.into());
+    }
+    Ok(())
+}
+
+/// The 200 answer carrying `body`, unless the `cut_body` fault fires.
+pub(super) fn deliver(state: &mut State, route: Route, body: Bytes) -> Response {
+    if !(route.carries_data() && chance(&mut state.rng, state.faults.cut_body)) {
+        return json_response(StatusCode::OK, body);
+    }
+    state.stats.cut += 1;
+    let length = body.len();
+    let abort = async {
+        // Pausing first lets hyper flush the headers and the first half before the connection aborts.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Err::<Bytes, _>(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "body cut short by fault injection",
+        ))
+    };
+    let chunks = stream::iter([Ok(body.slice(..length / 2))]).chain(stream::once(abort));
+    let mut response = Response::new(Body::from_stream(chunks));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(super::JSON));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+    response
+}
+
+fn throttled(
+    state: &mut State,
+    route: Route,
+    publisher: &str,
+    status: StatusCode,
+    retry_after: Option<u64>,
+) -> Response {
+    state.stats.throttled += 1;
+    let message = format!(
+        "Too many requests. Method={}, PublisherId={publisher}",
+        route.operation()
+    );
+    let mut response = af_error(status, "AF429", message);
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+fn server_error(rng: &mut StdRng) -> Response {
+    match rng.random_range(0..4) {
+        0 => af_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "AF50000",
+            "An internal error occurred. Retry the request.",
+        ),
+        1 => af_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "AF50000",
+            "An internal error occurred.  Retry the request.",
+        ),
+        2 => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(CONTENT_TYPE, "text/html; charset=us-ascii")],
+            SERVICE_UNAVAILABLE_HTML,
+        )
+            .into_response(),
+    }
+}
+
+/// The page HTTP.sys serves when the application pool is down.
+const SERVICE_UNAVAILABLE_HTML: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\"\"http://www.w3.org/TR/html4/strict.dtd\">\r\n\
+<HTML><HEAD><TITLE>Service Unavailable</TITLE>\r\n\
+<META HTTP-EQUIV=\"Content-Type\" Content=\"text/html; charset=us-ascii\"></HEAD>\r\n\
+<BODY><h2>Service Unavailable</h2>\r\n<hr><p>HTTP Error 503. The service is unavailable.</p>\r\n</BODY></HTML>\r\n";

@@ -1,0 +1,915 @@
+//! The simulated tenant's data: the pools of environments, apps and users, the catalogue of content
+//! blobs, deterministic record generation, and the ground truth computed from the very records served.
+//!
+//! Everything derives from `SimSpec::seed` through [`seeded`], which gives an independent random stream
+//! for each purpose and each (blob, record slot). A record can therefore be regenerated on its own, which
+//! is how duplicates work: a duplicate slot names a slot of an earlier blob and renders that record again,
+//! byte for byte. Blob bodies are rendered on first request and cached.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use axum::body::Bytes;
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use super::SimSpec;
+
+/// How long content stays retrievable after `contentCreated` (REF: expiration = created + 7 days).
+pub(super) const RETENTION: Duration = Duration::days(7);
+
+/// The most hours of data a tenant is laid out with: a day beyond retention, so expired blobs exist.
+pub(super) const MAX_HOURS: u32 = 7 * 24 + 24;
+
+/// Share of record slots that copy a record of an earlier blob (the API does not dedupe).
+const DUPLICATE_SHARE: f64 = 0.03;
+/// A duplicate copies from one of this many preceding blobs of its content type.
+const DUPLICATE_REACH: usize = 48;
+/// Share of blobs whose events are hours older than the blob.
+const LATE_SHARE: f64 = 0.05;
+
+/// Independent random streams derived from the seed.
+#[derive(Clone, Copy)]
+pub(super) enum Stream {
+    Identity = 1,
+    Pools,
+    Catalogue,
+    Record,
+    Faults,
+}
+
+/// A random generator for `stream`, keyed by two indices (e.g. blob and record slot).
+pub(super) fn seeded(seed: u64, stream: Stream, a: u64, b: u64) -> StdRng {
+    let mut key = [0u8; 32];
+    for (chunk, word) in key.chunks_exact_mut(8).zip([seed, stream as u64, a, b]) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    StdRng::from_seed(key)
+}
+
+/// A random lowercase hyphenated GUID.
+pub(super) fn guid(rng: &mut impl Rng) -> String {
+    uuid::Builder::from_random_bytes(rng.random())
+        .into_uuid()
+        .to_string()
+}
+
+/// `contentCreated` / `contentExpiration` form: `2026-11-21T17:35:00.000Z`.
+pub(super) fn content_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// The content types that hold data in the simulated tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    General,
+    SharePoint,
+    Exchange,
+}
+
+impl Kind {
+    pub(super) fn content_type(self) -> &'static str {
+        match self {
+            Kind::General => "Audit.General",
+            Kind::SharePoint => "Audit.SharePoint",
+            Kind::Exchange => "Audit.Exchange",
+        }
+    }
+}
+
+/// One content blob's metadata.
+#[derive(Clone, Debug)]
+pub(super) struct Blob {
+    /// Position in the catalogue: the key of its records' random streams.
+    pub(super) index: usize,
+    pub(super) kind: Kind,
+    pub(super) content_id: String,
+    pub(super) created: DateTime<Utc>,
+    /// Its events are hours older than `created`.
+    pub(super) late: bool,
+    /// Position among the blobs of its kind, for picking duplicate sources.
+    ordinal: usize,
+}
+
+impl Blob {
+    pub(super) fn expiration(&self) -> DateTime<Utc> {
+        self.created + RETENTION
+    }
+}
+
+#[derive(Default)]
+struct Catalogue {
+    blobs: Vec<Blob>,
+    by_id: HashMap<String, usize>,
+    by_kind: [Vec<usize>; 3],
+}
+
+impl Catalogue {
+    fn add(&mut self, region: &str, kind: Kind, created: DateTime<Utc>, late: bool) -> String {
+        let index = self.blobs.len();
+        // BEATS-style id: {created, 7 fraction digits}${+1h}${lower ct}${Ct}${region}. The fraction's last
+        // four digits carry the index, so ids stay unique within a millisecond.
+        let stamp = |t: DateTime<Utc>| {
+            let fraction = t.timestamp_subsec_millis() * 10_000 + (index % 10_000) as u32;
+            format!("{}{fraction:07}", t.format("%Y%m%d%H%M%S"))
+        };
+        let ct = kind.content_type().replace('.', "_");
+        let content_id = format!(
+            "{}${}${}${ct}${region}",
+            stamp(created),
+            stamp(created + Duration::hours(1)),
+            ct.to_lowercase()
+        );
+        let siblings = &mut self.by_kind[kind as usize];
+        self.blobs.push(Blob {
+            index,
+            kind,
+            content_id: content_id.clone(),
+            created,
+            late,
+            ordinal: siblings.len(),
+        });
+        siblings.push(index);
+        self.by_id.insert(content_id.clone(), index);
+        content_id
+    }
+}
+
+/// Whether a content id has the service's shape (`<digits>$<digits>$…`); AF20052 otherwise.
+pub(super) fn is_well_formed(content_id: &str) -> bool {
+    let mut parts = content_id.split('$');
+    let mut stamp = || {
+        parts
+            .next()
+            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    stamp() && stamp() && parts.count() >= 2
+}
+
+/// Whether a correct client stores `record` when collecting `operations` (§5): for LaunchPowerApp only
+/// real launches (RecordType 256 with a `power_app.id` property, or legacy 45 with `AppName`); for other
+/// operations, equality of `Operation`.
+pub(super) fn is_stored(record: &Value, operations: &[&str]) -> bool {
+    let Some(operation) = record["Operation"].as_str() else {
+        return false;
+    };
+    if !operations.contains(&operation) {
+        return false;
+    }
+    if operation != "LaunchPowerApp" {
+        return true;
+    }
+    let non_empty = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
+    match record["RecordType"].as_u64() {
+        Some(256) => record["PropertyCollection"]
+            .as_array()
+            .is_some_and(|properties| {
+                properties.iter().any(|p| {
+                    p["Name"] == "powerplatform.analytics.resource.power_app.id"
+                        && non_empty(&p["Value"])
+                })
+            }),
+        Some(45) => non_empty(&record["AppName"]),
+        _ => false,
+    }
+}
+
+struct Environment {
+    id: String,
+    display_name: String,
+    /// The name the legacy PowerApps records use: `Default-<tenant>` or the environment GUID.
+    legacy_name: String,
+}
+
+struct App {
+    id: String,
+    name: &'static str,
+    environment: usize,
+}
+
+struct User {
+    upn: String,
+    /// The same UPN as some records spell it, e.g. `AmberR@CONTOSO.OnMicrosoft.com`.
+    shouted_upn: Option<String>,
+    key: String,
+    admin: bool,
+}
+
+impl User {
+    fn upn(&self, rng: &mut StdRng) -> String {
+        match &self.shouted_upn {
+            Some(shouted) if rng.random_bool(0.5) => shouted.clone(),
+            _ => self.upn.clone(),
+        }
+    }
+}
+
+/// The fields every audit record shares (SCH common schema), for one event by one user.
+struct Event {
+    id: String,
+    creation_time: String,
+    upn: String,
+    user_key: String,
+    admin: bool,
+    ip: String,
+}
+
+impl Event {
+    /// A record: the common fields plus `fields` (a JSON object), which win on conflict.
+    fn record(
+        &self,
+        tenant_id: &str,
+        record_type: u32,
+        operation: &str,
+        workload: &str,
+        fields: Value,
+    ) -> Value {
+        let mut record = json!({
+            "Id": self.id,
+            "RecordType": record_type,
+            "CreationTime": self.creation_time,
+            "Operation": operation,
+            "OrganizationId": tenant_id,
+            "UserType": if self.admin { 2 } else { 0 },
+            "UserKey": self.user_key,
+            "Workload": workload,
+            "UserId": self.upn,
+            "ClientIP": self.ip,
+        });
+        if let (Value::Object(record), Value::Object(fields)) = (&mut record, fields) {
+            record.extend(fields);
+        }
+        record
+    }
+}
+
+/// The simulated tenant: immutable pools plus a catalogue that grows when blobs are published.
+pub(super) struct Tenant {
+    seed: u64,
+    tenant_id: String,
+    region: &'static str,
+    records_per_blob: u32,
+    launch_share: f64,
+    environments: Vec<Environment>,
+    apps: Vec<App>,
+    users: Vec<User>,
+    catalogue: RwLock<Catalogue>,
+    bodies: Mutex<HashMap<usize, Bytes>>,
+}
+
+impl Tenant {
+    pub(super) fn new(spec: &SimSpec) -> Self {
+        let mut rng = seeded(spec.seed, Stream::Pools, 0, 0);
+        let tid = &spec.tenant_id;
+        let region = *pick(&mut rng, &["emea0026", "na0036", "can0014", "emea0029"]);
+        let mut environments = vec![Environment {
+            id: format!("default-{tid}"),
+            display_name: "Contoso (default)".into(),
+            legacy_name: format!("Default-{tid}"),
+        }];
+        let dev = format!("dev-na-{}", hex(&mut rng, 8));
+        for name in ["Sales Production", "Field Service", dev.as_str()] {
+            let id = guid(&mut rng);
+            environments.push(Environment {
+                display_name: name.into(),
+                legacy_name: id.clone(),
+                id,
+            });
+        }
+        let apps = APP_NAMES
+            .iter()
+            .map(|name| App {
+                id: guid(&mut rng),
+                name,
+                environment: rng.random_range(0..environments.len()),
+            })
+            .collect();
+        let users = FIRST_NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, first)| {
+                let initial = char::from(b'A' + rng.random_range(0..26u8));
+                User {
+                    upn: format!(
+                        "{}{}@contoso.onmicrosoft.com",
+                        first.to_lowercase(),
+                        initial.to_ascii_lowercase()
+                    ),
+                    shouted_upn: (i % 4 == 0)
+                        .then(|| format!("{first}{initial}@CONTOSO.OnMicrosoft.com")),
+                    key: guid(&mut rng),
+                    admin: i % 10 == 0,
+                }
+            })
+            .collect();
+
+        let tenant = Self {
+            seed: spec.seed,
+            tenant_id: tid.clone(),
+            region,
+            records_per_blob: spec.records_per_blob,
+            launch_share: spec.launch_share,
+            environments,
+            apps,
+            users,
+            catalogue: RwLock::default(),
+            bodies: Mutex::default(),
+        };
+        tenant.lay_out(spec);
+        tenant
+    }
+
+    /// The initial blobs: `blobs_per_hour` Audit.General blobs in each hour of [now - hours, now), and one
+    /// Audit.SharePoint or Audit.Exchange blob per hour, alternately; catalogue order is time order.
+    fn lay_out(&self, spec: &SimSpec) {
+        let mut rng = seeded(spec.seed, Stream::Catalogue, 0, 0);
+        let hours = spec.hours.min(MAX_HOURS);
+        let origin = spec.now.trunc_subsecs(3) - Duration::hours(hours.into());
+        let mut plan = Vec::new();
+        for hour in 0..hours {
+            let slot = origin + Duration::hours(hour.into());
+            let mut at = || slot + Duration::milliseconds(rng.random_range(0..3_600_000));
+            for _ in 0..spec.blobs_per_hour {
+                plan.push((Kind::General, at()));
+            }
+            let other = if hour % 2 == 0 {
+                Kind::SharePoint
+            } else {
+                Kind::Exchange
+            };
+            plan.push((other, at()));
+        }
+        plan.sort_by_key(|&(_, created)| created);
+        let mut catalogue = self.write();
+        for (kind, created) in plan {
+            catalogue.add(self.region, kind, created, rng.random_bool(LATE_SHARE));
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Catalogue> {
+        self.catalogue
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Catalogue> {
+        self.catalogue
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn records_per_blob(&self) -> u32 {
+        self.records_per_blob
+    }
+
+    /// Adds an Audit.General blob created at `created` (to the millisecond); returns its content id.
+    pub(super) fn publish(&self, created: DateTime<Utc>) -> String {
+        self.write()
+            .add(self.region, Kind::General, created.trunc_subsecs(3), false)
+    }
+
+    /// Every blob of `content_type`, expired or not, sorted by (contentCreated, index).
+    pub(super) fn blobs(&self, content_type: &str) -> Vec<Blob> {
+        let mut blobs: Vec<Blob> = self
+            .read()
+            .blobs
+            .iter()
+            .filter(|b| b.kind.content_type() == content_type)
+            .cloned()
+            .collect();
+        blobs.sort_by_key(|b| (b.created, b.index));
+        blobs
+    }
+
+    /// What `/subscriptions/content` selects: `start <= contentCreated < end`, not expired at `now`.
+    pub(super) fn listing(
+        &self,
+        content_type: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Vec<Blob> {
+        let mut blobs = self.blobs(content_type);
+        blobs.retain(|b| start <= b.created && b.created < end && b.expiration() > now);
+        blobs
+    }
+
+    pub(super) fn blob(&self, index: usize) -> Option<Blob> {
+        self.read().blobs.get(index).cloned()
+    }
+
+    pub(super) fn find(&self, content_id: &str) -> Option<Blob> {
+        let catalogue = self.read();
+        let index = *catalogue.by_id.get(content_id)?;
+        catalogue.blobs.get(index).cloned()
+    }
+
+    /// The blob's JSON array, rendered once and cached.
+    pub(super) fn body(&self, index: usize) -> Bytes {
+        let cache = || self.bodies.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(body) = cache().get(&index) {
+            return body.clone();
+        }
+        let body = Bytes::from(Value::Array(self.records(&self.read(), index)).to_string());
+        cache().insert(index, body.clone());
+        body
+    }
+
+    /// Ids of the records a correct client stores from the blobs listed for the window (see [`is_stored`]).
+    pub(super) fn ground_truth(
+        &self,
+        content_type: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+        operations: &[&str],
+    ) -> BTreeSet<String> {
+        let listed = self.listing(content_type, start, end, now);
+        let catalogue = self.read();
+        listed
+            .iter()
+            .flat_map(|blob| self.records(&catalogue, blob.index))
+            .filter(|record| is_stored(record, operations))
+            .filter_map(|record| record["Id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    fn records(&self, catalogue: &Catalogue, index: usize) -> Vec<Value> {
+        (0..self.records_per_blob)
+            .map(|slot| self.record(catalogue, index, slot))
+            .collect()
+    }
+
+    /// The record in `slot` of blob `index`: either fresh, or (duplicates) the record of an earlier slot.
+    fn record(&self, catalogue: &Catalogue, mut index: usize, mut slot: u32) -> Value {
+        loop {
+            let blob = &catalogue.blobs[index];
+            let mut rng = seeded(self.seed, Stream::Record, index as u64, slot.into());
+            if blob.ordinal > 0 && rng.random_bool(DUPLICATE_SHARE) {
+                let siblings = &catalogue.by_kind[blob.kind as usize];
+                let ordinal =
+                    rng.random_range(blob.ordinal.saturating_sub(DUPLICATE_REACH)..blob.ordinal);
+                index = siblings[ordinal];
+                slot = rng.random_range(0..self.records_per_blob);
+                continue;
+            }
+            return self.fresh(&mut rng, blob);
+        }
+    }
+
+    fn fresh(&self, rng: &mut StdRng, blob: &Blob) -> Value {
+        let minutes = if blob.late {
+            rng.random_range(180..=720)
+        } else {
+            rng.random_range(5..=90)
+        };
+        let when =
+            blob.created - Duration::minutes(minutes) - Duration::seconds(rng.random_range(0..60));
+        let user = pick(rng, &self.users);
+        let event = Event {
+            id: guid(rng),
+            creation_time: creation_time(rng, when),
+            upn: user.upn(rng),
+            user_key: user.key.clone(),
+            admin: user.admin,
+            ip: format!(
+                "{}.{}.{}.{}",
+                rng.random_range(20..224),
+                rng.random::<u8>(),
+                rng.random::<u8>(),
+                rng.random_range(1..255)
+            ),
+        };
+        match blob.kind {
+            Kind::General => self.general(rng, &event),
+            Kind::SharePoint => self.sharepoint(rng, &event),
+            Kind::Exchange => self.exchange(rng, &event),
+        }
+    }
+
+    /// Audit.General: launches (both schemas), Power Apps decoys, flows and other workloads' noise.
+    fn general(&self, rng: &mut StdRng, event: &Event) -> Value {
+        let app = pick(rng, &self.apps);
+        if rng.random::<f64>() < self.launch_share {
+            return if rng.random_bool(0.6) {
+                self.power_platform(
+                    rng,
+                    event,
+                    app,
+                    "LaunchPowerApp",
+                    "LaunchPowerApp",
+                    app.id.clone(),
+                )
+            } else {
+                self.power_apps_legacy(event, app, "LaunchPowerApp")
+            };
+        }
+        let mut record = match rng.random_range(0..100) {
+            0..12 => {
+                let operation = *pick(
+                    rng,
+                    &[
+                        "CreatePowerApp",
+                        "DeletePowerApp",
+                        "PublishPowerApp",
+                        "PowerAppPermissionEdited",
+                    ],
+                );
+                if rng.random_bool(0.5) {
+                    let app_id = if operation == "PowerAppPermissionEdited" {
+                        format!("/providers/Microsoft.PowerApps/apps/{}", app.id)
+                    } else {
+                        app.id.clone()
+                    };
+                    return self.power_platform(rng, event, app, operation, operation, app_id);
+                }
+                return self.power_apps_legacy(event, app, operation);
+            }
+            // The activity name says LaunchPowerApp; the Operation does not.
+            12..14 => {
+                return self.power_platform(
+                    rng,
+                    event,
+                    app,
+                    "UpdatePowerApp",
+                    "LaunchPowerApp",
+                    app.id.clone(),
+                );
+            }
+            14..18 => self.other_workload(rng, event, true),
+            18..26 => self.flow(rng, event, app),
+            _ => self.other_workload(rng, event, false),
+        };
+        pad(rng, &mut record);
+        record
+    }
+
+    /// RecordType 256, the current schema (§5.2), shaped like the full sample.
+    fn power_platform(
+        &self,
+        rng: &mut StdRng,
+        event: &Event,
+        app: &App,
+        operation: &str,
+        activity: &str,
+        app_id: String,
+    ) -> Value {
+        let environment = &self.environments[app.environment];
+        let properties = [
+            (
+                "powerplatform.analytics.resource.power_app.display_name",
+                app.name.to_owned(),
+            ),
+            ("powerplatform.analytics.resource.power_app.id", app_id),
+            (
+                "powerplatform.analytics.resource.environment.name",
+                environment.display_name.clone(),
+            ),
+            (
+                "powerplatform.analytics.operation.is_successful",
+                "True".into(),
+            ),
+            ("powerplatform.analytics.correlation.id", guid(rng)),
+            ("enduser.ip_address", event.ip.clone()),
+            ("user_agent.original", pick(rng, USER_AGENTS).to_string()),
+            ("powerplatform.analytics.resource.type", "PowerApp".into()),
+            ("version", "1.0".into()),
+            ("type", "PowerPlatformAdministratorActivityRecord".into()),
+            ("powerplatform.analytics.activity.name", activity.into()),
+            ("powerplatform.analytics.activity.id", event.id.clone()),
+            (
+                "powerplatform.analytics.resource.environment.id",
+                environment.id.clone(),
+            ),
+            ("enduser.id", event.user_key.clone()),
+            (
+                "powerplatform.analytics.resource.tenant.id",
+                self.tenant_id.clone(),
+            ),
+            ("enduser.principal_name", event.upn.clone()),
+            (
+                "enduser.role",
+                if event.admin { "Admin" } else { "User" }.into(),
+            ),
+        ]
+        .map(|(name, value)| json!({"Name": name, "Value": value}));
+        event.record(
+            &self.tenant_id,
+            256,
+            operation,
+            "PowerPlatform",
+            json!({
+                "PropertyCollection": properties,
+                "EnvironmentId": environment.id,
+                "ResultStatus": "Succeeded",
+                "Version": 1,
+                "RequiresCustomerKeyEncryption": false,
+            }),
+        )
+    }
+
+    /// RecordType 45, the legacy schema (§5.3): the app GUID is the top-level `AppName`.
+    fn power_apps_legacy(&self, event: &Event, app: &App, operation: &str) -> Value {
+        let environment = &self.environments[app.environment];
+        let additional = json!({"environmentName": environment.legacy_name, "appName": app.name});
+        event.record(
+            &self.tenant_id,
+            45,
+            operation,
+            "PowerApps",
+            json!({
+                "ResultStatus": "Success",
+                "Version": 1,
+                "ClientIP": format!("::ffff:{}", event.ip),
+                "ObjectId": event.user_key,
+                "AdditionalInfo": additional.to_string(),
+                "AppName": app.id,
+            }),
+        )
+    }
+
+    fn flow(&self, rng: &mut StdRng, event: &Event, app: &App) -> Value {
+        let flow = guid(rng);
+        let environment = &self.environments[app.environment].legacy_name;
+        let operation = *pick(rng, &["CreateFlow", "EditFlow", "DeleteFlow"]);
+        event.record(
+            &self.tenant_id,
+            30,
+            operation,
+            "MicrosoftFlow",
+            json!({
+                "ResultStatus": "Succeeded",
+                "ObjectId": flow,
+                "FlowConnectorNames": *pick(rng, &["Office 365 Outlook, SharePoint", "Microsoft Teams", "Approvals, Office 365 Users"]),
+                "FlowDetailsUrl": format!("https://make.powerautomate.com/manage/environments/{environment}/flows/{flow}/details"),
+                "LicenseDisplayName": "Microsoft 365 E5",
+                "RecipientUPN": "",
+                "SharingPermission": 0,
+                "UserTypeInitiated": 1,
+                "UserUPN": event.upn,
+            }),
+        )
+    }
+
+    /// Power BI, Teams, Forms or Dynamics noise; with `mention`, some string names "LaunchPowerApp".
+    fn other_workload(&self, rng: &mut StdRng, event: &Event, mention: bool) -> Value {
+        let tid = &self.tenant_id;
+        let label = |rng: &mut StdRng, plain: &[&'static str], mentioned: &'static str| {
+            if mention {
+                mentioned
+            } else {
+                *pick(rng, plain)
+            }
+        };
+        match rng.random_range(0..4) {
+            0 => {
+                let report = label(
+                    rng,
+                    &["Sales pipeline", "Weekly KPIs", "Ticket backlog"],
+                    "LaunchPowerApp usage",
+                );
+                event.record(
+                    tid,
+                    20,
+                    "ViewReport",
+                    "PowerBI",
+                    json!({
+                        "Activity": "ViewReport",
+                        "ItemName": report,
+                        "ReportName": report,
+                        "ObjectId": report,
+                        "ReportId": guid(rng),
+                        "WorkSpaceName": *pick(rng, &["Finance", "Operations", "My workspace"]),
+                        "WorkspaceId": guid(rng),
+                        "DistributionMethod": "Workspace",
+                        "ConsumptionMethod": "Power BI Web",
+                        "UserAgent": *pick(rng, USER_AGENTS),
+                        "RequestId": guid(rng),
+                        "IsSuccess": true,
+                    }),
+                )
+            }
+            1 => {
+                let chat = label(
+                    rng,
+                    &["Project Falcon", "Site visits", "Lunch"],
+                    "LaunchPowerApp rollout",
+                );
+                event.record(tid, 25, "MessageSent", "MicrosoftTeams", json!({
+                    "ChatName": chat,
+                    "ObjectId": chat,
+                    "ChatThreadId": format!("19:{}@thread.v2", hex(rng, 32)),
+                    "CommunicationType": "GroupChat",
+                    "MessageId": rng.random_range(1_600_000_000_000u64..1_800_000_000_000).to_string(),
+                    "ResourceTenantId": tid,
+                }))
+            }
+            2 => {
+                let form = label(
+                    rng,
+                    &["Event registration", "Customer survey", "IT request"],
+                    "LaunchPowerApp feedback",
+                );
+                let form_id = hex(rng, 48);
+                event.record(
+                    tid,
+                    66,
+                    "ViewForm",
+                    "MicrosoftForms",
+                    json!({
+                        "FormId": form_id,
+                        "FormName": form,
+                        "ObjectId": form_id,
+                        "SourceApp": "Microsoft Forms",
+                        "FormsUserType": "Responder",
+                    }),
+                )
+            }
+            _ => {
+                let entity = label(rng, &["account", "contact", "incident"], "LaunchPowerApp");
+                event.record(tid, 21, "RetrieveMultiple", "CRM", json!({
+                    "CrmOrganizationUniqueName": "org8f2a1c3d",
+                    "EntityName": entity,
+                    "ObjectId": entity,
+                    "Message": "RetrieveMultiple",
+                    "InstanceUrl": "https://contoso.crm.dynamics.com",
+                    "ItemUrl": format!("https://contoso.crm.dynamics.com/main.aspx?etn={entity}&pagetype=entitylist"),
+                    "Query": format!("$select=name&$filter=contains(name,'{entity}')"),
+                    "UserAgent": *pick(rng, USER_AGENTS),
+                }))
+            }
+        }
+    }
+
+    fn sharepoint(&self, rng: &mut StdRng, event: &Event) -> Value {
+        let site = *pick(rng, &["ops", "hr", "sales", "it"]);
+        let file = if rng.random_bool(0.05) {
+            "LaunchPowerApp.msapp"
+        } else {
+            *pick(
+                rng,
+                &[
+                    "Budget 2026.xlsx",
+                    "Minutes.docx",
+                    "Roadmap.pptx",
+                    "Checklist.pdf",
+                ],
+            )
+        };
+        let extension = file.rsplit('.').next().unwrap_or_default();
+        let operation = *pick(
+            rng,
+            &[
+                "FileAccessed",
+                "FileModified",
+                "FileDownloaded",
+                "FilePreviewed",
+            ],
+        );
+        let mut record = event.record(&self.tenant_id, 6, operation, "SharePoint", json!({
+            "ObjectId": format!("https://contoso.sharepoint.com/sites/{site}/Shared Documents/{file}"),
+            "SiteUrl": format!("https://contoso.sharepoint.com/sites/{site}/"),
+            "SourceFileName": file,
+            "SourceFileExtension": extension,
+            "SourceRelativeUrl": "Shared Documents",
+            "ItemType": "File",
+            "EventSource": "SharePoint",
+            "ListId": guid(rng),
+            "ListItemUniqueId": guid(rng),
+            "Site": guid(rng),
+            "WebId": guid(rng),
+            "UserAgent": *pick(rng, USER_AGENTS),
+        }));
+        pad(rng, &mut record);
+        record
+    }
+
+    fn exchange(&self, rng: &mut StdRng, event: &Event) -> Value {
+        let subject = if rng.random_bool(0.05) {
+            "LaunchPowerApp failed for 3 users"
+        } else {
+            *pick(
+                rng,
+                &[
+                    "Quarterly review",
+                    "Re: invoice 4471",
+                    "Out of office",
+                    "Team offsite",
+                ],
+            )
+        };
+        let operation = *pick(rng, &["Send", "MoveToDeletedItems", "Update"]);
+        let mut record = event.record(&self.tenant_id, 2, operation, "Exchange", json!({
+            "MailboxOwnerUPN": event.upn,
+            "MailboxGuid": guid(rng),
+            "LogonType": 0,
+            "ExternalAccess": false,
+            "OrganizationName": "contoso.onmicrosoft.com",
+            "ClientInfoString": "Client=OWA;Action=ViewAction",
+            "Item": {"Id": hex(rng, 40), "Subject": subject, "ParentFolder": {"Name": "Inbox", "Path": "\\Inbox"}},
+        }));
+        pad(rng, &mut record);
+        record
+    }
+}
+
+/// `CreationTime` mostly in the REF form (no zone, no fraction); about one in ten with `Z` or 7 digits.
+fn creation_time(rng: &mut StdRng, when: DateTime<Utc>) -> String {
+    let seconds = when.format("%Y-%m-%dT%H:%M:%S");
+    match rng.random_range(0..20) {
+        0 => format!("{seconds}Z"),
+        1 => format!("{seconds}.{:07}Z", rng.random_range(0..10_000_000)),
+        _ => seconds.to_string(),
+    }
+}
+
+/// Grows a noise record to a random 500–3000 bytes with `ExtendedProperties`, as real records vary.
+fn pad(rng: &mut StdRng, record: &mut Value) {
+    let target = rng.random_range(500..3000);
+    let mut size = record.to_string().len();
+    let mut extra = Vec::new();
+    while size < target {
+        let name = *pick(
+            rng,
+            &[
+                "UserAgent",
+                "RequestType",
+                "ResultStatusDetail",
+                "SessionId",
+                "ClientRequestId",
+                "DeviceId",
+            ],
+        );
+        let length = rng.random_range(16..120);
+        let value = hex(rng, length);
+        size += name.len() + value.len() + 24;
+        extra.push(json!({"Name": name, "Value": value}));
+    }
+    if let (Value::Object(record), false) = (record, extra.is_empty()) {
+        record.insert("ExtendedProperties".into(), extra.into());
+    }
+}
+
+fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
+    &items[rng.random_range(0..items.len())]
+}
+
+fn hex(rng: &mut StdRng, length: usize) -> String {
+    (0..length)
+        .map(|_| char::from(b"0123456789abcdef"[rng.random_range(0..16)]))
+        .collect()
+}
+
+const USER_AGENTS: &[&str] = &[
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.2 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 PowerApps/3.25",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36 Edg/148.0.0.0",
+];
+
+const APP_NAMES: &[&str] = &[
+    "Expense Tracker",
+    "Site Inspection",
+    "Leave Request",
+    "Asset Checkout",
+    "Visitor Sign-In",
+    "Timesheet",
+    "Incident Report",
+    "Room Booking",
+    "Purchase Request",
+    "Onboarding Checklist",
+    "Field Survey",
+    "Help Desk",
+    "Inventory Count",
+    "Safety Audit",
+    "Travel Request",
+    "Contract Review",
+    "Fleet Log",
+    "Training Tracker",
+    "Mileage Claim",
+    "Shift Swap",
+    "Quality Check",
+    "Vendor Portal",
+    "Event Planner",
+    "Badge Request",
+    "Maintenance Log",
+    "Customer Visits",
+    "Idea Box",
+    "Kudos",
+    "Lab Samples",
+    "Project Intake",
+    "Legacy Timesheet (deleted)",
+    "Test App",
+    "Copy of Help Desk",
+];
+
+const FIRST_NAMES: &[&str] = &[
+    "Amber", "Ben", "Carla", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemal",
+    "Lena", "Marco", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tariq", "Uma", "Victor",
+    "Wen", "Xavier", "Yara", "Zoe", "Aaron", "Bianca", "Chen", "Dana", "Emil", "Fatima", "Gustav",
+    "Hana", "Igor", "Julia", "Kofi", "Lucia", "Mateo", "Nina", "Oscar", "Paula", "Rafael", "Sofia",
+    "Tomas", "Ursula", "Vera", "Wade", "Ximena", "Yusuf", "Zara", "Alma", "Bruno", "Cleo", "Diego",
+    "Erin", "Felix", "Gita", "Hugo", "Ivy",
+];
