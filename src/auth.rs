@@ -40,7 +40,7 @@ pub struct Credentials {
 pub enum AuthError {
     /// Entra ID answered with an error: the message explains it.
     #[error("{0}")]
-    Rejected(Rejection),
+    Rejected(Box<Rejection>),
     #[error(
         "could not reach the Entra ID token endpoint {url}: {reason}; check the network (proxy, firewall) and \
          the `authority` setting"
@@ -418,7 +418,7 @@ impl TokenProvider {
         let started = Instant::now();
         let url = self.token_url.clone();
         let response = req.request_async(&send).await.map_err(|e| match e {
-            RequestTokenError::ServerResponse(body) => AuthError::Rejected(Rejection {
+            RequestTokenError::ServerResponse(body) => AuthError::Rejected(Box::new(Rejection {
                 code: body.code(),
                 summary: body.summary(),
                 error: body.error.clone(),
@@ -428,7 +428,7 @@ impl TokenProvider {
                 cloud: self.creds.cloud,
                 authority: self.creds.authority.clone(),
                 audience: self.creds.audience.clone(),
-            }),
+            })),
             RequestTokenError::Request(Transport::Send(reason)) => {
                 AuthError::Unreachable { url, reason }
             }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
 /// Collects Power Apps launch events from the Office 365 Management Activity API into SQLite.
@@ -39,6 +40,10 @@ pub enum Command {
     /// Start, stop or list the tenant's Management Activity API subscriptions
     #[command(subcommand)]
     Subscribe(SubscribeCommand),
+    /// Collect new events: the configured window back from now (or --from/--to), into the database
+    Sync(SyncArgs),
+    /// Show the database's state: watermark, last run, events, ledger, blobs still to fetch
+    Status(StatusArgs),
     /// Try auditsync end to end against a built-in simulated tenant (no tenant or config needed)
     Demo(DemoArgs),
     /// Serve the simulated Management Activity API and Entra ID token endpoint on 127.0.0.1
@@ -67,6 +72,27 @@ pub struct ListArgs {
     #[command(flatten)]
     pub content_types: ContentTypeArgs,
     /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Backfill from this time (RFC 3339, YYYY-MM-DD or YYYY-MM-DDTHH:MM; UTC unless an offset is
+    /// given); at most 7 days ago
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub from: Option<DateTime<Utc>>,
+    /// End of the backfill [default: now]
+    #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "from")]
+    pub to: Option<DateTime<Utc>>,
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
 }
@@ -109,4 +135,8 @@ fn parse_content_type(s: &str) -> Result<String, String> {
                 crate::config::CONTENT_TYPES.join(", ")
             )
         })
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    crate::sync::window::parse_cli_time(s)
 }

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use crate::api::ApiError;
 use crate::auth::AuthError;
 use crate::config::ConfigError;
+use crate::store::StoreError;
+use crate::sync::SyncError;
 
 /// Any error a command can end with. Each module's own enum keeps its detail.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +18,12 @@ pub enum Error {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error("{0}")]
+    Usage(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -29,6 +37,9 @@ impl Error {
         match self {
             Error::Config(e) => e.exit_code(),
             Error::Api(e) => e.exit_code(),
+            Error::Store(e) => e.exit_code(),
+            Error::Sync(e) => e.exit_code(),
+            Error::Usage(_) => 2,
             Error::Auth(_) | Error::Io { .. } => 1,
         }
     }

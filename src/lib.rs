@@ -14,9 +14,12 @@ pub mod cli;
 mod commands;
 pub mod config;
 pub mod error;
+pub mod extract;
 pub mod logging;
 pub mod retry;
 pub mod simulator;
+pub mod store;
+pub mod sync;
 
 use error::{Error, Outcome};
 

@@ -2,6 +2,7 @@
 //! on every call, a token renewed once on 401, transient failures retried) and the service's error
 //! bodies turned into [`ApiError`]s that tell the admin what to do.
 
+mod content;
 mod subscriptions;
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ use crate::config::{Cloud, Settings, check_transport};
 use crate::error::net_reason;
 use crate::retry::{Backoff, retry_after};
 
+pub use content::ContentPage;
 pub use subscriptions::{StartOutcome, StopOutcome, Subscription, Webhook};
 
 /// What went wrong talking to the Management Activity API.
@@ -26,7 +28,7 @@ pub enum ApiError {
     Auth(#[from] AuthError),
     /// The service answered with an error body; `Display` explains it.
     #[error("{0}")]
-    Service(ServiceError),
+    Service(Box<ServiceError>),
     #[error(
         "the Management Activity API refused the token for {call} (HTTP 401) even after a new one was issued; \
          check that `audience` ({audience}) is your cloud's API host and that tenant_id is the tenant the app \
@@ -365,7 +367,7 @@ impl ApiClient {
                 continue;
             }
             return Err(match service {
-                Some(s) => ApiError::Service(s),
+                Some(s) => ApiError::Service(Box::new(s)),
                 None => ApiError::Unexpected {
                     call: call.to_owned(),
                     status: status.as_u16(),

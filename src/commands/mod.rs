@@ -1,9 +1,11 @@
 //! One module per verb: each turns its arguments into typed options and calls into `api`, `sync`,
 //! `store` or `report`. Nothing here speaks HTTP or SQL.
 
-//mod demo;
-//mod simulator;
+mod demo;
+mod simulator;
+mod status;
 mod subscribe;
+mod sync;
 
 use std::io::Write;
 
@@ -14,8 +16,10 @@ use crate::error::{Error, Outcome};
 pub async fn run(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
         Command::Subscribe(cmd) => subscribe::run(cmd, &cli.global).await,
-        Command::Demo(_args) => todo!(),
-        Command::Simulator(_args) => todo!(),
+        Command::Sync(args) => sync::run(args, &cli.global).await,
+        Command::Status(args) => status::run(args, &cli.global).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Simulator(args) => simulator::run(args).await,
     }
 }
 
@@ -29,6 +33,18 @@ fn load_settings(global: &GlobalArgs) -> Result<Settings, Error> {
         tracing::debug!(file = %p.display(), "configuration read");
     }
     Ok(settings)
+}
+
+/// A configuration for a simulated tenant (its secret included: it is a simulated one).
+fn simulator_config(sim: &crate::simulator::SimControl, database: &str) -> String {
+    let spec = sim.spec();
+    let base = sim.base_url();
+    let base = base.as_str().trim_end_matches('/');
+    format!(
+        "tenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\nauthority = \"{base}\"\naudience = \"{base}\"\n\
+         database = {:?}\n",
+        spec.tenant_id, spec.client_id, spec.client_secret, database
+    )
 }
 
 /// Results go to stdout; a closed pipe (`auditsync ... | head`) is not an error worth a message.

@@ -46,7 +46,7 @@ pub async fn start(
             StartOutcome::Started => format!("{ct}: subscription started"),
             StartOutcome::AlreadyEnabled => format!("{ct}: subscription was already enabled"),
         };
-        tracing::info!("{line}");
+        tracing::debug!("{line}");
         writeln!(out, "{line}").map_err(stdout_error)?;
     }
     Ok(Outcome::Done)
@@ -65,7 +65,7 @@ async fn stop(
             ),
             StopOutcome::NotSubscribed => format!("{ct}: there was no subscription to stop"),
         };
-        tracing::info!("{line}");
+        tracing::debug!("{line}");
         writeln!(out, "{line}").map_err(stdout_error)?;
     }
     Ok(Outcome::Done)

@@ -226,6 +226,22 @@ impl SimControl {
         self.tenant.publish(created)
     }
 
+    /// Adds an Audit.General blob created at `created` whose body is `body` verbatim (invalid JSON, not
+    /// an array, records without Id...); returns its content id. Ground truth counts its records only
+    /// if a correct client could store them.
+    pub fn publish_blob_with_body(
+        &self,
+        created: DateTime<Utc>,
+        body: impl Into<bytes::Bytes>,
+    ) -> String {
+        self.tenant.publish_body(created, body.into())
+    }
+
+    /// Forgets every token issued so far, as if they had been revoked: the API answers 401 to them.
+    pub fn revoke_tokens(&self) {
+        self.state().tokens.clear();
+    }
+
     /// `{base}/api/v1.0/{tenant}/activity/feed/audit/{contentId}`, the id verbatim (with its `$`).
     pub(super) fn content_uri(&self, blob: &Blob) -> String {
         format!(

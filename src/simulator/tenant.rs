@@ -6,7 +6,7 @@
 //! is how duplicates work: a duplicate slot names a slot of an earlier blob and renders that record again,
 //! byte for byte. Blob bodies are rendered on first request and cached.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use axum::body::Bytes;
@@ -257,6 +257,8 @@ pub(super) struct Tenant {
     users: Vec<User>,
     catalogue: RwLock<Catalogue>,
     bodies: Mutex<HashMap<usize, Bytes>>,
+    /// Blobs whose body was given by [`Tenant::publish_body`] instead of generated.
+    given: Mutex<HashSet<usize>>,
 }
 
 impl Tenant {
@@ -316,6 +318,7 @@ impl Tenant {
             users,
             catalogue: RwLock::default(),
             bodies: Mutex::default(),
+            given: Mutex::default(),
         };
         tenant.lay_out(spec);
         tenant
@@ -368,6 +371,23 @@ impl Tenant {
     pub(super) fn publish(&self, created: DateTime<Utc>) -> String {
         self.write()
             .add(self.region, Kind::General, created.trunc_subsecs(3), false)
+    }
+
+    /// Adds an Audit.General blob whose body is `body` verbatim (malformed content, for tests of how
+    /// a client copes); returns its content id.
+    pub(super) fn publish_body(&self, created: DateTime<Utc>, body: Bytes) -> String {
+        let id = self.publish(created);
+        if let Some(index) = self.read().by_id.get(&id).copied() {
+            self.given
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(index);
+            self.bodies
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(index, body);
+        }
+        id
     }
 
     /// Every blob of `content_type`, expired or not, sorted by (contentCreated, index).
@@ -430,10 +450,33 @@ impl Tenant {
         let catalogue = self.read();
         listed
             .iter()
-            .flat_map(|blob| self.records(&catalogue, blob.index))
+            .flat_map(|blob| self.served_records(&catalogue, blob.index))
             .filter(|record| is_stored(record, operations))
             .filter_map(|record| record["Id"].as_str().map(str::to_owned))
             .collect()
+    }
+
+    /// The records a client can read from the blob: a given body's only if it is a JSON array of
+    /// objects that all have an Id (a client must skip a malformed blob whole), else the generated ones.
+    fn served_records(&self, catalogue: &Catalogue, index: usize) -> Vec<Value> {
+        if !self
+            .given
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&index)
+        {
+            return self.records(catalogue, index);
+        }
+        let body = self
+            .bodies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&index)
+            .cloned();
+        match body.and_then(|b| serde_json::from_slice::<Vec<Value>>(&b).ok()) {
+            Some(records) if records.iter().all(|r| r["Id"].is_string()) => records,
+            _ => Vec::new(),
+        }
     }
 
     fn records(&self, catalogue: &Catalogue, index: usize) -> Vec<Value> {

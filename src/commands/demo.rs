@@ -1,0 +1,93 @@
+//! `auditsync demo`: the whole tool against a simulated tenant served inside this process, with no
+//! tenant and no configuration: subscribe, sync the last day into a fresh SQLite file, and summarise.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use super::{simulator_config, stdout_error, subscribe, write_table};
+use crate::api::ApiClient;
+use crate::cli::DemoArgs;
+use crate::config::{Env, Settings};
+use crate::error::{Error, Outcome};
+use crate::simulator::{SimSpec, Simulator};
+use crate::store::Store;
+use crate::sync::{self, Options};
+
+pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
+    let io = |what: &str| {
+        let what = what.to_owned();
+        move |source| Error::Io { what, source }
+    };
+    let sim = Simulator::start(SimSpec::new(args.seed))
+        .await
+        .map_err(io("cannot start the simulated service"))?;
+    let dir = std::env::temp_dir().join(format!("auditsync-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(io("cannot create the demo folder"))?;
+    let database = dir.join("auditsync.db");
+    let text = simulator_config(&sim, &database.to_string_lossy());
+    let settings = Settings::from_parts(None, Some(&text), &Env::default())?;
+
+    let mut out = std::io::stdout().lock();
+    let say = |out: &mut dyn Write, s: &str| writeln!(out, "{s}").map_err(stdout_error);
+    say(
+        &mut out,
+        &format!(
+            "A simulated tenant ({}) is serving the Management Activity API and Entra ID at {}.\n",
+            settings.tenant_id,
+            sim.base_url()
+        ),
+    )?;
+
+    say(&mut out, "$ auditsync subscribe start")?;
+    let secret = settings.client_secret().await?;
+    let api = Arc::new(ApiClient::new(&settings, secret)?);
+    subscribe::start(&api, &settings.sync.content_types, &mut out).await?;
+    say(&mut out, "\n$ auditsync subscribe list")?;
+    subscribe::list(&api, &settings.sync.content_types, false, false, &mut out).await?;
+
+    say(&mut out, "\n$ auditsync sync")?;
+    let store = Store::open(&database)?;
+    let opts = Options {
+        range: None,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let plan = sync::plan(&settings, &store, &opts)?;
+    let (store, summary) = sync::run(&settings, api.clone(), store, plan, &opts).await?;
+    say(&mut out, &summary.line())?;
+
+    say(
+        &mut out,
+        "\n$ auditsync sync   (the next cron run: only blobs not yet stored are fetched)",
+    )?;
+    let plan = sync::plan(&settings, &store, &opts)?;
+    let (store, again) = sync::run(&settings, api, store, plan, &opts).await?;
+    say(&mut out, &again.line())?;
+
+    say(&mut out, "\nMost launched apps:")?;
+    let rows: Vec<Vec<String>> = store
+        .top_apps(5)?
+        .into_iter()
+        .map(|a| {
+            vec![
+                a.app_name.unwrap_or_else(|| "(unknown app)".into()),
+                a.app_id,
+                a.launches.to_string(),
+                a.users.to_string(),
+            ]
+        })
+        .collect();
+    write_table(&mut out, &["APP", "APP ID", "LAUNCHES", "USERS"], &rows).map_err(stdout_error)?;
+    say(
+        &mut out,
+        &format!(
+            "\nThe events are in {} (table audit_events). Next: register an app in Entra ID and write a \
+             configuration (see README.md and config.example.toml).",
+            database.display()
+        ),
+    )?;
+    Ok(if summary.complete() && again.complete() {
+        Outcome::Done
+    } else {
+        Outcome::Incomplete
+    })
+}

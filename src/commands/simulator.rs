@@ -1,0 +1,77 @@
+//! `auditsync simulator`: the simulated service in the foreground, for trying auditsync by hand or
+//! measuring it from another process.
+
+use std::io::Write;
+
+use super::{simulator_config, stdout_error};
+use crate::cli::SimulatorArgs;
+use crate::error::{Error, Outcome};
+use crate::simulator::{SimSpec, Simulator};
+
+pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
+    let mut spec = SimSpec::new(args.seed);
+    spec.hours = args.hours;
+    spec.blobs_per_hour = args.blobs_per_hour;
+    spec.records_per_blob = args.records_per_blob;
+    let sim = Simulator::start_on(spec, args.port)
+        .await
+        .map_err(|source| Error::Io {
+            what: format!("cannot serve on 127.0.0.1:{}", args.port),
+            source,
+        })?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "simulated Management Activity API and Entra ID at {}",
+        sim.base_url()
+    )
+    .map_err(stdout_error)?;
+    writeln!(
+        out,
+        "tenant_id = \"{}\"\nclient_id = \"{}\"",
+        sim.spec().tenant_id,
+        sim.spec().client_id
+    )
+    .map_err(stdout_error)?;
+    match &args.write_config {
+        Some(path) => {
+            write_private(path, &simulator_config(&sim, "auditsync.db")).map_err(|source| {
+                Error::Io {
+                    what: format!("cannot write {}", path.display()),
+                    source,
+                }
+            })?;
+            writeln!(
+                out,
+                "configuration written to {} (try: auditsync --config {} subscribe start)",
+                path.display(),
+                path.display()
+            )
+            .map_err(stdout_error)?;
+        }
+        None => writeln!(
+            out,
+            "pass --write-config PATH for a ready configuration with the client secret"
+        )
+        .map_err(stdout_error)?,
+    }
+    writeln!(out, "press Ctrl-C to stop").map_err(stdout_error)?;
+    drop(out);
+    tokio::signal::ctrl_c().await.map_err(|source| Error::Io {
+        what: "cannot wait for Ctrl-C".into(),
+        source,
+    })?;
+    Ok(Outcome::Done)
+}
+
+/// Writes a file only its owner can read (it holds a secret).
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
+}

@@ -1,0 +1,127 @@
+//! `auditsync status [--json]`: what the database holds and how the last run went.
+
+use std::io::Write;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::{load_settings, stdout_error};
+use crate::cli::{GlobalArgs, StatusArgs};
+use crate::error::{Error, Outcome};
+use crate::store::{Store, ts};
+
+#[derive(Serialize)]
+struct Status {
+    database: String,
+    watermark: Option<String>,
+    last_run: Option<LastRun>,
+    events: Vec<OperationCount>,
+    ledger_blobs: i64,
+    pending_blobs: usize,
+    pending_first_expiration: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LastRun {
+    started_at: String,
+    finished_at: Option<String>,
+    outcome: String,
+    summary: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct OperationCount {
+    operation: String,
+    events: i64,
+    first: String,
+    last: String,
+}
+
+pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
+    let settings = load_settings(global)?;
+    if !settings.database.exists() {
+        return Err(Error::Usage(format!(
+            "there is no database at {} yet; run `auditsync sync` first",
+            settings.database.display()
+        )));
+    }
+    let store = Store::open(&settings.database)?;
+    let pending = store.pending()?;
+    let status = Status {
+        database: settings.database.display().to_string(),
+        watermark: store.watermark()?.map(ts),
+        last_run: store.last_run()?.map(|r| LastRun {
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            outcome: r.outcome.unwrap_or_else(|| "interrupted".into()),
+            summary: r.summary.and_then(|s| serde_json::from_str(&s).ok()),
+        }),
+        events: store
+            .events_by_operation()?
+            .into_iter()
+            .map(|(operation, events, first, last)| OperationCount {
+                operation,
+                events,
+                first,
+                last,
+            })
+            .collect(),
+        ledger_blobs: store.ledger_size()?,
+        pending_blobs: pending.len(),
+        pending_first_expiration: pending.iter().filter_map(|p| p.expiration).min().map(ts),
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let text = serde_json::to_string_pretty(&status).unwrap_or_default();
+        writeln!(out, "{text}").map_err(stdout_error)?;
+        return Ok(Outcome::Done);
+    }
+    let mut lines = vec![format!("database:   {}", status.database)];
+    lines.push(format!(
+        "watermark:  {}",
+        status
+            .watermark
+            .as_deref()
+            .unwrap_or("none yet (no run has completed a segment)")
+    ));
+    lines.push(match &status.last_run {
+        None => "last run:   none".to_owned(),
+        Some(r) => {
+            let detail = r
+                .summary
+                .as_ref()
+                .map(|s| {
+                    format!(
+                        ", {} blobs fetched, {} events kept",
+                        s["blobs_fetched"], s["events_kept"]
+                    )
+                })
+                .unwrap_or_default();
+            format!("last run:   {} {}{detail}", r.started_at, r.outcome)
+        }
+    });
+    if status.events.is_empty() {
+        lines.push("events:     none".to_owned());
+    }
+    for e in &status.events {
+        lines.push(format!(
+            "events:     {} {} ({} to {})",
+            e.events, e.operation, e.first, e.last
+        ));
+    }
+    lines.push(format!("ledger:     {} blobs stored", status.ledger_blobs));
+    lines.push(match pending.iter().filter_map(|p| p.expiration).min() {
+        None if pending.is_empty() => "pending:    none".to_owned(),
+        None => format!("pending:    {} blobs not yet fetched", pending.len()),
+        Some(first) => format!(
+            "pending:    {} blobs not yet fetched; the first expires {} (in {} hours)",
+            pending.len(),
+            ts(first),
+            (first - Utc::now()).num_hours()
+        ),
+    });
+    for l in lines {
+        writeln!(out, "{l}").map_err(stdout_error)?;
+    }
+    Ok(Outcome::Done)
+}

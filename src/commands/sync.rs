@@ -1,0 +1,56 @@
+//! `auditsync sync [--from T [--to T]] [--json]`.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use super::{load_settings, stdout_error};
+use crate::api::ApiClient;
+use crate::cli::{GlobalArgs, SyncArgs};
+use crate::error::{Error, Outcome};
+use crate::store::Store;
+use crate::sync::{self, Options, window::Range};
+
+pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
+    let settings = load_settings(global)?;
+    let opts = Options {
+        range: args.from.map(|from| Range { from, to: args.to }),
+        progress: !global.quiet && std::io::stderr().is_terminal(),
+    };
+    // Everything that can be refused is refused before the secret is read or a request is made.
+    let store = Store::open(&settings.database)?;
+    let plan = sync::plan(&settings, &store, &opts)?;
+    let secret = settings.client_secret().await?;
+    let api = Arc::new(ApiClient::new(&settings, secret)?);
+    let (_store, summary) = sync::run(&settings, api, store, plan, &opts).await?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+        writeln!(out, "{text}").map_err(stdout_error)?;
+    } else {
+        writeln!(out, "{}", summary.line()).map_err(stdout_error)?;
+    }
+    if summary.complete() {
+        Ok(Outcome::Done)
+    } else {
+        for f in &summary.failed_blobs {
+            tracing::error!(
+                "not stored: blob {} ({}, created {}): {}",
+                f.content_id,
+                f.content_type,
+                f.content_created,
+                f.error
+            );
+        }
+        for s in &summary.unlisted_segments {
+            tracing::error!(
+                "not listed to the end: {} from {} to {}: {}",
+                s.content_type,
+                s.start,
+                s.end,
+                s.error
+            );
+        }
+        tracing::error!("the sync is incomplete; the next run tries the missing parts again");
+        Ok(Outcome::Incomplete)
+    }
+}

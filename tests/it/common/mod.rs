@@ -1,0 +1,156 @@
+//! The test context: a simulated tenant, a temporary folder, and the binary run with a clean environment.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use auditsync::simulator::{SimHandle, SimSpec, Simulator};
+
+pub struct TestEnv {
+    pub sim: SimHandle,
+    pub dir: tempfile::TempDir,
+}
+
+/// A finished run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Everything the run printed, for leak checks and messages.
+    pub fn all(&self) -> String {
+        format!("--- stdout\n{}--- stderr\n{}", self.stdout, self.stderr)
+    }
+
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "unexpected exit code\n{}", self.all());
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_stderr(&self, needle: &str) -> &Run {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{}",
+            self.all()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_stdout(&self, needle: &str) -> &Run {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{}",
+            self.all()
+        );
+        self
+    }
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        TestEnv::with(|_| {})
+    }
+
+    /// A simulated tenant whose spec `tweak` may change first.
+    pub fn with(tweak: impl FnOnce(&mut SimSpec)) -> TestEnv {
+        let mut spec = SimSpec::new(7);
+        tweak(&mut spec);
+        let sim = Simulator::start_background(spec).expect("start the simulator");
+        TestEnv {
+            sim,
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn base(&self) -> String {
+        self.sim
+            .base_url()
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    pub fn secret(&self) -> String {
+        self.sim.spec().client_secret.clone()
+    }
+
+    /// A configuration for the simulated tenant, without any secret source; `extra` is appended.
+    pub fn config_without_secret(&self, extra: &str) -> String {
+        let spec = self.sim.spec();
+        format!(
+            "tenant_id = \"{}\"\nclient_id = \"{}\"\nauthority = \"{}\"\naudience = \"{}\"\ndatabase = \"auditsync.db\"\n{extra}",
+            spec.tenant_id,
+            spec.client_id,
+            self.base(),
+            self.base()
+        )
+    }
+
+    /// The same with the secret inline, written to ./auditsync.toml in the test folder (mode 600).
+    pub fn write_config(&self, extra: &str) -> PathBuf {
+        let text = format!(
+            "client_secret = \"{}\"\n{}",
+            self.secret(),
+            self.config_without_secret(extra)
+        );
+        self.write("auditsync.toml", &text)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        set_mode(&path, 0o600);
+        path
+    }
+
+    /// The binary, run in the test folder with nothing from the caller's environment but PATH.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_auditsync"));
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .current_dir(self.dir.path());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.cmd();
+        c.args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Run::from(c.output().expect("run auditsync"))
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+#[cfg(unix)]
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[cfg(not(unix))]
+pub fn set_mode(_path: &Path, _mode: u32) {}

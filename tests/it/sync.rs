@@ -1,0 +1,302 @@
+//! `auditsync sync` and `auditsync status` against the simulated tenant: the stored ids must equal the
+//! simulator's ground truth, no more and no fewer.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::common::{Run, TestEnv};
+
+const LAUNCH: &[&str] = &["LaunchPowerApp"];
+
+fn summary(run: &Run) -> serde_json::Value {
+    run.assert_code(0);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("JSON summary: {e}\n{}", run.all()))
+}
+
+fn time(v: &serde_json::Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(v.as_str().unwrap())
+        .unwrap()
+        .to_utc()
+}
+
+fn stored_ids(env: &TestEnv) -> BTreeSet<String> {
+    let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
+    let mut stmt = db.prepare("SELECT id FROM audit_events").unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn truth(env: &TestEnv, s: &serde_json::Value) -> BTreeSet<String> {
+    env.sim.ground_truth(
+        "Audit.General",
+        time(&s["window_start"]),
+        time(&s["window_end"]),
+        LAUNCH,
+    )
+}
+
+/// A tenant with small pages, so every segment needs several.
+fn paged() -> TestEnv {
+    let env = TestEnv::with(|s| s.page_size = 2);
+    env.write_config("");
+    env.run(&["subscribe", "start"]).assert_code(0);
+    env
+}
+
+#[test]
+fn a_sync_stores_exactly_the_ground_truth_and_the_next_fetches_nothing() {
+    let env = paged();
+    let first = summary(&env.run(&["sync", "--json"]));
+    let want = truth(&env, &first);
+    assert!(want.len() > 100, "the tenant has launches: {}", want.len());
+    assert_eq!(stored_ids(&env), want);
+    assert_eq!(first["outcome"], "complete");
+    assert_eq!(first["segments"], 24);
+    assert!(
+        first["pages"].as_u64().unwrap() > 24,
+        "paging followed: {first}"
+    );
+
+    let stats = env.sim.stats();
+    assert_eq!(stats.requests_without_publisher_identifier, 0);
+    assert!(
+        stats.blob_fetches_by_content_id.values().all(|n| *n == 1),
+        "each blob fetched once"
+    );
+    assert_eq!(
+        stats.blob_fetches_by_content_id.len() as u64,
+        first["blobs_fetched"].as_u64().unwrap()
+    );
+    assert_eq!(first["blobs_listed"], first["blobs_fetched"]);
+
+    // Both schemas arrived, and duplicates across blobs were stored once.
+    let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
+    let types: Vec<i64> = db
+        .prepare("SELECT DISTINCT record_type FROM audit_events ORDER BY 1")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(types, [45, 256]);
+    assert!(
+        first["events_kept"].as_u64().unwrap() > first["events_new"].as_u64().unwrap(),
+        "the tenant repeats some events in later blobs: {first}"
+    );
+    let missing_app: i64 = db
+        .query_row(
+            "SELECT count(*) FROM audit_events WHERE app_id IS NULL OR raw = ''",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(missing_app, 0);
+
+    // The hourly cron case: listing only, nothing fetched again.
+    let blobs_before = env.sim.stats().api_requests.blob;
+    let second = summary(&env.run(&["sync", "--json"]));
+    assert_eq!(second["blobs_fetched"], 0);
+    assert_eq!(second["blobs_already_stored"], second["blobs_listed"]);
+    assert_eq!(env.sim.stats().api_requests.blob, blobs_before);
+    assert_eq!(
+        stored_ids(&env),
+        truth(&env, &second).union(&want).cloned().collect()
+    );
+}
+
+#[test]
+fn a_late_blob_inside_a_synced_window_is_caught_by_the_look_back() {
+    let env = paged();
+    summary(&env.run(&["sync", "--json"]));
+    let late = env.sim.publish_blob(Utc::now() - TimeDelta::hours(5));
+    let blobs_before = env.sim.stats().api_requests.blob;
+    let s = summary(&env.run(&["sync", "--json"]));
+    assert_eq!(s["blobs_fetched"], 1);
+    assert_eq!(env.sim.stats().api_requests.blob, blobs_before + 1);
+    assert_eq!(env.sim.stats().blob_fetches_by_content_id[&late], 1);
+    assert!(truth(&env, &s).is_subset(&stored_ids(&env)));
+}
+
+#[test]
+fn a_backfill_stores_its_range_and_a_missed_run_leaves_no_gap() {
+    let env = TestEnv::with(|s| s.hours = 72);
+    env.write_config(
+        "[sync]\nstart_time_interval = 2\nstart_time_unit = \"hour\"\nsegment_count_limit = 100\n",
+    );
+    env.run(&["subscribe", "start"]).assert_code(0);
+
+    // Backfill 70 to 60 hours ago: exactly that range.
+    let now = Utc::now();
+    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M").to_string();
+    let (from, to) = (
+        fmt(now - TimeDelta::hours(70)),
+        fmt(now - TimeDelta::hours(60)),
+    );
+    let back = summary(&env.run(&["sync", "--from", &from, "--to", &to, "--json"]));
+    assert_eq!(back["segments"], 10);
+    let want = truth(&env, &back);
+    assert_eq!(stored_ids(&env), want);
+    assert_eq!(back["watermark"], back["window_end"]);
+
+    // Then cron, whose window is 2 hours, comes back 60 hours later: the window reaches back to the
+    // watermark, so the whole gap is filled.
+    let run = env.run(&["sync", "--json"]);
+    run.assert_stderr("reaches back");
+    let s = summary(&run);
+    assert_eq!(s["window_start"], back["window_end"]);
+    let all: BTreeSet<String> = want.union(&truth(&env, &s)).cloned().collect();
+    assert_eq!(stored_ids(&env), all);
+    let whole = env.sim.ground_truth(
+        "Audit.General",
+        time(&back["window_start"]),
+        time(&s["window_end"]),
+        LAUNCH,
+    );
+    assert_eq!(all, whole);
+}
+
+#[test]
+fn refusals_come_before_any_request() {
+    let env = TestEnv::new();
+    env.write_config("");
+    let old = (Utc::now() - TimeDelta::days(8))
+        .format("%Y-%m-%d")
+        .to_string();
+    env.run(&["sync", "--from", &old])
+        .assert_code(2)
+        .assert_stderr("7 days")
+        .assert_stderr("auditsync import");
+    env.run(&[
+        "sync",
+        "--from",
+        "2026-11-21T10:00",
+        "--to",
+        "2026-11-21T09:00",
+    ])
+    .assert_code(2)
+    .assert_stderr("is not before");
+    env.run(&["sync", "--from", "last tuesday"])
+        .assert_code(2)
+        .assert_stderr("2026-11-21T08:00");
+    env.run_with(
+        &["sync"],
+        &[
+            ("AUDITSYNC_SYNC_TIME_INTERVAL", "5"),
+            ("AUDITSYNC_SYNC_TIME_INTERVAL_UNIT", "minute"),
+        ],
+    )
+    .assert_code(2)
+    .assert_stderr("288 segments")
+    .assert_stderr("segment_count_limit");
+    let stats = env.sim.stats();
+    assert_eq!((stats.token_requests, stats.api_requests.content), (0, 0));
+}
+
+#[test]
+fn without_a_subscription_sync_says_what_to_run() {
+    let env = TestEnv::new();
+    env.write_config("");
+    env.run(&["sync"])
+        .assert_code(1)
+        .assert_stderr("auditsync subscribe start");
+}
+
+#[test]
+fn status_shows_the_watermark_the_last_run_and_the_counts() {
+    let env = paged();
+    env.run(&["status"])
+        .assert_code(2)
+        .assert_stderr("run `auditsync sync` first");
+    let s = summary(&env.run(&["sync", "--json"]));
+    let status: serde_json::Value =
+        serde_json::from_str(&env.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["watermark"], s["window_end"]);
+    assert_eq!(status["last_run"]["outcome"], "complete");
+    assert_eq!(status["ledger_blobs"], s["blobs_fetched"]);
+    assert_eq!(status["pending_blobs"], 0);
+    assert_eq!(status["events"][0]["operation"], "LaunchPowerApp");
+    assert_eq!(
+        status["events"][0]["events"].as_u64().unwrap() as usize,
+        stored_ids(&env).len()
+    );
+    env.run(&["status"])
+        .assert_code(0)
+        .assert_stdout("watermark:");
+}
+
+#[test]
+fn other_operations_when_configured() {
+    let env = TestEnv::new();
+    env.write_config(
+        "[sync]\noperations = [\"LaunchPowerApp\", \"DeletePowerApp\", \"CreateFlow\"]\n",
+    );
+    env.run(&["subscribe", "start"]).assert_code(0);
+    let s = summary(&env.run(&["sync", "--json"]));
+    let ops = ["LaunchPowerApp", "DeletePowerApp", "CreateFlow"];
+    let want = env.sim.ground_truth(
+        "Audit.General",
+        time(&s["window_start"]),
+        time(&s["window_end"]),
+        &ops,
+    );
+    assert_eq!(stored_ids(&env), want);
+}
+
+#[test]
+fn the_demo_runs_end_to_end() {
+    let env = TestEnv::new();
+    env.run(&["demo"])
+        .assert_code(0)
+        .assert_stdout("subscription started")
+        .assert_stdout("0 fetched")
+        .assert_stdout("Most launched apps");
+}
+
+#[test]
+fn a_malformed_blob_makes_the_run_incomplete_and_is_tried_again() {
+    let env = paged();
+    let created = Utc::now() - TimeDelta::hours(3);
+    let bad = [
+        env.sim
+            .publish_blob_with_body(created, "[{\"Id\": \"x\", \"Operation\": "),
+        env.sim
+            .publish_blob_with_body(created, "{\"not\": \"an array\"}"),
+        env.sim.publish_blob_with_body(
+            created,
+            "[{\"Operation\": \"LaunchPowerApp\", \"RecordType\": 256}]",
+        ),
+    ];
+    let run = env.run(&["sync", "--json"]);
+    run.assert_code(1);
+    let s: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(s["outcome"], "incomplete");
+    assert_eq!(s["blobs_failed"], 3);
+    for id in &bad {
+        run.assert_stderr(id);
+    }
+    run.assert_stderr("not valid JSON")
+        .assert_stderr("not a JSON array")
+        .assert_stderr("has no Id");
+    // Everything else was stored; the watermark stops before the bad blobs' segment.
+    assert_eq!(stored_ids(&env), truth(&env, &s));
+    let watermark = time(&s["watermark"]);
+    assert!(
+        watermark <= created && watermark > created - TimeDelta::hours(1),
+        "{watermark}"
+    );
+
+    let again = env.run(&["sync", "--json"]);
+    again.assert_code(1);
+    let fetches = env.sim.stats().blob_fetches_by_content_id;
+    assert!(
+        bad.iter().all(|id| fetches[id] == 2),
+        "each bad blob tried again on the next run"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&env.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["pending_blobs"], 3);
+    assert_eq!(status["last_run"]["outcome"], "incomplete");
+}
