@@ -275,11 +275,6 @@ impl Token {
         v.set_sensitive(true);
         v
     }
-
-    /// The token's text, for the few places that must inspect it (e.g. `doctor` reading its roles).
-    pub fn expose(&self) -> &str {
-        self.value.secret()
-    }
 }
 
 struct Cached {

@@ -636,9 +636,20 @@ impl Settings {
     }
 }
 
-/// toml's own message (it names the unknown key and the keys allowed) with the line it is on.
+/// toml's own message (it names the unknown key and the keys allowed) with the line it is on. A value
+/// quoted in a type error is left out: it may be a secret written in the wrong form.
 fn toml_message(e: &toml::de::Error, text: &str) -> String {
-    let msg = e.message().trim();
+    let raw = e.message().trim();
+    let msg = if raw.starts_with("invalid type") || raw.starts_with("invalid value") {
+        raw.split('`')
+            .enumerate()
+            .map(|(i, part)| if i % 2 == 1 { "…" } else { part })
+            .collect::<Vec<_>>()
+            .join("`")
+    } else {
+        raw.to_owned()
+    };
+    let msg = msg.as_str();
     match e.span() {
         Some(span) => {
             let line = text.get(..span.start).unwrap_or(text).matches('\n').count() + 1;
@@ -688,12 +699,19 @@ fn guid(key: &'static str, raw: Raw<String>) -> Result<String, ConfigError> {
     let hyphenated = v.len() == 36 && v.matches('-').count() == 4;
     match uuid::Uuid::try_parse(v) {
         Ok(id) if hyphenated => Ok(id.hyphenated().to_string()),
+        // The value is not echoed: a secret pasted into the wrong key must not reach a log or cron mail.
         _ => Err(ConfigError::Invalid {
             key,
             origin: raw.origin,
             reason: format!(
-                "{v:?} is not a GUID like 00000000-0000-0000-0000-000000000000 (copy it from the app \
-                 registration's Overview page in the Entra admin center)"
+                "its value ({} characters{}) is not a GUID like 00000000-0000-0000-0000-000000000000; copy \
+                 it from the app registration's Overview page in the Entra admin center",
+                v.chars().count(),
+                if v.contains('.') {
+                    ", a domain name is not accepted"
+                } else {
+                    ""
+                }
             ),
         }),
     }
@@ -1188,6 +1206,22 @@ mod tests {
                 "{key} is not documented"
             );
         }
+    }
+
+    #[test]
+    fn rejected_values_are_not_echoed() {
+        let secret = "Xy8Q~abcdefghijklmnopqrstuvwxyz0123456789";
+        let err = load(&minimal().replace(C, secret), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("client_id") && !err.contains(secret), "{err}");
+        let err = load(&minimal().replace("\"s\"", "12345678"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("invalid type") && !err.contains("12345678"),
+            "{err}"
+        );
     }
 
     #[test]

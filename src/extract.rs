@@ -1,10 +1,11 @@
 //! The one definition of "an event worth keeping", shared by `sync` (blobs) and `import` (CSV exports).
 //!
-//! A record is kept when its `Operation` is one of the configured operations. A `LaunchPowerApp` must
-//! also be a launch in one of the two documented schemas (management-api.md §5): RecordType 256 with
-//! `powerplatform.analytics.resource.power_app.id` in `PropertyCollection`, or legacy RecordType 45 with
-//! the app's GUID in `AppName`. A record that only mentions the operation elsewhere (an ObjectId, a
-//! property's value) is not a launch.
+//! A record is kept when its `Operation` is one of the configured operations; a record that only
+//! mentions the operation elsewhere (an ObjectId, a property's value) is not kept. The app is read from
+//! either launch schema (management-api.md §5): RecordType 256 with
+//! `powerplatform.analytics.resource.power_app.id` (and display name, environment id) in
+//! `PropertyCollection`, or legacy RecordType 45 with the app's GUID in `AppName`. A launch whose record
+//! carries no app id is still a user's session: it is kept, with no app, and counted.
 //!
 //! Parsing borrows from the blob and reads only the fields below; every other field is skipped. A
 //! field of an unexpected JSON type counts as absent rather than failing the record.
@@ -158,12 +159,6 @@ impl Filter {
                 r.additional_info.as_deref().and_then(environment_from_info),
             ),
         };
-        if operation == LAUNCH {
-            let schema_ok = matches!(r.record_type, Some(256) | Some(45)) && app_id.is_some();
-            if !schema_ok {
-                return Ok(None);
-            }
-        }
         let creation_time = r
             .creation_time
             .as_deref()
@@ -433,9 +428,9 @@ mod tests {
         // A SharePoint record whose ObjectId mentions the operation.
         let sp = r#"{"Id":"x","RecordType":6,"Operation":"FileAccessed","Workload":"SharePoint","ObjectId":"https://c/LaunchPowerApp.docx","CreationTime":"2026-01-01T00:00:00"}"#;
         assert_eq!(f.record(sp).unwrap(), None);
-        // A launch with no app id in either schema is not one of the two documented shapes.
+        // A launch whose record lacks the app id is still a session: kept, with no app.
         let no_app = NEW.replace("power_app.id", "power_app.nope");
-        assert_eq!(f.record(&no_app).unwrap(), None);
+        assert_eq!(f.record(&no_app).unwrap().unwrap().app_id, None);
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl ApiClient {
     ) -> Result<ContentPage, ApiError> {
         let call = format!("subscriptions/content for {content_type}");
         let answer = self
-            .send(Method::GET, url, &call, Some(content_type))
+            .send(Method::GET, url.clone(), &call, Some(content_type))
             .await?;
         let next = ["NextPageUri", "NextPageUrl"]
             .iter()
@@ -64,7 +64,8 @@ impl ApiClient {
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(|v| {
-                Url::parse(v).map_err(|e| ApiError::Decode {
+                // Absolute as documented; a relative one is resolved against the page it came with.
+                url.join(v).map_err(|e| ApiError::Decode {
                     call: call.clone(),
                     reason: format!("its NextPageUri {v:?} is not a URL ({e})"),
                 })

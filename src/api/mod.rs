@@ -43,13 +43,12 @@ pub enum ApiError {
         url: String,
         reason: String,
     },
-    #[error(
-        "the Management Activity API answered {call} with HTTP {status} and {what}; run again later"
-    )]
+    #[error("the Management Activity API answered {call} with HTTP {status} and {what}; {advice}")]
     Unexpected {
         call: String,
         status: u16,
         what: String,
+        advice: &'static str,
     },
     #[error("the service handed back a URL auditsync will not follow: {0}")]
     Insecure(String),
@@ -138,6 +137,13 @@ impl std::fmt::Display for ServiceError {
                  (content published while it was off cannot be fetched)",
                 self.message.trim_end_matches('.')
             ),
+            "AF20030" | "AF20055" => write!(
+                f,
+                "the API refused the time window of {} ({}); check that this machine's clock is right (NTP): \
+                 the API counts its 7 days from its own clock",
+                self.call,
+                self.message.trim_end_matches('.')
+            ),
             "AF20051" => write!(
                 f,
                 "{}: the API keeps content for 7 days; use `auditsync import` with a Purview export for older data",
@@ -180,9 +186,8 @@ struct ErrorDetail {
     message: String,
 }
 
-/// A successful answer: status, headers and the whole body.
+/// A successful answer: headers and the whole body.
 pub struct Answer {
-    pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: bytes::Bytes,
 }
@@ -269,6 +274,19 @@ impl ApiClient {
         content_type: Option<&str>,
     ) -> Result<Answer, ApiError> {
         check_transport(&url).map_err(ApiError::Insecure)?;
+        // The token goes only to the API host it was issued for, whatever URL the service hands back.
+        if (url.host_str(), url.port_or_known_default())
+            != (
+                self.audience.host_str(),
+                self.audience.port_or_known_default(),
+            )
+        {
+            return Err(ApiError::Insecure(format!(
+                "{} is not on the API host {} (the `audience`); auditsync does not send its token elsewhere",
+                redact_query(&url),
+                self.audience.host_str().unwrap_or_default()
+            )));
+        }
         if !url
             .query_pairs()
             .any(|(k, _)| k.eq_ignore_ascii_case("PublisherIdentifier"))
@@ -319,24 +337,18 @@ impl ApiClient {
                 },
             };
             if status.is_success() {
-                return Ok(Answer {
-                    status,
-                    headers,
-                    body,
-                });
+                return Ok(Answer { headers, body });
             }
-            let service = serde_json::from_slice::<ErrorBody>(&body)
-                .ok()
-                .map(|b| ServiceError {
-                    status: status.as_u16(),
-                    code: b.error.code,
-                    message: b.error.message,
-                    call: call.to_owned(),
-                    content_type: content_type.map(str::to_owned),
-                    tenant_id: self.tenant_id.clone(),
-                    client_id: self.client_id.clone(),
-                    cloud: self.cloud,
-                });
+            let service = error_body(&body).map(|(code, message)| ServiceError {
+                status: status.as_u16(),
+                code,
+                message,
+                call: call.to_owned(),
+                content_type: content_type.map(str::to_owned),
+                tenant_id: self.tenant_id.clone(),
+                client_id: self.client_id.clone(),
+                cloud: self.cloud,
+            });
             if status == StatusCode::UNAUTHORIZED
                 && service.as_ref().is_none_or(|s| s.code != "AF10001")
             {
@@ -376,10 +388,32 @@ impl ApiClient {
                     } else {
                         "a body that is not an API error".to_owned()
                     },
+                    advice: if status.is_server_error() {
+                        "run again later"
+                    } else {
+                        "check that `audience` is your cloud's Management API host (see `cloud`)"
+                    },
                 },
             });
         }
     }
+}
+
+/// The code and message of an error answer. The documented shape is `{"error":{"code","message"}}`;
+/// the troubleshooting guide also shows throttling answers in single-quoted pseudo-JSON, so failing a
+/// strict parse, an `AF` code anywhere in the body is taken.
+fn error_body(body: &[u8]) -> Option<(String, String)> {
+    if let Ok(b) = serde_json::from_slice::<ErrorBody>(body) {
+        return Some((b.error.code, b.error.message));
+    }
+    let text = String::from_utf8_lossy(body);
+    text.match_indices("AF").find_map(|(at, _)| {
+        let digits: String = text[at + 2..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        (digits.len() >= 3).then(|| (format!("AF{digits}"), String::new()))
+    })
 }
 
 /// A URL for messages, without its query (which only repeats what the message already says).
@@ -387,4 +421,25 @@ fn redact_query(url: &Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_body;
+
+    #[test]
+    fn error_bodies_strict_and_loose() {
+        assert_eq!(
+            error_body(br#"{"error":{"code":"AF20022","message":"No subscription found."}}"#),
+            Some(("AF20022".into(), "No subscription found.".into()))
+        );
+        // As the troubleshooting guide prints a throttling answer.
+        let loose = b"{'error':{'code':'AF429','message':'Too many requests. Method=GetBlob, PublisherId=0'}}";
+        assert_eq!(error_body(loose).map(|e| e.0), Some("AF429".into()));
+        assert_eq!(error_body(b"<html>AFTER 5 tries</html>"), None);
+        assert_eq!(
+            error_body(br#"{"Message":"Authorization has been denied for this request."}"#),
+            None
+        );
+    }
 }

@@ -52,16 +52,23 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
         progress: std::io::stderr().is_terminal(),
     };
     let plan = sync::plan(&settings, &store, &opts)?;
-    let (store, summary) = sync::run(&settings, api.clone(), store, plan, &opts).await?;
-    say(&mut out, &summary.line())?;
+    let first = sync::run(&settings, api.clone(), store, plan, &opts).await?;
+    say(&mut out, &first.summary.line())?;
+    if let Some(fatal) = first.fatal {
+        return Err(fatal.into());
+    }
 
     say(
         &mut out,
         "\n$ auditsync sync   (the next cron run: only blobs not yet stored are fetched)",
     )?;
-    let plan = sync::plan(&settings, &store, &opts)?;
-    let (store, again) = sync::run(&settings, api, store, plan, &opts).await?;
-    say(&mut out, &again.line())?;
+    let plan = sync::plan(&settings, &first.store, &opts)?;
+    let again = sync::run(&settings, api, first.store, plan, &opts).await?;
+    say(&mut out, &again.summary.line())?;
+    if let Some(fatal) = again.fatal {
+        return Err(fatal.into());
+    }
+    let store = again.store;
 
     say(&mut out, "\nMost launched apps:")?;
     let rows: Vec<Vec<String>> = store
@@ -80,12 +87,13 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
     say(
         &mut out,
         &format!(
-            "\nThe events are in {} (table audit_events). Next: register an app in Entra ID and write a \
-             configuration (see README.md and config.example.toml).",
-            database.display()
+            "\nThe events are in {} (table audit_events; remove {} when you are done). Next: register an \
+             app in Entra ID and write a configuration (see README.md and config.example.toml).",
+            database.display(),
+            dir.display()
         ),
     )?;
-    Ok(if summary.complete() && again.complete() {
+    Ok(if first.summary.complete() && again.summary.complete() {
         Outcome::Done
     } else {
         Outcome::Incomplete

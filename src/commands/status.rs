@@ -19,6 +19,7 @@ struct Status {
     ledger_blobs: i64,
     pending_blobs: usize,
     pending_first_expiration: Option<String>,
+    lost_blobs: i64,
 }
 
 #[derive(Serialize)]
@@ -69,6 +70,7 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
         ledger_blobs: store.ledger_size()?,
         pending_blobs: pending.len(),
         pending_first_expiration: pending.iter().filter_map(|p| p.expiration).min().map(ts),
+        lost_blobs: store.lost_count()?,
     };
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -113,6 +115,11 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
     lines.push(match pending.iter().filter_map(|p| p.expiration).min() {
         None if pending.is_empty() => "pending:    none".to_owned(),
         None => format!("pending:    {} blobs not yet fetched", pending.len()),
+        Some(first) if first <= Utc::now() => format!(
+            "pending:    {} blobs not yet fetched; the first expired at {} (the next sync reports it lost)",
+            pending.len(),
+            ts(first)
+        ),
         Some(first) => format!(
             "pending:    {} blobs not yet fetched; the first expires {} (in {} hours)",
             pending.len(),
@@ -120,6 +127,12 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
             (first - Utc::now()).num_hours()
         ),
     });
+    if status.lost_blobs > 0 {
+        lines.push(format!(
+            "lost:       {} blobs expired before they could be fetched (see the runs that reported them)",
+            status.lost_blobs
+        ));
+    }
     for l in lines {
         writeln!(out, "{l}").map_err(stdout_error)?;
     }

@@ -21,13 +21,17 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
     let plan = sync::plan(&settings, &store, &opts)?;
     let secret = settings.client_secret().await?;
     let api = Arc::new(ApiClient::new(&settings, secret)?);
-    let (_store, summary) = sync::run(&settings, api, store, plan, &opts).await?;
+    let finished = sync::run(&settings, api, store, plan, &opts).await?;
+    let summary = finished.summary;
     let mut out = std::io::stdout().lock();
     if args.json {
         let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
         writeln!(out, "{text}").map_err(stdout_error)?;
     } else {
         writeln!(out, "{}", summary.line()).map_err(stdout_error)?;
+    }
+    if let Some(fatal) = finished.fatal {
+        return Err(fatal.into());
     }
     if summary.complete() {
         Ok(Outcome::Done)

@@ -190,9 +190,9 @@ impl SimControl {
     }
 
     /// The Ids a correct client stores for `operations` from the blobs of `content_type` whose
-    /// `contentCreated` is in [start, end) and that have not expired: for LaunchPowerApp only real
-    /// launches (RecordType 256 with a `power_app.id` property, or legacy 45 with `AppName`), for other
-    /// operations every record with that `Operation`. Computed from the records served.
+    /// `contentCreated` is in [start, end) and that have not expired: every record whose `Operation` is
+    /// one of `operations` (not the decoys that only mention it elsewhere). Computed from the records
+    /// served.
     pub fn ground_truth(
         &self,
         content_type: &str,

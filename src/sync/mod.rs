@@ -97,11 +97,29 @@ pub struct Summary {
     pub notes: Vec<String>,
     pub failed_blobs: Vec<FailedBlob>,
     pub unlisted_segments: Vec<UnlistedSegment>,
+    /// Blobs listed by an earlier run that expired before they could be stored: reported once.
+    pub lost_blobs: Vec<FailedBlob>,
+    /// Why the run stopped early, when it did ("failed").
+    pub error: Option<String>,
 }
 
 impl Summary {
     pub fn complete(&self) -> bool {
         self.outcome == "complete"
+    }
+
+    fn outcome(&self) -> &'static str {
+        if self.error.is_some() {
+            "failed"
+        } else if self.failed_blobs.is_empty()
+            && self.unlisted_segments.is_empty()
+            && self.lost_blobs.is_empty()
+            && self.segments_complete == self.segments
+        {
+            "complete"
+        } else {
+            "incomplete"
+        }
     }
 
     /// The one-line summary.
@@ -120,12 +138,21 @@ impl Summary {
             self.events_new,
             self.seconds
         );
-        if !self.complete() {
+        if let Some(e) = &self.error {
+            s.push_str(&format!("; FAILED: {e}"));
+        } else if !self.complete() {
             s.push_str(&format!(
-                "; INCOMPLETE: {} blobs not stored, {} segments not listed to the end (the next run retries them)",
+                "; INCOMPLETE: {} blobs not stored, {} segments not listed to the end (the next run retries \
+                 them)",
                 self.blobs_failed,
                 self.unlisted_segments.len()
             ));
+            if !self.lost_blobs.is_empty() {
+                s.push_str(&format!(
+                    ", {} blobs lost (expired before they could be fetched)",
+                    self.lost_blobs.len()
+                ));
+            }
         }
         s
     }
@@ -255,21 +282,53 @@ pub fn plan(settings: &Settings, store: &Store, opts: &Options) -> Result<Plan, 
     )?)
 }
 
-/// Runs one sync over `plan`. Returns the store (for the caller's reports) and the summary; an `Err`
-/// means the run could not go on at all (no token, no subscription, the database failing).
+/// A run that went through: the store back (for the caller's reports), the summary, and the error
+/// that stopped it early, if one did (no token, no permission, no subscription...).
+pub struct Finished {
+    pub store: Store,
+    pub summary: Summary,
+    pub fatal: Option<ApiError>,
+}
+
+/// Most pages one segment may take; a service that keeps sending `NextPageUri` is stopped there.
+const MAX_PAGES: usize = 10_000;
+
+/// Runs one sync over `plan`. An `Err` means the database failed; everything the service does wrong is
+/// in the [`Finished`] summary.
 pub async fn run(
     settings: &Settings,
     api: Arc<ApiClient>,
     mut store: Store,
     plan: Plan,
     opts: &Options,
-) -> Result<(Store, Summary), SyncError> {
+) -> Result<Finished, SyncError> {
     let started = Instant::now();
     for note in &plan.notes {
         tracing::warn!("{note}");
     }
+    let lost: Vec<FailedBlob> = store
+        .take_lost(Utc::now())?
+        .into_iter()
+        .map(|p| {
+            let error = format!(
+                "it expired at {} before it could be stored (last error: {}); its events are missing: load \
+                 them from a Purview audit export with `auditsync import`",
+                p.expiration.map(ts).unwrap_or_default(),
+                p.last_error.as_deref().unwrap_or("none")
+            );
+            tracing::error!("lost: blob {} ({}, created {}): {error}", p.content_id, p.content_type, ts(p.created));
+            FailedBlob {
+                content_id: p.content_id,
+                content_type: p.content_type,
+                content_created: ts(p.created),
+                error,
+            }
+        })
+        .collect();
     let watermark_before = store.watermark()?;
-    let known = store.stored_since(plan.start)?;
+    // Blobs listed for the window were created in it; an hour's margin covers a service that is
+    // loose about the window's edges.
+    let known = store.stored_since(plan.start - chrono::TimeDelta::hours(1))?;
     let run_id = store.begin_run((plan.start, plan.end))?;
     let counters = Arc::new(Counters::default());
     let content_types = settings.sync.content_types.clone();
@@ -302,7 +361,16 @@ pub async fn run(
                         blobs: Vec::new(),
                     };
                     let mut url = Some(api.content_url(ct, seg.start, seg.end));
+                    let mut seen: HashSet<url::Url> = HashSet::new();
                     while let Some(u) = url.take() {
+                        if !seen.insert(u.clone()) || seen.len() > MAX_PAGES {
+                            entry.error = Some(format!(
+                                "the service kept sending NextPageUri ({} pages, or the same page twice); \
+                                 the listing was stopped there",
+                                seen.len()
+                            ));
+                            break;
+                        }
                         match api.content_page(u, ct).await {
                             Ok(page) => {
                                 counters.pages.fetch_add(1, Ordering::Relaxed);
@@ -310,13 +378,13 @@ pub async fn run(
                                     .listed
                                     .fetch_add(page.blobs.len(), Ordering::Relaxed);
                                 url = page.next;
+                                entry
+                                    .blobs
+                                    .extend(page.blobs.iter().map(|b| b.content_id.clone()));
                                 let new: Vec<BlobRef> = page
                                     .blobs
                                     .into_iter()
-                                    .filter(|b| {
-                                        entry.blobs.push(b.content_id.clone());
-                                        !known.contains(&b.content_id)
-                                    })
+                                    .filter(|b| !known.contains(&b.content_id))
                                     .collect();
                                 if !new.is_empty() {
                                     if to_writer.send(ToWriter::Listed(new.clone())).await.is_err()
@@ -339,7 +407,7 @@ pub async fn run(
                                 break 'types;
                             }
                             Err(e) => {
-                                tracing::error!(
+                                tracing::warn!(
                                     "listing {ct} from {} to {} failed: {e}",
                                     ts(seg.start),
                                     ts(seg.end)
@@ -404,7 +472,7 @@ pub async fn run(
                     }
                     Ok(Err(bad)) => {
                         let error = malformed(&bad);
-                        tracing::error!(
+                        tracing::warn!(
                             "blob {} ({}) skipped: {error}",
                             blob.content_id,
                             blob.content_type
@@ -416,13 +484,14 @@ pub async fn run(
                         }
                     }
                     Err(Fetch::Api(e)) if is_fatal(&e) => {
+                        // Nothing else can succeed: stop; dropping the queue stops the lister too.
                         failed.push(failure(&blob, &e.to_string()));
-                        fatal.get_or_insert(e);
-                        continue;
+                        fatal = Some(e);
+                        break;
                     }
                     Err(e) => {
                         let error = e.to_string();
-                        tracing::error!(
+                        tracing::warn!(
                             "blob {} ({}) not fetched: {error}",
                             blob.content_id,
                             blob.content_type
@@ -443,7 +512,7 @@ pub async fn run(
         }
     };
 
-    let ((listed, list_fatal), (mut failed, fetch_fatal)) = tokio::join!(lister, fetcher);
+    let ((listed, list_fatal), (failed, fetch_fatal)) = tokio::join!(lister, fetcher);
     drop(to_writer);
     progress.bar.finish_and_clear();
     let (mut store, report) = tokio::task::spawn_blocking(move || writer.join())
@@ -451,12 +520,13 @@ pub async fn run(
         .map_err(|e| SyncError::Internal(e.to_string()))?
         .map_err(|_| SyncError::Internal("the database writer stopped unexpectedly".into()))?;
     if let Some(e) = report.error {
+        // Best effort: the database is what failed.
+        let _ = store.finish_run(run_id, "failed", "{}");
         return Err(e.into());
     }
 
     // A blob counts as stored if it was in the ledger before or was committed now.
     let stored = |id: &String| known.contains(id) || report.stored.contains(id);
-    failed.retain(|f| !report.stored.contains(&f.content_id));
     let mut per_segment: HashMap<usize, bool> = HashMap::new();
     let mut unlisted = Vec::new();
     let mut all_ids: HashSet<&String> = HashSet::new();
@@ -492,16 +562,8 @@ pub async fn run(
 
     let fatal = list_fatal.or(fetch_fatal);
     let blobs_listed = all_ids.len();
-    let summary = Summary {
-        outcome: if fatal.is_none()
-            && failed.is_empty()
-            && unlisted.is_empty()
-            && complete.iter().all(|c| *c)
-        {
-            "complete"
-        } else {
-            "incomplete"
-        },
+    let mut summary = Summary {
+        outcome: "",
         window_start: ts(plan.start),
         window_end: ts(plan.end),
         content_types: settings.sync.content_types.clone(),
@@ -520,21 +582,20 @@ pub async fn run(
         notes: plan.notes.clone(),
         failed_blobs: failed,
         unlisted_segments: unlisted,
+        lost_blobs: lost,
+        error: fatal.as_ref().map(ToString::to_string),
     };
-    let outcome = if fatal.is_some() {
-        "failed"
-    } else {
-        summary.outcome
-    };
+    summary.outcome = summary.outcome();
     store.finish_run(
         run_id,
-        outcome,
+        summary.outcome,
         &serde_json::to_string(&summary).unwrap_or_default(),
     )?;
-    match fatal {
-        Some(e) => Err(e.into()),
-        None => Ok((store, summary)),
-    }
+    Ok(Finished {
+        store,
+        summary,
+        fatal,
+    })
 }
 
 /// Errors after which nothing else in the run can succeed: no token, no permission, no subscription,

@@ -3,11 +3,14 @@
 //! The default window is `start_time_interval start_time_unit` back from now (the CoE's StartTime),
 //! extended back to the watermark when an earlier run was missed, never further than the 7 days the API
 //! keeps content. It is cut into half-open segments of `time_interval time_interval_unit`, the last one
-//! clamped to the end. A window that needs more than `segment_count_limit` segments is refused.
+//! clamped to the end. A configured or requested window (`--from/--to`) that needs more than
+//! `segment_count_limit` segments is refused; catching up after missed runs is bounded by the 7 days
+//! instead (refusing it would stop every later run too, and lose the data once it ages out).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Timelike, Utc};
 
 use crate::config::SyncSettings;
+use crate::extract::parse_time;
 
 /// How long the API keeps content (management-api.md §2.1, §2.2).
 pub const RETENTION: TimeDelta = TimeDelta::days(7);
@@ -20,14 +23,13 @@ pub enum WindowError {
     #[error("--from {from} is not before --to {to}; give an earlier --from or a later --to")]
     Reversed { from: String, to: String },
     #[error(
-        "--from {from} is more than 7 days ago (before {oldest}) and the API keeps content for 7 days only; \
-         start at {oldest} or later, and load older data with `auditsync import` from a Purview audit export"
+        "--from {from} is too old: the API keeps content for 7 days, so the earliest start is {oldest}; load \
+         older data with `auditsync import` from a Purview audit export"
     )]
     TooOld { from: String, oldest: String },
     #[error(
         "the window {start} to {end} needs {needed} segments of {segment} but segment_count_limit is \
-         {limit}; raise segment_count_limit to {needed} or more, or make time_interval longer (at most 24 hour)\
-         {hint}"
+         {limit}; raise segment_count_limit to {needed} or more, or make time_interval longer (at most 24 hour)"
     )]
     TooManySegments {
         start: String,
@@ -35,7 +37,6 @@ pub enum WindowError {
         needed: usize,
         segment: String,
         limit: u32,
-        hint: String,
     },
 }
 
@@ -134,28 +135,37 @@ pub fn plan(
         }
     };
     let step = settings.time_interval_unit.times(settings.time_interval);
-    let span = end - start;
-    let needed =
-        usize::try_from((span.num_seconds() + step.num_seconds() - 1) / step.num_seconds().max(1))
-            .unwrap_or(usize::MAX);
-    if needed > settings.segment_count_limit as usize {
-        let hint = if range.is_none() && notes.iter().any(|n| n.contains("last complete sync")) {
-            "; or catch up in parts with `auditsync sync --from … --to …`".to_owned()
-        } else {
-            String::new()
-        };
+    let count = |from: DateTime<Utc>| {
+        let secs = (end - from).num_seconds().max(0);
+        let step = step.num_seconds().max(1);
+        usize::try_from((secs + step - 1) / step).unwrap_or(usize::MAX)
+    };
+    // The limit applies to the window the admin configured or asked for.
+    let asked = match range {
+        Some(r) => r.from,
+        None => end - settings.start_time_unit.times(settings.start_time_interval),
+    }
+    .max(start);
+    if count(asked) > settings.segment_count_limit as usize {
         return Err(WindowError::TooManySegments {
-            start: show(start),
+            start: show(asked),
             end: show(end),
-            needed,
+            needed: count(asked),
             segment: format!(
                 "{} {}",
                 settings.time_interval,
                 settings.time_interval_unit.name()
             ),
             limit: settings.segment_count_limit,
-            hint,
         });
+    }
+    let needed = count(start);
+    if needed > settings.segment_count_limit as usize {
+        notes.push(format!(
+            "catching up takes {needed} segments, more than segment_count_limit ({}); allowed because only \
+             the API's 7 days bound a catch-up",
+            settings.segment_count_limit
+        ));
     }
     let mut segments = Vec::with_capacity(needed);
     let mut s = start;
@@ -190,24 +200,25 @@ pub fn advance_watermark(
         .zip(complete)
         .take_while(|(_, done)| **done)
         .last()
-        .map(|(s, _)| s.end)?;
-    Some(current.map_or(reached, |w| w.max(reached)))
+        .map(|(s, _)| s.end);
+    match (current, reached) {
+        (Some(w), Some(r)) => Some(w.max(r)),
+        (w, r) => w.or(r),
+    }
 }
 
 /// Parses `--from`/`--to`: RFC 3339, `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM` or `YYYY-MM-DDTHH:MM:SS`, UTC
 /// when no offset is given.
 pub fn parse_cli_time(s: &str) -> Result<DateTime<Utc>, String> {
-    let t = s.trim();
-    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
-        return Ok(d.to_utc());
+    let t = s.trim().replace(' ', "T");
+    if let Some(time) = parse_time(&t) {
+        return Ok(time);
     }
-    let naive = t.strip_suffix('Z').unwrap_or(t).replace(' ', "T");
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
-        if let Ok(n) = NaiveDateTime::parse_from_str(&naive, fmt) {
-            return Ok(n.and_utc());
-        }
+    let naive = t.strip_suffix('Z').unwrap_or(&t);
+    if let Ok(n) = NaiveDateTime::parse_from_str(naive, "%Y-%m-%dT%H:%M") {
+        return Ok(n.and_utc());
     }
-    if let Ok(d) = NaiveDate::parse_from_str(&naive, "%Y-%m-%d") {
+    if let Ok(d) = NaiveDate::parse_from_str(naive, "%Y-%m-%d") {
         return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
     }
     Err(format!(
@@ -267,13 +278,16 @@ mod tests {
 
     #[test]
     fn a_missed_run_extends_the_window_to_the_watermark() {
-        let mut s = settings();
-        s.segment_count_limit = 200;
+        let s = settings();
         let now = at("2026-11-22T10:00");
         let p = plan(now, &s, None, Some(at("2026-11-20T04:00"))).unwrap();
         assert_eq!(p.start, at("2026-11-20T04:00"));
         assert_eq!(p.segments.len(), 54);
         assert!(p.notes[0].contains("reaches back"));
+        // Beyond segment_count_limit (60): a catch-up is not refused, only bounded by the 7 days.
+        let p = plan(now, &s, None, Some(at("2026-11-17T10:00"))).unwrap();
+        assert_eq!(p.segments.len(), 120);
+        assert!(p.notes[1].contains("more than segment_count_limit"));
         // A watermark inside the default window changes nothing.
         let p = plan(now, &s, None, Some(at("2026-11-22T09:00"))).unwrap();
         assert_eq!(p.start, at("2026-11-21T10:00"));
@@ -345,6 +359,12 @@ mod tests {
             Some(at("2026-11-22T01:00"))
         );
         assert_eq!(advance_watermark(None, &segs, &[false, true, true]), None);
+        let w = Some(at("2026-11-22T00:00"));
+        assert_eq!(
+            advance_watermark(w, &segs, &[false, true, true]),
+            w,
+            "kept, not lost"
+        );
         // A backfill that starts after the watermark leaves a gap: no move.
         let w = Some(at("2026-11-21T20:00"));
         assert_eq!(advance_watermark(w, &segs, &[true, true, true]), w);

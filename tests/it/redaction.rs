@@ -36,7 +36,19 @@ fn secret_and_tokens_never_printed_even_at_trace_level() {
         ],
     ));
 
-    let printed: String = runs.iter().map(Run::all).collect();
+    // The sync path, and what it leaves on disk.
+    runs.push(env.run_with(&["-vv", "sync", "--json"], &trace));
+    runs.push(env.run_with(&["subscribe", "start"], &trace));
+    runs.push(env.run_with(&["-vvv", "sync"], &trace));
+    runs.push(env.run_with(&["status", "--json"], &trace));
+    runs.push(env.run_with(&["-vv", "status"], &trace));
+
+    let mut printed: String = runs.iter().map(Run::all).collect();
+    for file in ["auditsync.db", "auditsync.db-wal"] {
+        if let Ok(bytes) = std::fs::read(env.path(file)) {
+            printed.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
     assert!(printed.contains("TRACE"), "trace logging was on");
     let secret = env.secret();
     let form_encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
@@ -46,7 +58,7 @@ fn secret_and_tokens_never_printed_even_at_trace_level() {
         "the client secret was printed (form-encoded)"
     );
     let stats = env.sim.stats();
-    assert!(stats.issued_tokens.len() >= 5);
+    assert!(stats.issued_tokens.len() >= 8);
     for token in &stats.issued_tokens {
         // The whole token, and its signature on its own.
         assert!(!printed.contains(token.as_str()), "a token was printed");
@@ -56,4 +68,15 @@ fn secret_and_tokens_never_printed_even_at_trace_level() {
             "a token's signature was printed"
         );
     }
+}
+
+#[test]
+fn the_demo_prints_no_secret_or_token() {
+    let env = TestEnv::new();
+    let run = env.run_with(&["-vv", "demo"], &[("AUDITSYNC_LOG", "trace")]);
+    run.assert_code(0);
+    // The demo's tenant is the simulator's for its default seed.
+    let secret = auditsync::simulator::SimSpec::new(42).client_secret;
+    assert!(!run.all().contains(&secret));
+    assert!(!run.all().contains("eyJ"), "no JWT-shaped text");
 }
