@@ -232,45 +232,28 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|n| n.and_utc())
 }
 
+/// The fields auditsync reads; serde skips every other one.
 #[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct Record<'a> {
-    #[serde(rename = "Id", borrow, default, deserialize_with = "lenient_str")]
+    #[serde(borrow, default, deserialize_with = "lenient_str")]
     id: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "CreationTime",
-        borrow,
-        default,
-        deserialize_with = "lenient_str"
-    )]
+    #[serde(borrow, default, deserialize_with = "lenient_str")]
     creation_time: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "Operation",
-        borrow,
-        default,
-        deserialize_with = "lenient_str"
-    )]
+    #[serde(borrow, default, deserialize_with = "lenient_str")]
     operation: Option<Cow<'a, str>>,
-    #[serde(rename = "Workload", borrow, default, deserialize_with = "lenient_str")]
+    #[serde(borrow, default, deserialize_with = "lenient_str")]
     workload: Option<Cow<'a, str>>,
-    #[serde(rename = "RecordType", default, deserialize_with = "lenient_int")]
+    #[serde(default, deserialize_with = "lenient_int")]
     record_type: Option<i64>,
-    #[serde(rename = "UserId", borrow, default, deserialize_with = "lenient_str")]
+    #[serde(borrow, default, deserialize_with = "lenient_str")]
     user_id: Option<Cow<'a, str>>,
-    #[serde(rename = "AppName", borrow, default, deserialize_with = "lenient_str")]
+    /// Legacy schema: the app's GUID.
+    #[serde(borrow, default, deserialize_with = "lenient_str")]
     app_name: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "AdditionalInfo",
-        borrow,
-        default,
-        deserialize_with = "lenient_str"
-    )]
+    #[serde(borrow, default, deserialize_with = "lenient_str")]
     additional_info: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "EnvironmentId",
-        borrow,
-        default,
-        deserialize_with = "lenient_str"
-    )]
+    #[serde(borrow, default, deserialize_with = "lenient_str")]
     environment_id: Option<Cow<'a, str>>,
     #[serde(
         rename = "PropertyCollection",
@@ -282,10 +265,11 @@ struct Record<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct Property<'a> {
-    #[serde(rename = "Name", borrow, default, deserialize_with = "lenient_str")]
+    #[serde(borrow, default, deserialize_with = "lenient_str")]
     name: Option<Cow<'a, str>>,
-    #[serde(rename = "Value", borrow, default, deserialize_with = "lenient_str")]
+    #[serde(borrow, default, deserialize_with = "lenient_str")]
     value: Option<Cow<'a, str>>,
 }
 

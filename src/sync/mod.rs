@@ -460,8 +460,19 @@ pub async fn run(
                 .buffer_unordered(settings.sync.concurrency);
             let mut results = std::pin::pin!(results);
             while let Some((blob, outcome)) = results.next().await {
-                let msg = match outcome {
-                    Ok(Ok(x)) => {
+                let result = match outcome {
+                    Ok(Ok(x)) => Ok(x),
+                    Ok(Err(bad)) => Err(malformed(&bad)),
+                    Err(Fetch::Api(e)) if is_fatal(&e) => {
+                        // Nothing else can succeed: stop; dropping the queue stops the lister too.
+                        failed.push(failure(&blob, &e.to_string()));
+                        fatal = Some(e);
+                        break;
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                let msg = match result {
+                    Ok(x) => {
                         counters.fetched.fetch_add(1, Ordering::Relaxed);
                         counters.kept.fetch_add(x.events.len(), Ordering::Relaxed);
                         ToWriter::Stored(StoredBlob {
@@ -470,29 +481,9 @@ pub async fn run(
                             blob,
                         })
                     }
-                    Ok(Err(bad)) => {
-                        let error = malformed(&bad);
+                    Err(error) => {
                         tracing::warn!(
-                            "blob {} ({}) skipped: {error}",
-                            blob.content_id,
-                            blob.content_type
-                        );
-                        failed.push(failure(&blob, &error));
-                        ToWriter::Failed {
-                            content_id: blob.content_id,
-                            error,
-                        }
-                    }
-                    Err(Fetch::Api(e)) if is_fatal(&e) => {
-                        // Nothing else can succeed: stop; dropping the queue stops the lister too.
-                        failed.push(failure(&blob, &e.to_string()));
-                        fatal = Some(e);
-                        break;
-                    }
-                    Err(e) => {
-                        let error = e.to_string();
-                        tracing::warn!(
-                            "blob {} ({}) not fetched: {error}",
+                            "blob {} ({}) not stored: {error}",
                             blob.content_id,
                             blob.content_type
                         );
