@@ -88,6 +88,9 @@ pub struct SyncArgs {
     /// Print the summary as JSON
     #[arg(long)]
     pub json: bool,
+    /// How long to wait for another sync on the same database to finish, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub wait: u64,
 }
 
 #[derive(Debug, Args)]

@@ -228,6 +228,8 @@ pub struct SyncSettings {
     pub content_types: Vec<String>,
     pub operations: Vec<String>,
     pub concurrency: usize,
+    /// The pace of API requests, shared by the whole run.
+    pub requests_per_minute: u32,
 }
 
 impl Default for SyncSettings {
@@ -241,6 +243,7 @@ impl Default for SyncSettings {
             content_types: vec!["Audit.General".to_owned()],
             operations: vec!["LaunchPowerApp".to_owned()],
             concurrency: 8,
+            requests_per_minute: 1500,
         }
     }
 }
@@ -335,6 +338,7 @@ struct FileSync {
     content_types: Option<Vec<String>>,
     operations: Option<Vec<String>>,
     concurrency: Option<u32>,
+    requests_per_minute: Option<u32>,
 }
 
 /// Top-level keys, each overridable by `AUDITSYNC_<KEY>`.
@@ -352,7 +356,7 @@ const TOP_KEYS: [&str; 11] = [
     "database",
 ];
 /// `[sync]` keys, each overridable by `AUDITSYNC_SYNC_<KEY>` or `AUDITSYNC_<KEY>`.
-const SYNC_KEYS: [&str; 8] = [
+const SYNC_KEYS: [&str; 9] = [
     "start_time_interval",
     "start_time_unit",
     "time_interval",
@@ -361,6 +365,7 @@ const SYNC_KEYS: [&str; 8] = [
     "content_types",
     "operations",
     "concurrency",
+    "requests_per_minute",
 ];
 
 fn env_name(key: &str) -> String {
@@ -1039,6 +1044,20 @@ fn sync_settings(layers: &Layers<'_>, file: FileSync) -> Result<SyncSettings, Co
         None => d.concurrency,
     };
 
+    let requests_per_minute = match layers.sync("requests_per_minute", file.requests_per_minute)? {
+        Some(Raw { value, origin }) if !(1..=60_000).contains(&value) => {
+            return Err(ConfigError::Invalid {
+                key: "requests_per_minute",
+                origin,
+                reason: format!(
+                    "{value} is outside 1 to 60000 (the service allows about 2000 a minute per tenant)"
+                ),
+            });
+        }
+        Some(r) => r.value,
+        None => d.requests_per_minute,
+    };
+
     Ok(SyncSettings {
         start_time_interval,
         start_time_unit,
@@ -1048,6 +1067,7 @@ fn sync_settings(layers: &Layers<'_>, file: FileSync) -> Result<SyncSettings, Co
         content_types,
         operations,
         concurrency,
+        requests_per_minute,
     })
 }
 

@@ -8,6 +8,10 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 /// Attempts per request, the first included.
 pub const MAX_ATTEMPTS: u32 = 6;
+/// Attempts per request when the service is throttling. The waiting happens at the shared pacer's gate
+/// (pauses up to 2 s, or the service's Retry-After), so this is about a minute and a half of refusals
+/// before the request is given up; the service's quota is per minute.
+pub const THROTTLED_ATTEMPTS: u32 = 48;
 const BASE: Duration = Duration::from_millis(500);
 const CAP: Duration = Duration::from_secs(60);
 
@@ -31,7 +35,21 @@ impl Backoff {
     /// The wait before the next attempt, or `None` when the attempts are used up. `hint` is the
     /// service's `Retry-After`, which wins over the computed delay (capped at one minute).
     pub fn next(&mut self, hint: Option<Duration>) -> Option<Duration> {
-        if self.attempt >= MAX_ATTEMPTS {
+        self.next_after(false, hint)
+    }
+
+    /// As [`Backoff::next`], after a throttled answer (a larger budget).
+    pub fn next_throttled(&mut self, hint: Option<Duration>) -> Option<Duration> {
+        self.next_after(true, hint)
+    }
+
+    fn next_after(&mut self, throttled: bool, hint: Option<Duration>) -> Option<Duration> {
+        let budget = if throttled {
+            THROTTLED_ATTEMPTS
+        } else {
+            MAX_ATTEMPTS
+        };
+        if self.attempt >= budget {
             return None;
         }
         let exp = BASE
@@ -71,6 +89,9 @@ mod tests {
             b.next(Some(Duration::from_secs(7))),
             Some(Duration::from_secs(7))
         );
+        let mut b = Backoff::new();
+        let throttled = std::iter::from_fn(|| b.next_throttled(None)).count() as u32;
+        assert_eq!(throttled, THROTTLED_ATTEMPTS - 1);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! bodies turned into [`ApiError`]s that tell the admin what to do.
 
 mod content;
+mod pacer;
 mod subscriptions;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap};
@@ -17,6 +19,7 @@ use crate::auth::{AuthError, Credentials, TokenProvider};
 use crate::config::{Cloud, Settings, check_transport};
 use crate::error::net_reason;
 use crate::retry::{Backoff, retry_after};
+use pacer::{Answered, Pacer};
 
 pub use content::ContentPage;
 pub use subscriptions::{StartOutcome, StopOutcome, Subscription, Webhook};
@@ -203,6 +206,35 @@ pub struct ApiClient {
     client_id: String,
     cloud: Cloud,
     audience: Url,
+    pacer: Pacer,
+    counts: Counts,
+}
+
+/// Requests sent, refused as throttled, and sent again, since the client was made.
+#[derive(Debug, Default)]
+struct Counts {
+    sent: AtomicU64,
+    throttled: AtomicU64,
+    retried: AtomicU64,
+}
+
+/// What [`ApiClient::requests`] reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RequestCounts {
+    pub sent: u64,
+    pub throttled: u64,
+    pub retried: u64,
+}
+
+impl RequestCounts {
+    /// The requests made after `earlier` was read.
+    pub fn since(self, earlier: RequestCounts) -> RequestCounts {
+        RequestCounts {
+            sent: self.sent - earlier.sent,
+            throttled: self.throttled - earlier.throttled,
+            retried: self.retried - earlier.retried,
+        }
+    }
 }
 
 /// The HTTP client every request goes through: no redirects (the API does not send any, and a
@@ -251,7 +283,18 @@ impl ApiClient {
             client_id: settings.client_id.clone(),
             cloud: settings.cloud,
             audience: settings.audience.clone(),
+            pacer: Pacer::new(settings.sync.requests_per_minute),
+            counts: Counts::default(),
         })
+    }
+
+    /// How many API requests this client sent, how many were throttled, how many were retries.
+    pub fn requests(&self) -> RequestCounts {
+        RequestCounts {
+            sent: self.counts.sent.load(Ordering::Relaxed),
+            throttled: self.counts.throttled.load(Ordering::Relaxed),
+            retried: self.counts.retried.load(Ordering::Relaxed),
+        }
     }
 
     /// A URL under the feed root with the given query pairs (PublisherIdentifier is added by `send`).
@@ -294,10 +337,18 @@ impl ApiClient {
             url.query_pairs_mut()
                 .append_pair("PublisherIdentifier", &self.publisher);
         }
-        let mut token = self.auth.token().await?;
-        let mut renewed = false;
+        // Set when the token was renewed because of a 401: a second 401 in a row means the service
+        // refuses any token of ours, not that one was stale.
+        let mut renewed: Option<crate::auth::Token> = None;
         let mut backoff = Backoff::new();
         loop {
+            // Each attempt asks the cache: after a back-off the token may be near its end.
+            let (token, fresh) = match renewed.take() {
+                Some(t) => (t, true),
+                None => (self.auth.token().await?, false),
+            };
+            self.pacer.admit().await;
+            self.counts.sent.fetch_add(1, Ordering::Relaxed);
             let mut req = self.http.request(method.clone(), url.clone());
             req = req.header(AUTHORIZATION, token.header());
             if method == Method::POST {
@@ -318,28 +369,42 @@ impl ApiClient {
             };
             let (status, headers, body) = match outcome {
                 Ok(answer) => answer,
-                Err(reason) => match backoff.next(None) {
-                    Some(delay) => {
-                        tracing::warn!(
-                            "{call}: {reason}; retrying in {:.1} s",
-                            delay.as_secs_f64()
-                        );
-                        tokio::time::sleep(delay).await;
-                        continue;
+                Err(reason) => {
+                    self.pacer.answered(Answered::Other);
+                    match backoff.next(None) {
+                        Some(delay) => {
+                            self.counts.retried.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(
+                                "{call}: {reason}; retrying in {:.1} s",
+                                delay.as_secs_f64()
+                            );
+                            tokio::time::sleep(delay).await;
+                            continue;
+                        }
+                        None => {
+                            return Err(ApiError::Unreachable {
+                                call: call.to_owned(),
+                                url: redact_query(&url),
+                                reason,
+                            });
+                        }
                     }
-                    None => {
-                        return Err(ApiError::Unreachable {
-                            call: call.to_owned(),
-                            url: redact_query(&url),
-                            reason,
-                        });
-                    }
-                },
+                }
             };
+            let hint = retry_after(&headers);
+            let service = error_body(&body);
+            let throttled = status == StatusCode::TOO_MANY_REQUESTS
+                || service.as_ref().is_some_and(|(code, _)| code == "AF429");
+            self.pacer.answered(if throttled {
+                self.counts.throttled.fetch_add(1, Ordering::Relaxed);
+                Answered::Throttled(hint)
+            } else {
+                Answered::Other
+            });
             if status.is_success() {
                 return Ok(Answer { headers, body });
             }
-            let service = error_body(&body).map(|(code, message)| ServiceError {
+            let service = service.map(|(code, message)| ServiceError {
                 status: status.as_u16(),
                 code,
                 message,
@@ -352,29 +417,44 @@ impl ApiClient {
             if status == StatusCode::UNAUTHORIZED
                 && service.as_ref().is_none_or(|s| s.code != "AF10001")
             {
-                if renewed {
+                if fresh {
                     return Err(ApiError::Unauthorized {
                         call: call.to_owned(),
                         audience: self.audience.as_str().trim_end_matches('/').to_owned(),
                     });
                 }
-                token = self.auth.renew(&token).await?;
-                renewed = true;
+                renewed = Some(self.auth.renew(&token).await?);
                 continue;
             }
-            let transient = match &service {
-                Some(s) => s.transient(),
-                None => status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
+            let transient = throttled
+                || match &service {
+                    Some(s) => s.transient(),
+                    None => status.is_server_error(),
+                };
+            // A throttled request waits at the pacer's gate with every other request; its own budget
+            // only counts how often it was refused.
+            let delay = match (transient, throttled) {
+                (false, _) => None,
+                (true, true) => backoff.next_throttled(hint).map(|_| Duration::ZERO),
+                (true, false) => backoff.next(hint),
             };
-            if transient && let Some(delay) = backoff.next(retry_after(&headers)) {
-                tracing::warn!(
-                    "{call}: HTTP {status}{}; retrying in {:.1} s",
-                    service
-                        .as_ref()
-                        .map(|s| format!(" {}", s.code))
-                        .unwrap_or_default(),
-                    delay.as_secs_f64()
-                );
+            if let Some(delay) = delay {
+                self.counts.retried.fetch_add(1, Ordering::Relaxed);
+                let code = service
+                    .as_ref()
+                    .map(|s| format!(" {}", s.code))
+                    .unwrap_or_default();
+                if throttled {
+                    // Expected under load; the summary counts them.
+                    tracing::debug!(
+                        "{call}: throttled (HTTP {status}{code}); waiting with the run"
+                    );
+                } else {
+                    tracing::warn!(
+                        "{call}: HTTP {status}{code}; retrying in {:.1} s",
+                        delay.as_secs_f64()
+                    );
+                }
                 tokio::time::sleep(delay).await;
                 continue;
             }

@@ -51,7 +51,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
         range: None,
         progress: std::io::stderr().is_terminal(),
     };
-    let plan = sync::plan(&settings, &store, &opts)?;
+    let plan = sync::plan(&settings, Some(&store), &opts)?;
     let first = sync::run(&settings, api.clone(), store, plan, &opts).await?;
     say(&mut out, &first.summary.line())?;
     if let Some(fatal) = first.fatal {
@@ -62,7 +62,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
         &mut out,
         "\n$ auditsync sync   (the next cron run: only blobs not yet stored are fetched)",
     )?;
-    let plan = sync::plan(&settings, &first.store, &opts)?;
+    let plan = sync::plan(&settings, Some(&first.store), &opts)?;
     let again = sync::run(&settings, api, first.store, plan, &opts).await?;
     say(&mut out, &again.summary.line())?;
     if let Some(fatal) = again.fatal {

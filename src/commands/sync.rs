@@ -2,12 +2,13 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{load_settings, stdout_error};
 use crate::api::ApiClient;
 use crate::cli::{GlobalArgs, SyncArgs};
 use crate::error::{Error, Outcome};
-use crate::store::Store;
+use crate::store::{RunLock, Store};
 use crate::sync::{self, Options, window::Range};
 
 pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
@@ -16,10 +17,13 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
         range: args.from.map(|from| Range { from, to: args.to }),
         progress: !global.quiet && std::io::stderr().is_terminal(),
     };
-    // Everything that can be refused is refused before the secret is read or a request is made.
-    let store = Store::open(&settings.database)?;
-    let plan = sync::plan(&settings, &store, &opts)?;
+    // The order is that of the refusals: nothing is written until the configuration, the window and
+    // the secret are known to be good.
+    sync::plan(&settings, None, &opts)?;
     let secret = settings.client_secret().await?;
+    let store = Store::open(&settings.database)?;
+    let _lock = RunLock::acquire(&settings.database, Duration::from_secs(args.wait)).await?;
+    let plan = sync::plan(&settings, Some(&store), &opts)?;
     let api = Arc::new(ApiClient::new(&settings, secret)?);
     let finished = sync::run(&settings, api, store, plan, &opts).await?;
     let summary = finished.summary;

@@ -596,6 +596,9 @@ async fn blob(
             ),
         ));
     }
+    if sim.state().faults.broken_blobs.contains(&content_id) {
+        return Err(internal_error());
+    }
     let delay = sim.state().faults.blob_delay;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;

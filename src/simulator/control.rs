@@ -237,6 +237,12 @@ impl SimControl {
         self.tenant.publish_body(created, body.into())
     }
 
+    /// Makes a blob expire at `at` instead of 7 days after its creation: it is no longer listed or
+    /// served after that (AF20051).
+    pub fn set_expiration(&self, content_id: &str, at: DateTime<Utc>) {
+        self.tenant.set_expiration(content_id, at);
+    }
+
     /// Forgets every token issued so far, as if they had been revoked: the API answers 401 to them.
     pub fn revoke_tokens(&self) {
         self.state().tokens.clear();

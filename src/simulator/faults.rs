@@ -45,6 +45,8 @@ pub struct Faults {
     pub rate_limit: Option<(u32, Duration)>,
     /// Probability a token request gets a 503 or 500 `temporarily_unavailable` (AADSTS90033).
     pub token_error_rate: f64,
+    /// Content ids whose blob GET always answers 500 AF50000 (a blob that keeps failing).
+    pub broken_blobs: std::collections::BTreeSet<String>,
 }
 
 /// Marks a response the connection layer must replace by closing the connection.

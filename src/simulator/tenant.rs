@@ -89,13 +89,15 @@ pub(super) struct Blob {
     pub(super) created: DateTime<Utc>,
     /// Its events are hours older than `created`.
     pub(super) late: bool,
+    /// When it expires, if not the usual 7 days after `created`.
+    expires: Option<DateTime<Utc>>,
     /// Position among the blobs of its kind, for picking duplicate sources.
     ordinal: usize,
 }
 
 impl Blob {
     pub(super) fn expiration(&self) -> DateTime<Utc> {
-        self.created + RETENTION
+        self.expires.unwrap_or(self.created + RETENTION)
     }
 }
 
@@ -129,6 +131,7 @@ impl Catalogue {
             content_id: content_id.clone(),
             created,
             late,
+            expires: None,
             ordinal: siblings.len(),
         });
         siblings.push(index);
@@ -352,6 +355,14 @@ impl Tenant {
     pub(super) fn publish(&self, created: DateTime<Utc>) -> String {
         self.write()
             .add(self.region, Kind::General, created.trunc_subsecs(3), false)
+    }
+
+    /// Makes blob `content_id` expire at `at` (live logs show other lifetimes than 7 days).
+    pub(super) fn set_expiration(&self, content_id: &str, at: DateTime<Utc>) {
+        let mut catalogue = self.write();
+        if let Some(index) = catalogue.by_id.get(content_id).copied() {
+            catalogue.blobs[index].expires = Some(at);
+        }
     }
 
     /// Adds an Audit.General blob whose body is `body` verbatim (malformed content, for tests of how

@@ -4,6 +4,7 @@
 //! `blob_ledger` (a row exists exactly when that blob's events are stored: both commit in one
 //! transaction), `pending_blobs` (listed but not yet stored), `runs` and `state` (the watermark).
 
+mod lock;
 mod migrations;
 
 use std::collections::HashSet;
@@ -15,6 +16,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::extract::Event;
 
+pub use lock::RunLock;
 pub use migrations::SCHEMA_VERSION;
 
 /// `PRAGMA application_id` of an auditsync database ("AUDS"), so that another program's SQLite file
@@ -40,6 +42,15 @@ pub enum StoreError {
         path: PathBuf,
         found: i64,
         known: i64,
+    },
+    #[error(
+        "another sync is running on {database} ({owner}); this run waited {waited} s and stops. If syncs \
+         overlap often, run them less often or raise --wait"
+    )]
+    Busy {
+        database: PathBuf,
+        owner: String,
+        waited: u64,
     },
     #[error("cannot open the database {path}: {source}")]
     Open {
@@ -133,10 +144,30 @@ impl Store {
         if path.is_dir() {
             return Err(StoreError::IsDirectory(path.to_owned()));
         }
-        let open_err = |source| StoreError::Open {
-            path: path.to_owned(),
-            source,
+        let open_err = |source: rusqlite::Error| match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly) => {
+                map_write(path, source)
+            }
+            _ => StoreError::Open {
+                path: path.to_owned(),
+                source,
+            },
         };
+        // SQLite would open a file it may not write read-only, and fail later on its journal.
+        if path.exists()
+            && let Err(e) = std::fs::OpenOptions::new().write(true).open(path)
+        {
+            return Err(StoreError::Write {
+                path: path.to_owned(),
+                reason: match e.kind() {
+                    std::io::ErrorKind::ReadOnlyFilesystem
+                    | std::io::ErrorKind::PermissionDenied => {
+                        format!("it is read-only ({e}); check its permissions and the mount")
+                    }
+                    _ => e.to_string(),
+                },
+            });
+        }
         let existed = path.exists()
             && std::fs::metadata(path)
                 .map(|m| m.len() > 0)
@@ -500,7 +531,9 @@ fn map_write(path: &Path, e: rusqlite::Error) -> StoreError {
             "the database or its folder is read-only; check the permissions".to_owned()
         }
         Some(rusqlite::ErrorCode::CannotOpen) => {
-            "the file cannot be opened; check the path and the folder's permissions".to_owned()
+            "it cannot be opened for writing; check that its folder \
+            exists and is writable (not read-only), and that the disk is not full"
+                .to_owned()
         }
         _ => e.to_string(),
     };

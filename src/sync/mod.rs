@@ -93,6 +93,8 @@ pub struct Summary {
     pub events_kept: usize,
     pub events_new: usize,
     pub seconds: f64,
+    /// API requests of the run: sent, refused as throttled, sent again.
+    pub requests: crate::api::RequestCounts,
     pub watermark: Option<String>,
     pub notes: Vec<String>,
     pub failed_blobs: Vec<FailedBlob>,
@@ -126,7 +128,7 @@ impl Summary {
     pub fn line(&self) -> String {
         let mut s = format!(
             "sync {} to {}: {} segments, {} pages, {} blobs listed ({} fetched, {} already stored), {} events \
-             kept ({} new), {:.1} s",
+             kept ({} new), {} requests ({} throttled), {:.1} s",
             self.window_start,
             self.window_end,
             self.segments,
@@ -136,6 +138,8 @@ impl Summary {
             self.blobs_already_stored,
             self.events_kept,
             self.events_new,
+            self.requests.sent,
+            self.requests.throttled,
             self.seconds
         );
         if let Some(e) = &self.error {
@@ -272,8 +276,14 @@ struct Listed {
 }
 
 /// Plans the window; refuses it before any request if it cannot be done.
-pub fn plan(settings: &Settings, store: &Store, opts: &Options) -> Result<Plan, SyncError> {
-    let watermark = store.watermark()?;
+///
+/// Without a store it only checks the window (its refusals do not depend on the watermark), so a
+/// refused run leaves no database behind.
+pub fn plan(settings: &Settings, store: Option<&Store>, opts: &Options) -> Result<Plan, SyncError> {
+    let watermark = match store {
+        Some(s) => s.watermark()?,
+        None => None,
+    };
     Ok(window::plan(
         Utc::now(),
         &settings.sync,
@@ -303,6 +313,7 @@ pub async fn run(
     opts: &Options,
 ) -> Result<Finished, SyncError> {
     let started = Instant::now();
+    let requests_before = api.requests();
     for note in &plan.notes {
         tracing::warn!("{note}");
     }
@@ -569,6 +580,7 @@ pub async fn run(
         events_kept: report.events_kept,
         events_new: report.events_new,
         seconds: started.elapsed().as_secs_f64(),
+        requests: api.requests().since(requests_before),
         watermark: watermark.map(ts),
         notes: plan.notes.clone(),
         failed_blobs: failed,

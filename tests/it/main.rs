@@ -5,5 +5,6 @@ mod auth;
 mod common;
 mod config;
 mod redaction;
+mod reliability;
 mod subscribe;
 mod sync;

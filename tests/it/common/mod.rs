@@ -138,7 +138,27 @@ impl TestEnv {
         for (k, v) in env {
             c.env(k, v);
         }
-        Run::from(c.output().expect("run auditsync"))
+        let run = Run::from(c.output().expect("run auditsync"));
+        self.assert_nothing_leaked(&run.all());
+        run
+    }
+
+    /// Every run of every test goes through this: neither the client secret nor any token the
+    /// simulator issued may appear in what auditsync printed.
+    #[track_caller]
+    pub fn assert_nothing_leaked(&self, printed: &str) {
+        let secret = self.secret();
+        assert!(
+            !printed.contains(&secret),
+            "the client secret was printed:\n{printed}"
+        );
+        for token in self.sim.stats().issued_tokens {
+            let signature = token.rsplit('.').next().unwrap_or(&token).to_owned();
+            assert!(
+                !printed.contains(&signature),
+                "an access token was printed:\n{printed}"
+            );
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
