@@ -124,6 +124,18 @@ pub struct SimulatorArgs {
     /// Records per blob
     #[arg(long, default_value_t = 50)]
     pub records_per_blob: u32,
+    /// Blobs per listing page
+    #[arg(long, default_value_t = 100)]
+    pub page_size: usize,
+    /// Render every blob before serving, so that serving is memory only (benchmarks)
+    #[arg(long)]
+    pub prerender: bool,
+    /// Admit at most C API requests in any W seconds, refusing the rest with 403 AF429
+    #[arg(long, value_name = "C/W")]
+    pub rate_limit: Option<String>,
+    /// Answer each blob GET after this many milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub blob_delay_ms: u64,
     /// Write a configuration file for this simulated tenant here (mode 600)
     #[arg(long, value_name = "PATH")]
     pub write_config: Option<PathBuf>,

@@ -329,19 +329,46 @@ fn lenient_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
     Ok(lenient_str(d)?.and_then(|s| s.trim().parse().ok()))
 }
 
-/// `PropertyCollection`: an array of `{Name, Value}`; anything else counts as empty.
+/// `PropertyCollection`: an array of `{Name, Value}`; anything else counts as empty. (A visitor
+/// rather than an untagged enum, which would buffer the whole value first.)
 fn lenient_props<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Vec<Property<'a>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Props<'a> {
-        #[serde(borrow)]
-        List(Vec<Property<'a>>),
-        Other(IgnoredAny),
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Vec<Property<'de>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of properties")
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(p) = a.next_element::<Option<Property<'de>>>()? {
+                out.extend(p);
+            }
+            Ok(out)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+            while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(Vec::new())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
     }
-    Ok(match Props::deserialize(d)? {
-        Props::List(v) => v,
-        Props::Other(_) => Vec::new(),
-    })
+    d.deserialize_any(V)
 }
 
 #[cfg(test)]

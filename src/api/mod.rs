@@ -391,6 +391,10 @@ impl ApiClient {
                     }
                 }
             };
+            if status.is_success() {
+                self.pacer.answered(Answered::Other);
+                return Ok(Answer { headers, body });
+            }
             let hint = retry_after(&headers);
             let service = error_body(&body);
             let throttled = status == StatusCode::TOO_MANY_REQUESTS
@@ -401,9 +405,6 @@ impl ApiClient {
             } else {
                 Answered::Other
             });
-            if status.is_success() {
-                return Ok(Answer { headers, body });
-            }
             let service = service.map(|(code, message)| ServiceError {
                 status: status.as_u16(),
                 code,

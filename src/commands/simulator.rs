@@ -13,12 +13,34 @@ pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
     spec.hours = args.hours;
     spec.blobs_per_hour = args.blobs_per_hour;
     spec.records_per_blob = args.records_per_blob;
+    spec.page_size = args.page_size;
+    spec.faults.blob_delay = std::time::Duration::from_millis(args.blob_delay_ms);
+    if let Some(limit) = &args.rate_limit {
+        let parsed = limit
+            .split_once('/')
+            .and_then(|(c, w)| Some((c.trim().parse().ok()?, w.trim().parse().ok()?)));
+        let Some((capacity, seconds)) = parsed else {
+            return Err(Error::Usage(format!(
+                "--rate-limit {limit:?} is not C/W, e.g. 100/10 for 100 requests in any 10 seconds"
+            )));
+        };
+        spec.faults.rate_limit = Some((capacity, std::time::Duration::from_secs(seconds)));
+    }
     let sim = Simulator::start_on(spec, args.port)
         .await
         .map_err(|source| Error::Io {
             what: format!("cannot serve on 127.0.0.1:{}", args.port),
             source,
         })?;
+    if args.prerender {
+        let control = sim.control();
+        tokio::task::spawn_blocking(move || control.prerender())
+            .await
+            .map_err(|e| Error::Io {
+                what: "cannot render the blobs".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+    }
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

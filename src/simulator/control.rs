@@ -123,6 +123,21 @@ impl SimControl {
         }
     }
 
+    /// Renders every blob's body now, on all cores, so that serving is memory only (benchmarks).
+    pub fn prerender(&self) {
+        let count = self.tenant.len();
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                scope.spawn(move || {
+                    for index in (t..count).step_by(threads) {
+                        self.tenant.body(index);
+                    }
+                });
+            }
+        });
+    }
+
     pub(super) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -347,6 +347,11 @@ impl Tenant {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// How many blobs there are, of every content type.
+    pub(super) fn len(&self) -> usize {
+        self.read().blobs.len()
+    }
+
     pub(super) fn records_per_blob(&self) -> u32 {
         self.records_per_blob
     }
