@@ -1,66 +1,54 @@
 //! When and how long to wait before trying a request again: exponential back-off with jitter that
-//! gives way to the service's own `Retry-After`.
+//! gives way to the service's own `Retry-After`. Throttling has its own, larger budget: the waiting for
+//! it happens at the shared pacer's gate (`api::pacer`), not here.
 
 use std::time::Duration;
 
 use rand::Rng;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
-/// Attempts per request, the first included.
+/// Attempts per request against failures (5xx, dropped connections, cut bodies, timeouts), the first
+/// included.
 pub const MAX_ATTEMPTS: u32 = 6;
-/// Attempts per request when the service is throttling. The waiting happens at the shared pacer's gate
-/// (pauses up to 2 s, or the service's Retry-After), so this is about a minute and a half of refusals
-/// before the request is given up; the service's quota is per minute.
-pub const THROTTLED_ATTEMPTS: u32 = 48;
+/// Throttled answers one request may get before it is given up. Each refusal is followed by a pause
+/// of everyone at the pacer's gate (up to 2 s, or the service's Retry-After), so this is a minute and a
+/// half or more of refusals; the service's quota is per minute.
+pub const THROTTLED_REFUSALS: u32 = 48;
 const BASE: Duration = Duration::from_millis(500);
 const CAP: Duration = Duration::from_secs(60);
 
-/// The delays of one request's retries.
-#[derive(Debug)]
+/// One request's retries: failures and throttles are counted apart, so a request that was throttled
+/// a few times still gets its full back-off against a 5xx.
+#[derive(Debug, Default)]
 pub struct Backoff {
-    attempt: u32,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff::new()
-    }
+    failures: u32,
+    throttles: u32,
 }
 
 impl Backoff {
     pub fn new() -> Backoff {
-        Backoff { attempt: 1 }
+        Backoff::default()
     }
 
-    /// The wait before the next attempt, or `None` when the attempts are used up. `hint` is the
-    /// service's `Retry-After`, which wins over the computed delay (capped at one minute).
+    /// The wait before the next attempt after a failure, or `None` when the attempts are used up.
+    /// `hint` is the service's `Retry-After`, which wins over the computed delay (capped at a minute).
     pub fn next(&mut self, hint: Option<Duration>) -> Option<Duration> {
-        self.next_after(false, hint)
-    }
-
-    /// As [`Backoff::next`], after a throttled answer (a larger budget).
-    pub fn next_throttled(&mut self, hint: Option<Duration>) -> Option<Duration> {
-        self.next_after(true, hint)
-    }
-
-    fn next_after(&mut self, throttled: bool, hint: Option<Duration>) -> Option<Duration> {
-        let budget = if throttled {
-            THROTTLED_ATTEMPTS
-        } else {
-            MAX_ATTEMPTS
-        };
-        if self.attempt >= budget {
+        if self.failures + 1 >= MAX_ATTEMPTS {
             return None;
         }
-        let exp = BASE
-            .saturating_mul(1 << (self.attempt - 1).min(16))
-            .min(CAP);
-        self.attempt += 1;
+        let exp = BASE.saturating_mul(1 << self.failures.min(16)).min(CAP);
+        self.failures += 1;
         Some(match hint {
             Some(h) => h.min(CAP),
-            // "Full jitter": anywhere between half the delay and the whole of it.
+            // Anywhere between half the delay and the whole of it.
             None => exp.mul_f64(rand::rng().random_range(0.5..=1.0)),
         })
+    }
+
+    /// Counts a throttled answer; `false` when the request has been refused too often.
+    pub fn throttled(&mut self) -> bool {
+        self.throttles += 1;
+        self.throttles < THROTTLED_REFUSALS
     }
 }
 
@@ -89,9 +77,18 @@ mod tests {
             b.next(Some(Duration::from_secs(7))),
             Some(Duration::from_secs(7))
         );
+    }
+
+    #[test]
+    fn throttles_do_not_use_up_the_failure_budget() {
         let mut b = Backoff::new();
-        let throttled = std::iter::from_fn(|| b.next_throttled(None)).count() as u32;
-        assert_eq!(throttled, THROTTLED_ATTEMPTS - 1);
+        for _ in 0..10 {
+            assert!(b.throttled());
+        }
+        let failures = std::iter::from_fn(|| b.next(None)).count() as u32;
+        assert_eq!(failures, MAX_ATTEMPTS - 1);
+        let refusals = 10 + std::iter::from_fn(|| b.throttled().then_some(())).count() as u32;
+        assert_eq!(refusals, THROTTLED_REFUSALS - 1);
     }
 
     #[test]

@@ -245,6 +245,8 @@ pub fn http_client() -> Result<reqwest::Client, ApiError> {
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(15))
         .read_timeout(Duration::from_secs(60))
+        // A request that trickles is given up whole after this, and retried.
+        .timeout(Duration::from_secs(300))
         .build()
         .map_err(|e| ApiError::Unreachable {
             call: "setting up HTTPS".into(),
@@ -342,12 +344,12 @@ impl ApiClient {
         let mut renewed: Option<crate::auth::Token> = None;
         let mut backoff = Backoff::new();
         loop {
-            // Each attempt asks the cache: after a back-off the token may be near its end.
+            let ticket = self.pacer.admit().await;
+            // Each attempt asks the cache, after any wait at the pacer: the token may be near its end.
             let (token, fresh) = match renewed.take() {
                 Some(t) => (t, true),
                 None => (self.auth.token().await?, false),
             };
-            self.pacer.admit().await;
             self.counts.sent.fetch_add(1, Ordering::Relaxed);
             let mut req = self.http.request(method.clone(), url.clone());
             req = req.header(AUTHORIZATION, token.header());
@@ -370,7 +372,7 @@ impl ApiClient {
             let (status, headers, body) = match outcome {
                 Ok(answer) => answer,
                 Err(reason) => {
-                    self.pacer.answered(Answered::Other);
+                    ticket.answered(Answered::Other);
                     match backoff.next(None) {
                         Some(delay) => {
                             self.counts.retried.fetch_add(1, Ordering::Relaxed);
@@ -392,14 +394,14 @@ impl ApiClient {
                 }
             };
             if status.is_success() {
-                self.pacer.answered(Answered::Other);
+                ticket.answered(Answered::Other);
                 return Ok(Answer { headers, body });
             }
             let hint = retry_after(&headers);
             let service = error_body(&body);
             let throttled = status == StatusCode::TOO_MANY_REQUESTS
                 || service.as_ref().is_some_and(|(code, _)| code == "AF429");
-            self.pacer.answered(if throttled {
+            ticket.answered(if throttled {
                 self.counts.throttled.fetch_add(1, Ordering::Relaxed);
                 Answered::Throttled(hint)
             } else {
@@ -436,7 +438,7 @@ impl ApiClient {
             // only counts how often it was refused.
             let delay = match (transient, throttled) {
                 (false, _) => None,
-                (true, true) => backoff.next_throttled(hint).map(|_| Duration::ZERO),
+                (true, true) => backoff.throttled().then_some(Duration::ZERO),
                 (true, false) => backoff.next(hint),
             };
             if let Some(delay) = delay {

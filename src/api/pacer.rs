@@ -3,41 +3,46 @@
 //! run, not only by the request that was refused.
 //!
 //! Two mechanisms:
-//! - **Pace**: at most `requests_per_minute` a minute on average, with a minute's worth as burst
+//! - **Pace**: at most `requests_per_minute` a minute on average, with a quarter of that as burst
 //!   (generic cell rate: each request pushes a theoretical arrival time one interval further; a request
-//!   may go while that time is less than a burst ahead of now). A short run is never slowed; a long one
-//!   settles at the configured rate.
-//! - **Gate**: a throttled answer (403/429 AF429) closes the gate for everyone, for the `Retry-After` the
-//!   service gave, or else for a pause that starts at 250 ms and doubles while throttling goes on (up to
-//!   2 s). When it reopens a single request goes first, as a probe; the others follow once an answer to
-//!   it arrives that is not a throttle. So a service's sliding window is found again within a couple of
-//!   seconds of freeing up, without a burst of refusals in between.
+//!   may go while that time is less than the burst ahead of now). At the default 1,500 no minute sees
+//!   more than 1,875 requests, under the service's 2,000; a short run is not slowed at all.
+//! - **Gate**: a throttled answer (403/429 AF429) closes the gate for everyone, for the service's
+//!   `Retry-After` (capped at a minute) or else for a pause that starts at 250 ms and doubles, with
+//!   jitter, each time the probe is throttled again (up to 2 s). When the gate reopens a single request
+//!   goes first, as the probe; the others follow once the probe is answered with anything but a
+//!   throttle. So a service's window is found again soon after it frees up, without a burst of
+//!   refusals in between.
 //!
-//! Fixed-quota limiters (`governor`) cover the pace but not the gate; both are a few fields here.
+//! Every admitted request holds a [`Ticket`]; a ticket dropped without an answer (a cancelled request)
+//! counts as answered, so a lost probe cannot stall the run. Fixed-quota limiters (`governor`) cover
+//! the pace but not the gate; both are a few fields here.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
+use rand::Rng;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
 const LONGEST_PAUSE: Duration = Duration::from_secs(2);
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 struct State {
     /// Spacing at the configured rate.
     interval: Duration,
-    /// How far ahead of now the theoretical arrival time may run (a minute's quota).
+    /// How far ahead of now the theoretical arrival time may run.
     burst: Duration,
     /// Theoretical arrival time of the next request.
     tat: Instant,
     /// The gate is closed until then.
     closed_until: Option<Instant>,
-    /// The next pause, should the service throttle again.
+    /// The pause of the next closing, should the probe be throttled.
     pause: Duration,
-    /// After a closed gate: a probe is out, and the others wait for its answer.
+    /// The probe is out; the others wait for its answer.
     probing: bool,
-    /// After a closed gate: the next request to go is the probe.
+    /// The next request to go through the gate is the probe.
     probe_next: bool,
 }
 
@@ -46,12 +51,35 @@ pub struct Pacer {
     answered: Notify,
 }
 
-/// How the service answered a request the pacer admitted.
+/// How the service answered a request.
 #[derive(Debug, Clone, Copy)]
 pub enum Answered {
     Throttled(Option<Duration>),
     /// Anything else: a success, another error, no answer at all.
     Other,
+}
+
+/// An admitted request. Report its answer with [`Ticket::answered`]; dropping it unanswered counts as
+/// [`Answered::Other`].
+pub struct Ticket<'a> {
+    pacer: &'a Pacer,
+    probe: bool,
+    done: bool,
+}
+
+impl Ticket<'_> {
+    pub fn answered(mut self, answer: Answered) {
+        self.done = true;
+        self.pacer.answer(self.probe, answer);
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.pacer.answer(self.probe, Answered::Other);
+        }
+    }
 }
 
 impl Pacer {
@@ -62,7 +90,9 @@ impl Pacer {
         Pacer {
             state: Mutex::new(State {
                 interval,
-                burst: interval * (per_minute - 1),
+                // A request may go while the arrival time is at most this far ahead: the burst is
+                // this many intervals plus the one request that goes at once.
+                burst: interval * (per_minute / 4).saturating_sub(1),
                 tat: Instant::now(),
                 closed_until: None,
                 pause: FIRST_PAUSE,
@@ -77,12 +107,12 @@ impl Pacer {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits for this request's turn. Every admitted request must be followed by [`Pacer::answered`].
-    pub async fn admit(&self) {
+    /// Waits for this request's turn.
+    pub async fn admit(&self) -> Ticket<'_> {
         enum Wait {
             Gate(Instant),
             Probe,
-            Slot(Instant),
+            Slot(Instant, bool),
         }
         loop {
             // Created before the state is read, so an answer in between is not missed.
@@ -94,43 +124,56 @@ impl Pacer {
                     Some(t) if t > now => Wait::Gate(t),
                     _ if s.probing => Wait::Probe,
                     _ => {
-                        if s.probe_next {
-                            s.probe_next = false;
-                            s.probing = true;
-                        }
+                        let probe = std::mem::take(&mut s.probe_next);
+                        s.probing = probe;
                         let slot = s.tat.checked_sub(s.burst).unwrap_or(now).max(now);
                         s.tat = s.tat.max(slot) + s.interval;
-                        Wait::Slot(slot)
+                        Wait::Slot(slot, probe)
                     }
                 }
             };
             match wait {
                 Wait::Gate(t) => tokio::time::sleep_until(t).await,
                 Wait::Probe => answered.await,
-                Wait::Slot(t) => return tokio::time::sleep_until(t).await,
+                Wait::Slot(t, probe) => {
+                    let ticket = Ticket {
+                        pacer: self,
+                        probe,
+                        done: false,
+                    };
+                    tokio::time::sleep_until(t).await;
+                    return ticket;
+                }
             }
         }
     }
 
-    /// Reports the answer to an admitted request.
-    pub fn answered(&self, answer: Answered) {
+    fn answer(&self, probe: bool, answer: Answered) {
         {
             let mut s = self.state();
             let now = Instant::now();
+            let gate_open = !s.probing && !s.probe_next && s.closed_until.is_none_or(|t| t <= now);
             match answer {
-                Answered::Throttled(retry_after) => {
-                    let pause = retry_after.unwrap_or(s.pause);
-                    s.closed_until = Some(s.closed_until.unwrap_or(now).max(now + pause));
-                    s.pause = (s.pause * 2).min(LONGEST_PAUSE);
+                // The first refusal closes an open gate; a refused probe closes it again, longer.
+                // Refusals of requests sent before the gate closed say nothing new.
+                Answered::Throttled(retry_after) if gate_open || probe => {
+                    if probe {
+                        s.pause = (s.pause * 2).min(LONGEST_PAUSE);
+                    }
+                    let jitter = rand::rng().random_range(0.8..=1.2);
+                    let pause = s.pause.mul_f64(jitter);
+                    let pause =
+                        retry_after.map_or(pause, |r| r.min(LONGEST_RETRY_AFTER).max(pause));
+                    s.closed_until = Some(now + pause);
                     s.probing = false;
                     s.probe_next = true;
-                    // Whatever burst was left is spent: the service says so.
-                    s.tat = s.tat.max(now + s.burst);
                 }
-                Answered::Other => {
+                Answered::Throttled(_) => {}
+                Answered::Other if probe => {
                     s.probing = false;
                     s.pause = FIRST_PAUSE;
                 }
+                Answered::Other => {}
             }
         }
         self.answered.notify_waiters();
@@ -144,65 +187,108 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_short_run_goes_at_once_and_a_long_one_at_the_configured_rate() {
-        let pacer = Pacer::new(600); // 10 a second, a burst of 600
+        let pacer = Pacer::new(600); // 10 a second, a burst of 150
         let start = Instant::now();
-        for _ in 0..600 {
-            pacer.admit().await;
-            pacer.answered(Answered::Other);
+        for _ in 0..150 {
+            pacer.admit().await.answered(Answered::Other);
         }
         assert_eq!(start.elapsed(), Duration::ZERO, "the burst");
         for _ in 0..10 {
-            pacer.admit().await;
-            pacer.answered(Answered::Other);
+            pacer.admit().await.answered(Answered::Other);
         }
         assert_eq!(start.elapsed(), Duration::from_secs(1), "then 10 a second");
+        // Any minute: at most the burst plus a minute's rate.
+        let start = Instant::now();
+        let mut n = 0;
+        while start.elapsed() < Duration::from_secs(60) {
+            pacer.admit().await.answered(Answered::Other);
+            n += 1;
+        }
+        assert!(n <= 600 + 150, "{n}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn throttling_closes_the_gate_for_everyone_then_one_probe_goes_first() {
         let pacer = Arc::new(Pacer::new(60_000));
-        pacer.admit().await;
-        pacer.answered(Answered::Throttled(Some(Duration::from_secs(3))));
+        pacer
+            .admit()
+            .await
+            .answered(Answered::Throttled(Some(Duration::from_secs(3))));
         let start = Instant::now();
 
-        // Three requests wait; the first through the reopened gate is a probe.
-        let mut waiting = Vec::new();
+        // Three requests wait; the first through the reopened gate is the probe.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for _ in 0..3 {
-            let p = pacer.clone();
-            waiting.push(tokio::spawn(async move {
-                p.admit().await;
-                Instant::now()
-            }));
+            let (p, tx) = (pacer.clone(), tx.clone());
+            tokio::spawn(async move {
+                let ticket = p.admit().await;
+                tx.send(Instant::now()).unwrap();
+                // The probe gets through after a second; the others at once.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                ticket.answered(Answered::Other);
+            });
         }
-        tokio::time::sleep(Duration::from_secs(4)).await;
-        let done: Vec<_> = waiting.iter().filter(|h| h.is_finished()).collect();
-        assert_eq!(done.len(), 1, "one probe after Retry-After");
-        assert!(start.elapsed() >= Duration::from_secs(3));
-
-        // The probe went through: the rest follow.
-        pacer.answered(Answered::Other);
-        for h in waiting {
-            h.await.unwrap();
-        }
-        assert!(start.elapsed() < Duration::from_secs(5));
+        let probe = rx.recv().await.unwrap();
+        assert!(
+            probe - start >= Duration::from_secs(3),
+            "Retry-After holds everyone back"
+        );
+        let second = rx.recv().await.unwrap();
+        assert!(
+            second - probe >= Duration::from_secs(1),
+            "the others wait for the probe"
+        );
+        rx.recv().await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]
-    async fn pauses_grow_while_throttling_goes_on_and_reset_after() {
+    async fn pauses_grow_while_the_probe_is_refused_and_reset_after() {
         let pacer = Pacer::new(60_000);
         let start = Instant::now();
-        for _ in 0..4 {
-            pacer.admit().await;
-            pacer.answered(Answered::Throttled(None));
+        pacer.admit().await.answered(Answered::Throttled(None));
+        for _ in 0..3 {
+            pacer.admit().await.answered(Answered::Throttled(None));
         }
-        pacer.admit().await;
-        // 0.25 + 0.5 + 1 + 2 s of pauses before the fifth request.
-        assert_eq!(start.elapsed(), Duration::from_millis(3750));
-        pacer.answered(Answered::Other);
-        pacer.admit().await;
-        pacer.answered(Answered::Throttled(None));
+        pacer.admit().await.answered(Answered::Other);
+        // Pauses of 0.25, 0.5, 1 and 2 s, each with up to 20% jitter.
+        let waited = start.elapsed().as_secs_f64();
+        assert!((3.75 * 0.8..=3.75 * 1.2).contains(&waited), "{waited}");
+        pacer.admit().await.answered(Answered::Throttled(None));
         let t = Instant::now();
-        pacer.admit().await;
-        assert_eq!(t.elapsed(), FIRST_PAUSE, "a success resets the pause");
+        pacer.admit().await.answered(Answered::Other);
+        assert!(
+            t.elapsed() <= FIRST_PAUSE.mul_f64(1.2),
+            "a good probe resets the pause"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_probe_does_not_stall_the_run() {
+        let pacer = Pacer::new(60_000);
+        pacer.admit().await.answered(Answered::Throttled(None));
+        drop(pacer.admit().await); // the probe's request was cancelled
+        tokio::time::timeout(Duration::from_secs(1), pacer.admit())
+            .await
+            .expect("the next request goes");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refusals_of_earlier_requests_do_not_lengthen_the_pause() {
+        let pacer = Pacer::new(60_000);
+        let in_flight: Vec<_> = [(); 8].iter().map(|_| pacer.admit()).collect();
+        let mut tickets = Vec::new();
+        for t in in_flight {
+            tickets.push(t.await);
+        }
+        let start = Instant::now();
+        for t in tickets {
+            t.answered(Answered::Throttled(None));
+        }
+        pacer.admit().await.answered(Answered::Other);
+        assert!(
+            start.elapsed() <= FIRST_PAUSE.mul_f64(1.2),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

@@ -21,8 +21,11 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
     // the secret are known to be good.
     sync::plan(&settings, None, &opts)?;
     let secret = settings.client_secret().await?;
-    let store = Store::open(&settings.database)?;
+    // The lock comes before the database is opened, so a newer auditsync never migrates the schema
+    // under an older one that is still running.
+    Store::check_path(&settings.database)?;
     let _lock = RunLock::acquire(&settings.database, Duration::from_secs(args.wait)).await?;
+    let store = Store::open(&settings.database)?;
     let plan = sync::plan(&settings, Some(&store), &opts)?;
     let api = Arc::new(ApiClient::new(&settings, secret)?);
     let finished = sync::run(&settings, api, store, plan, &opts).await?;

@@ -29,7 +29,15 @@ impl RunLock {
         let path = lock_path(database);
         let io = |e: std::io::Error| StoreError::Write {
             path: path.clone(),
-            reason: format!("cannot create the lock file: {e}"),
+            reason: match e.kind() {
+                std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => {
+                    format!(
+                        "the lock file cannot be written because the database's folder is read-only \
+                         ({e}); check its permissions and the mount"
+                    )
+                }
+                _ => format!("cannot create the lock file: {e}"),
+            },
         };
         let mut file = OpenOptions::new()
             .read(true)

@@ -138,12 +138,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, refusing a directory, another program's file
-    /// or a newer schema, and applies any pending migrations.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    /// Refuses a `database` path that cannot be a database file (a directory), before anything is
+    /// created next to it.
+    pub fn check_path(path: &Path) -> Result<(), StoreError> {
         if path.is_dir() {
             return Err(StoreError::IsDirectory(path.to_owned()));
         }
+        Ok(())
+    }
+
+    /// Opens (creating if needed) the database at `path`, refusing a directory, another program's file
+    /// or a newer schema, and applies any pending migrations.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::check_path(path)?;
         let open_err = |source: rusqlite::Error| match source.sqlite_error_code() {
             Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly) => {
                 map_write(path, source)
@@ -352,17 +359,11 @@ impl Store {
             .map_err(|e| self.write_err(e))
     }
 
-    /// Pending blobs that expired before they could be stored and were not reported yet; they are
-    /// marked reported, so each is reported once.
-    pub fn take_lost(&mut self, now: DateTime<Utc>) -> Result<Vec<Pending>, StoreError> {
-        let lost = self.pending_rows(Some(now))?;
-        self.conn
-            .execute(
-                "UPDATE pending_blobs SET lost_reported = 1 WHERE lost_reported = 0 AND content_expiration <= ?1",
-                [ts(now)],
-            )
-            .map_err(|e| self.write_err(e))?;
-        Ok(lost)
+    /// Pending blobs that expired before they could be stored and were not reported yet. They are
+    /// marked reported by the [`Store::finish_run`] that reports them, so each is reported once (and
+    /// again by the next run if this one dies first).
+    pub fn lost(&self, now: DateTime<Utc>) -> Result<Vec<Pending>, StoreError> {
+        self.pending_rows(Some(now))
     }
 
     /// Blobs listed but not stored yet, and not given up as lost.
@@ -439,14 +440,31 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    pub fn finish_run(&mut self, id: i64, outcome: &str, summary: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE runs SET finished_at = ?2, outcome = ?3, summary = ?4 WHERE id = ?1",
-                params![id, ts(Utc::now()), outcome, summary],
+    /// Records how a run ended, and marks the lost blobs it reported, in one transaction.
+    pub fn finish_run(
+        &mut self,
+        id: i64,
+        outcome: &str,
+        summary: &str,
+        reported_lost: &[String],
+    ) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| map_write(&self.path, e))?;
+        tx.execute(
+            "UPDATE runs SET finished_at = ?2, outcome = ?3, summary = ?4 WHERE id = ?1",
+            params![id, ts(Utc::now()), outcome, summary],
+        )
+        .map_err(|e| map_write(&self.path, e))?;
+        for content_id in reported_lost {
+            tx.execute(
+                "UPDATE pending_blobs SET lost_reported = 1 WHERE content_id = ?1",
+                [content_id],
             )
-            .map(drop)
-            .map_err(|e| self.write_err(e))
+            .map_err(|e| map_write(&self.path, e))?;
+        }
+        tx.commit().map_err(|e| map_write(&self.path, e))
     }
 
     pub fn last_run(&self) -> Result<Option<RunRecord>, StoreError> {
@@ -649,11 +667,19 @@ mod tests {
         fresh.expiration = Some(now + chrono::TimeDelta::days(6));
         s.add_pending(&[old, fresh]).unwrap();
         s.note_failure("old", "HTTP 500").unwrap();
-        let lost = s.take_lost(now).unwrap();
+        let lost = s.lost(now).unwrap();
         assert_eq!(lost.len(), 1);
         assert_eq!((lost[0].content_id.as_str(), lost[0].attempts), ("old", 1));
         assert_eq!(lost[0].last_error.as_deref(), Some("HTTP 500"));
-        assert!(s.take_lost(now).unwrap().is_empty(), "reported once");
+        assert_eq!(
+            s.lost(now).unwrap().len(),
+            1,
+            "still to report until a run has reported it"
+        );
+        let run = s.begin_run((now, now)).unwrap();
+        s.finish_run(run, "incomplete", "{}", &["old".to_owned()])
+            .unwrap();
+        assert!(s.lost(now).unwrap().is_empty(), "reported once");
         assert_eq!(s.lost_count().unwrap(), 1);
         let pending: Vec<_> = s
             .pending()

@@ -179,7 +179,7 @@ struct WriterReport {
 }
 
 /// Blobs committed in one transaction at most.
-const BATCH: usize = 64;
+const BATCH: usize = 16;
 
 fn writer(mut store: Store, mut rx: mpsc::Receiver<ToWriter>) -> (Store, WriterReport) {
     let mut report = WriterReport::default();
@@ -318,7 +318,7 @@ pub async fn run(
         tracing::warn!("{note}");
     }
     let lost: Vec<FailedBlob> = store
-        .take_lost(Utc::now())?
+        .lost(Utc::now())?
         .into_iter()
         .map(|p| {
             let error = format!(
@@ -345,7 +345,9 @@ pub async fn run(
     let content_types = settings.sync.content_types.clone();
     let progress = Progress::new(opts.progress, plan.segments.len() * content_types.len());
 
-    let (to_writer, writer_rx) = mpsc::channel::<ToWriter>(4 * BATCH);
+    // Bounded queues keep memory flat whatever the window: a few blobs in flight, a few parsed ones
+    // waiting for the writer.
+    let (to_writer, writer_rx) = mpsc::channel::<ToWriter>(2 * BATCH);
     let writer = std::thread::Builder::new()
         .name("auditsync-writer".into())
         .spawn(move || writer(store, writer_rx))
@@ -523,7 +525,7 @@ pub async fn run(
         .map_err(|_| SyncError::Internal("the database writer stopped unexpectedly".into()))?;
     if let Some(e) = report.error {
         // Best effort: the database is what failed.
-        let _ = store.finish_run(run_id, "failed", "{}");
+        let _ = store.finish_run(run_id, "failed", "{}", &[]);
         return Err(e.into());
     }
 
@@ -589,10 +591,16 @@ pub async fn run(
         error: fatal.as_ref().map(ToString::to_string),
     };
     summary.outcome = summary.outcome();
+    let reported: Vec<String> = summary
+        .lost_blobs
+        .iter()
+        .map(|b| b.content_id.clone())
+        .collect();
     store.finish_run(
         run_id,
         summary.outcome,
         &serde_json::to_string(&summary).unwrap_or_default(),
+        &reported,
     )?;
     Ok(Finished {
         store,

@@ -192,6 +192,15 @@ fn secret_sources_refused_clearly() {
     env.run(&["subscribe", "list"])
         .assert_code(2)
         .assert_stderr("nope.txt");
+    // A secret "file" that is a folder cannot be read either.
+    std::fs::create_dir_all(env.path("secrets")).unwrap();
+    env.write(
+        "auditsync.toml",
+        &env.config_without_secret("client_secret_file = \"secrets\"\n"),
+    );
+    env.run(&["subscribe", "list"])
+        .assert_code(2)
+        .assert_stderr("cannot read the client secret file");
     // A failing command: reported without echoing what it printed.
     env.write(
         "auditsync.toml",

@@ -138,10 +138,12 @@ fn a_blob_that_keeps_failing_is_named_and_fetched_by_the_next_run() {
 
 #[test]
 fn a_blob_that_expires_before_it_is_stored_is_reported_lost_once() {
-    let env = tenant(|_| {}, Utc::now());
+    let env = TestEnv::with(|s| s.hours = 4);
+    env.write_config("[sync]\nstart_time_interval = 3\nstart_time_unit = \"hour\"\n");
+    env.run(&["subscribe", "start"]).assert_code(0);
     let created = Utc::now() - TimeDelta::hours(2);
     let bad = env.sim.publish_blob_with_body(created, "[{\"Id\": ");
-    let expires = Utc::now() + TimeDelta::seconds(8);
+    let expires = Utc::now() + TimeDelta::seconds(15);
     env.sim.set_expiration(&bad, expires);
     env.run(&["sync"]).assert_code(1).assert_stderr(&bad);
     assert!(
@@ -197,25 +199,39 @@ fn kill_9_at_any_moment_then_a_normal_run_gives_exactly_the_ground_truth() {
         ..Default::default()
     });
     let total = env.sim.blobs("Audit.General").len() as i64;
+    // Read-only, so that looking never creates the file the run is about to create.
     let ledger = |env: &TestEnv| -> i64 {
-        let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
-        db.query_row("SELECT count(*) FROM blob_ledger", [], |r| r.get(0))
-            .unwrap_or(0)
+        rusqlite::Connection::open_with_flags(
+            env.path("auditsync.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .and_then(|db| db.query_row("SELECT count(*) FROM blob_ledger", [], |r| r.get(0)))
+        .unwrap_or(0)
     };
+    // Kill points chosen by progress, not by the clock, so a slow machine still hits them: at once, a
+    // few blobs in, about a third, about two thirds, and everything stored (the finishing steps).
     let mut stored_at_kill = Vec::new();
-    for after_ms in [80, 250, 500, 900, 1400] {
+    for target in [0, 3, total / 3, 2 * total / 3, total] {
         let mut child = env
             .cmd()
             .args(["sync", "--wait", "30"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(after_ms));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while target > 0
+            && ledger(&env) < target
+            && std::time::Instant::now() < deadline
+            && child.try_wait().unwrap().is_none()
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().ok(); // SIGKILL
+        let out = child.wait_with_output().unwrap();
+        env.assert_nothing_leaked(&String::from_utf8_lossy(&[out.stdout, out.stderr].concat()));
         if env.path("auditsync.db").exists() {
-            assert_eq!(integrity(&env), "ok", "after kill -9 at {after_ms} ms");
+            assert_eq!(integrity(&env), "ok", "after kill -9 at {target} blobs");
             stored_at_kill.push(ledger(&env));
         }
     }
@@ -237,22 +253,34 @@ fn a_second_sync_waits_or_says_who_holds_the_lock() {
         blob_delay: Duration::from_millis(400),
         ..Default::default()
     });
-    let mut first = env
+    let first = env
         .cmd()
         .arg("sync")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(600));
+    // Wait until the first run holds the lock (its pid is in the lock file).
+    let owner = format!("pid {}", first.id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(env.path("auditsync.db.lock")).is_ok_and(|t| t.contains(&owner))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first sync never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     env.run(&["sync", "--wait", "0"])
         .assert_code(1)
         .assert_stderr("another sync is running")
-        .assert_stderr(&format!("pid {}", first.id()));
+        .assert_stderr(&owner);
     // Waiting long enough, the second run goes ahead once the first is done, and has nothing to fetch.
     let second = env.run(&["sync", "--wait", "120", "--json"]);
     second.assert_code(0);
-    assert!(first.wait().unwrap().success());
+    let out = first.wait_with_output().unwrap();
+    assert!(out.status.success());
+    env.assert_nothing_leaked(&String::from_utf8_lossy(&[out.stdout, out.stderr].concat()));
     assert_eq!(json(&second)["blobs_fetched"], 0);
     assert!(
         env.sim

@@ -205,6 +205,8 @@ fn without_a_subscription_sync_says_what_to_run() {
     env.run(&["sync"])
         .assert_code(1)
         .assert_stderr("auditsync subscribe start");
+    // A 4xx that cannot heal is not retried.
+    assert_eq!(env.sim.stats().api_requests.content, 1);
 }
 
 #[test]
