@@ -604,5 +604,23 @@ async fn blob(
         tokio::time::sleep(delay).await;
     }
     let body = sim.tenant.body(blob.index);
-    Ok(faults::deliver(&mut sim.state(), Route::Blob, body))
+    let gzip = sim.spec().gzip
+        && headers
+            .get(http::header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("gzip"));
+    if !gzip {
+        return Ok(faults::deliver(&mut sim.state(), Route::Blob, body));
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, &body).map_err(|_| internal_error())?;
+    let compressed = encoder.finish().map_err(|_| internal_error())?;
+    let mut state = sim.state();
+    state.stats.gzipped += 1;
+    let mut response = faults::deliver(&mut state, Route::Blob, compressed.into());
+    response.headers_mut().insert(
+        http::header::CONTENT_ENCODING,
+        HeaderValue::from_static("gzip"),
+    );
+    Ok(response)
 }

@@ -39,6 +39,8 @@ pub struct Stats {
     pub cut: u32,
     /// 401 answers on the API: bad or missing token, or AF10001.
     pub unauthorized: u32,
+    /// Blob answers sent gzip-compressed.
+    pub gzipped: u32,
     /// Every access token issued, so a test can look for leaks.
     pub issued_tokens: Vec<String>,
 }

@@ -104,6 +104,8 @@ pub struct SimSpec {
     /// (content type, enabled) subscriptions present at start.
     pub initial_subscriptions: Vec<(String, bool)>,
     pub faults: Faults,
+    /// Blob bodies are sent gzip-compressed to clients that accept it.
+    pub gzip: bool,
 }
 
 impl SimSpec {
@@ -129,6 +131,7 @@ impl SimSpec {
             launch_share: 0.1,
             initial_subscriptions: Vec::new(),
             faults: Faults::default(),
+            gzip: false,
         }
     }
 }
@@ -158,6 +161,7 @@ impl fmt::Debug for SimSpec {
             .field("launch_share", &self.launch_share)
             .field("initial_subscriptions", &self.initial_subscriptions)
             .field("faults", &self.faults)
+            .field("gzip", &self.gzip)
             .finish()
     }
 }

@@ -379,3 +379,17 @@ fn a_segment_that_cannot_be_listed_is_named_and_exits_1() {
     assert_eq!(s["unlisted_segments"].as_array().unwrap().len(), 1);
     assert_eq!(s["watermark"], serde_json::Value::Null);
 }
+
+#[test]
+fn gzip_is_accepted_when_the_service_offers_it() {
+    let env = TestEnv::with(|s| s.gzip = true);
+    env.write_config("");
+    env.run(&["subscribe", "start"]).assert_code(0);
+    let s = summary(&env.run(&["sync", "--json"]));
+    assert_eq!(stored_ids(&env), truth(&env, &s));
+    assert_eq!(
+        u64::from(env.sim.stats().gzipped),
+        s["blobs_fetched"].as_u64().unwrap(),
+        "every blob came compressed"
+    );
+}
