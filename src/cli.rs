@@ -44,6 +44,15 @@ pub enum Command {
     Sync(SyncArgs),
     /// Show the database's state: watermark, last run, events, ledger, blobs still to fetch
     Status(StatusArgs),
+    /// Usage reports from the stored events: per app, per user, per day
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Load historic events from Purview audit search exports (CSV), beyond the API's 7 days
+    Import(ImportArgs),
+    /// Check configuration, clock, token, permission, subscriptions and database, with the fix for each
+    Doctor,
+    /// Delete stored events older than a retention period
+    Prune(PruneArgs),
     /// Try auditsync end to end against a built-in simulated tenant (no tenant or config needed)
     Demo(DemoArgs),
     /// Serve the simulated Management Activity API and Entra ID token endpoint on 127.0.0.1
@@ -100,6 +109,62 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Per app: launches, unique users, first and last launch, environment, production app
+    Apps(ReportArgs),
+    /// Per user: launches and apps used
+    Users(ReportArgs),
+    /// Per day: launches and unique users
+    Daily(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only events from this time on (RFC 3339, YYYY-MM-DD or YYYY-MM-DDTHH:MM; UTC unless an offset is
+    /// given)
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub from: Option<DateTime<Utc>>,
+    /// Only events before this time
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub to: Option<DateTime<Utc>>,
+    /// Only this app (its GUID)
+    #[arg(long, value_name = "APP_ID")]
+    pub app: Option<String>,
+    /// Only this environment (its id)
+    #[arg(long, value_name = "ENVIRONMENT_ID")]
+    pub environment: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Write to this file instead of standard output (needed for --format html)
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Csv,
+    Json,
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Purview audit search exports: the classic CreationDate,UserIds,Operations,AuditData export, the
+    /// newer RecordId,CreationDate,...,AuditData export, or Search-UnifiedAuditLog | Export-Csv output
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Delete events older than this: a number of days (400d), weeks (52w) or hours (48h)
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub older_than: chrono::TimeDelta,
+}
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Seed of the simulated tenant's data
@@ -154,4 +219,23 @@ fn parse_content_type(s: &str) -> Result<String, String> {
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     crate::sync::window::parse_cli_time(s)
+}
+
+fn parse_age(s: &str) -> Result<chrono::TimeDelta, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not an age like 400d, 52w or 48h"))?;
+    let age = match unit {
+        "d" | "day" | "days" => chrono::TimeDelta::days(n),
+        "w" | "week" | "weeks" => chrono::TimeDelta::weeks(n),
+        "h" | "hour" | "hours" => chrono::TimeDelta::hours(n),
+        _ => return Err(format!("{s:?} is not an age like 400d, 52w or 48h")),
+    };
+    if n == 0 {
+        return Err("the age must be more than 0".into());
+    }
+    Ok(age)
 }

@@ -2,6 +2,10 @@
 //! `store` or `report`. Nothing here speaks HTTP or SQL.
 
 mod demo;
+mod doctor;
+mod import;
+mod prune;
+mod report;
 mod simulator;
 mod status;
 mod subscribe;
@@ -18,6 +22,10 @@ pub async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Subscribe(cmd) => subscribe::run(cmd, &cli.global).await,
         Command::Sync(args) => sync::run(args, &cli.global).await,
         Command::Status(args) => status::run(args, &cli.global).await,
+        Command::Report(cmd) => report::run(cmd, &cli.global).await,
+        Command::Import(args) => import::run(args, &cli.global).await,
+        Command::Doctor => doctor::run(&cli.global).await,
+        Command::Prune(args) => prune::run(args, &cli.global).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Simulator(args) => simulator::run(args).await,
     }
