@@ -275,6 +275,24 @@ impl Token {
         v.set_sensitive(true);
         v
     }
+
+    /// The token's `roles` claim (its application permissions), read from the JWT payload; `None` when
+    /// the token is not a JWT. Only the claim leaves this function, never the token.
+    pub fn roles(&self) -> Option<Vec<String>> {
+        use base64::Engine as _;
+        let payload = self.value.secret().split('.').nth(1)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()?;
+        let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        Some(
+            claims["roles"]
+                .as_array()?
+                .iter()
+                .filter_map(|r| r.as_str().map(str::to_owned))
+                .collect(),
+        )
+    }
 }
 
 struct Cached {

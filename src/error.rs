@@ -22,6 +22,8 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sync(#[from] SyncError),
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
     #[error("{0}")]
     Usage(String),
     #[error("{what}: {source}")]
@@ -39,6 +41,7 @@ impl Error {
             Error::Api(e) => e.exit_code(),
             Error::Store(e) => e.exit_code(),
             Error::Sync(e) => e.exit_code(),
+            Error::Import(e) => e.exit_code(),
             Error::Usage(_) => 2,
             Error::Auth(_) | Error::Io { .. } => 1,
         }

@@ -290,6 +290,11 @@ impl ApiClient {
         })
     }
 
+    /// A token for the API (from the cache, or new), for `doctor`.
+    pub async fn token(&self) -> Result<crate::auth::Token, AuthError> {
+        self.auth.token().await
+    }
+
     /// How many API requests this client sent, how many were throttled, how many were retries.
     pub fn requests(&self) -> RequestCounts {
         RequestCounts {

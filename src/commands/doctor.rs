@@ -1,8 +1,276 @@
-//! `auditsync doctor`.
+//! `auditsync doctor`: the checks the CoE troubleshooting list makes admins do by hand, each a PASS or
+//! FAIL line with the fix. Exit 0 only when all pass.
 
+use std::io::Write;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{load_settings, stdout_error};
+use crate::api::{ApiClient, http_client};
 use crate::cli::GlobalArgs;
+use crate::config::Settings;
 use crate::error::{Error, Outcome};
+use crate::store::{SCHEMA_VERSION, Store};
 
-pub async fn run(_global: &GlobalArgs) -> Result<Outcome, Error> {
-    Err(Error::Usage("`auditsync doctor` is being written".into()))
+/// Clock difference from which the API's 7-day and 24-hour rules start refusing windows.
+const SKEW: TimeDelta = TimeDelta::minutes(2);
+
+struct Report<'a> {
+    out: std::io::StdoutLock<'a>,
+    failed: usize,
+}
+
+impl Report<'_> {
+    fn pass(&mut self, check: &str, detail: &str) -> Result<(), Error> {
+        writeln!(self.out, "PASS  {check}: {detail}").map_err(stdout_error)
+    }
+
+    fn fail(&mut self, check: &str, problem: &str) -> Result<(), Error> {
+        self.failed += 1;
+        writeln!(self.out, "FAIL  {check}: {problem}").map_err(stdout_error)
+    }
+
+    fn check(&mut self, check: &str, result: Result<String, String>) -> Result<bool, Error> {
+        match result {
+            Ok(detail) => self.pass(check, &detail).map(|_| true),
+            Err(problem) => self.fail(check, &problem).map(|_| false),
+        }
+    }
+}
+
+pub async fn run(global: &GlobalArgs) -> Result<Outcome, Error> {
+    let mut report = Report {
+        out: std::io::stdout().lock(),
+        failed: 0,
+    };
+    let settings = match load_settings(global) {
+        Ok(s) => s,
+        Err(e) => {
+            report.fail("configuration", &e.to_string())?;
+            return Err(Error::Usage(
+                "the configuration is not valid; the other checks need it (see the FAIL line above)".into(),
+            ));
+        }
+    };
+    let file = settings
+        .file
+        .as_ref()
+        .map_or("the environment".to_owned(), |p| p.display().to_string());
+    report.pass(
+        "configuration",
+        &format!(
+            "{file} is valid (cloud {}, tenant {})",
+            settings.cloud.name(),
+            settings.tenant_id
+        ),
+    )?;
+    let mismatches: Vec<&String> = settings
+        .warnings
+        .iter()
+        .filter(|w| w.contains("belongs to the"))
+        .collect();
+    report.check(
+        "cloud hosts",
+        if mismatches.is_empty() {
+            Ok(format!(
+                "login at {}, API at {}",
+                settings.authority, settings.audience
+            ))
+        } else {
+            Err(mismatches
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("; "))
+        },
+    )?;
+    report.check("clock", clock(&settings).await)?;
+
+    let api = match settings.client_secret().await {
+        Ok(secret) => Some(ApiClient::new(&settings, secret)?),
+        Err(e) => {
+            report.fail("token", &e.to_string())?;
+            None
+        }
+    };
+    if let Some(api) = &api {
+        online_checks(&mut report, &settings, api).await?;
+    }
+    database(&mut report, &settings)?;
+
+    if report.failed == 0 {
+        Ok(Outcome::Done)
+    } else {
+        writeln!(report.out, "{} checks failed", report.failed).map_err(stdout_error)?;
+        Ok(Outcome::Incomplete)
+    }
+}
+
+/// The service's clock, from the `Date` header of any answer of the API host.
+async fn clock(settings: &Settings) -> Result<String, String> {
+    let http = http_client().map_err(|e| e.to_string())?;
+    let answer = http
+        .get(settings.audience.clone())
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot reach {}: {}",
+                settings.audience,
+                crate::error::net_reason(&e)
+            )
+        })?;
+    let date = answer
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
+        .ok_or_else(|| format!("{} sent no Date header to compare with", settings.audience))?;
+    let skew = Utc::now() - date.to_utc();
+    if skew.abs() > SKEW {
+        Err(format!(
+            "this machine's clock is {} s off the service's; the API counts its 7 days and 24 hours by its \
+             own clock and refuses windows that look wrong: fix the clock (NTP: timedatectl set-ntp true)",
+            skew.num_seconds()
+        ))
+    } else {
+        Ok(format!(
+            "{:.1} s from the service's clock",
+            skew.num_milliseconds() as f64 / 1000.0
+        ))
+    }
+}
+
+async fn online_checks(
+    report: &mut Report<'_>,
+    settings: &Settings,
+    api: &ApiClient,
+) -> Result<(), Error> {
+    let token = match api.token().await {
+        Ok(t) => t,
+        Err(e) => {
+            report.fail("token", &e.to_string())?;
+            return Ok(());
+        }
+    };
+    report.pass(
+        "token",
+        &format!("Entra ID issued a token for {}", settings.audience),
+    )?;
+    let roles = token.roles();
+    report.check(
+        "permission",
+        match &roles {
+            Some(r) if r.iter().any(|r| r == "ActivityFeed.Read") => {
+                Ok("the token carries ActivityFeed.Read".to_owned())
+            }
+            Some(r) => Err(format!(
+                "the token carries {} but not ActivityFeed.Read: in Entra admin center > App registrations > \
+                 API permissions add Office 365 Management APIs > Application permissions > ActivityFeed.Read \
+                 and grant admin consent",
+                if r.is_empty() { "no roles".to_owned() } else { r.join(", ") }
+            )),
+            None => Err("the token is not a JWT, so its permissions cannot be read".to_owned()),
+        },
+    )?;
+    let subscriptions = match api.list_subscriptions().await {
+        Ok(s) => s,
+        Err(e) => {
+            report.fail("subscriptions", &e.to_string())?;
+            return Ok(());
+        }
+    };
+    for ct in &settings.sync.content_types {
+        let status = subscriptions
+            .iter()
+            .find(|s| s.content_type.eq_ignore_ascii_case(ct))
+            .and_then(|s| s.status.clone());
+        let ok = report.check(
+            &format!("subscription {ct}"),
+            match status.as_deref() {
+                Some(s) if s.eq_ignore_ascii_case("enabled") => Ok("enabled".to_owned()),
+                Some(s) => Err(format!("it is {s}: run `auditsync subscribe start`")),
+                None => Err("there is none: run `auditsync subscribe start`".to_owned()),
+            },
+        )?;
+        if ok {
+            report.check(&format!("content {ct}"), recent_content(api, ct).await)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the API lists content for the last 24 hours.
+async fn recent_content(api: &ApiClient, ct: &str) -> Result<String, String> {
+    let now = Utc::now();
+    let url = api.content_url(ct, now - TimeDelta::hours(24), now);
+    match api.content_page(url, ct).await {
+        Ok(page) if !page.blobs.is_empty() => Ok(format!(
+            "{}{} blobs listed for the last 24 hours",
+            page.blobs.len(),
+            if page.next.is_some() { "+" } else { "" }
+        )),
+        Ok(_) => Err(
+            "no content was listed for the last 24 hours: a new subscription takes up to 12 hours to show \
+             content; otherwise check that auditing is on in Microsoft Purview"
+                .to_owned(),
+        ),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn database(report: &mut Report<'_>, settings: &Settings) -> Result<(), Error> {
+    let path = &settings.database;
+    let inspected = Store::inspect(path);
+    report.check(
+        "database",
+        match &inspected {
+            Ok(None) => Err(format!("there is no database at {} yet: run `auditsync sync`", path.display())),
+            Ok(Some((_, false))) => Err(format!(
+                "{} cannot be written by this user: check its owner and permissions",
+                path.display()
+            )),
+            Ok(Some((v, true))) if *v > SCHEMA_VERSION => Err(format!(
+                "{} has schema {v}, newer than this auditsync ({SCHEMA_VERSION}): upgrade auditsync",
+                path.display()
+            )),
+            Ok(Some((v, true))) if *v < SCHEMA_VERSION => Ok(format!(
+                "{} is writable; schema {v} will be brought to {SCHEMA_VERSION} by the next sync",
+                path.display()
+            )),
+            Ok(Some(_)) => Ok(format!("{} is writable, schema {SCHEMA_VERSION} (current)", path.display())),
+            Err(e) => Err(e.to_string()),
+        },
+    )?;
+    // Opened only at the current schema, so that the doctor never migrates anything.
+    if let Ok(Some((SCHEMA_VERSION, _))) = inspected {
+        let store = Store::open(path)?;
+        let last = store.last_run()?;
+        report.check(
+            "last sync",
+            match last {
+                None => Err("no sync has run yet: run `auditsync sync` and schedule it hourly".to_owned()),
+                Some(r) => {
+                    let started = DateTime::parse_from_rfc3339(&r.started_at).map(|t| t.to_utc());
+                    let age = started.map(|t| Utc::now() - t).unwrap_or(TimeDelta::MAX);
+                    let outcome = r.outcome.unwrap_or_else(|| "interrupted".into());
+                    if outcome == "complete" && age < TimeDelta::hours(2) {
+                        Ok(format!("{} complete ({} minutes ago)", r.started_at, age.num_minutes()))
+                    } else if age >= TimeDelta::hours(2) {
+                        Err(format!(
+                            "the last sync started {} ({} hours ago): check that cron runs `auditsync sync` hourly",
+                            r.started_at,
+                            age.num_hours()
+                        ))
+                    } else {
+                        Err(format!(
+                            "the last sync ({}) ended {outcome}: see `auditsync status` and its log",
+                            r.started_at
+                        ))
+                    }
+                }
+            },
+        )?;
+    }
+    Ok(())
 }

@@ -1,8 +1,88 @@
-//! `auditsync import FILE...`.
+//! `auditsync import FILE...`: historic events from Purview audit search exports.
 
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{load_settings, stdout_error};
 use crate::cli::{GlobalArgs, ImportArgs};
 use crate::error::{Error, Outcome};
+use crate::extract::Filter;
+use crate::import::import_file;
+use crate::store::{RunLock, Store};
 
-pub async fn run(_args: ImportArgs, _global: &GlobalArgs) -> Result<Outcome, Error> {
-    Err(Error::Usage("`auditsync import` is being written".into()))
+/// Bad rows printed per file; the rest are counted.
+const SHOWN: usize = 20;
+
+pub async fn run(args: ImportArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
+    let settings = load_settings(global)?;
+    Store::check_path(&settings.database)?;
+    let _lock = RunLock::acquire(&settings.database, Duration::from_secs(60)).await?;
+    let mut store = Store::open(&settings.database)?;
+    let filter = Filter::new(&settings.sync.operations);
+    let progress = if !global.quiet && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{msg} {wide_bar} {bytes}/{total_bytes} {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut complete = true;
+    let mut out = std::io::stdout().lock();
+    for path in &args.files {
+        progress.set_message(path.display().to_string());
+        // Parsing and SQLite are blocking work: keep them off the async workers.
+        let (file, filter_ref, bar) = (path.clone(), filter.clone(), progress.clone());
+        let (back, result) = tokio::task::spawn_blocking(move || {
+            let result = import_file(&file, &filter_ref, &mut store, &bar);
+            (store, result)
+        })
+        .await
+        .map_err(|e| Error::Io {
+            what: "the import stopped unexpectedly".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        store = back;
+        let report = match result {
+            Ok(r) => r,
+            Err(e) => {
+                // One unreadable file does not stop the others.
+                tracing::error!("{e}");
+                complete = false;
+                continue;
+            }
+        };
+        progress.finish_and_clear();
+        writeln!(
+            out,
+            "import {} ({}): {} rows, {} events kept ({} new), {} rows could not be read",
+            report.file,
+            report.shape,
+            report.rows,
+            report.events_kept,
+            report.events_new,
+            report.bad_rows.len()
+        )
+        .map_err(stdout_error)?;
+        for bad in report.bad_rows.iter().take(SHOWN) {
+            tracing::error!("{} line {}: {}", report.file, bad.line, bad.reason);
+        }
+        if report.bad_rows.len() > SHOWN {
+            tracing::error!(
+                "{}: and {} more rows that could not be read",
+                report.file,
+                report.bad_rows.len() - SHOWN
+            );
+        }
+        complete &= report.bad_rows.is_empty();
+    }
+    Ok(if complete {
+        Outcome::Done
+    } else {
+        Outcome::Incomplete
+    })
 }

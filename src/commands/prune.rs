@@ -1,8 +1,41 @@
-//! `auditsync prune --older-than AGE`.
+//! `auditsync prune --older-than AGE`: retention.
 
+use std::io::Write;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::{load_settings, stdout_error};
 use crate::cli::{GlobalArgs, PruneArgs};
 use crate::error::{Error, Outcome};
+use crate::store::{RunLock, Store, ts};
 
-pub async fn run(_args: PruneArgs, _global: &GlobalArgs) -> Result<Outcome, Error> {
-    Err(Error::Usage("`auditsync prune` is being written".into()))
+pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
+    let settings = load_settings(global)?;
+    if !settings.database.exists() {
+        return Err(Error::Usage(format!(
+            "there is no database at {} yet; nothing to prune",
+            settings.database.display()
+        )));
+    }
+    Store::check_path(&settings.database)?;
+    let _lock = RunLock::acquire(&settings.database, Duration::from_secs(60)).await?;
+    let mut store = Store::open(&settings.database)?;
+    let cutoff = Utc::now() - args.older_than;
+    let pruned = tokio::task::spawn_blocking(move || store.prune(cutoff))
+        .await
+        .map_err(|e| Error::Io {
+            what: "the prune stopped unexpectedly".into(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+    writeln!(
+        std::io::stdout().lock(),
+        "prune: deleted {} events created before {}, {} ledger rows and {} lost-blob records",
+        pruned.events,
+        ts(cutoff),
+        pruned.ledger_rows,
+        pruned.lost_blob_rows
+    )
+    .map_err(stdout_error)?;
+    Ok(Outcome::Done)
 }

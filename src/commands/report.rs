@@ -1,8 +1,129 @@
-//! `auditsync report apps|users|daily`.
+//! `auditsync report apps|users|daily`: arguments → a `store` query → a `report` renderer, on standard
+//! output or into `--output`.
 
-use crate::cli::{GlobalArgs, ReportCommand};
+use std::io::Write;
+use std::path::Path;
+
+use chrono::Utc;
+
+use super::{load_settings, stdout_error, write_table};
+use crate::cli::{GlobalArgs, ReportArgs, ReportCommand, ReportFormat};
 use crate::error::{Error, Outcome};
+use crate::report::{self, Page, Report};
+use crate::store::{ReportFilter, Store, ts};
 
-pub async fn run(_cmd: ReportCommand, _global: &GlobalArgs) -> Result<Outcome, Error> {
-    Err(Error::Usage("`auditsync report` is being written".into()))
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Apps,
+    Users,
+    Daily,
+}
+
+pub async fn run(cmd: ReportCommand, global: &GlobalArgs) -> Result<Outcome, Error> {
+    let (kind, args) = match cmd {
+        ReportCommand::Apps(a) => (Kind::Apps, a),
+        ReportCommand::Users(a) => (Kind::Users, a),
+        ReportCommand::Daily(a) => (Kind::Daily, a),
+    };
+    check(kind, &args)?;
+    let settings = load_settings(global)?;
+    if !settings.database.exists() {
+        return Err(Error::Usage(format!(
+            "there is no database at {} yet; run `auditsync sync` first",
+            settings.database.display()
+        )));
+    }
+    let store = Store::open(&settings.database)?;
+    let filter = ReportFilter {
+        from: args.from,
+        to: args.to,
+        app: args.app,
+        environment: args.environment,
+    };
+    let report = match kind {
+        Kind::Apps => Report::Apps(store.report_apps(&filter)?),
+        Kind::Users => Report::Users(store.report_users(&filter)?),
+        Kind::Daily => Report::Daily(store.report_daily(&filter)?),
+    };
+    let daily = match (&report, args.format) {
+        (Report::Apps(_), ReportFormat::Html) => store.report_daily(&filter)?,
+        _ => Vec::new(),
+    };
+
+    let render = |out: &mut dyn Write| match (args.format, &report) {
+        (ReportFormat::Table, _) => {
+            let (header, rows) = report::table(&report);
+            let header: Vec<&str> = header.iter().map(String::as_str).collect();
+            write_table(out, &header, &rows)
+        }
+        (ReportFormat::Csv, _) => report::csv(out, &report),
+        (ReportFormat::Json, _) => report::json(out, &report),
+        (ReportFormat::Html, Report::Apps(apps)) => report::html(
+            out,
+            &Page {
+                filter: &filter,
+                apps,
+                daily: &daily,
+                generated_at: Utc::now(),
+            },
+        ),
+        (ReportFormat::Html, _) => unreachable!("refused by check()"),
+    };
+    match &args.output {
+        Some(path) => {
+            write_file(path, render)?;
+            tracing::info!(rows = report.len(), file = %path.display(), "report written");
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            render(&mut out).map_err(stdout_error)?;
+            out.flush().map_err(stdout_error)?;
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+/// Refuses option combinations that cannot work, before the database is opened.
+fn check(kind: Kind, args: &ReportArgs) -> Result<(), Error> {
+    if let (Some(from), Some(to)) = (args.from, args.to)
+        && from >= to
+    {
+        return Err(Error::Usage(format!(
+            "--from {} is not before --to {}; give a --from earlier than --to (--to is exclusive)",
+            ts(from),
+            ts(to)
+        )));
+    }
+    if args.format == ReportFormat::Html {
+        if kind != Kind::Apps {
+            return Err(Error::Usage(
+                "--format html is only for `auditsync report apps`; use table, csv or json here"
+                    .into(),
+            ));
+        }
+        if args.output.is_none() {
+            return Err(Error::Usage(
+                "--format html writes a page, not text for the terminal: add --output usage.html"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Renders into memory, then writes the file, so that a failed render leaves no half-written file.
+fn write_file(
+    path: &Path,
+    render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let mut buf = Vec::new();
+    let io = |source| Error::Io {
+        what: format!(
+            "cannot write the report to {} (pass --output a file in a folder that exists and is writable)",
+            path.display()
+        ),
+        source,
+    };
+    render(&mut buf).map_err(io)?;
+    std::fs::write(path, buf).map_err(io)
 }

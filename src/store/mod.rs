@@ -5,7 +5,9 @@
 //! transaction), `pending_blobs` (listed but not yet stored), `runs` and `state` (the watermark).
 
 mod lock;
+mod maintenance;
 mod migrations;
+mod reports;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -17,7 +19,11 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use crate::extract::Event;
 
 pub use lock::RunLock;
+pub use maintenance::Pruned;
 pub use migrations::SCHEMA_VERSION;
+pub use reports::{
+    AppRow, DayRow, PRODUCTION_MONTHLY_LAUNCHES, PRODUCTION_MONTHLY_USERS, ReportFilter, UserRow,
+};
 
 /// `PRAGMA application_id` of an auditsync database ("AUDS"), so that another program's SQLite file
 /// is recognised and never written to.
@@ -138,6 +144,33 @@ pub struct Store {
 }
 
 impl Store {
+    /// Looks at a database without changing it: its schema version, and whether this process may write
+    /// it. `None` when there is no file.
+    pub fn inspect(path: &Path) -> Result<Option<(i64, bool)>, StoreError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        Store::check_path(path)?;
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(
+            |source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            },
+        )?;
+        let foreign = |_| StoreError::Foreign(path.to_owned());
+        let app_id: i32 = conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .map_err(foreign)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(foreign)?;
+        if app_id != APPLICATION_ID {
+            return Err(StoreError::Foreign(path.to_owned()));
+        }
+        let writable = std::fs::OpenOptions::new().write(true).open(path).is_ok();
+        Ok(Some((version, writable)))
+    }
+
     /// Refuses a `database` path that cannot be a database file (a directory), before anything is
     /// created next to it.
     pub fn check_path(path: &Path) -> Result<(), StoreError> {
@@ -292,12 +325,7 @@ impl Store {
             .map_err(|e| map_write(&self.path, e))?;
         {
             let mut event = tx
-                .prepare_cached(
-                    "INSERT INTO audit_events (id, creation_time, operation, workload, record_type, user_id, \
-                     app_id, app_name, environment_id, content_type, content_id, raw) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
-                     ON CONFLICT(id) DO NOTHING",
-                )
+                .prepare_cached(INSERT_EVENT)
                 .map_err(|e| map_write(&self.path, e))?;
             let mut ledger = tx
                 .prepare_cached(
@@ -311,22 +339,13 @@ impl Store {
                 .map_err(|e| map_write(&self.path, e))?;
             for b in blobs {
                 for e in &b.events {
-                    inserted += event
-                        .execute(params![
-                            e.id,
-                            e.creation_time,
-                            e.operation,
-                            e.workload,
-                            e.record_type,
-                            e.user_id,
-                            e.app_id,
-                            e.app_name,
-                            e.environment_id,
-                            b.blob.content_type,
-                            b.blob.content_id,
-                            e.raw
-                        ])
-                        .map_err(|e| map_write(&self.path, e))?;
+                    inserted += insert_event(
+                        &mut event,
+                        e,
+                        Some(&b.blob.content_type),
+                        &b.blob.content_id,
+                    )
+                    .map_err(|e| map_write(&self.path, e))?;
                 }
                 ledger
                     .execute(params![
@@ -540,6 +559,34 @@ impl Store {
             .map_err(|e| self.read_err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.read_err(e))
     }
+}
+
+/// An event's row; the same event again (same `Id`) changes nothing.
+const INSERT_EVENT: &str = "INSERT INTO audit_events (id, creation_time, operation, workload, record_type, \
+     user_id, app_id, app_name, environment_id, content_type, content_id, raw) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT(id) DO NOTHING";
+
+/// Inserts one event with [`INSERT_EVENT`]; 1 if it was new, 0 if it was stored already.
+fn insert_event(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    e: &Event,
+    content_type: Option<&str>,
+    content_id: &str,
+) -> rusqlite::Result<usize> {
+    stmt.execute(params![
+        e.id,
+        e.creation_time,
+        e.operation,
+        e.workload,
+        e.record_type,
+        e.user_id,
+        e.app_id,
+        e.app_name,
+        e.environment_id,
+        content_type,
+        content_id,
+        e.raw
+    ])
 }
 
 fn map_write(path: &Path, e: rusqlite::Error) -> StoreError {

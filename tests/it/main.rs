@@ -4,7 +4,10 @@
 mod auth;
 mod common;
 mod config;
+mod import;
+mod maintenance;
 mod redaction;
 mod reliability;
+mod report;
 mod subscribe;
 mod sync;

@@ -1,0 +1,208 @@
+//! Historic events from Purview audit search exports (coe-flows.md §6, management-api.md §6), beyond
+//! the API's 7 days. Three shapes, told apart by the header:
+//! - the classic export `CreationDate,UserIds,Operations,AuditData`;
+//! - the newer export `RecordId,CreationDate,RecordType,Operation,UserId,AuditData,...` (often with a
+//!   UTF-8 byte-order mark);
+//! - `Search-UnifiedAuditLog | Export-Csv` output (`"RecordType","CreationDate","UserIds",...`, every
+//!   field quoted).
+//!
+//! All three carry the record as JSON in `AuditData`, which is what is read: its `Id` and
+//! `CreationTime`, through the same [`Filter`] as sync, so an imported launch is the same row as a
+//! synced one. The file is streamed through a real CSV reader (AuditData holds commas, quotes and
+//! doubled quotes; lines end in CRLF), so there is no size limit. A row that cannot be read is
+//! reported with its line number and skipped; the rows around it are stored.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use crate::extract::{Event, Filter, RecordError};
+use crate::store::{Store, StoreError};
+
+/// Events written per transaction.
+const BATCH: usize = 1_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not an audit log export: its header ({header}) has no AuditData column; export from \
+         Microsoft Purview audit search, or with Search-UnifiedAuditLog | Export-Csv"
+    )]
+    NotAnExport { path: PathBuf, header: String },
+    #[error("cannot read {path} at line {line}: {reason}")]
+    Read {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ImportError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ImportError::Store(e) => e.exit_code(),
+            _ => 1,
+        }
+    }
+}
+
+/// A row that could not be used.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BadRow {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// What one file gave.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileReport {
+    pub file: String,
+    pub shape: &'static str,
+    pub rows: u64,
+    pub events_kept: u64,
+    pub events_new: u64,
+    pub bad_rows: Vec<BadRow>,
+}
+
+/// The export shapes, by their header.
+fn shape(header: &csv::StringRecord) -> &'static str {
+    let has = |name: &str| header.iter().any(|h| h.trim().eq_ignore_ascii_case(name));
+    if has("RecordId") {
+        "Purview audit search export"
+    } else if has("ResultIndex") || has("ObjectState") {
+        "Search-UnifiedAuditLog export"
+    } else {
+        "classic Purview audit export"
+    }
+}
+
+/// Reads one export into the store. `progress` is told how many bytes were read.
+pub fn import_file(
+    path: &Path,
+    filter: &Filter,
+    store: &mut Store,
+    progress: &indicatif::ProgressBar,
+) -> Result<FileReport, ImportError> {
+    let file = File::open(path).map_err(|source| ImportError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    if let Ok(meta) = file.metadata() {
+        progress.set_length(meta.len());
+    }
+    progress.set_position(0);
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    // A UTF-8 byte-order mark would otherwise stick to the first column's name.
+    let bom = reader
+        .fill_buf()
+        .map(|b| b.starts_with(b"\xEF\xBB\xBF"))
+        .unwrap_or(false);
+    if bom {
+        reader.consume(3);
+    }
+    // The csv reader numbers the records of a CRLF file one line short (it counts the "\n" of a
+    // record's end at the start of the next record); the header line tells which kind the file is.
+    let crlf = reader
+        .fill_buf()
+        .ok()
+        .and_then(|b| {
+            b.iter()
+                .position(|c| *c == b'\n')
+                .map(|i| i > 0 && b[i - 1] == b'\r')
+        })
+        .unwrap_or(false);
+    let line_of = |p: &csv::Position| p.line() + u64::from(crlf);
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(progress.wrap_read(reader));
+    let read_err = |line: u64, e: &dyn std::fmt::Display| ImportError::Read {
+        path: path.to_owned(),
+        line,
+        reason: e.to_string(),
+    };
+    let header = csv.headers().map_err(|e| read_err(1, &e))?.clone();
+    let Some(audit) = header
+        .iter()
+        .position(|h| h.trim().eq_ignore_ascii_case("AuditData"))
+    else {
+        return Err(ImportError::NotAnExport {
+            path: path.to_owned(),
+            header: header.iter().collect::<Vec<_>>().join(","),
+        });
+    };
+    let source = format!(
+        "import:{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let mut report = FileReport {
+        file: path.display().to_string(),
+        shape: shape(&header),
+        rows: 0,
+        events_kept: 0,
+        events_new: 0,
+        bad_rows: Vec::new(),
+    };
+    let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
+    let mut row = csv::StringRecord::new();
+    loop {
+        let line = line_of(csv.position());
+        match csv.read_record(&mut row) {
+            Ok(false) => break,
+            Ok(true) => {}
+            // A row that is not text (or not CSV) is one bad row; the reader goes on at the next line.
+            Err(e) if !matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                report.rows += 1;
+                report.bad_rows.push(BadRow {
+                    line,
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+            Err(e) => return Err(read_err(line, &e)),
+        }
+        let line = row.position().map_or(line, line_of);
+        if row.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        report.rows += 1;
+        let bad = |reason: &str| BadRow {
+            line,
+            reason: reason.to_owned(),
+        };
+        match row.get(audit).map(str::trim) {
+            None | Some("") => report.bad_rows.push(bad("it has no AuditData")),
+            Some(json) => match filter.record(json) {
+                Ok(Some(event)) => {
+                    batch.push(event);
+                    if batch.len() == BATCH {
+                        report.events_kept += batch.len() as u64;
+                        report.events_new += store.insert_events(&batch, &source)? as u64;
+                        batch.clear();
+                    }
+                }
+                Ok(None) => {}
+                Err(RecordError::NoId) => report.bad_rows.push(bad("its AuditData has no Id")),
+                Err(RecordError::Bad { reason, .. }) => {
+                    report.bad_rows.push(bad(&format!(
+                        "its AuditData is not an audit record: {reason}"
+                    )));
+                }
+            },
+        }
+    }
+    if !batch.is_empty() {
+        report.events_kept += batch.len() as u64;
+        report.events_new += store.insert_events(&batch, &source)? as u64;
+    }
+    Ok(report)
+}

@@ -1,0 +1,119 @@
+//! `auditsync doctor` and `auditsync prune`.
+
+use chrono::{TimeDelta, Utc};
+
+use crate::common::TestEnv;
+
+#[test]
+fn doctor_passes_on_a_healthy_tenant() {
+    let env = TestEnv::new();
+    env.write_config("");
+    env.run(&["subscribe", "start"]).assert_code(0);
+    env.run(&["sync"]).assert_code(0);
+    let run = env.run(&["doctor"]);
+    run.assert_code(0);
+    for check in [
+        "configuration",
+        "cloud hosts",
+        "clock",
+        "token",
+        "permission",
+        "subscription Audit.General",
+        "content Audit.General",
+        "database",
+        "last sync",
+    ] {
+        assert!(
+            run.stdout.contains(&format!("PASS  {check}")),
+            "{check}:\n{}",
+            run.all()
+        );
+    }
+    assert!(!run.stdout.contains("FAIL"), "{}", run.all());
+}
+
+#[test]
+fn doctor_explains_a_wrong_secret() {
+    let env = TestEnv::new();
+    env.write(
+        "auditsync.toml",
+        &format!(
+            "client_secret = \"wrong\"\n{}",
+            env.config_without_secret("")
+        ),
+    );
+    let run = env.run(&["doctor"]);
+    run.assert_code(1)
+        .assert_stdout("FAIL  token: Entra ID rejected the client secret")
+        .assert_stdout("FAIL  database: there is no database");
+    assert!(run.stdout.contains("PASS  configuration"), "{}", run.all());
+}
+
+#[test]
+fn doctor_says_to_start_a_stopped_subscription() {
+    let env = TestEnv::new();
+    env.write_config("");
+    env.run(&["subscribe", "start"]).assert_code(0);
+    env.run(&["sync"]).assert_code(0);
+    env.run(&["subscribe", "stop"]).assert_code(0);
+    env.run(&["doctor"]).assert_code(1).assert_stdout(
+        "FAIL  subscription Audit.General: it is disabled: run `auditsync subscribe start`",
+    );
+}
+
+#[test]
+fn doctor_names_a_missing_permission() {
+    let env = TestEnv::with(|s| s.roles = vec!["ServiceHealth.Read".into()]);
+    env.write_config("");
+    env.run(&["doctor"]).assert_code(1).assert_stdout(
+        "FAIL  permission: the token carries ServiceHealth.Read but not ActivityFeed.Read",
+    );
+}
+
+#[test]
+fn prune_deletes_what_is_older_than_the_retention_and_reports_it() {
+    let env = TestEnv::new();
+    env.write_config("");
+    env.run(&["subscribe", "start"]).assert_code(0);
+    env.run(&["sync"]).assert_code(0);
+    let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
+    let recent: i64 = db
+        .query_row("SELECT count(*) FROM audit_events", [], |r| r.get(0))
+        .unwrap();
+    let old = |days: i64| {
+        (Utc::now() - TimeDelta::days(days))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    for (i, days) in [500, 450, 401, 399, 30].iter().enumerate() {
+        db.execute(
+            "INSERT INTO audit_events (id, creation_time, operation, raw) VALUES (?1, ?2, 'LaunchPowerApp', '{}')",
+            [format!("old-{i}"), old(*days)],
+        )
+        .unwrap();
+    }
+    drop(db);
+    env.run(&["prune", "--older-than", "400d"])
+        .assert_code(0)
+        .assert_stdout("prune: deleted 3 events");
+    let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
+    let left: i64 = db
+        .query_row("SELECT count(*) FROM audit_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, recent + 2);
+    let ledger: i64 = db
+        .query_row("SELECT count(*) FROM blob_ledger", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        ledger > 0,
+        "recent ledger rows stay, or the next sync would fetch those blobs again"
+    );
+    drop(db);
+    // The next sync does not bring anything back or fetch anything again.
+    let blobs = env.sim.stats().api_requests.blob;
+    env.run(&["sync"]).assert_code(0);
+    assert_eq!(env.sim.stats().api_requests.blob, blobs);
+    env.run(&["prune", "--older-than", "soon"])
+        .assert_code(2)
+        .assert_stderr("400d");
+}
