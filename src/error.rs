@@ -62,6 +62,10 @@ pub fn exit(result: Result<Outcome, Error>) -> ExitCode {
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Incomplete) => ExitCode::from(1),
+        // `auditsync report apps | head`: the reader has what it wanted.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             tracing::debug!(error = ?e, "command failed");
             eprintln!("error: {e}");

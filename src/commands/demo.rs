@@ -4,13 +4,16 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
+use chrono::Utc;
+
 use super::{simulator_config, stdout_error, subscribe, write_table};
 use crate::api::ApiClient;
 use crate::cli::DemoArgs;
 use crate::config::{Env, Settings};
 use crate::error::{Error, Outcome};
+use crate::report::{self, Page, Report};
 use crate::simulator::{SimSpec, Simulator};
-use crate::store::Store;
+use crate::store::{ReportFilter, Store};
 use crate::sync::{self, Options};
 
 pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
@@ -70,25 +73,36 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
     }
     let store = again.store;
 
-    say(&mut out, "\nMost launched apps:")?;
-    let rows: Vec<Vec<String>> = store
-        .top_apps(5)?
-        .into_iter()
-        .map(|a| {
-            vec![
-                a.app_name.unwrap_or_else(|| "(unknown app)".into()),
-                a.app_id,
-                a.launches.to_string(),
-                a.users.to_string(),
-            ]
-        })
-        .collect();
-    write_table(&mut out, &["APP", "APP ID", "LAUNCHES", "USERS"], &rows).map_err(stdout_error)?;
+    say(
+        &mut out,
+        "\n$ auditsync report apps   (the five most launched)",
+    )?;
+    let filter = ReportFilter::default();
+    let mut apps = store.report_apps(&filter)?;
+    let page = dir.join("usage.html");
+    let mut file = std::fs::File::create(&page).map_err(io("cannot write the demo's report"))?;
+    let daily = store.report_daily(&filter)?;
+    report::html(
+        &mut file,
+        &Page {
+            filter: &filter,
+            apps: &apps,
+            daily: &daily,
+            generated_at: Utc::now(),
+        },
+    )
+    .map_err(io("cannot write the demo's report"))?;
+    apps.truncate(5);
+    let (header, rows) = report::table(&Report::Apps(apps));
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    write_table(&mut out, &header, &rows).map_err(stdout_error)?;
     say(
         &mut out,
         &format!(
-            "\nThe events are in {} (table audit_events; remove {} when you are done). Next: register an \
-             app in Entra ID and write a configuration (see README.md and config.example.toml).",
+            "\n$ auditsync report apps --format html --output {}\n\nThe events are in {} (table \
+             audit_events; remove {} when you are done). Next: register an app in Entra ID and write a \
+             configuration (see README.md and config.example.toml).",
+            page.display(),
             database.display(),
             dir.display()
         ),

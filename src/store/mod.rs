@@ -121,15 +121,6 @@ pub struct RunRecord {
     pub summary: Option<String>,
 }
 
-/// One app's launches.
-#[derive(Debug, Clone)]
-pub struct AppUsage {
-    pub app_id: String,
-    pub app_name: Option<String>,
-    pub launches: i64,
-    pub users: i64,
-}
-
 pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -525,30 +516,8 @@ impl Store {
             .map_err(|e| self.read_err(e))
     }
 
-    /// The most launched apps: launches and unique users (UPNs compared case-insensitively).
-    pub fn top_apps(&self, limit: usize) -> Result<Vec<AppUsage>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT app_id, max(app_name), count(*), count(DISTINCT lower(user_id)) FROM audit_events \
-                 WHERE operation = 'LaunchPowerApp' AND app_id IS NOT NULL \
-                 GROUP BY app_id ORDER BY 3 DESC, 1 LIMIT ?1",
-            )
-            .map_err(|e| self.read_err(e))?;
-        let rows = stmt
-            .query_map([limit as i64], |r| {
-                Ok(AppUsage {
-                    app_id: r.get(0)?,
-                    app_name: r.get(1)?,
-                    launches: r.get(2)?,
-                    users: r.get(3)?,
-                })
-            })
-            .map_err(|e| self.read_err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.read_err(e))
-    }
-
-    /// All event ids, sorted (tests compare them with the simulator's ground truth).
+    /// All event ids, sorted.
+    #[cfg(test)]
     pub fn event_ids(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn

@@ -257,7 +257,9 @@ fn the_demo_runs_end_to_end() {
         .assert_code(0)
         .assert_stdout("subscription started")
         .assert_stdout("0 fetched")
-        .assert_stdout("Most launched apps");
+        .assert_stdout("$ auditsync report apps")
+        .assert_stdout("PRODUCTION")
+        .assert_stdout("usage.html");
 }
 
 #[test]
