@@ -5,19 +5,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::{load_settings, stdout_error};
+use super::{existing_database, load_settings, stdout_error};
 use crate::cli::{GlobalArgs, PruneArgs};
 use crate::error::{Error, Outcome};
 use crate::store::{RunLock, Store, ts};
 
 pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
     let settings = load_settings(global)?;
-    if !settings.database.exists() {
-        return Err(Error::Usage(format!(
-            "there is no database at {} yet; nothing to prune",
-            settings.database.display()
-        )));
-    }
+    existing_database(&settings)?;
     Store::check_path(&settings.database)?;
     let _lock = RunLock::acquire(&settings.database, Duration::from_secs(60)).await?;
     let mut store = Store::open(&settings.database)?;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use chrono::Utc;
 
-use super::{load_settings, stdout_error, write_table};
+use super::{existing_database, load_settings, stdout_error, write_table};
 use crate::cli::{GlobalArgs, ReportArgs, ReportCommand, ReportFormat};
 use crate::error::{Error, Outcome};
 use crate::report::{self, Page, Report};
@@ -27,12 +27,7 @@ pub async fn run(cmd: ReportCommand, global: &GlobalArgs) -> Result<Outcome, Err
     };
     check(kind, &args)?;
     let settings = load_settings(global)?;
-    if !settings.database.exists() {
-        return Err(Error::Usage(format!(
-            "there is no database at {} yet; run `auditsync sync` first",
-            settings.database.display()
-        )));
-    }
+    existing_database(&settings)?;
     let store = Store::open(&settings.database)?;
     let filter = ReportFilter {
         from: args.from,

@@ -5,7 +5,7 @@ use std::io::Write;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::{load_settings, stdout_error};
+use super::{existing_database, load_settings, stdout_error};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::error::{Error, Outcome};
 use crate::store::{Store, ts};
@@ -40,12 +40,7 @@ struct OperationCount {
 
 pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
     let settings = load_settings(global)?;
-    if !settings.database.exists() {
-        return Err(Error::Usage(format!(
-            "there is no database at {} yet; run `auditsync sync` first",
-            settings.database.display()
-        )));
-    }
+    existing_database(&settings)?;
     let store = Store::open(&settings.database)?;
     let pending = store.pending()?;
     let status = Status {

@@ -8,40 +8,12 @@ use std::time::Duration;
 use auditsync::simulator::Faults;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::common::{Run, TestEnv};
-
-fn json(run: &Run) -> serde_json::Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("JSON summary: {e}\n{}", run.all()))
-}
-
-fn time(v: &serde_json::Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(v.as_str().unwrap())
-        .unwrap()
-        .to_utc()
-}
-
-fn stored_ids(env: &TestEnv) -> BTreeSet<String> {
-    let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
-    let mut stmt = db.prepare("SELECT id FROM audit_events").unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
+use crate::common::{TestEnv, json, stored_ids, truth};
 
 fn integrity(env: &TestEnv) -> String {
     let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
     db.query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap()
-}
-
-fn truth(env: &TestEnv, s: &serde_json::Value) -> BTreeSet<String> {
-    env.sim.ground_truth(
-        "Audit.General",
-        time(&s["window_start"]),
-        time(&s["window_end"]),
-        &["LaunchPowerApp"],
-    )
 }
 
 /// A subscribed tenant whose content lies well inside the default 1-day window, so two tenants with the

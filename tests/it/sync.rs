@@ -5,37 +5,13 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::common::{Run, TestEnv};
+use crate::common::{Run, TestEnv, json, stored_ids, time, truth};
 
 const LAUNCH: &[&str] = &["LaunchPowerApp"];
 
 fn summary(run: &Run) -> serde_json::Value {
     run.assert_code(0);
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("JSON summary: {e}\n{}", run.all()))
-}
-
-fn time(v: &serde_json::Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(v.as_str().unwrap())
-        .unwrap()
-        .to_utc()
-}
-
-fn stored_ids(env: &TestEnv) -> BTreeSet<String> {
-    let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
-    let mut stmt = db.prepare("SELECT id FROM audit_events").unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
-fn truth(env: &TestEnv, s: &serde_json::Value) -> BTreeSet<String> {
-    env.sim.ground_truth(
-        "Audit.General",
-        time(&s["window_start"]),
-        time(&s["window_end"]),
-        LAUNCH,
-    )
+    json(run)
 }
 
 /// A tenant with small pages, so every segment needs several.

@@ -1,5 +1,6 @@
 //! The test context: a simulated tenant, a temporary folder, and the binary run with a clean environment.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -174,3 +175,36 @@ pub fn set_mode(path: &Path, mode: u32) {
 
 #[cfg(not(unix))]
 pub fn set_mode(_path: &Path, _mode: u32) {}
+
+/// The JSON a run printed on stdout (a sync's `--json` summary, a report...).
+pub fn json(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("JSON on stdout: {e}\n{}", run.all()))
+}
+
+/// A time in a JSON summary.
+pub fn time(v: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+        .unwrap()
+        .to_utc()
+}
+
+/// The ids in the test folder's `auditsync.db`.
+pub fn stored_ids(env: &TestEnv) -> BTreeSet<String> {
+    let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
+    let mut stmt = db.prepare("SELECT id FROM audit_events").unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The launches a correct sync stores for the window its summary names.
+pub fn truth(env: &TestEnv, summary: &serde_json::Value) -> BTreeSet<String> {
+    env.sim.ground_truth(
+        "Audit.General",
+        time(&summary["window_start"]),
+        time(&summary["window_end"]),
+        &["LaunchPowerApp"],
+    )
+}
