@@ -229,13 +229,15 @@ fn parse_age(s: &str) -> Result<chrono::TimeDelta, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not an age like 400d, 52w or 48h"))?;
     let age = match unit {
-        "d" | "day" | "days" => chrono::TimeDelta::days(n),
-        "w" | "week" | "weeks" => chrono::TimeDelta::weeks(n),
-        "h" | "hour" | "hours" => chrono::TimeDelta::hours(n),
+        "d" | "day" | "days" => chrono::TimeDelta::try_days(n),
+        "w" | "week" | "weeks" => chrono::TimeDelta::try_weeks(n),
+        "h" | "hour" | "hours" => chrono::TimeDelta::try_hours(n),
         _ => return Err(format!("{s:?} is not an age like 400d, 52w or 48h")),
     };
     if n == 0 {
         return Err("the age must be more than 0".into());
     }
-    Ok(age)
+    // Older than anything a database can hold is surely a typo.
+    age.filter(|a| *a <= chrono::TimeDelta::days(365 * 100))
+        .ok_or_else(|| format!("{s:?} is more than a hundred years; write an age like 400d"))
 }

@@ -108,6 +108,16 @@ pub fn import_file(
     if bom {
         reader.consume(3);
     }
+    // Windows PowerShell's Export-Csv without -NoTypeInformation writes a "#TYPE ..." line first.
+    let type_line = reader
+        .fill_buf()
+        .ok()
+        .filter(|b| b.starts_with(b"#TYPE"))
+        .and_then(|b| b.iter().position(|c| *c == b'\n'));
+    if let Some(end) = type_line {
+        reader.consume(end + 1);
+    }
+    let skipped = u64::from(type_line.is_some());
     // The csv reader numbers the records of a CRLF file one line short (it counts the "\n" of a
     // record's end at the start of the next record); the header line tells which kind the file is.
     let crlf = reader
@@ -119,7 +129,7 @@ pub fn import_file(
                 .map(|i| i > 0 && b[i - 1] == b'\r')
         })
         .unwrap_or(false);
-    let line_of = |p: &csv::Position| p.line() + u64::from(crlf);
+    let line_of = |p: &csv::Position| p.line() + u64::from(crlf) + skipped;
     let mut csv = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(progress.wrap_read(reader));
@@ -128,11 +138,17 @@ pub fn import_file(
         line,
         reason: e.to_string(),
     };
-    let header = csv.headers().map_err(|e| read_err(1, &e))?.clone();
-    let Some(audit) = header
-        .iter()
-        .position(|h| h.trim().eq_ignore_ascii_case("AuditData"))
-    else {
+    let header = csv
+        .headers()
+        .map_err(|e| read_err(1 + skipped, &e))?
+        .clone();
+    // "AuditData", whatever the case and spacing ("Audit Data").
+    let Some(audit) = header.iter().position(|h| {
+        h.chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .eq_ignore_ascii_case("AuditData")
+    }) else {
         return Err(ImportError::NotAnExport {
             path: path.to_owned(),
             header: header.iter().collect::<Vec<_>>().join(","),
@@ -153,10 +169,11 @@ pub fn import_file(
         bad_rows: Vec::new(),
     };
     let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
-    let mut row = csv::StringRecord::new();
+    // Bytes, not text: a stray byte in another column must not cost the row its AuditData.
+    let mut row = csv::ByteRecord::new();
     loop {
         let line = line_of(csv.position());
-        match csv.read_record(&mut row) {
+        match csv.read_byte_record(&mut row) {
             Ok(false) => break,
             Ok(true) => {}
             // A row that is not text (or not CSV) is one bad row; the reader goes on at the next line.
@@ -171,7 +188,7 @@ pub fn import_file(
             Err(e) => return Err(read_err(line, &e)),
         }
         let line = row.position().map_or(line, line_of);
-        if row.iter().all(|f| f.trim().is_empty()) {
+        if row.iter().all(|f| f.trim_ascii().is_empty()) {
             continue;
         }
         report.rows += 1;
@@ -179,9 +196,13 @@ pub fn import_file(
             line,
             reason: reason.to_owned(),
         };
-        match row.get(audit).map(str::trim) {
-            None | Some("") => report.bad_rows.push(bad("it has no AuditData")),
-            Some(json) => match filter.record(json) {
+        let field = row
+            .get(audit)
+            .map(|f| std::str::from_utf8(f).map(str::trim));
+        match field {
+            None | Some(Ok("")) => report.bad_rows.push(bad("it has no AuditData")),
+            Some(Err(_)) => report.bad_rows.push(bad("its AuditData is not UTF-8 text")),
+            Some(Ok(json)) => match filter.record(json) {
                 Ok(Some(event)) => {
                     batch.push(event);
                     if batch.len() == BATCH {
@@ -193,8 +214,19 @@ pub fn import_file(
                 Ok(None) => {}
                 Err(RecordError::NoId) => report.bad_rows.push(bad("its AuditData has no Id")),
                 Err(RecordError::Bad { reason, .. }) => {
+                    // A quote left open swallows the lines after it into this field.
+                    let spans = json.lines().count();
+                    let hint = if spans > 1 {
+                        format!(
+                            "; it runs over {spans} lines, so a quote is probably not closed and the rows \
+                             on the next {} lines were read as part of it: fix the file and import it again",
+                            spans - 1
+                        )
+                    } else {
+                        String::new()
+                    };
                     report.bad_rows.push(bad(&format!(
-                        "its AuditData is not an audit record: {reason}"
+                        "its AuditData is not an audit record: {reason}{hint}"
                     )));
                 }
             },

@@ -219,15 +219,36 @@ async fn recent_content(api: &ApiClient, ct: &str) -> Result<String, String> {
     }
 }
 
+/// Whether a file can be created in the database's folder (by creating and removing one).
+fn folder_writable(database: &std::path::Path) -> bool {
+    let folder = match database.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let probe = folder.join(format!(".auditsync-doctor-{}", std::process::id()));
+    let ok = std::fs::File::create(&probe).is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}
+
 fn database(report: &mut Report<'_>, settings: &Settings) -> Result<(), Error> {
     let path = &settings.database;
     let inspected = Store::inspect(path);
     report.check(
         "database",
         match &inspected {
-            Ok(None) => Err(format!("there is no database at {} yet: run `auditsync sync`", path.display())),
-            Ok(Some((_, false))) => Err(format!(
-                "{} cannot be written by this user: check its owner and permissions",
+            Ok(None) if folder_writable(path) => Ok(format!(
+                "no database yet; the first `auditsync sync` creates {}",
+                path.display()
+            )),
+            Ok(None) => Err(format!(
+                "there is no database at {} and its folder cannot be written: create the folder or point \
+                 `database` elsewhere",
+                path.display()
+            )),
+            Ok(Some((_, writable))) if !writable || !folder_writable(path) => Err(format!(
+                "{} or its folder cannot be written by this user (SQLite keeps its journal beside it): check \
+                 their owner and permissions",
                 path.display()
             )),
             Ok(Some((v, true))) if *v > SCHEMA_VERSION => Err(format!(
@@ -249,7 +270,7 @@ fn database(report: &mut Report<'_>, settings: &Settings) -> Result<(), Error> {
         report.check(
             "last sync",
             match last {
-                None => Err("no sync has run yet: run `auditsync sync` and schedule it hourly".to_owned()),
+                None => Ok("no sync has run yet: run `auditsync sync` and schedule it hourly".to_owned()),
                 Some(r) => {
                     let started = DateTime::parse_from_rfc3339(&r.started_at).map(|t| t.to_utc());
                     let age = started.map(|t| Utc::now() - t).unwrap_or(TimeDelta::MAX);

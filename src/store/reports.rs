@@ -70,7 +70,7 @@ const LAUNCHES: &str = "WITH l AS (
     SELECT app_id, environment_id, lower(user_id) AS u, creation_time AS t
     FROM audit_events
     WHERE operation = 'LaunchPowerApp' AND creation_time >= ?1 AND creation_time < ?2
-      AND (?3 IS NULL OR app_id = ?3) AND (?4 IS NULL OR environment_id = ?4)
+      AND (?3 IS NULL OR lower(app_id) = lower(?3)) AND (?4 IS NULL OR lower(environment_id) = lower(?4))
 )";
 
 /// Bounds as stored text. Stored times have whole seconds, so a bound with a fraction rounds up: a

@@ -343,3 +343,75 @@ fn an_export_over_the_coe_row_limit_streams_through() {
     let ids: BTreeSet<String> = stored(&env).into_iter().map(|r| r.0).collect();
     assert_eq!(ids, want);
 }
+
+#[test]
+fn odd_but_real_files_lf_bom_type_line_spaced_header_multiline_fields_and_other_operations() {
+    let env = TestEnv::new();
+    env.write_config("[sync]\noperations = [\"LaunchPowerApp\", \"DeletePowerApp\"]\n");
+    let delete = launch_256("del-1", "app-1", "a@contoso.com", "2025-03-03T10:00:00")
+        .replace("\"LaunchPowerApp\"", "\"DeletePowerApp\"");
+    // AuditData pretty-printed over several lines, LF line ends, a #TYPE line, a BOM, "Audit Data".
+    let pretty = serde_json::to_string_pretty(
+        &serde_json::from_str::<serde_json::Value>(&launch_45(
+            "multi-1",
+            "app-2",
+            "a@contoso.com",
+            "2025-03-04T10:00:00",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    w.write_record(["CreationDate", "UserIds", "Operations", "Audit Data"])
+        .unwrap();
+    w.write_record(["x", "a", "LaunchPowerApp", &pretty])
+        .unwrap();
+    w.write_record(["x", "a", "DeletePowerApp", &delete])
+        .unwrap();
+    w.write_record(["x", "a", "LaunchPowerApp", "not json"])
+        .unwrap();
+    let mut bytes = b"\xEF\xBB\xBF#TYPE Deserialized.Microsoft.Exchange.Management\n".to_vec();
+    bytes.extend(w.into_inner().unwrap());
+    std::fs::write(env.path("odd.csv"), bytes).unwrap();
+    // Line 1 is #TYPE, 2 the header; multi-1 starts on line 3 and spans its JSON's lines; then the
+    // delete, then the broken row.
+    let broken = 3 + pretty.lines().count() + 1;
+    env.run(&["import", "odd.csv"])
+        .assert_code(1)
+        .assert_stdout("3 rows, 2 events kept (2 new), 1 rows could not be read")
+        .assert_stderr(&format!("odd.csv line {broken}:"));
+    let ids: Vec<String> = stored(&env).into_iter().map(|r| r.0).collect();
+    assert_eq!(ids, ["del-1", "multi-1"]);
+}
+
+#[test]
+fn an_unclosed_quote_is_named_with_the_lines_it_swallowed() {
+    let env = TestEnv::new();
+    env.write_config("");
+    let good = |id: &str| {
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(Vec::new());
+        w.write_record([
+            "x",
+            "a",
+            "LaunchPowerApp",
+            &launch_45(id, "app-2", "a@contoso.com", "2025-03-04T10:00:00"),
+        ])
+        .unwrap();
+        String::from_utf8(w.into_inner().unwrap()).unwrap()
+    };
+    let text = format!(
+        "CreationDate,UserIds,Operations,AuditData\r\n{}x,a,LaunchPowerApp,\"{{\"\"Id\"\": \"\"open\r\n{}{}",
+        good("g-1"),
+        good("g-2"),
+        good("g-3")
+    );
+    std::fs::write(env.path("open.csv"), text).unwrap();
+    env.run(&["import", "open.csv"])
+        .assert_code(1)
+        .assert_stderr("open.csv line 3")
+        .assert_stderr("a quote is probably not closed");
+}

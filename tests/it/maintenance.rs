@@ -45,7 +45,7 @@ fn doctor_explains_a_wrong_secret() {
     let run = env.run(&["doctor"]);
     run.assert_code(1)
         .assert_stdout("FAIL  token: Entra ID rejected the client secret")
-        .assert_stdout("FAIL  database: there is no database");
+        .assert_stdout("PASS  database: no database yet");
     assert!(run.stdout.contains("PASS  configuration"), "{}", run.all());
 }
 
@@ -114,6 +114,49 @@ fn prune_deletes_what_is_older_than_the_retention_and_reports_it() {
     env.run(&["sync"]).assert_code(0);
     assert_eq!(env.sim.stats().api_requests.blob, blobs);
     env.run(&["prune", "--older-than", "soon"])
+        .assert_code(2)
+        .assert_stderr("400d");
+}
+
+#[test]
+fn doctor_passes_on_a_fresh_install_before_the_first_sync() {
+    let env = TestEnv::new();
+    env.write_config("");
+    env.run(&["subscribe", "start"]).assert_code(0);
+    let run = env.run(&["doctor"]);
+    run.assert_code(0)
+        .assert_stdout("PASS  database: no database yet");
+    assert!(
+        !env.path("auditsync.db").exists(),
+        "the doctor creates nothing"
+    );
+}
+
+#[test]
+fn pruned_events_stay_pruned_after_the_next_sync() {
+    let env = TestEnv::new();
+    env.write_config("");
+    env.run(&["subscribe", "start"]).assert_code(0);
+    env.run(&["sync"]).assert_code(0);
+    let count = |env: &TestEnv| -> i64 {
+        let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
+        db.query_row("SELECT count(*) FROM audit_events", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = count(&env);
+    let run = env.run(&["prune", "--older-than", "6h"]);
+    run.assert_code(0).assert_stdout("0 ledger rows");
+    let after = count(&env);
+    assert!(after < before && after > 0, "{before} -> {after}");
+    let blobs = env.sim.stats().api_requests.blob;
+    env.run(&["sync"]).assert_code(0);
+    assert_eq!(count(&env), after, "the next sync brings nothing back");
+    assert_eq!(
+        env.sim.stats().api_requests.blob,
+        blobs,
+        "and fetches nothing again"
+    );
+    env.run(&["prune", "--older-than", "99999999999999d"])
         .assert_code(2)
         .assert_stderr("400d");
 }
