@@ -194,13 +194,20 @@ pub enum RecordError {
 }
 
 /// `/providers/Microsoft.PowerApps/apps/<guid>` → `<guid>`; a plain GUID stays as it is.
+///
+/// A GUID is written in lower case, so that an app logged as `3B9A…` by one schema and `3b9a…` by the
+/// other is one app in the reports.
 fn last_segment(v: &str) -> String {
-    v.trim()
+    let id = v
+        .trim()
         .trim_end_matches('/')
         .rsplit('/')
         .next()
-        .unwrap_or(v)
-        .to_owned()
+        .unwrap_or(v);
+    match uuid::Uuid::try_parse(id) {
+        Ok(guid) => guid.hyphenated().to_string(),
+        Err(_) => id.to_owned(),
+    }
 }
 
 /// The legacy schema's `AdditionalInfo` is a JSON string whose keys are undocumented; take an
@@ -460,6 +467,14 @@ mod tests {
         assert_eq!(
             f.record(&path).unwrap().unwrap().app_id.as_deref(),
             Some("6c39e97c-6ddd-4a37-afd4-494a605925cf")
+        );
+        let upper = LEGACY.replace(
+            "3b9a4f5e-1111-4222-8333-944445555666",
+            "3B9A4F5E-1111-4222-8333-944445555666",
+        );
+        assert_eq!(
+            f.record(&upper).unwrap().unwrap().app_id.as_deref(),
+            Some("3b9a4f5e-1111-4222-8333-944445555666")
         );
     }
 
