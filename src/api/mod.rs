@@ -16,7 +16,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::auth::{AuthError, Credentials, TokenProvider};
-use crate::config::{Cloud, Settings, check_transport};
+use crate::config::{Cloud, Settings, check_transport, is_loopback};
 use crate::error::net_reason;
 use crate::retry::{Backoff, retry_after};
 use pacer::{Answered, Pacer};
@@ -324,13 +324,11 @@ impl ApiClient {
         content_type: Option<&str>,
     ) -> Result<Answer, ApiError> {
         check_transport(&url).map_err(ApiError::Insecure)?;
-        // The token goes only to the API host it was issued for, whatever URL the service hands back.
-        if (url.host_str(), url.port_or_known_default())
-            != (
-                self.audience.host_str(),
-                self.audience.port_or_known_default(),
-            )
-        {
+        // The token goes only to the API host it was issued for, whatever URL the service hands back
+        // (on this machine, `localhost` and `127.0.0.1` are the same host).
+        let same_host = url.host_str() == self.audience.host_str()
+            || (is_loopback(&url) && is_loopback(&self.audience));
+        if !same_host || url.port_or_known_default() != self.audience.port_or_known_default() {
             return Err(ApiError::Insecure(format!(
                 "{} is not on the API host {} (the `audience`); auditsync does not send its token elsewhere",
                 redact_query(&url),
