@@ -212,6 +212,23 @@ impl Store {
         .map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(open_err)?;
+        // SQLite's lower() folds ASCII only; UPNs may hold any letter.
+        conn.create_scalar_function(
+            "fold_case",
+            1,
+            rusqlite::functions::FunctionFlags::SQLITE_UTF8
+                | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+            |ctx| {
+                Ok(match ctx.get_raw(0) {
+                    rusqlite::types::ValueRef::Text(t) => {
+                        Some(String::from_utf8_lossy(t).to_lowercase())
+                    }
+                    rusqlite::types::ValueRef::Null => None,
+                    other => Some(format!("{other:?}")),
+                })
+            },
+        )
+        .map_err(open_err)?;
         let mut store = Store {
             conn,
             path: path.to_owned(),

@@ -67,10 +67,11 @@ pub struct DayRow {
 /// (exclusive), ?3 app id or NULL, ?4 environment id or NULL. Times are compared as the stored
 /// RFC 3339 UTC text (`2026-11-21T13:17:34Z`), which sorts as time does.
 const LAUNCHES: &str = "WITH l AS (
-    SELECT app_id, environment_id, lower(user_id) AS u, creation_time AS t
+    SELECT app_id, environment_id, fold_case(user_id) AS u, creation_time AS t
     FROM audit_events
     WHERE operation = 'LaunchPowerApp' AND creation_time >= ?1 AND creation_time < ?2
-      AND (?3 IS NULL OR lower(app_id) = lower(?3)) AND (?4 IS NULL OR lower(environment_id) = lower(?4))
+      AND (?3 IS NULL OR fold_case(app_id) = fold_case(?3))
+      AND (?4 IS NULL OR fold_case(environment_id) = fold_case(?4))
 )";
 
 /// Bounds as stored text. Stored times have whole seconds, so a bound with a fraction rounds up: a

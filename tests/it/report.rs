@@ -742,3 +742,41 @@ fn report_html_renders_in_headless_chromium() {
         eprintln!("screenshot copied to {keep}");
     }
 }
+
+#[test]
+fn unique_users_fold_case_beyond_ascii() {
+    let env = store_with(&[
+        launch(
+            "2026-03-01T10:00:00Z",
+            "ÅSA@contoso.com",
+            Some("a1"),
+            Some("A"),
+            None,
+            256,
+        ),
+        launch(
+            "2026-03-01T11:00:00Z",
+            "åsa@contoso.com",
+            Some("a1"),
+            Some("A"),
+            None,
+            45,
+        ),
+        launch(
+            "2026-03-01T12:00:00Z",
+            "Ömer@Contoso.com",
+            Some("a1"),
+            Some("A"),
+            None,
+            256,
+        ),
+    ]);
+    let apps = report_json(&env, &["apps"]);
+    assert_eq!(apps[0]["launches"], 3);
+    assert_eq!(apps[0]["unique_users"], 2);
+    let users = report_json(&env, &["users"]);
+    assert_eq!(users.as_array().unwrap().len(), 2);
+    // The app filter ignores case too.
+    let one = report_json(&env, &["apps", "--app", "A1"]);
+    assert_eq!(one[0]["launches"], 3);
+}
