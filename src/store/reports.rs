@@ -119,14 +119,8 @@ impl Store {
         );
         self.report_rows(
             &sql,
-            params![
-                filter.lower_bound(),
-                filter.upper_bound(),
-                filter.app,
-                filter.environment,
-                PRODUCTION_MONTHLY_LAUNCHES,
-                PRODUCTION_MONTHLY_USERS
-            ],
+            filter,
+            params![PRODUCTION_MONTHLY_LAUNCHES, PRODUCTION_MONTHLY_USERS],
             |r| {
                 Ok(AppRow {
                     app_id: r.get(0)?,
@@ -149,24 +143,15 @@ impl Store {
             SELECT u, count(*) AS launches, count(DISTINCT app_id), min(t), max(t) FROM l
             GROUP BY u ORDER BY launches DESC, u IS NULL, u"
         );
-        self.report_rows(
-            &sql,
-            params![
-                filter.lower_bound(),
-                filter.upper_bound(),
-                filter.app,
-                filter.environment
-            ],
-            |r| {
-                Ok(UserRow {
-                    user_id: r.get(0)?,
-                    launches: r.get(1)?,
-                    apps: r.get(2)?,
-                    first_launch: r.get(3)?,
-                    last_launch: r.get(4)?,
-                })
-            },
-        )
+        self.report_rows(&sql, filter, params![], |r| {
+            Ok(UserRow {
+                user_id: r.get(0)?,
+                launches: r.get(1)?,
+                apps: r.get(2)?,
+                first_launch: r.get(3)?,
+                last_launch: r.get(4)?,
+            })
+        })
     }
 
     /// Per UTC day with launches: launches and unique users, oldest first.
@@ -175,35 +160,34 @@ impl Store {
             "{LAUNCHES}
             SELECT substr(t, 1, 10) AS day, count(*), count(DISTINCT u) FROM l GROUP BY day ORDER BY day"
         );
-        self.report_rows(
-            &sql,
-            params![
-                filter.lower_bound(),
-                filter.upper_bound(),
-                filter.app,
-                filter.environment
-            ],
-            |r| {
-                Ok(DayRow {
-                    day: r.get(0)?,
-                    launches: r.get(1)?,
-                    unique_users: r.get(2)?,
-                })
-            },
-        )
+        self.report_rows(&sql, filter, params![], |r| {
+            Ok(DayRow {
+                day: r.get(0)?,
+                launches: r.get(1)?,
+                unique_users: r.get(2)?,
+            })
+        })
     }
 
+    /// Runs a report query: ?1 to ?4 are the filter's (see [`LAUNCHES`]), `extra` are ?5 on.
     fn report_rows<T>(
         &self,
         sql: &str,
-        params: &[&dyn rusqlite::ToSql],
+        filter: &ReportFilter,
+        extra: &[&dyn rusqlite::ToSql],
         row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, StoreError> {
+        let (from, to) = (filter.lower_bound(), filter.upper_bound());
+        let mut params: Vec<&dyn rusqlite::ToSql> =
+            vec![&from, &to, &filter.app, &filter.environment];
+        params.extend_from_slice(extra);
         let mut stmt = self
             .conn
             .prepare_cached(sql)
             .map_err(|e| self.read_err(e))?;
-        let rows = stmt.query_map(params, row).map_err(|e| self.read_err(e))?;
+        let rows = stmt
+            .query_map(params.as_slice(), row)
+            .map_err(|e| self.read_err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.read_err(e))
     }
 }
