@@ -77,7 +77,7 @@ pub struct UnlistedSegment {
 /// What a run did, printed as one line or as JSON (`--json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
-    /// "complete" or "incomplete".
+    /// "complete", "incomplete" (something is missing; the next run retries it) or "failed" (see `error`).
     pub outcome: &'static str,
     pub window_start: String,
     pub window_end: String,
@@ -108,20 +108,6 @@ pub struct Summary {
 impl Summary {
     pub fn complete(&self) -> bool {
         self.outcome == "complete"
-    }
-
-    fn outcome(&self) -> &'static str {
-        if self.error.is_some() {
-            "failed"
-        } else if self.failed_blobs.is_empty()
-            && self.unlisted_segments.is_empty()
-            && self.lost_blobs.is_empty()
-            && self.segments_complete == self.segments
-        {
-            "complete"
-        } else {
-            "incomplete"
-        }
     }
 
     /// The one-line summary.
@@ -566,8 +552,19 @@ pub async fn run(
 
     let fatal = list_fatal.or(fetch_fatal);
     let blobs_listed = all_ids.len();
-    let mut summary = Summary {
-        outcome: "",
+    let outcome = if fatal.is_some() {
+        "failed"
+    } else if failed.is_empty()
+        && unlisted.is_empty()
+        && lost.is_empty()
+        && complete.iter().all(|c| *c)
+    {
+        "complete"
+    } else {
+        "incomplete"
+    };
+    let summary = Summary {
+        outcome,
         window_start: ts(plan.start),
         window_end: ts(plan.end),
         content_types: settings.sync.content_types.clone(),
@@ -590,7 +587,6 @@ pub async fn run(
         lost_blobs: lost,
         error: fatal.as_ref().map(ToString::to_string),
     };
-    summary.outcome = summary.outcome();
     let reported: Vec<String> = summary
         .lost_blobs
         .iter()
