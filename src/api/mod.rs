@@ -55,7 +55,10 @@ pub enum ApiError {
     },
     #[error("the service handed back a URL auditsync will not follow: {0}")]
     Insecure(String),
-    #[error("the answer to {call} is not what the API documents: {reason}")]
+    #[error(
+        "the answer to {call} is not what the Management Activity API documents ({reason}); check that \
+         `audience` is your cloud's API host, and run again later if it is"
+    )]
     Decode { call: String, reason: String },
 }
 
