@@ -14,13 +14,21 @@
 //!    W = 10 s; a backfill of 3C blobs; time against the fastest schedule the cap allows, and the share
 //!    of requests refused.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "test code: a panic is the failure report, and the results are printed"
+)]
+
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use auditsync::simulator::Stats;
+use auditsync_simulator::Stats;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -261,8 +269,10 @@ impl Sim {
         std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
         let mut status = 0;
         // SAFETY: an all-zero rusage is a valid value, and wait4 only writes into it.
+        #[allow(unsafe_code)]
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         // SAFETY: pid is our child, not yet reaped; the pointers are valid for the call.
+        #[allow(unsafe_code)]
         let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
         assert_eq!(reaped, pid);
         let seconds = started.elapsed().as_secs_f64();

@@ -207,37 +207,20 @@ pub struct SimulatorArgs {
 }
 
 fn parse_content_type(s: &str) -> Result<String, String> {
-    crate::config::content_type(s)
+    auditsync_core::config::content_type(s)
         .map(str::to_owned)
         .ok_or_else(|| {
             format!(
                 "{s:?} is not a content type of the API; use one of {}",
-                crate::config::CONTENT_TYPES.join(", ")
+                auditsync_core::config::CONTENT_TYPES.join(", ")
             )
         })
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
-    crate::sync::window::parse_cli_time(s)
+    auditsync_core::time::parse_cli_time(s)
 }
 
 fn parse_age(s: &str) -> Result<chrono::TimeDelta, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not an age like 400d, 52w or 48h"))?;
-    let age = match unit {
-        "d" | "day" | "days" => chrono::TimeDelta::try_days(n),
-        "w" | "week" | "weeks" => chrono::TimeDelta::try_weeks(n),
-        "h" | "hour" | "hours" => chrono::TimeDelta::try_hours(n),
-        _ => return Err(format!("{s:?} is not an age like 400d, 52w or 48h")),
-    };
-    if n == 0 {
-        return Err("the age must be more than 0".into());
-    }
-    // Older than anything a database can hold is surely a typo.
-    age.filter(|a| *a <= chrono::TimeDelta::days(365 * 100))
-        .ok_or_else(|| format!("{s:?} is more than a hundred years; write an age like 400d"))
+    auditsync_core::time::parse_age(s)
 }

@@ -3,11 +3,11 @@
 
 use std::process::ExitCode;
 
-use crate::api::ApiError;
-use crate::auth::AuthError;
-use crate::config::ConfigError;
-use crate::store::StoreError;
-use crate::sync::SyncError;
+use auditsync_core::api::ApiError;
+use auditsync_core::auth::AuthError;
+use auditsync_core::config::ConfigError;
+use auditsync_core::store::StoreError;
+use auditsync_core::sync::SyncError;
 
 /// Any error a command can end with. Each module's own enum keeps its detail.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +23,7 @@ pub enum Error {
     #[error(transparent)]
     Sync(#[from] SyncError),
     #[error(transparent)]
-    Import(#[from] crate::import::ImportError),
+    Import(#[from] auditsync_core::import::ImportError),
     #[error("{0}")]
     Usage(String),
     #[error("{what}: {source}")]
@@ -68,45 +68,14 @@ pub fn exit(result: Result<Outcome, Error>) -> ExitCode {
         }
         Err(e) => {
             tracing::debug!(error = ?e, "command failed");
-            eprintln!("error: {e}");
+            #[allow(
+                clippy::print_stderr,
+                reason = "the one place an error reaches the admin"
+            )]
+            {
+                eprintln!("error: {e}");
+            }
             ExitCode::from(e.exit_code())
         }
-    }
-}
-
-/// An error and its causes on one line ("a: b: c"), for errors whose top message is too terse
-/// (reqwest's "error sending request" hides "connection refused" in its source).
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
-/// Why a request got no answer, in a few words: "connection refused", "timed out", "the connection was
-/// closed before the answer was complete"... without the URL, which the caller already names.
-pub fn net_reason(e: &reqwest::Error) -> String {
-    let mut innermost: &dyn std::error::Error = e;
-    while let Some(s) = innermost.source() {
-        innermost = s;
-    }
-    let detail = innermost.to_string();
-    if e.is_timeout() {
-        "it timed out".to_owned()
-    } else if e.is_connect() {
-        format!("cannot connect: {detail}")
-    } else if e.is_body() || e.is_decode() {
-        format!("the answer was cut off: {detail}")
-    } else if e.is_redirect() {
-        "it answered with a redirect, which auditsync does not follow".to_owned()
-    } else {
-        detail
     }
 }

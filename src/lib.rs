@@ -1,27 +1,11 @@
-//! auditsync collects Power Apps launch events from the Office 365 Management Activity API into a local
-//! SQLite database. See ARCHITECTURE.md for the map; in short, data flows downhill:
-//!
-//! ```text
-//! main.rs ─► cli (clap) ─► commands/<verb> ─► api (subscriptions, content) ─► auth (token cache) ─► HTTP
-//!                                   └──────► config (file + environment → Settings)
-//! simulator: the simulated service (Entra ID tokens, subscriptions, content, blobs, faults)
-//! error: the one place errors become messages and exit codes
-//! ```
+//! auditsync, the application: the command line, one module per verb, logging, and the one place
+//! errors become messages and exit codes. The client library is `auditsync_core`; the simulated service
+//! is `auditsync_simulator`.
 
-pub mod api;
-pub mod auth;
 pub mod cli;
 mod commands;
-pub mod config;
 pub mod error;
-pub mod extract;
-pub mod import;
 pub mod logging;
-pub mod report;
-pub mod retry;
-pub mod simulator;
-pub mod store;
-pub mod sync;
 
 use error::{Error, Outcome};
 

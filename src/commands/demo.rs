@@ -7,14 +7,14 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use super::{simulator_config, stdout_error, subscribe, write_table};
-use crate::api::ApiClient;
 use crate::cli::DemoArgs;
-use crate::config::{Env, Settings};
 use crate::error::{Error, Outcome};
-use crate::report::{self, Page, Report};
-use crate::simulator::{SimSpec, Simulator};
-use crate::store::{ReportFilter, Store};
-use crate::sync::{self, Options};
+use auditsync_core::api::ApiClient;
+use auditsync_core::config::{Env, Settings};
+use auditsync_core::report::{self, Page, Report};
+use auditsync_core::store::{ReportFilter, Store};
+use auditsync_core::sync::{self, Options};
+use auditsync_simulator::{SimSpec, Simulator};
 
 pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
     let io = |what: &str| {

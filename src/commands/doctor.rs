@@ -6,11 +6,12 @@ use std::io::Write;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{load_settings, stdout_error};
-use crate::api::{ApiClient, http_client};
 use crate::cli::GlobalArgs;
-use crate::config::Settings;
 use crate::error::{Error, Outcome};
-use crate::store::{SCHEMA_VERSION, Store};
+use auditsync_core::api::ApiClient;
+use auditsync_core::config::Settings;
+use auditsync_core::net::{http_client, server_date};
+use auditsync_core::store::{SCHEMA_VERSION, Store};
 
 /// Clock difference from which the API's 7-day and 24-hour rules start refusing windows.
 const SKEW: TimeDelta = TimeDelta::minutes(2);
@@ -109,24 +110,10 @@ pub async fn run(global: &GlobalArgs) -> Result<Outcome, Error> {
 /// The service's clock, from the `Date` header of any answer of the API host.
 async fn clock(settings: &Settings) -> Result<String, String> {
     let http = http_client().map_err(|e| e.to_string())?;
-    let answer = http
-        .get(settings.audience.clone())
-        .send()
+    let date = server_date(&http, &settings.audience)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot reach {}: {}",
-                settings.audience,
-                crate::error::net_reason(&e)
-            )
-        })?;
-    let date = answer
-        .headers()
-        .get(reqwest::header::DATE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
-        .ok_or_else(|| format!("{} sent no Date header to compare with", settings.audience))?;
-    let skew = Utc::now() - date.to_utc();
+        .map_err(|e| e.to_string())?;
+    let skew = Utc::now() - date;
     if skew.abs() > SKEW {
         Err(format!(
             "this machine's clock is {} s off the service's; the API counts its 7 days and 24 hours by its \

@@ -8,9 +8,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::{load_settings, stdout_error};
 use crate::cli::{GlobalArgs, ImportArgs};
 use crate::error::{Error, Outcome};
-use crate::extract::Filter;
-use crate::import::import_file;
-use crate::store::{RunLock, Store};
+use auditsync_core::extract::Filter;
+use auditsync_core::import::import_file;
+use auditsync_core::store::{RunLock, Store};
 
 /// Bad rows printed per file; the rest are counted.
 const SHOWN: usize = 20;

@@ -14,8 +14,8 @@ mod sync;
 use std::io::Write;
 
 use crate::cli::{Cli, Command, GlobalArgs};
-use crate::config::{Env, Settings};
 use crate::error::{Error, Outcome};
+use auditsync_core::config::{Env, Settings};
 
 pub async fn run(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
@@ -44,7 +44,7 @@ fn load_settings(global: &GlobalArgs) -> Result<Settings, Error> {
 }
 
 /// A configuration for a simulated tenant (its secret included: it is a simulated one).
-fn simulator_config(sim: &crate::simulator::SimControl, database: &str) -> String {
+fn simulator_config(sim: &auditsync_simulator::SimControl, database: &str) -> String {
     let spec = sim.spec();
     let base = sim.base_url();
     let base = base.as_str().trim_end_matches('/');

@@ -8,7 +8,8 @@ use chrono::Utc;
 use super::{existing_database, load_settings, stdout_error};
 use crate::cli::{GlobalArgs, PruneArgs};
 use crate::error::{Error, Outcome};
-use crate::store::{RunLock, Store, ts};
+use auditsync_core::store::{RunLock, Store};
+use auditsync_core::time::ts;
 
 pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
     let settings = load_settings(global)?;

@@ -9,8 +9,9 @@ use chrono::Utc;
 use super::{existing_database, load_settings, stdout_error, write_table};
 use crate::cli::{GlobalArgs, ReportArgs, ReportCommand, ReportFormat};
 use crate::error::{Error, Outcome};
-use crate::report::{self, Page, Report};
-use crate::store::{ReportFilter, Store, ts};
+use auditsync_core::report::{self, Page, Report};
+use auditsync_core::store::{ReportFilter, Store};
+use auditsync_core::time::ts;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {

@@ -6,7 +6,7 @@ use std::io::Write;
 use super::{simulator_config, stdout_error};
 use crate::cli::SimulatorArgs;
 use crate::error::{Error, Outcome};
-use crate::simulator::{SimSpec, Simulator};
+use auditsync_simulator::{SimSpec, Simulator};
 
 pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
     let mut spec = SimSpec::new(args.seed);

@@ -8,7 +8,8 @@ use serde::Serialize;
 use super::{existing_database, load_settings, stdout_error};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::error::{Error, Outcome};
-use crate::store::{Store, ts};
+use auditsync_core::store::Store;
+use auditsync_core::time::ts;
 
 #[derive(Serialize)]
 struct Status {

@@ -5,9 +5,9 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::{load_settings, stdout_error, write_table};
-use crate::api::{ApiClient, StartOutcome, StopOutcome, Subscription, Webhook};
 use crate::cli::{GlobalArgs, SubscribeCommand};
 use crate::error::{Error, Outcome};
+use auditsync_core::api::{ApiClient, StartOutcome, StopOutcome, Subscription, Webhook};
 
 pub async fn run(cmd: SubscribeCommand, global: &GlobalArgs) -> Result<Outcome, Error> {
     let settings = load_settings(global)?;

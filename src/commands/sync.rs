@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{load_settings, stdout_error};
-use crate::api::ApiClient;
 use crate::cli::{GlobalArgs, SyncArgs};
 use crate::error::{Error, Outcome};
-use crate::store::{RunLock, Store};
-use crate::sync::{self, Options, window::Range};
+use auditsync_core::api::ApiClient;
+use auditsync_core::store::{RunLock, Store};
+use auditsync_core::sync::{self, Options, window::Range};
 
 pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
     let settings = load_settings(global)?;

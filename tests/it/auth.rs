@@ -111,12 +111,12 @@ fn authority_that_is_not_entra() {
 mod cache {
     use std::time::Duration;
 
-    use auditsync::api::ApiClient;
-    use auditsync::config::{Env, Settings};
-    use auditsync::simulator::{SimSpec, Simulator};
+    use auditsync_core::api::ApiClient;
+    use auditsync_core::config::{Env, Settings};
+    use auditsync_simulator::{SimSpec, Simulator};
     use secrecy::SecretString;
 
-    async fn client(lifetime: Duration) -> (auditsync::simulator::SimServer, ApiClient) {
+    async fn client(lifetime: Duration) -> (auditsync_simulator::SimServer, ApiClient) {
         let mut spec = SimSpec::new(11);
         spec.token_lifetime = lifetime;
         let sim = Simulator::start(spec).await.unwrap();

@@ -1,6 +1,14 @@
 //! Integration tests: the real `auditsync` binary against the project's simulated Management Activity
 //! API, with the environment cleared and a temporary folder for config and database.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "test code: a panic is the failure report, and the results are printed"
+)]
+
 mod auth;
 mod common;
 mod config;

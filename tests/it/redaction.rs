@@ -76,7 +76,7 @@ fn the_demo_prints_no_secret_or_token() {
     let run = env.run_with(&["-vv", "demo"], &[("AUDITSYNC_LOG", "trace")]);
     run.assert_code(0);
     // The demo's tenant is the simulator's for its default seed.
-    let secret = auditsync::simulator::SimSpec::new(42).client_secret;
+    let secret = auditsync_simulator::SimSpec::new(42).client_secret;
     assert!(!run.all().contains(&secret));
     assert!(!run.all().contains("eyJ"), "no JWT-shaped text");
 }

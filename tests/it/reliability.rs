@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use auditsync::simulator::Faults;
+use auditsync_simulator::Faults;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::common::{TestEnv, json, stored_ids, truth};
@@ -18,7 +18,7 @@ fn integrity(env: &TestEnv) -> String {
 
 /// A subscribed tenant whose content lies well inside the default 1-day window, so two tenants with the
 /// same seed and `now` hold the same events whatever second each sync starts.
-fn tenant(tweak: impl FnOnce(&mut auditsync::simulator::SimSpec), now: DateTime<Utc>) -> TestEnv {
+fn tenant(tweak: impl FnOnce(&mut auditsync_simulator::SimSpec), now: DateTime<Utc>) -> TestEnv {
     let env = TestEnv::with(|s| {
         s.now = now;
         s.hours = 20;
@@ -33,7 +33,7 @@ fn tenant(tweak: impl FnOnce(&mut auditsync::simulator::SimSpec), now: DateTime<
 #[test]
 fn the_fault_matrix_gives_exactly_the_fault_free_result() {
     let now = Utc::now();
-    let many = |s: &mut auditsync::simulator::SimSpec| {
+    let many = |s: &mut auditsync_simulator::SimSpec| {
         s.page_size = 2;
         s.blobs_per_hour = 6;
     };

@@ -55,7 +55,7 @@ fn store_with(rows: &[Row]) -> TestEnv {
     let env = TestEnv::new();
     env.write_config("");
     let path = env.path("auditsync.db");
-    drop(auditsync::store::Store::open(&path).expect("create the database"));
+    drop(auditsync_core::store::Store::open(&path).expect("create the database"));
     let mut db = rusqlite::Connection::open(&path).unwrap();
     let tx = db.transaction().unwrap();
     for (i, r) in rows.iter().enumerate() {

@@ -326,7 +326,7 @@ fn several_content_types_are_listed_and_all_must_be_complete() {
 #[test]
 fn throttling_and_server_errors_are_retried_to_the_same_result() {
     let env = paged();
-    env.sim.set_faults(auditsync::simulator::Faults {
+    env.sim.set_faults(auditsync_simulator::Faults {
         throttle: 0.15,
         throttle_as_429: 0.3,
         retry_after: Some(0),
@@ -345,7 +345,7 @@ fn a_segment_that_cannot_be_listed_is_named_and_exits_1() {
     let env = TestEnv::new();
     env.write_config("[sync]\nstart_time_interval = 1\nstart_time_unit = \"hour\"\n");
     env.run(&["subscribe", "start"]).assert_code(0);
-    env.sim.set_faults(auditsync::simulator::Faults {
+    env.sim.set_faults(auditsync_simulator::Faults {
         server_error: 1.0,
         ..Default::default()
     });

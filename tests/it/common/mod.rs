@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use auditsync::simulator::{SimHandle, SimSpec, Simulator};
+use auditsync_simulator::{SimHandle, SimSpec, Simulator};
 
 pub struct TestEnv {
     pub sim: SimHandle,

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use super::{StoreError, ts};
+use super::StoreError;
+use crate::time::ts;
 
 /// Held for as long as the run lasts; dropping it releases the lock.
 #[derive(Debug)]

@@ -21,7 +21,8 @@ use tokio::sync::mpsc;
 use crate::api::{ApiClient, ApiError};
 use crate::config::Settings;
 use crate::extract::{BlobError, Filter};
-use crate::store::{BlobRef, Store, StoreError, StoredBlob, ts};
+use crate::store::{BlobRef, Store, StoreError, StoredBlob};
+use crate::time::ts;
 use window::{Plan, Range, WindowError};
 
 /// How a sync can fail as a whole (as opposed to missing some blobs, which is an incomplete run).

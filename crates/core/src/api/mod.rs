@@ -16,8 +16,8 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::auth::{AuthError, Credentials, TokenProvider};
-use crate::config::{Cloud, Settings, check_transport, is_loopback};
-use crate::error::net_reason;
+use crate::config::{Cloud, Settings};
+use crate::net::{NetError, check_transport, http_client, net_reason, redact_query, same_origin};
 use crate::retry::{Backoff, retry_after};
 use pacer::{Answered, Pacer};
 
@@ -55,6 +55,9 @@ pub enum ApiError {
     },
     #[error("the service handed back a URL auditsync will not follow: {0}")]
     Insecure(String),
+    /// The HTTP client could not be set up.
+    #[error(transparent)]
+    Net(#[from] NetError),
     #[error(
         "the answer to {call} is not what the Management Activity API documents ({reason}); check that \
          `audience` is your cloud's API host, and run again later if it is"
@@ -240,24 +243,6 @@ impl RequestCounts {
     }
 }
 
-/// The HTTP client every request goes through: no redirects (the API does not send any, and a
-/// redirect must not carry the token elsewhere), bounded timeouts, a user agent naming auditsync.
-pub fn http_client() -> Result<reqwest::Client, ApiError> {
-    reqwest::Client::builder()
-        .user_agent(concat!("auditsync/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(15))
-        .read_timeout(Duration::from_secs(60))
-        // A request that trickles is given up whole after this, and retried.
-        .timeout(Duration::from_secs(300))
-        .build()
-        .map_err(|e| ApiError::Unreachable {
-            call: "setting up HTTPS".into(),
-            url: String::new(),
-            reason: crate::error::chain(&e),
-        })
-}
-
 impl ApiClient {
     pub fn new(settings: &Settings, secret: SecretString) -> Result<ApiClient, ApiError> {
         let http = http_client()?;
@@ -326,12 +311,10 @@ impl ApiClient {
         call: &str,
         content_type: Option<&str>,
     ) -> Result<Answer, ApiError> {
-        check_transport(&url).map_err(ApiError::Insecure)?;
+        check_transport(&url).map_err(|e| ApiError::Insecure(e.to_string()))?;
         // The token goes only to the API host it was issued for, whatever URL the service hands back
         // (on this machine, `localhost` and `127.0.0.1` are the same host).
-        let same_host = url.host_str() == self.audience.host_str()
-            || (is_loopback(&url) && is_loopback(&self.audience));
-        if !same_host || url.port_or_known_default() != self.audience.port_or_known_default() {
+        if !same_origin(&url, &self.audience) {
             return Err(ApiError::Insecure(format!(
                 "{} is not on the API host {} (the `audience`); auditsync does not send its token elsewhere",
                 redact_query(&url),
@@ -503,13 +486,6 @@ fn error_body(body: &[u8]) -> Option<(String, String)> {
             .collect();
         (digits.len() >= 3).then(|| (format!("AF{digits}"), String::new()))
     })
-}
-
-/// A URL for messages, without its query (which only repeats what the message already says).
-fn redact_query(url: &Url) -> String {
-    let mut u = url.clone();
-    u.set_query(None);
-    u.to_string()
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{ApiClient, ApiError};
-use crate::extract::parse_time;
 use crate::store::BlobRef;
+use crate::time::parse_time;
 
 /// One page of a listing.
 #[derive(Debug)]

@@ -10,8 +10,9 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 use super::NO_APP_ID;
 use crate::store::{
-    AppRow, DayRow, PRODUCTION_MONTHLY_LAUNCHES, PRODUCTION_MONTHLY_USERS, ReportFilter, ts,
+    AppRow, DayRow, PRODUCTION_MONTHLY_LAUNCHES, PRODUCTION_MONTHLY_USERS, ReportFilter,
 };
+use crate::time::ts;
 
 /// Beyond this many days, the chart spans the days with data rather than an open-ended range.
 const MAX_CHART_DAYS: i64 = 3660;

@@ -3,8 +3,9 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use rusqlite::params;
 
-use super::{INSERT_EVENT, Store, StoreError, insert_event, map_write, ts};
+use super::{INSERT_EVENT, Store, StoreError, insert_event, map_write};
 use crate::extract::Event;
+use crate::time::ts;
 
 /// Rows deleted per transaction when pruning, so a large prune never holds the database for long.
 const PRUNE_BATCH: usize = 10_000;

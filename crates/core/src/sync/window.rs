@@ -7,10 +7,9 @@
 //! `segment_count_limit` segments is refused; catching up after missed runs is bounded by the 7 days
 //! instead (refusing it would stop every later run too, and lose the data once it ages out).
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Timelike, Utc};
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
 
 use crate::config::SyncSettings;
-use crate::extract::parse_time;
 
 /// How long the API keeps content (management-api.md §2.1, §2.2).
 pub const RETENTION: TimeDelta = TimeDelta::days(7);
@@ -68,7 +67,7 @@ pub struct Range {
 }
 
 fn show(t: DateTime<Utc>) -> String {
-    crate::store::ts(t)
+    crate::time::ts(t)
 }
 
 /// Plans the window at `now` (truncated to whole seconds).
@@ -207,33 +206,13 @@ pub fn advance_watermark(
     }
 }
 
-/// Parses `--from`/`--to`: RFC 3339, `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM` or `YYYY-MM-DDTHH:MM:SS`, UTC
-/// when no offset is given.
-pub fn parse_cli_time(s: &str) -> Result<DateTime<Utc>, String> {
-    let t = s.trim().replace(' ', "T");
-    if let Some(time) = parse_time(&t) {
-        return Ok(time);
-    }
-    let naive = t.strip_suffix('Z').unwrap_or(&t);
-    if let Ok(n) = NaiveDateTime::parse_from_str(naive, "%Y-%m-%dT%H:%M") {
-        return Ok(n.and_utc());
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(naive, "%Y-%m-%d") {
-        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
-    }
-    Err(format!(
-        "{s:?} is not a time; write it as 2026-11-21, 2026-11-21T08:00 or 2026-11-21T08:00:00+01:00 (UTC when no \
-         offset is given)"
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::TimeUnit;
 
     fn at(s: &str) -> DateTime<Utc> {
-        parse_cli_time(s).unwrap()
+        crate::time::parse_cli_time(s).unwrap()
     }
 
     fn settings() -> SyncSettings {
@@ -377,17 +356,5 @@ mod tests {
         // It never moves back.
         let w = Some(at("2026-11-22T05:00"));
         assert_eq!(advance_watermark(w, &segs, &[true, true, true]), w);
-    }
-
-    #[test]
-    fn cli_times() {
-        assert_eq!(at("2026-11-21"), at("2026-11-21T00:00:00Z"));
-        assert_eq!(at("2026-11-21T08:30"), at("2026-11-21T08:30:00Z"));
-        assert_eq!(at("2026-11-21T08:30:00+01:00"), at("2026-11-21T07:30:00Z"));
-        assert!(
-            parse_cli_time("yesterday")
-                .unwrap_err()
-                .contains("2026-11-21T08:00")
-        );
     }
 }

@@ -5,7 +5,8 @@ use chrono::{DateTime, Timelike, Utc};
 use rusqlite::{Row, params};
 use serde::Serialize;
 
-use super::{Store, StoreError, ts};
+use super::{Store, StoreError};
+use crate::time::ts;
 
 /// The CoE Starter Kit's "production app" (coe-flows.md §5): in some calendar month (UTC), this many
 /// launches...

@@ -13,10 +13,11 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde_json::value::RawValue;
+
+use crate::time;
 
 pub const LAUNCH: &str = "LaunchPowerApp";
 const APP_ID: &str = "powerplatform.analytics.resource.power_app.id";
@@ -162,15 +163,15 @@ impl Filter {
         let creation_time = r
             .creation_time
             .as_deref()
-            .and_then(parse_time)
+            .and_then(time::parse_time)
             .ok_or_else(|| RecordError::Bad {
                 id: id.clone(),
                 reason: format!(
                     "its CreationTime {:?} is not a time",
                     r.creation_time.as_deref().unwrap_or("(missing)")
                 ),
-            })?
-            .to_rfc3339_opts(SecondsFormat::Secs, true);
+            })
+            .map(time::ts)?;
         Ok(Some(Event {
             id,
             creation_time,
@@ -223,20 +224,6 @@ fn environment_from_info(info: &str) -> Option<String> {
     ]
     .iter()
     .find_map(|k| obj.get(*k)?.as_str().map(str::to_owned))
-}
-
-/// Audit times: `2026-05-19T13:17:34` (UTC, no zone, the common form), with a fraction of up to 7
-/// digits, with `Z`, or with an offset.
-pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.to_utc());
-    }
-    let naive = s.strip_suffix('Z').unwrap_or(s);
-    NaiveDateTime::parse_from_str(naive, "%Y-%m-%dT%H:%M:%S%.f")
-        .or_else(|_| NaiveDateTime::parse_from_str(naive, "%Y-%m-%dT%H:%M:%S"))
-        .ok()
-        .map(|n| n.and_utc())
 }
 
 /// The fields auditsync reads; serde skips every other one.
@@ -510,23 +497,5 @@ mod tests {
         let e = launches().record(&odd).unwrap().unwrap();
         assert_eq!(e.record_type, Some(256));
         assert_eq!(e.user_id, None);
-    }
-
-    #[test]
-    fn times() {
-        for (s, want) in [
-            ("2026-05-19T13:17:34", "2026-05-19T13:17:34Z"),
-            ("2026-05-19T13:17:34Z", "2026-05-19T13:17:34Z"),
-            ("2026-05-19T13:17:34.1234567Z", "2026-05-19T13:17:34Z"),
-            ("2026-05-19T15:17:34+02:00", "2026-05-19T13:17:34Z"),
-        ] {
-            assert_eq!(
-                parse_time(s)
-                    .unwrap()
-                    .to_rfc3339_opts(SecondsFormat::Secs, true),
-                want
-            );
-        }
-        assert_eq!(parse_time("19/05/2026"), None);
     }
 }

@@ -13,10 +13,11 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::extract::Event;
+use crate::time::{parse_stored, ts};
 
 pub use lock::RunLock;
 pub use maintenance::Pruned;
@@ -119,14 +120,6 @@ pub struct RunRecord {
     pub finished_at: Option<String>,
     pub outcome: Option<String>,
     pub summary: Option<String>,
-}
-
-pub fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.to_utc())
 }
 
 pub struct Store {
@@ -424,8 +417,11 @@ impl Store {
                 Ok(Pending {
                     content_id: r.get(0)?,
                     content_type: r.get(1)?,
-                    created: parse_ts(&r.get::<_, String>(2)?).unwrap_or_default(),
-                    expiration: r.get::<_, Option<String>>(3)?.as_deref().and_then(parse_ts),
+                    created: parse_stored(&r.get::<_, String>(2)?).unwrap_or_default(),
+                    expiration: r
+                        .get::<_, Option<String>>(3)?
+                        .as_deref()
+                        .and_then(parse_stored),
                     attempts: r.get(4)?,
                     last_error: r.get(5)?,
                 })
@@ -442,7 +438,7 @@ impl Store {
             })
             .optional()
             .map_err(|e| self.read_err(e))?;
-        Ok(v.as_deref().and_then(parse_ts))
+        Ok(v.as_deref().and_then(parse_stored))
     }
 
     pub fn set_watermark(&mut self, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -728,7 +724,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.db");
         let mut s = Store::open(&p).unwrap();
-        let at = parse_ts("2026-11-21T10:00:00Z").unwrap();
+        let at = parse_stored("2026-11-21T10:00:00Z").unwrap();
         s.set_watermark(at).unwrap();
         drop(s);
         let s = Store::open(&p).unwrap();

@@ -28,7 +28,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use auditsync::simulator::{SimSpec, Simulator};
+//! use auditsync_simulator::{SimSpec, Simulator};
 //! let sim = Simulator::start(SimSpec::new(42)).await?;
 //! let authority = sim.base_url(); // token host and API resource
 //! let (tenant, client) = (&sim.spec().tenant_id, &sim.spec().client_id);

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use url::{Host, Url};
+use url::Url;
+
+use crate::net::check_transport;
 
 /// Why the configuration cannot be used. Every variant is a user error (exit code 2) except
 /// [`ConfigError::SecretCommandFailed`], which is a runtime failure of somebody else's program.
@@ -744,36 +746,13 @@ fn endpoint(
             "{trimmed:?} is not a URL ({e}); write it like {default}"
         ))
     })?;
-    check_transport(&url).map_err(invalid)?;
+    check_transport(&url).map_err(|e| invalid(e.to_string()))?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(invalid(format!(
             "{trimmed:?} has a query or fragment; give only scheme, host and optional path, like {default}"
         )));
     }
     Ok(url)
-}
-
-/// The transport rule: https everywhere, plain http only to a loopback host.
-/// Used for configured endpoints and for every URL the service hands back.
-pub fn check_transport(url: &Url) -> Result<(), String> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback(url) => Ok(()),
-        "http" => Err(format!(
-            "{url} uses plain http, which auditsync allows only to loopback addresses (127.0.0.1, ::1, \
-             localhost); use https://"
-        )),
-        other => Err(format!("{url} uses the scheme {other:?}; use https://")),
-    }
-}
-
-pub(crate) fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 /// Warns when an overridden host belongs to another cloud (a GCC High tenant pointed at commercial hosts
@@ -1217,7 +1196,7 @@ mod tests {
 
     #[test]
     fn the_example_file_is_valid_and_complete() {
-        let text = include_str!("../config.example.toml");
+        let text = include_str!("../../../config.example.toml");
         let s = load(text, &[]).unwrap();
         assert_eq!(s.sync.concurrency, 8);
         for key in TOP_KEYS.iter().chain(&SYNC_KEYS) {

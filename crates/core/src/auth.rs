@@ -21,7 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 use crate::config::{Cloud, TokenVersion};
-use crate::error::net_reason;
+use crate::net::net_reason;
 use crate::retry::{Backoff, retry_after};
 
 /// Everything needed to ask Entra ID for a token.
