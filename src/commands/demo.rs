@@ -12,7 +12,7 @@ use crate::error::{Error, Outcome};
 use auditsync_core::api::ApiClient;
 use auditsync_core::config::{Env, Settings};
 use auditsync_core::report::{self, Page, Report};
-use auditsync_core::store::{ReportFilter, Store};
+use auditsync_core::store::{self, ReportFilter, RunLock};
 use auditsync_core::sync::{self, Options};
 use auditsync_simulator::{SimSpec, Simulator};
 
@@ -49,12 +49,13 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
     subscribe::list(&api, &settings.sync.content_types, false, false, &mut out).await?;
 
     say(&mut out, "\n$ auditsync sync")?;
-    let store = Store::open(&database)?;
+    let lock = RunLock::try_acquire(&database)?;
+    let store = store::open_write(&database, lock)?;
     let opts = Options {
         range: None,
         progress: std::io::stderr().is_terminal(),
     };
-    let plan = sync::plan(&settings, Some(&store), &opts)?;
+    let plan = sync::plan(&settings, Some(&*store), &opts)?;
     let first = sync::run(&settings, api.clone(), store, plan, &opts).await?;
     say(&mut out, &first.summary.line())?;
     if let Some(fatal) = first.fatal {
@@ -65,7 +66,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
         &mut out,
         "\n$ auditsync sync   (the next cron run: only blobs not yet stored are fetched)",
     )?;
-    let plan = sync::plan(&settings, Some(&first.store), &opts)?;
+    let plan = sync::plan(&settings, Some(&*first.store), &opts)?;
     let again = sync::run(&settings, api, first.store, plan, &opts).await?;
     say(&mut out, &again.summary.line())?;
     if let Some(fatal) = again.fatal {

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{TimeDelta, Utc};
 
 use super::{load_settings, stdout_error};
 use crate::cli::GlobalArgs;
@@ -11,7 +11,8 @@ use crate::error::{Error, Outcome};
 use auditsync_core::api::ApiClient;
 use auditsync_core::config::Settings;
 use auditsync_core::net::{http_client, server_date};
-use auditsync_core::store::{SCHEMA_VERSION, Store};
+use auditsync_core::store::{self, SCHEMA_VERSION};
+use auditsync_core::time::ts;
 
 /// Clock difference from which the API's 7-day and 24-hour rules start refusing windows.
 const SKEW: TimeDelta = TimeDelta::minutes(2);
@@ -220,7 +221,7 @@ fn folder_writable(database: &std::path::Path) -> bool {
 
 fn database(report: &mut Report<'_>, settings: &Settings) -> Result<(), Error> {
     let path = &settings.database;
-    let inspected = Store::inspect(path);
+    let inspected = store::inspect(path);
     report.check(
         "database",
         match &inspected {
@@ -252,28 +253,26 @@ fn database(report: &mut Report<'_>, settings: &Settings) -> Result<(), Error> {
     )?;
     // Opened only at the current schema, so that the doctor never migrates anything.
     if let Ok(Some((SCHEMA_VERSION, _))) = inspected {
-        let store = Store::open(path)?;
+        let store = store::open_read(path)?;
         let last = store.last_run()?;
         report.check(
             "last sync",
             match last {
                 None => Ok("no sync has run yet: run `auditsync sync` and schedule it hourly".to_owned()),
                 Some(r) => {
-                    let started = DateTime::parse_from_rfc3339(&r.started_at).map(|t| t.to_utc());
-                    let age = started.map(|t| Utc::now() - t).unwrap_or(TimeDelta::MAX);
+                    let started = ts(r.started_at);
+                    let age = Utc::now() - r.started_at;
                     let outcome = r.outcome.unwrap_or_else(|| "interrupted".into());
                     if outcome == "complete" && age < TimeDelta::hours(2) {
-                        Ok(format!("{} complete ({} minutes ago)", r.started_at, age.num_minutes()))
+                        Ok(format!("{started} complete ({} minutes ago)", age.num_minutes()))
                     } else if age >= TimeDelta::hours(2) {
                         Err(format!(
-                            "the last sync started {} ({} hours ago): check that cron runs `auditsync sync` hourly",
-                            r.started_at,
+                            "the last sync started {started} ({} hours ago): check that cron runs `auditsync sync` hourly",
                             age.num_hours()
                         ))
                     } else {
                         Err(format!(
-                            "the last sync ({}) ended {outcome}: see `auditsync status` and its log",
-                            r.started_at
+                            "the last sync ({started}) ended {outcome}: see `auditsync status` and its log"
                         ))
                     }
                 }

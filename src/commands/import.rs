@@ -10,16 +10,16 @@ use crate::cli::{GlobalArgs, ImportArgs};
 use crate::error::{Error, Outcome};
 use auditsync_core::extract::Filter;
 use auditsync_core::import::import_file;
-use auditsync_core::store::{RunLock, Store};
+use auditsync_core::store::{self, RunLock};
 
 /// Bad rows printed per file; the rest are counted.
 const SHOWN: usize = 20;
 
 pub async fn run(args: ImportArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
     let settings = load_settings(global)?;
-    Store::check_path(&settings.database)?;
-    let _lock = RunLock::acquire(&settings.database, Duration::from_secs(60)).await?;
-    let mut store = Store::open(&settings.database)?;
+    store::check_path(&settings.database)?;
+    let lock = RunLock::acquire(&settings.database, Duration::from_secs(60)).await?;
+    let mut store = store::open_write(&settings.database, lock)?;
     let filter = Filter::new(&settings.sync.operations);
     let progress = if !global.quiet && std::io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
@@ -38,7 +38,7 @@ pub async fn run(args: ImportArgs, global: &GlobalArgs) -> Result<Outcome, Error
         // Parsing and SQLite are blocking work: keep them off the async workers.
         let (file, filter_ref, bar) = (path.clone(), filter.clone(), progress.clone());
         let (back, result) = tokio::task::spawn_blocking(move || {
-            let result = import_file(&file, &filter_ref, &mut store, &bar);
+            let result = import_file(&file, &filter_ref, store.as_mut(), &bar);
             (store, result)
         })
         .await

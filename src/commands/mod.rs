@@ -55,17 +55,6 @@ fn simulator_config(sim: &auditsync_simulator::SimControl, database: &str) -> St
     )
 }
 
-/// Refuses (exit 2) a command that reads the database when there is none yet.
-fn existing_database(settings: &Settings) -> Result<(), Error> {
-    if settings.database.exists() {
-        return Ok(());
-    }
-    Err(Error::Usage(format!(
-        "there is no database at {} yet; run `auditsync sync` first",
-        settings.database.display()
-    )))
-}
-
 /// Results go to stdout; a closed pipe (`auditsync ... | head`) is not an error worth a message.
 fn stdout_error(source: std::io::Error) -> Error {
     Error::Io {

@@ -5,18 +5,21 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::{existing_database, load_settings, stdout_error};
+use super::{load_settings, stdout_error};
 use crate::cli::{GlobalArgs, PruneArgs};
 use crate::error::{Error, Outcome};
-use auditsync_core::store::{RunLock, Store};
+use auditsync_core::store::{self, RunLock, StoreError};
 use auditsync_core::time::ts;
 
 pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
     let settings = load_settings(global)?;
-    existing_database(&settings)?;
-    Store::check_path(&settings.database)?;
-    let _lock = RunLock::acquire(&settings.database, Duration::from_secs(60)).await?;
-    let mut store = Store::open(&settings.database)?;
+    store::check_path(&settings.database)?;
+    // Pruning never creates a database.
+    if !settings.database.exists() {
+        return Err(StoreError::Missing(settings.database.clone()).into());
+    }
+    let lock = RunLock::acquire(&settings.database, Duration::from_secs(60)).await?;
+    let mut store = store::open_write(&settings.database, lock)?;
     let cutoff = Utc::now() - args.older_than;
     let pruned = tokio::task::spawn_blocking(move || store.prune(cutoff))
         .await

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use chrono::Utc;
 
-use super::{existing_database, load_settings, stdout_error, write_table};
+use super::{load_settings, stdout_error, write_table};
 use crate::cli::{GlobalArgs, ReportArgs, ReportCommand, ReportFormat};
 use crate::error::{Error, Outcome};
 use auditsync_core::report::{self, Page, Report};
-use auditsync_core::store::{ReportFilter, Store};
+use auditsync_core::store::{self, ReportFilter};
 use auditsync_core::time::ts;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -28,8 +28,7 @@ pub async fn run(cmd: ReportCommand, global: &GlobalArgs) -> Result<Outcome, Err
     };
     check(kind, &args)?;
     let settings = load_settings(global)?;
-    existing_database(&settings)?;
-    let store = Store::open(&settings.database)?;
+    let store = store::open_read(&settings.database)?;
     let filter = ReportFilter {
         from: args.from,
         to: args.to,

@@ -5,10 +5,10 @@ use std::io::Write;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::{existing_database, load_settings, stdout_error};
+use super::{load_settings, stdout_error};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::error::{Error, Outcome};
-use auditsync_core::store::Store;
+use auditsync_core::store;
 use auditsync_core::time::ts;
 
 #[derive(Serialize)]
@@ -41,26 +41,25 @@ struct OperationCount {
 
 pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
     let settings = load_settings(global)?;
-    existing_database(&settings)?;
-    let store = Store::open(&settings.database)?;
+    let store = store::open_read(&settings.database)?;
     let pending = store.pending()?;
     let status = Status {
         database: settings.database.display().to_string(),
         watermark: store.watermark()?.map(ts),
         last_run: store.last_run()?.map(|r| LastRun {
-            started_at: r.started_at,
-            finished_at: r.finished_at,
+            started_at: ts(r.started_at),
+            finished_at: r.finished_at.map(ts),
             outcome: r.outcome.unwrap_or_else(|| "interrupted".into()),
             summary: r.summary.and_then(|s| serde_json::from_str(&s).ok()),
         }),
         events: store
             .events_by_operation()?
             .into_iter()
-            .map(|(operation, events, first, last)| OperationCount {
-                operation,
-                events,
-                first,
-                last,
+            .map(|c| OperationCount {
+                operation: c.operation,
+                events: c.events,
+                first: c.first,
+                last: c.last,
             })
             .collect(),
         ledger_blobs: store.ledger_size()?,

@@ -8,8 +8,8 @@ use super::{load_settings, stdout_error};
 use crate::cli::{GlobalArgs, SyncArgs};
 use crate::error::{Error, Outcome};
 use auditsync_core::api::ApiClient;
-use auditsync_core::store::{RunLock, Store};
-use auditsync_core::sync::{self, Options, window::Range};
+use auditsync_core::store::{self, RunLock};
+use auditsync_core::sync::{self, Options, plan::Range};
 
 pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
     let settings = load_settings(global)?;
@@ -23,10 +23,10 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
     let secret = settings.client_secret().await?;
     // The lock comes before the database is opened, so a newer auditsync never migrates the schema
     // under an older one that is still running.
-    Store::check_path(&settings.database)?;
-    let _lock = RunLock::acquire(&settings.database, Duration::from_secs(args.wait)).await?;
-    let store = Store::open(&settings.database)?;
-    let plan = sync::plan(&settings, Some(&store), &opts)?;
+    store::check_path(&settings.database)?;
+    let lock = RunLock::acquire(&settings.database, Duration::from_secs(args.wait)).await?;
+    let store = store::open_write(&settings.database, lock)?;
+    let plan = sync::plan(&settings, Some(&*store), &opts)?;
     let api = Arc::new(ApiClient::new(&settings, secret)?);
     let finished = sync::run(&settings, api, store, plan, &opts).await?;
     let summary = finished.summary;

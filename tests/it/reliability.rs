@@ -411,6 +411,58 @@ fn a_full_disk_or_a_read_only_database_fails_clearly_and_harms_nothing() {
 }
 
 #[test]
+fn status_and_report_read_a_read_only_database_and_change_nothing() {
+    let env = TestEnv::with(|s| {
+        s.now = Utc::now();
+        s.hours = 6;
+    });
+    let dir = env.path("data");
+    let Some(fs) = Tmpfs::mount(&dir, "64m") else {
+        assert!(!is_root(), "root could not mount a tmpfs");
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let config = format!(
+        "client_secret = \"{}\"\n{}",
+        env.secret(),
+        env.config_without_secret("")
+    );
+    env.write(
+        "auditsync.toml",
+        &config.replace("\"auditsync.db\"", "\"data/auditsync.db\""),
+    );
+    env.run(&["subscribe", "start"]).assert_code(0);
+    env.run(&["sync"]).assert_code(0);
+    let reads: [&[&str]; 4] = [
+        &["status", "--json"],
+        &["report", "apps", "--format", "json"],
+        &["report", "users", "--format", "csv"],
+        &["report", "daily"],
+    ];
+    let writable: Vec<String> = reads
+        .iter()
+        .map(|args| env.run(args).assert_code(0).stdout.clone())
+        .collect();
+
+    // The folder and the file are read-only now (for root too): the same answers, not a byte changed.
+    fs.remount("ro");
+    let db = dir.join("auditsync.db");
+    let before = std::fs::read(&db).unwrap();
+    for (args, expected) in reads.iter().zip(&writable) {
+        let run = env.run(args);
+        run.assert_code(0);
+        assert_eq!(&run.stdout, expected, "{args:?}");
+    }
+    env.run(&["status"])
+        .assert_code(0)
+        .assert_stdout("LaunchPowerApp");
+    assert!(std::fs::read(&db).unwrap() == before, "not a byte changed");
+    // A command that writes says why it cannot.
+    env.run(&["sync"]).assert_code(1).assert_stderr("read-only");
+    fs.remount("rw");
+}
+
+#[test]
 fn bad_input_is_refused_in_one_sentence_and_changes_nothing() {
     let env = TestEnv::new();
     env.write_config("");

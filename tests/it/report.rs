@@ -55,7 +55,8 @@ fn store_with(rows: &[Row]) -> TestEnv {
     let env = TestEnv::new();
     env.write_config("");
     let path = env.path("auditsync.db");
-    drop(auditsync_core::store::Store::open(&path).expect("create the database"));
+    let lock = auditsync_core::store::RunLock::try_acquire(&path).expect("take the run lock");
+    drop(auditsync_core::store::open_write(&path, lock).expect("create the database"));
     let mut db = rusqlite::Connection::open(&path).unwrap();
     let tx = db.transaction().unwrap();
     for (i, r) in rows.iter().enumerate() {

@@ -17,29 +17,13 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde_json::value::RawValue;
 
+use crate::model::Event;
 use crate::time;
 
 pub const LAUNCH: &str = "LaunchPowerApp";
 const APP_ID: &str = "powerplatform.analytics.resource.power_app.id";
 const APP_NAME: &str = "powerplatform.analytics.resource.power_app.display_name";
 const ENV_ID: &str = "powerplatform.analytics.resource.environment.id";
-
-/// A kept record, ready for the `audit_events` table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    pub id: String,
-    /// RFC 3339 UTC, whole seconds: `2026-05-19T13:17:34Z`.
-    pub creation_time: String,
-    pub operation: String,
-    pub workload: Option<String>,
-    pub record_type: Option<i64>,
-    pub user_id: Option<String>,
-    pub app_id: Option<String>,
-    pub app_name: Option<String>,
-    pub environment_id: Option<String>,
-    /// The record exactly as received.
-    pub raw: String,
-}
 
 /// Why a blob cannot be used. The whole blob is skipped: storing part of it would make it look done.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -16,8 +16,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use crate::extract::{Event, Filter, RecordError};
-use crate::store::{Store, StoreError};
+use crate::extract::{Filter, RecordError};
+use crate::model::Event;
+use crate::store::{StoreError, Writer};
 
 /// Events written per transaction.
 const BATCH: usize = 1_000;
@@ -88,7 +89,7 @@ fn shape(header: &csv::StringRecord) -> &'static str {
 pub fn import_file(
     path: &Path,
     filter: &Filter,
-    store: &mut Store,
+    store: &mut dyn Writer,
     progress: &indicatif::ProgressBar,
 ) -> Result<FileReport, ImportError> {
     let file = File::open(path).map_err(|source| ImportError::Open {

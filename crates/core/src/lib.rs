@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod extract;
 pub mod import;
+pub mod model;
 pub mod net;
 pub mod report;
 pub mod retry;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{ApiClient, ApiError};
-use crate::store::BlobRef;
+use crate::model::BlobRef;
 use crate::time::parse_time;
 
 /// One page of a listing.

@@ -26,7 +26,36 @@ fn lock_path(database: &Path) -> PathBuf {
 
 impl RunLock {
     /// Takes the lock of `database`, waiting up to `wait` for another run to finish.
+    ///
+    /// # Errors
+    /// [`StoreError::Busy`] naming the holder when the wait is over, [`StoreError::Write`] when the lock
+    /// file cannot be created (a read-only folder).
     pub async fn acquire(database: &Path, wait: Duration) -> Result<RunLock, StoreError> {
+        let started = Instant::now();
+        loop {
+            match RunLock::try_acquire(database) {
+                Err(StoreError::Busy { .. }) if started.elapsed() < wait => {
+                    tokio::time::sleep(Duration::from_millis(200).min(wait)).await;
+                }
+                Err(StoreError::Busy {
+                    database, owner, ..
+                }) => {
+                    return Err(StoreError::Busy {
+                        database,
+                        owner,
+                        waited: wait.as_secs(),
+                    });
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Takes the lock of `database` if nobody holds it, without waiting.
+    ///
+    /// # Errors
+    /// As [`RunLock::acquire`], with `waited` 0.
+    pub fn try_acquire(database: &Path) -> Result<RunLock, StoreError> {
         let path = lock_path(database);
         let io = |e: std::io::Error| StoreError::Write {
             path: path.clone(),
@@ -47,24 +76,18 @@ impl RunLock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        let started = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(TryLockError::WouldBlock) if started.elapsed() < wait => {
-                    tokio::time::sleep(Duration::from_millis(200).min(wait)).await;
-                }
-                Err(TryLockError::WouldBlock) => {
-                    let mut owner = String::new();
-                    let _ = file.read_to_string(&mut owner);
-                    return Err(StoreError::Busy {
-                        database: database.to_owned(),
-                        owner: owner.trim().replace('\n', ", "),
-                        waited: wait.as_secs(),
-                    });
-                }
-                Err(TryLockError::Error(e)) => return Err(io(e)),
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut owner = String::new();
+                let _ = file.read_to_string(&mut owner);
+                return Err(StoreError::Busy {
+                    database: database.to_owned(),
+                    owner: owner.trim().replace('\n', ", "),
+                    waited: 0,
+                });
             }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
         }
         let mut previous = String::new();
         let _ = file.read_to_string(&mut previous);

@@ -1,12 +1,18 @@
-//! Schema migrations, keyed on `PRAGMA user_version`. Append only: never edit or remove an entry, never
-//! drop a table or column that a released version wrote.
+//! Schema migrations of the SQLite store, keyed on `PRAGMA user_version`, one function per step.
+//! Append only: never edit or remove a step, never drop a table or column that a released version
+//! wrote; a new column or table is a new step (and a test that upgrades the previous release's
+//! database to it, keeping its rows).
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction};
 
-/// Each entry moves the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[
-    // 1: events, the blob ledger, pending blobs, runs, state.
-    "CREATE TABLE audit_events (
+/// The steps, in order: `STEPS[i]` moves the schema from version `i` to `i + 1`, inside the one
+/// transaction [`migrate`] opens. A step is code, so it can move data as well as change tables.
+const STEPS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[v1_tables];
+
+/// 1: events, the blob ledger, pending blobs, runs, state.
+fn v1_tables(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE audit_events (
         id             TEXT PRIMARY KEY,
         creation_time  TEXT NOT NULL,
         operation      TEXT NOT NULL,
@@ -57,20 +63,26 @@ const MIGRATIONS: &[&str] = &[
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );",
-];
+    )
+}
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+/// The schema version this build writes (and the only one it reads).
+pub const SCHEMA_VERSION: i64 = STEPS.len() as i64;
 
-/// Applies the migrations the database lacks, in one exclusive transaction.
+/// Brings the database up to [`SCHEMA_VERSION`], in one exclusive transaction: every missing step, the
+/// application id, the new version. Nothing happens at the current version.
+///
+/// # Errors
+/// The first failing statement's error; the transaction is rolled back, so the database stays at its
+/// old version.
 pub fn migrate(conn: &mut Connection, application_id: i32) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version >= SCHEMA_VERSION {
         return Ok(());
     }
-    for sql in &MIGRATIONS[version as usize..] {
-        tx.execute_batch(sql)?;
+    for step in &STEPS[usize::try_from(version).unwrap_or(0)..] {
+        step(&tx)?;
     }
     tx.pragma_update(None, "application_id", application_id)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

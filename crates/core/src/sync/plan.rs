@@ -10,6 +10,7 @@
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 
 use crate::config::SyncSettings;
+use crate::time::ts;
 
 /// How long the API keeps content (management-api.md §2.1, §2.2).
 pub const RETENTION: TimeDelta = TimeDelta::days(7);
@@ -66,12 +67,13 @@ pub struct Range {
     pub to: Option<DateTime<Utc>>,
 }
 
-fn show(t: DateTime<Utc>) -> String {
-    crate::time::ts(t)
-}
-
-/// Plans the window at `now` (truncated to whole seconds).
-pub fn plan(
+/// Plans the window at `now` (truncated to whole seconds): where it starts and ends, its segments, and
+/// what the admin should be told about it.
+///
+/// # Errors
+/// A [`WindowError`] for a range or a configured window that cannot be done (exit code 2), before any
+/// request.
+pub fn window(
     now: DateTime<Utc>,
     settings: &SyncSettings,
     range: Option<Range>,
@@ -87,7 +89,7 @@ pub fn plan(
                 Some(t) if t > now => {
                     notes.push(format!(
                         "--to {} is in the future; the window ends now",
-                        show(t)
+                        ts(t)
                     ));
                     now
                 }
@@ -96,15 +98,15 @@ pub fn plan(
             };
             if from >= to {
                 return Err(WindowError::Reversed {
-                    from: show(from),
-                    to: show(to),
+                    from: ts(from),
+                    to: ts(to),
                 });
             }
             // The service counts 7 days from its own clock when the request arrives: keep a margin.
             if from < oldest + CLAMP_MARGIN {
                 return Err(WindowError::TooOld {
-                    from: show(from),
-                    oldest: show(oldest + CLAMP_MARGIN),
+                    from: ts(from),
+                    oldest: ts(oldest + CLAMP_MARGIN),
                 });
             }
             (from, to)
@@ -119,14 +121,14 @@ pub fn plan(
                         "the last complete sync ended at {}, more than 7 days ago; content created between then \
                          and {} can no longer be fetched from the API: load it with `auditsync import` from a \
                          Purview audit export",
-                        show(w),
-                        show(start)
+                        ts(w),
+                        ts(start)
                     ));
                 } else {
                     start = w;
                     notes.push(format!(
                         "the last complete sync ended at {}; the window reaches back to it so nothing is missed",
-                        show(w)
+                        ts(w)
                     ));
                 }
             }
@@ -147,8 +149,8 @@ pub fn plan(
     .max(start);
     if count(asked) > settings.segment_count_limit as usize {
         return Err(WindowError::TooManySegments {
-            start: show(asked),
-            end: show(end),
+            start: ts(asked),
+            end: ts(end),
             needed: count(asked),
             segment: format!(
                 "{} {}",
@@ -222,7 +224,7 @@ mod tests {
     #[test]
     fn default_window_is_a_day_of_hourly_segments_ending_now() {
         let now = at("2026-11-22T10:30:15.5Z");
-        let p = plan(now, &settings(), None, None).unwrap();
+        let p = window(now, &settings(), None, None).unwrap();
         assert_eq!(p.start, at("2026-11-21T10:30:15"));
         assert_eq!(p.end, at("2026-11-22T10:30:15"));
         assert_eq!(p.segments.len(), 24);
@@ -236,7 +238,7 @@ mod tests {
         s.start_time_interval = 90;
         s.start_time_unit = TimeUnit::Minute;
         let now = at("2026-11-22T10:00:00");
-        let p = plan(now, &s, None, None).unwrap();
+        let p = window(now, &s, None, None).unwrap();
         assert_eq!(p.segments.len(), 2);
         assert_eq!(p.segments[1].start, at("2026-11-22T09:30"));
         assert_eq!(p.segments[1].end, now);
@@ -247,7 +249,7 @@ mod tests {
         let mut s = settings();
         s.time_interval = 5;
         s.time_interval_unit = TimeUnit::Minute;
-        let err = plan(at("2026-11-22T10:00"), &s, None, None).unwrap_err();
+        let err = window(at("2026-11-22T10:00"), &s, None, None).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains("288 segments") && msg.contains("segment_count_limit is 60"),
@@ -259,19 +261,19 @@ mod tests {
     fn a_missed_run_extends_the_window_to_the_watermark() {
         let s = settings();
         let now = at("2026-11-22T10:00");
-        let p = plan(now, &s, None, Some(at("2026-11-20T04:00"))).unwrap();
+        let p = window(now, &s, None, Some(at("2026-11-20T04:00"))).unwrap();
         assert_eq!(p.start, at("2026-11-20T04:00"));
         assert_eq!(p.segments.len(), 54);
         assert!(p.notes[0].contains("reaches back"));
         // Beyond segment_count_limit (60): a catch-up is not refused, only bounded by the 7 days.
-        let p = plan(now, &s, None, Some(at("2026-11-17T10:00"))).unwrap();
+        let p = window(now, &s, None, Some(at("2026-11-17T10:00"))).unwrap();
         assert_eq!(p.segments.len(), 120);
         assert!(p.notes[1].contains("more than segment_count_limit"));
         // A watermark inside the default window changes nothing.
-        let p = plan(now, &s, None, Some(at("2026-11-22T09:00"))).unwrap();
+        let p = window(now, &s, None, Some(at("2026-11-22T09:00"))).unwrap();
         assert_eq!(p.start, at("2026-11-21T10:00"));
         // Beyond 7 days: clamped, and said.
-        let p = plan(now, &s, None, Some(at("2026-11-01T00:00"))).unwrap();
+        let p = window(now, &s, None, Some(at("2026-11-01T00:00"))).unwrap();
         assert_eq!(p.start, now - RETENTION + CLAMP_MARGIN);
         assert!(p.clamped && p.notes[0].contains("can no longer be fetched"));
     }
@@ -283,7 +285,7 @@ mod tests {
             from: at(from),
             to: to.map(at),
         };
-        let p = plan(
+        let p = window(
             now,
             &settings(),
             Some(r("2026-11-20T00:00", Some("2026-11-20T12:00"))),
@@ -292,7 +294,7 @@ mod tests {
         .unwrap();
         assert_eq!(p.segments.len(), 12);
         assert!(matches!(
-            plan(
+            window(
                 now,
                 &settings(),
                 Some(r("2026-11-20", Some("2026-11-19"))),
@@ -300,7 +302,7 @@ mod tests {
             ),
             Err(WindowError::Reversed { .. })
         ));
-        let old = plan(
+        let old = window(
             now,
             &settings(),
             Some(r("2026-11-14", Some("2026-11-15"))),
@@ -308,7 +310,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(old.to_string().contains("auditsync import"), "{old}");
-        let future = plan(
+        let future = window(
             now,
             &settings(),
             Some(r("2026-11-22T08:00", Some("2026-11-23"))),

@@ -1,0 +1,124 @@
+//! `audit_events`: the insert every source shares, imported events, the per-operation counts of
+//! `status`, and pruning by age.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rusqlite::params;
+
+use super::{SqliteStore, map_write};
+use crate::model::Event;
+use crate::store::{OperationCount, Pruned, StoreError};
+use crate::time::ts;
+
+/// Rows deleted per transaction when pruning, so a large prune never holds the database for long.
+const PRUNE_BATCH: usize = 10_000;
+
+/// An event's row; the same event again (same `Id`) changes nothing.
+pub(super) const INSERT_EVENT: &str = "INSERT INTO audit_events (id, creation_time, operation, workload, \
+     record_type, user_id, app_id, app_name, environment_id, content_type, content_id, raw) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT(id) DO NOTHING";
+
+/// Inserts one event with [`INSERT_EVENT`]; 1 if it was new, 0 if it was stored already.
+pub(super) fn insert_event(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    e: &Event,
+    content_type: Option<&str>,
+    content_id: &str,
+) -> rusqlite::Result<usize> {
+    stmt.execute(params![
+        e.id,
+        e.creation_time,
+        e.operation,
+        e.workload,
+        e.record_type,
+        e.user_id,
+        e.app_id,
+        e.app_name,
+        e.environment_id,
+        content_type,
+        content_id,
+        e.raw
+    ])
+}
+
+impl SqliteStore {
+    pub(super) fn write_events(
+        &mut self,
+        events: &[Event],
+        source: &str,
+    ) -> Result<usize, StoreError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| map_write(&self.path, e))?;
+        let mut inserted = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached(INSERT_EVENT)
+                .map_err(|e| map_write(&self.path, e))?;
+            for e in events {
+                inserted += insert_event(&mut stmt, e, None, source)
+                    .map_err(|e| map_write(&self.path, e))?;
+            }
+        }
+        tx.commit().map_err(|e| map_write(&self.path, e))?;
+        Ok(inserted)
+    }
+
+    pub(super) fn read_events_by_operation(&self) -> Result<Vec<OperationCount>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT operation, count(*), min(creation_time), max(creation_time) FROM audit_events \
+                 GROUP BY operation ORDER BY operation",
+            )
+            .map_err(|e| self.read_err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(OperationCount {
+                    operation: r.get(0)?,
+                    events: r.get(1)?,
+                    first: r.get(2)?,
+                    last: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.read_err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.read_err(e))
+    }
+
+    pub(super) fn delete_older_than(
+        &mut self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Pruned, StoreError> {
+        let ledger_cutoff = cutoff.min(Utc::now() - TimeDelta::days(8));
+        let mut pruned = Pruned::default();
+        loop {
+            let n = self
+                .conn
+                .execute(
+                    "DELETE FROM audit_events WHERE rowid IN \
+                     (SELECT rowid FROM audit_events WHERE creation_time < ?1 LIMIT ?2)",
+                    params![ts(cutoff), PRUNE_BATCH as i64],
+                )
+                .map_err(|e| map_write(&self.path, e))?;
+            pruned.events += n;
+            if n < PRUNE_BATCH {
+                break;
+            }
+        }
+        pruned.ledger_rows = self
+            .conn
+            .execute(
+                "DELETE FROM blob_ledger WHERE content_created < ?1",
+                [ts(ledger_cutoff)],
+            )
+            .map_err(|e| map_write(&self.path, e))?;
+        pruned.lost_blob_rows = self
+            .conn
+            .execute(
+                "DELETE FROM pending_blobs WHERE lost_reported = 1 AND content_created < ?1",
+                [ts(ledger_cutoff)],
+            )
+            .map_err(|e| map_write(&self.path, e))?;
+        Ok(pruned)
+    }
+}

@@ -1,0 +1,168 @@
+//! The blob ledger and the pending blobs: what is stored, what was listed but not yet stored, and what
+//! expired before it could be.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::events::insert_event;
+use super::{SqliteStore, map_write};
+use crate::model::{BlobRef, LedgerEntry, Unit};
+use crate::store::{Pending, StoreError};
+use crate::time::{parse_stored, ts};
+
+impl SqliteStore {
+    pub(super) fn read_stored_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT content_id FROM blob_ledger WHERE content_created >= ?1")
+            .map_err(|e| self.read_err(e))?;
+        let rows = stmt
+            .query_map([ts(since)], |r| r.get::<_, String>(0))
+            .map_err(|e| self.read_err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.read_err(e))
+    }
+
+    pub(super) fn write_pending(&mut self, blobs: &[BlobRef]) -> Result<(), StoreError> {
+        let now = ts(Utc::now());
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| map_write(&self.path, e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO pending_blobs (content_id, content_type, content_uri, content_created, \
+                     content_expiration, first_listed) SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
+                     WHERE NOT EXISTS (SELECT 1 FROM blob_ledger WHERE content_id = ?1) \
+                     ON CONFLICT(content_id) DO UPDATE SET content_uri = excluded.content_uri",
+                )
+                .map_err(|e| map_write(&self.path, e))?;
+            for b in blobs {
+                stmt.execute(params![
+                    b.content_id,
+                    b.content_type,
+                    b.content_uri,
+                    ts(b.created),
+                    b.expiration.map(ts),
+                    now
+                ])
+                .map_err(|e| map_write(&self.path, e))?;
+            }
+        }
+        tx.commit().map_err(|e| map_write(&self.path, e))
+    }
+
+    pub(super) fn write_units(&mut self, units: &[Unit]) -> Result<usize, StoreError> {
+        let now = ts(Utc::now());
+        let mut inserted = 0;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| map_write(&self.path, e))?;
+        {
+            let mut event = tx
+                .prepare_cached(super::events::INSERT_EVENT)
+                .map_err(|e| map_write(&self.path, e))?;
+            let mut ledger = tx
+                .prepare_cached(
+                    "INSERT INTO blob_ledger (content_id, content_type, content_created, content_expiration, \
+                     stored_at, records_seen, records_kept) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                     ON CONFLICT(content_id) DO NOTHING",
+                )
+                .map_err(|e| map_write(&self.path, e))?;
+            let mut unpend = tx
+                .prepare_cached("DELETE FROM pending_blobs WHERE content_id = ?1")
+                .map_err(|e| map_write(&self.path, e))?;
+            for unit in units {
+                let LedgerEntry::Blob(blob) = &unit.ledger;
+                for e in &unit.events {
+                    inserted +=
+                        insert_event(&mut event, e, Some(&blob.content_type), &blob.content_id)
+                            .map_err(|e| map_write(&self.path, e))?;
+                }
+                ledger
+                    .execute(params![
+                        blob.content_id,
+                        blob.content_type,
+                        ts(blob.created),
+                        blob.expiration.map(ts),
+                        now,
+                        unit.records_seen as i64,
+                        unit.events.len() as i64
+                    ])
+                    .map_err(|e| map_write(&self.path, e))?;
+                unpend
+                    .execute([&blob.content_id])
+                    .map_err(|e| map_write(&self.path, e))?;
+            }
+        }
+        tx.commit().map_err(|e| map_write(&self.path, e))?;
+        Ok(inserted)
+    }
+
+    pub(super) fn write_failure(
+        &mut self,
+        content_id: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE pending_blobs SET attempts = attempts + 1, last_error = ?2 WHERE content_id = ?1",
+                params![content_id, error],
+            )
+            .map(drop)
+            .map_err(|e| self.write_err(e))
+    }
+
+    pub(super) fn read_lost_count(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM pending_blobs WHERE lost_reported = 1",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.read_err(e))
+    }
+
+    pub(super) fn read_ledger_size(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM blob_ledger", [], |r| r.get(0))
+            .map_err(|e| self.read_err(e))
+    }
+
+    /// Pending blobs not reported lost; with `expired_by`, only those expired by then.
+    pub(super) fn pending_rows(
+        &self,
+        expired_by: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Pending>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT content_id, content_type, content_created, content_expiration, attempts, last_error \
+                 FROM pending_blobs WHERE lost_reported = 0 AND (?1 IS NULL OR content_expiration <= ?1) \
+                 ORDER BY content_expiration",
+            )
+            .map_err(|e| self.read_err(e))?;
+        let rows = stmt
+            .query_map([expired_by.map(ts)], |r| {
+                Ok(Pending {
+                    content_id: r.get(0)?,
+                    content_type: r.get(1)?,
+                    created: parse_stored(&r.get::<_, String>(2)?).unwrap_or_default(),
+                    expiration: r
+                        .get::<_, Option<String>>(3)?
+                        .as_deref()
+                        .and_then(parse_stored),
+                    attempts: r.get(4)?,
+                    last_error: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.read_err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.read_err(e))
+    }
+}

@@ -1,0 +1,350 @@
+//! The SQLite implementation of the store: opening (for writing under the run lock and migrating, or
+//! read-only), here; the ledger and pending blobs (`ledger.rs`), runs and the watermark (`runs.rs`),
+//! events, import and prune (`events.rs`), and the reports' queries (`reports.rs`).
+//!
+//! WAL mode, `synchronous = NORMAL`: a crash loses at most the last transactions, never consistency.
+//! `PRAGMA application_id` marks the file as auditsync's, `PRAGMA user_version` is the schema version.
+
+mod events;
+mod ledger;
+mod migrations;
+mod reports;
+mod runs;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+
+use super::{
+    AppRow, DayRow, OperationCount, Pending, Pruned, Reader, ReportFilter, RunLock, RunRecord,
+    StoreError, UserRow, Writer, check_path,
+};
+use crate::model::{BlobRef, Event, Unit};
+
+pub use migrations::SCHEMA_VERSION;
+
+/// `PRAGMA application_id` of an auditsync database ("AUDS"), so that another program's SQLite file
+/// is recognised and never written to.
+const APPLICATION_ID: i32 = 0x4155_4453;
+
+/// An open SQLite database: read-only, or writable while it holds the run lock.
+pub(super) struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+    /// Held by a writable store for as long as it lives; `None` for a read-only one.
+    _lock: Option<RunLock>,
+}
+
+/// The functions every connection has: `fold_case`, SQLite's `lower()` for any alphabet (UPNs may
+/// hold any letter).
+fn add_functions(conn: &Connection) -> rusqlite::Result<()> {
+    conn.create_scalar_function(
+        "fold_case",
+        1,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8
+            | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            Ok(match ctx.get_raw(0) {
+                rusqlite::types::ValueRef::Text(t) => {
+                    Some(String::from_utf8_lossy(t).to_lowercase())
+                }
+                rusqlite::types::ValueRef::Null => None,
+                other => Some(format!("{other:?}")),
+            })
+        },
+    )
+}
+
+/// Opens `path` read-only. A WAL database needs its `-shm` file, which SQLite cannot create in a folder
+/// this user may only read; when there is no `-wal` file (so the main file holds everything), the file
+/// is opened as immutable instead, which needs neither.
+fn connect_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let open_err = |e: rusqlite::Error| StoreError::Open {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    // Opening is lazy: the first read finds out whether the WAL index can be had.
+    match conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Err(e)
+            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen)
+                && !sidecar(path, "-wal").exists() =>
+        {
+            drop(conn);
+            let mut uri = url::Url::from_file_path(std::path::absolute(path).map_err(|e| {
+                StoreError::Open {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                }
+            })?)
+            .map_err(|()| StoreError::Open {
+                path: path.to_owned(),
+                reason: "the path cannot be written as a file: URI".into(),
+            })?;
+            uri.set_query(Some("immutable=1"));
+            Connection::open_with_flags(uri.as_str(), flags | OpenFlags::SQLITE_OPEN_URI)
+                .map_err(open_err)
+        }
+        _ => Ok(conn),
+    }
+}
+
+/// `path` with `suffix` appended to its file name (`auditsync.db-wal`).
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The schema version and application id of an open database; [`StoreError::Foreign`] when the file is
+/// not SQLite at all.
+fn header(conn: &Connection, path: &Path) -> Result<(i32, i64), StoreError> {
+    let foreign = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => StoreError::Foreign(path.to_owned()),
+        _ => StoreError::Open {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        },
+    };
+    let app_id: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(foreign)?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(foreign)?;
+    Ok((app_id, version))
+}
+
+impl SqliteStore {
+    /// See [`super::inspect`].
+    pub(super) fn inspect(path: &Path) -> Result<Option<(i64, bool)>, StoreError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        check_path(path)?;
+        let conn = connect_read_only(path)?;
+        let (app_id, version) = header(&conn, path)?;
+        if app_id != APPLICATION_ID {
+            return Err(StoreError::Foreign(path.to_owned()));
+        }
+        let writable = std::fs::OpenOptions::new().write(true).open(path).is_ok();
+        Ok(Some((version, writable)))
+    }
+
+    /// See [`super::open_read`].
+    pub(super) fn open_read(path: &Path) -> Result<SqliteStore, StoreError> {
+        check_path(path)?;
+        if !path.exists() {
+            return Err(StoreError::Missing(path.to_owned()));
+        }
+        let conn = connect_read_only(path)?;
+        let (app_id, version) = header(&conn, path)?;
+        if app_id != APPLICATION_ID {
+            return Err(StoreError::Foreign(path.to_owned()));
+        }
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_owned(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            return Err(StoreError::TooOld {
+                path: path.to_owned(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        conn.busy_timeout(Duration::from_secs(10))
+            .and_then(|()| add_functions(&conn))
+            .map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(SqliteStore {
+            conn,
+            path: path.to_owned(),
+            _lock: None,
+        })
+    }
+
+    /// See [`super::open_write`].
+    pub(super) fn open_write(path: &Path, lock: RunLock) -> Result<SqliteStore, StoreError> {
+        check_path(path)?;
+        let open_err = |source: rusqlite::Error| match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly) => {
+                map_write(path, source)
+            }
+            _ => StoreError::Open {
+                path: path.to_owned(),
+                reason: source.to_string(),
+            },
+        };
+        // SQLite would open a file it may not write read-only, and fail later on its journal.
+        if path.exists()
+            && let Err(e) = std::fs::OpenOptions::new().write(true).open(path)
+        {
+            return Err(StoreError::Write {
+                path: path.to_owned(),
+                reason: match e.kind() {
+                    std::io::ErrorKind::ReadOnlyFilesystem
+                    | std::io::ErrorKind::PermissionDenied => {
+                        format!("it is read-only ({e}); check its permissions and the mount")
+                    }
+                    _ => e.to_string(),
+                },
+            });
+        }
+        let existed = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(open_err)?;
+        add_functions(&conn).map_err(open_err)?;
+        let mut store = SqliteStore {
+            conn,
+            path: path.to_owned(),
+            _lock: Some(lock),
+        };
+        // Reading the header fails with NOTADB on a file that is not SQLite.
+        let (app_id, version) = header(&store.conn, path)?;
+        let tables: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .map_err(open_err)?;
+        if existed && app_id != APPLICATION_ID && (tables > 0 || version > 0) {
+            return Err(StoreError::Foreign(path.to_owned()));
+        }
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_owned(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        store
+            .conn
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .map_err(|e| store.write_err(e))?;
+        migrations::migrate(&mut store.conn, APPLICATION_ID).map_err(|e| store.write_err(e))?;
+        Ok(store)
+    }
+
+    fn write_err(&self, e: rusqlite::Error) -> StoreError {
+        map_write(&self.path, e)
+    }
+
+    fn read_err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::Read {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// A failed write in words an admin can act on.
+fn map_write(path: &Path, e: rusqlite::Error) -> StoreError {
+    let reason = match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => "the disk is full; free some space".to_owned(),
+        Some(rusqlite::ErrorCode::ReadOnly) => {
+            "the database or its folder is read-only; check the permissions".to_owned()
+        }
+        Some(rusqlite::ErrorCode::CannotOpen) => {
+            "it cannot be opened for writing; check that its folder \
+            exists and is writable (not read-only), and that the disk is not full"
+                .to_owned()
+        }
+        _ => e.to_string(),
+    };
+    StoreError::Write {
+        path: path.to_owned(),
+        reason,
+    }
+}
+
+impl Reader for SqliteStore {
+    fn location(&self) -> &Path {
+        &self.path
+    }
+    fn watermark(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.read_watermark()
+    }
+    fn last_run(&self) -> Result<Option<RunRecord>, StoreError> {
+        self.read_last_run()
+    }
+    fn stored_since(&self, since: DateTime<Utc>) -> Result<HashSet<String>, StoreError> {
+        self.read_stored_since(since)
+    }
+    fn pending(&self) -> Result<Vec<Pending>, StoreError> {
+        self.pending_rows(None)
+    }
+    fn lost(&self, now: DateTime<Utc>) -> Result<Vec<Pending>, StoreError> {
+        self.pending_rows(Some(now))
+    }
+    fn lost_count(&self) -> Result<i64, StoreError> {
+        self.read_lost_count()
+    }
+    fn ledger_size(&self) -> Result<i64, StoreError> {
+        self.read_ledger_size()
+    }
+    fn events_by_operation(&self) -> Result<Vec<OperationCount>, StoreError> {
+        self.read_events_by_operation()
+    }
+    fn report_apps(&self, filter: &ReportFilter) -> Result<Vec<AppRow>, StoreError> {
+        self.query_apps(filter)
+    }
+    fn report_users(&self, filter: &ReportFilter) -> Result<Vec<UserRow>, StoreError> {
+        self.query_users(filter)
+    }
+    fn report_daily(&self, filter: &ReportFilter) -> Result<Vec<DayRow>, StoreError> {
+        self.query_daily(filter)
+    }
+}
+
+impl Writer for SqliteStore {
+    fn add_pending(&mut self, blobs: &[BlobRef]) -> Result<(), StoreError> {
+        self.write_pending(blobs)
+    }
+    fn commit(&mut self, units: &[Unit]) -> Result<usize, StoreError> {
+        self.write_units(units)
+    }
+    fn note_failure(&mut self, content_id: &str, error: &str) -> Result<(), StoreError> {
+        self.write_failure(content_id, error)
+    }
+    fn insert_events(&mut self, events: &[Event], source: &str) -> Result<usize, StoreError> {
+        self.write_events(events, source)
+    }
+    fn set_watermark(&mut self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.write_watermark(at)
+    }
+    fn begin_run(&mut self, window: (DateTime<Utc>, DateTime<Utc>)) -> Result<i64, StoreError> {
+        self.write_run_start(window)
+    }
+    fn finish_run(
+        &mut self,
+        id: i64,
+        outcome: &str,
+        summary: &str,
+        reported_lost: &[String],
+    ) -> Result<(), StoreError> {
+        self.write_run_end(id, outcome, summary, reported_lost)
+    }
+    fn prune(&mut self, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
+        self.delete_older_than(cutoff)
+    }
+}
+
+#[cfg(test)]
+mod tests;

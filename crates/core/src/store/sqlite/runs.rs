@@ -1,0 +1,101 @@
+//! Runs (when each sync started and ended, and how) and the watermark (table `state`).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{SqliteStore, map_write};
+use crate::store::{RunRecord, StoreError};
+use crate::time::{parse_stored, ts};
+
+impl SqliteStore {
+    pub(super) fn read_watermark(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM state WHERE key = 'watermark'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.read_err(e))?;
+        Ok(v.as_deref().and_then(parse_stored))
+    }
+
+    pub(super) fn write_watermark(&mut self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO state (key, value) VALUES ('watermark', ?1) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [ts(at)],
+            )
+            .map(drop)
+            .map_err(|e| self.write_err(e))
+    }
+
+    pub(super) fn write_run_start(
+        &mut self,
+        window: (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (started_at, window_start, window_end) VALUES (?1, ?2, ?3)",
+                params![ts(Utc::now()), ts(window.0), ts(window.1)],
+            )
+            .map_err(|e| self.write_err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub(super) fn write_run_end(
+        &mut self,
+        id: i64,
+        outcome: &str,
+        summary: &str,
+        reported_lost: &[String],
+    ) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| map_write(&self.path, e))?;
+        tx.execute(
+            "UPDATE runs SET finished_at = ?2, outcome = ?3, summary = ?4 WHERE id = ?1",
+            params![id, ts(Utc::now()), outcome, summary],
+        )
+        .map_err(|e| map_write(&self.path, e))?;
+        for content_id in reported_lost {
+            tx.execute(
+                "UPDATE pending_blobs SET lost_reported = 1 WHERE content_id = ?1",
+                [content_id],
+            )
+            .map_err(|e| map_write(&self.path, e))?;
+        }
+        tx.commit().map_err(|e| map_write(&self.path, e))
+    }
+
+    pub(super) fn read_last_run(&self) -> Result<Option<RunRecord>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT started_at, finished_at, outcome, summary FROM runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| self.read_err(e))?
+            .map(|(started, finished, outcome, summary)| {
+                Ok(RunRecord {
+                    started_at: parse_stored(&started).ok_or_else(|| StoreError::Read {
+                        path: self.path.clone(),
+                        reason: format!("runs.started_at {started:?} is not an RFC 3339 time"),
+                    })?,
+                    finished_at: finished.as_deref().and_then(parse_stored),
+                    outcome,
+                    summary,
+                })
+            })
+            .transpose()
+    }
+}

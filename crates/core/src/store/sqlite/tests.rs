@@ -1,0 +1,296 @@
+//! The SQLite store's invariants: a unit and its ledger row commit together, events are unique by
+//! `Id`, other programs' files are refused, lost blobs are reported once, the read-only path never
+//! migrates or writes, and a version-1 database upgrades to the current schema keeping its rows.
+
+use chrono::TimeDelta;
+
+use super::*;
+use crate::model::LedgerEntry;
+use crate::time::parse_stored;
+
+fn blob(id: &str) -> BlobRef {
+    BlobRef {
+        content_type: "Audit.General".into(),
+        content_id: id.into(),
+        content_uri: format!("https://x/{id}"),
+        created: Utc::now(),
+        expiration: None,
+    }
+}
+
+fn event(id: &str) -> Event {
+    Event {
+        id: id.into(),
+        creation_time: "2026-01-01T00:00:00Z".into(),
+        operation: "LaunchPowerApp".into(),
+        workload: None,
+        record_type: Some(256),
+        user_id: None,
+        app_id: None,
+        app_name: None,
+        environment_id: None,
+        raw: "{}".into(),
+    }
+}
+
+fn unit(id: &str, events: Vec<Event>, records_seen: usize) -> Unit {
+    Unit {
+        ledger: LedgerEntry::Blob(blob(id)),
+        events,
+        records_seen,
+    }
+}
+
+/// A writable store on `path`, holding its run lock.
+fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+    SqliteStore::open_write(path, RunLock::try_acquire(path)?)
+}
+
+fn event_ids(s: &SqliteStore) -> Vec<String> {
+    let mut stmt = s
+        .conn
+        .prepare("SELECT id FROM audit_events ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_blob_and_its_ledger_row_commit_together_and_events_are_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    s.add_pending(&[blob("b1"), blob("b2")]).unwrap();
+    assert_eq!(s.pending().unwrap().len(), 2);
+    s.commit(&[
+        unit("b1", vec![event("e1"), event("e2")], 5),
+        unit("b2", vec![event("e2")], 1),
+    ])
+    .unwrap();
+    assert_eq!(event_ids(&s), ["e1", "e2"]);
+    assert_eq!(s.ledger_size().unwrap(), 2);
+    assert!(s.pending().unwrap().is_empty());
+    // Listing a stored blob again does not make it pending.
+    s.add_pending(&[blob("b1")]).unwrap();
+    assert!(s.pending().unwrap().is_empty());
+    assert_eq!(
+        s.stored_since(Utc::now() - TimeDelta::hours(1))
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn refuses_directories_foreign_files_and_newer_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(open(dir.path()), Err(StoreError::IsDirectory(_))));
+
+    let text = dir.path().join("notes.txt");
+    let notes = "not a database at all, just some text that is long enough";
+    std::fs::write(&text, notes).unwrap();
+    assert!(matches!(open(&text), Err(StoreError::Foreign(_))));
+    assert_eq!(std::fs::read_to_string(&text).unwrap(), notes, "untouched");
+
+    let other = dir.path().join("other.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    assert!(matches!(open(&other), Err(StoreError::Foreign(_))));
+
+    let newer = dir.path().join("newer.db");
+    drop(open(&newer).unwrap());
+    Connection::open(&newer)
+        .unwrap()
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    assert!(matches!(open(&newer), Err(StoreError::TooNew { .. })));
+}
+
+#[test]
+fn an_expired_pending_blob_is_reported_lost_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    let now = Utc::now();
+    let mut old = blob("old");
+    old.expiration = Some(now - TimeDelta::minutes(1));
+    let mut fresh = blob("fresh");
+    fresh.expiration = Some(now + TimeDelta::days(6));
+    s.add_pending(&[old, fresh]).unwrap();
+    s.note_failure("old", "HTTP 500").unwrap();
+    let lost = s.lost(now).unwrap();
+    assert_eq!(lost.len(), 1);
+    assert_eq!((lost[0].content_id.as_str(), lost[0].attempts), ("old", 1));
+    assert_eq!(lost[0].last_error.as_deref(), Some("HTTP 500"));
+    assert_eq!(
+        s.lost(now).unwrap().len(),
+        1,
+        "still to report until a run has reported it"
+    );
+    let run = s.begin_run((now, now)).unwrap();
+    s.finish_run(run, "incomplete", "{}", &["old".to_owned()])
+        .unwrap();
+    assert!(s.lost(now).unwrap().is_empty(), "reported once");
+    assert_eq!(s.lost_count().unwrap(), 1);
+    let pending: Vec<_> = s
+        .pending()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.content_id)
+        .collect();
+    assert_eq!(pending, ["fresh"]);
+}
+
+#[test]
+fn reopening_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    let mut s = open(&p).unwrap();
+    let at = parse_stored("2026-11-21T10:00:00Z").unwrap();
+    s.set_watermark(at).unwrap();
+    drop(s);
+    let s = open(&p).unwrap();
+    assert_eq!(s.watermark().unwrap(), Some(at));
+}
+
+#[test]
+fn a_writable_store_holds_the_run_lock_until_it_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    let s = open(&p).unwrap();
+    assert!(matches!(
+        RunLock::try_acquire(&p),
+        Err(StoreError::Busy { .. })
+    ));
+    // Readers do not need it.
+    SqliteStore::open_read(&p).unwrap();
+    drop(s);
+    RunLock::try_acquire(&p).unwrap();
+}
+
+#[test]
+fn reading_never_creates_migrates_or_changes_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    assert!(matches!(
+        SqliteStore::open_read(&p),
+        Err(StoreError::Missing(_))
+    ));
+    assert!(!p.exists(), "a reader creates nothing");
+
+    let mut s = open(&p).unwrap();
+    s.commit(&[unit("b1", vec![event("e1")], 1)]).unwrap();
+    drop(s);
+    // SQLite may add its WAL index beside the file for a reader, as for any reader; the database
+    // itself does not change.
+    let before = std::fs::read(&p).unwrap();
+    let r = SqliteStore::open_read(&p).unwrap();
+    assert_eq!(r.events_by_operation().unwrap()[0].events, 1);
+    r.report_apps(&ReportFilter::default()).unwrap();
+    drop(r);
+    assert!(std::fs::read(&p).unwrap() == before, "not a byte changed");
+
+    // A schema older than this binary's is refused, not migrated, and left as it was.
+    let conn = Connection::open(&p).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION - 1)
+        .unwrap();
+    drop(conn);
+    let before = std::fs::read(&p).unwrap();
+    let err = SqliteStore::open_read(&p).err().unwrap();
+    assert!(matches!(err, StoreError::TooOld { .. }), "{err}");
+    assert!(err.to_string().contains("auditsync sync"), "{err}");
+    assert!(std::fs::read(&p).unwrap() == before, "not migrated");
+    // And newer is refused with the upgrade advice.
+    let conn = Connection::open(&p).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(conn);
+    let err = SqliteStore::open_read(&p).err().unwrap();
+    assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+    assert_eq!(err.exit_code(), 2);
+}
+
+/// Rows per table, in a fixed order of tables.
+fn row_counts(conn: &Connection) -> Vec<(String, i64)> {
+    [
+        "audit_events",
+        "blob_ledger",
+        "pending_blobs",
+        "runs",
+        "state",
+    ]
+    .iter()
+    .map(|t| {
+        let n = conn
+            .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+            .unwrap();
+        ((*t).to_owned(), n)
+    })
+    .collect()
+}
+
+/// The schema as SQLite keeps it, white space folded, sorted.
+fn schema(conn: &Connection) -> Vec<String> {
+    let mut stmt = conn
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE sql IS NOT NULL")
+        .unwrap();
+    let mut out: Vec<String> = stmt
+        .query_map([], |r| {
+            let sql: String = r.get(3)?;
+            Ok(format!(
+                "{} {} {} {}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                sql.split_whitespace().collect::<Vec<_>>().join(" ")
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_version_1_database_upgrades_to_the_current_schema_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("v1.db");
+    let conn = Connection::open(&p).unwrap();
+    conn.execute_batch(include_str!("fixtures/v1.sql")).unwrap();
+    let rows = row_counts(&conn);
+    assert!(rows.iter().all(|(_, n)| *n > 0), "{rows:?}");
+    drop(conn);
+
+    let mut s = open(&p).unwrap();
+    let (app_id, version) = header(&s.conn, &p).unwrap();
+    assert_eq!((app_id, version), (APPLICATION_ID, SCHEMA_VERSION));
+    assert_eq!(row_counts(&s.conn), rows, "every row kept");
+    // What 0.1.0 wrote reads back as it meant it.
+    assert_eq!(s.watermark().unwrap(), parse_stored("2026-11-21T14:15:02Z"));
+    let last = s.last_run().unwrap().unwrap();
+    assert_eq!(
+        last.started_at,
+        parse_stored("2026-11-21T15:15:02Z").unwrap()
+    );
+    assert_eq!(last.outcome, None, "an interrupted run stays interrupted");
+    let pending = s.pending().unwrap();
+    assert_eq!((pending.len(), pending[0].attempts), (1, 2));
+    assert_eq!(
+        event_ids(&s),
+        [
+            "8d2a6c1e-0000-4000-8000-000000000001",
+            "8d2a6c1e-0000-4000-8000-000000000002"
+        ]
+    );
+    let apps = s.report_apps(&ReportFilter::default()).unwrap();
+    assert_eq!(apps.len(), 2);
+
+    // The same schema as a database this binary creates, and it takes new units.
+    let fresh = open(&dir.path().join("fresh.db")).unwrap();
+    assert_eq!(schema(&s.conn), schema(&fresh.conn));
+    s.commit(&[unit("b-new", vec![event("e-new")], 1)]).unwrap();
+    assert_eq!(event_ids(&s).len(), 3);
+}

@@ -1,0 +1,112 @@
+//! The fetch stage: blobs the ledger does not hold yet (the list stage filtered them), `concurrency` at
+//! a time, each downloaded at its `contentUri` and parsed off the async workers; a unit or a failure
+//! goes to the writer for each.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use super::is_fatal;
+use super::progress::{Counters, Progress};
+use super::summary::FailedBlob;
+use super::write::ToWriter;
+use crate::api::{ApiClient, ApiError};
+use crate::extract::{Extracted, Filter};
+use crate::model::{BlobRef, LedgerEntry, Unit};
+
+/// How one blob's fetch ended.
+enum Fetched {
+    Parsed(Extracted),
+    /// The blob is not a JSON array of readable records.
+    Malformed(String),
+    Api(ApiError),
+    /// The parsing task died (a panic): reported, not hidden.
+    Internal(String),
+}
+
+/// Fetches and parses every blob that arrives on `rx`, until it closes or an error nothing can get
+/// past stops the stage (returned; dropping `rx` then stops the list stage too).
+pub(crate) async fn fetch(
+    api: &ApiClient,
+    filter: Arc<Filter>,
+    concurrency: usize,
+    rx: mpsc::Receiver<BlobRef>,
+    to_writer: &mpsc::Sender<ToWriter>,
+    counters: &Counters,
+    progress: &Progress,
+) -> (Vec<FailedBlob>, Option<ApiError>) {
+    let mut failed = Vec::new();
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+    let results = stream
+        .map(|blob| {
+            let span = tracing::debug_span!("blob", content_id = %blob.content_id);
+            let filter = filter.clone();
+            async move {
+                let outcome = fetch_one(api, filter, &blob).await;
+                (blob, outcome)
+            }
+            .instrument(span)
+        })
+        .buffer_unordered(concurrency);
+    let mut results = std::pin::pin!(results);
+    while let Some((blob, outcome)) = results.next().await {
+        let error = match outcome {
+            Fetched::Parsed(x) => {
+                Counters::add(&counters.fetched, 1);
+                Counters::add(&counters.kept, x.events.len());
+                progress.update(counters);
+                let unit = Unit {
+                    ledger: LedgerEntry::Blob(blob),
+                    events: x.events,
+                    records_seen: x.seen,
+                };
+                if to_writer.send(ToWriter::Stored(unit)).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            Fetched::Api(e) if is_fatal(&e) => {
+                // Nothing else can succeed: stop; dropping the queue stops the list stage too.
+                failed.push(FailedBlob::new(&blob, &e.to_string()));
+                return (failed, Some(e));
+            }
+            Fetched::Api(e) => e.to_string(),
+            Fetched::Malformed(e) => format!("the blob is malformed: {e}"),
+            Fetched::Internal(e) => format!("parsing stopped unexpectedly: {e}"),
+        };
+        tracing::warn!(
+            "blob {} ({}) not stored: {error}",
+            blob.content_id,
+            blob.content_type
+        );
+        failed.push(FailedBlob::new(&blob, &error));
+        progress.update(counters);
+        let msg = ToWriter::Failed {
+            key: blob.content_id,
+            error,
+        };
+        if to_writer.send(msg).await.is_err() {
+            break;
+        }
+    }
+    (failed, None)
+}
+
+/// Downloads one blob and parses it on a blocking thread.
+async fn fetch_one(api: &ApiClient, filter: Arc<Filter>, blob: &BlobRef) -> Fetched {
+    let body = match api.fetch_blob(blob).await {
+        Ok(body) => body,
+        Err(e) => return Fetched::Api(e),
+    };
+    match tokio::task::spawn_blocking(move || filter.blob(&body)).await {
+        Ok(Ok(x)) => {
+            tracing::debug!(records = x.seen, kept = x.events.len(), "parsed");
+            Fetched::Parsed(x)
+        }
+        Ok(Err(bad)) => Fetched::Malformed(bad.to_string()),
+        Err(e) => Fetched::Internal(e.to_string()),
+    }
+}
