@@ -94,20 +94,29 @@ pub struct BlobInfo {
 
 /// An access token the token endpoint issued.
 pub(super) struct IssuedToken {
+    /// Its `tid`: the only tenant whose URLs it opens (AF20010 otherwise).
     pub(super) tenant: String,
+    /// Its `roles` claim, as the roles were when it was issued.
     pub(super) roles: Vec<String>,
+    /// Its `exp`, on the simulated clock: the API refuses it from then on.
     pub(super) expires: DateTime<Utc>,
 }
 
-/// What changes while the simulator runs.
+/// What changes while the simulator runs. It starts from the [`SimSpec`].
 pub(super) struct State {
+    /// The faults in force ([`SimControl::set_faults`]).
     pub(super) faults: Faults,
+    /// Roles for tokens issued from now on ([`SimControl::set_roles`]).
     pub(super) roles: Vec<String>,
+    /// Whether the right secret is refused with AADSTS7000222 ([`SimControl::set_secret_expired`]).
     pub(super) secret_expired: bool,
+    /// Whether unified audit logging is on ([`SimControl::set_audit_log_enabled`]).
     pub(super) audit_log_enabled: bool,
     /// (content type, enabled), in the order first started.
     pub(super) subscriptions: Vec<(String, bool)>,
+    /// Every access token issued and not revoked, by its text; expired ones stay until revoked.
     pub(super) tokens: HashMap<String, IssuedToken>,
+    /// The counters [`SimControl::stats`] copies out.
     pub(super) stats: Stats,
     /// Fault decisions, token signatures and error trace ids.
     pub(super) rng: StdRng,
@@ -122,12 +131,16 @@ pub struct SimControl {
     spec: SimSpec,
     base_url: Url,
     started: Instant,
+    /// The stable parts of the tokens issued.
     pub(super) signer: Signer,
+    /// The data served.
     pub(super) tenant: Tenant,
     state: Mutex<State>,
 }
 
 impl SimControl {
+    /// Lays out the tenant's data for `spec` and starts the clock; `base_url` is where the server
+    /// listens.
     pub(super) fn new(spec: SimSpec, base_url: Url) -> Self {
         let state = State {
             faults: spec.faults.clone(),
@@ -165,6 +178,7 @@ impl SimControl {
         });
     }
 
+    /// Locks the mutable state; a lock poisoned by a panicking handler is taken over.
     pub(super) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
