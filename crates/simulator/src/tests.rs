@@ -1249,7 +1249,12 @@ async fn throttling_and_server_errors() {
     );
     let stats = f.sim.stats();
     assert_eq!((stats.throttled, stats.server_errors), (4, 24));
+}
 
+#[tokio::test]
+async fn blob_delay_slows_blob_gets() {
+    let f = Fixture::new(spec()).await;
+    let blob = f.sim.blobs("Audit.General").pop().unwrap().content_uri;
     f.sim.set_faults(Faults {
         blob_delay: Duration::from_millis(200),
         ..Faults::default()
@@ -1257,12 +1262,16 @@ async fn throttling_and_server_errors() {
     let started = Instant::now();
     assert_eq!(f.get(&blob).await.status(), StatusCode::OK);
     assert!(started.elapsed() >= Duration::from_millis(200));
+}
 
-    f.sim.set_faults(Faults {
+#[tokio::test]
+async fn token_errors_are_transient_entra_errors() {
+    let sim = Simulator::start(spec()).await.unwrap();
+    sim.set_faults(Faults {
         token_error_rate: 1.0,
         ..Faults::default()
     });
-    let response = post_token(&v1_url(&f.sim), &v1_fields(&f.sim)).await;
+    let response = post_token(&v1_url(&sim), &v1_fields(&sim)).await;
     assert!(response.status().is_server_error());
     let body: Value = response.json().await.unwrap();
     assert_eq!(
