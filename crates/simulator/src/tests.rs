@@ -181,8 +181,8 @@ fn ids(entries: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// A launch by §5, written out independently of the simulator's own predicate.
-/// A launch by the Operation field: what a correct client keeps (decoys only mention it elsewhere).
+/// A launch by its `Operation` field, written out independently of the simulator's own predicate:
+/// what a correct client keeps (decoys only mention LaunchPowerApp elsewhere).
 fn is_launch(record: &Value) -> bool {
     record["Operation"] == "LaunchPowerApp"
 }
