@@ -40,10 +40,15 @@ const CONTENT_TYPES: [&str; 5] = [
 /// The activity-feed operations.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Route {
+    /// `POST …/subscriptions/start`.
     Start,
+    /// `POST …/subscriptions/stop`.
     Stop,
+    /// `GET …/subscriptions/list`.
     List,
+    /// `GET …/subscriptions/content`.
     Content,
+    /// `GET …/audit/{contentId}`.
     Blob,
 }
 
@@ -76,6 +81,9 @@ impl Route {
     }
 }
 
+/// The five activity-feed routes under both `/api/v1.0/{tenant}/activity/feed/` and
+/// `/api/v1/{tenant}/activity/feed/` (the latter is what `NextPageUri` names, management-api.md
+/// §2.3), every answer with the IIS headers.
 pub(super) fn routes() -> Router<Arc<SimControl>> {
     let mut router = Router::new();
     for version in ["v1.0", "v1"] {
@@ -110,6 +118,7 @@ async fn iis_headers(mut response: Response) -> Response {
 pub(super) struct Params(Vec<(String, String)>);
 
 impl Params {
+    /// Decodes a raw query string (`None`: no query) as `application/x-www-form-urlencoded`.
     pub(super) fn parse(query: Option<&str>) -> Self {
         Self(
             form_urlencoded::parse(query.unwrap_or_default().as_bytes())
@@ -118,6 +127,7 @@ impl Params {
         )
     }
 
+    /// The first non-empty value of the parameter named `name` in any case.
     pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()

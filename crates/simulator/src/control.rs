@@ -20,69 +20,103 @@ use super::entra::Signer;
 use super::faults::Faults;
 use super::tenant::{Blob, Stream, Tenant, seeded};
 
-/// Counters of what clients did, for assertions. Request counters count every request that reached a
-/// route, whatever its outcome.
+/// Counters of what clients did, for assertions; a snapshot from [`SimControl::stats`] or
+/// `GET /_sim/stats` (this struct as JSON, field names as here). Request counters count every request
+/// that reached a route, whatever its outcome. Counters start at zero and are never reset.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Stats {
+    /// Requests to either token endpoint (v1 or v2), including refused and faulted ones.
     pub token_requests: u32,
+    /// Activity-feed requests by route, counted before the token is checked.
     pub api_requests: ApiRequests,
     /// Blob GETs per (percent-decoded) content id, including refused and faulted ones.
     pub blob_fetches_by_content_id: BTreeMap<String, u32>,
-    /// API requests without a `PublisherIdentifier` query parameter (the real service puts them in a
-    /// shared throttling quota).
+    /// API requests without a `PublisherIdentifier` query parameter, or with an empty one (the real
+    /// service puts them in a shared throttling quota, management-api.md §1.2, §2.4).
     pub requests_without_publisher_identifier: u32,
-    /// AF429 answers, from `throttle` or `rate_limit`.
+    /// AF429 answers (403 or 429), from [`Faults::throttle`] or [`Faults::rate_limit`].
     pub throttled: u32,
-    /// Injected 500/503 answers (not the configured "audit log off" 500s).
+    /// Injected 500/503 answers from [`Faults::server_error`] (not the configured "audit log off"
+    /// 500s, nor the 500s of [`Faults::broken_blobs`]).
     pub server_errors: u32,
+    /// Connections closed without an answer by [`Faults::drop_connection`].
     pub dropped: u32,
+    /// 200 answers whose body [`Faults::cut_body`] cut short.
     pub cut: u32,
-    /// 401 answers on the API: bad or missing token, or AF10001.
+    /// 401 answers on the API: bad, expired, revoked or missing token, or AF10001.
     pub unauthorized: u32,
     /// Blob answers sent gzip-compressed.
     pub gzipped: u32,
-    /// Every access token issued, so a test can look for leaks.
+    /// Every access token issued, in order, so a test can look for leaks.
     pub issued_tokens: Vec<String>,
 }
 
-/// API requests by route.
+/// API requests by route, under either `/api/v1.0/` or `/api/v1/` (management-api.md §1.2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiRequests {
+    /// `POST …/subscriptions/start`.
     pub start: u32,
+    /// `POST …/subscriptions/stop`.
     pub stop: u32,
+    /// `GET …/subscriptions/list`.
     pub list: u32,
+    /// `GET …/subscriptions/content`, every page.
     pub content: u32,
+    /// `GET …/audit/{contentId}`.
     pub blob: u32,
 }
 
-/// A content blob as the listing would show it.
+/// A content blob as the listing would show it (management-api.md §1.2, "List available content"),
+/// whether or not it has expired.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BlobInfo {
+    /// `contentId`, opaque to clients, in BEATS' style (management-api.md §1.2):
+    /// `{created}${created + 1 h}$audit_general$Audit_General${region}` for Audit.General (likewise
+    /// for the other content types), each stamp `yyyyMMddHHmmss` then 7 digits (the milliseconds,
+    /// then the blob's index modulo 10 000), the region suffix (e.g. `emea0026`) fixed per tenant.
     pub content_id: String,
+    /// `contentUri`: `{base}/api/v1.0/{tenant}/activity/feed/audit/{contentId}`, the id verbatim
+    /// (with its `$`).
     pub content_uri: String,
+    /// `contentCreated`, to the millisecond: what listing windows select on (management-api.md §2.1).
     pub created: DateTime<Utc>,
+    /// `contentExpiration`: `created` + 7 days (management-api.md §2.2) unless
+    /// [`SimControl::set_expiration`] moved it. From then on the blob is not listed and its GET
+    /// answers AF20051.
     pub expiration: DateTime<Utc>,
+    /// [`SimSpec::records_per_blob`]: the records a generated blob holds, duplicates included. For a
+    /// blob from [`SimControl::publish_blob_with_body`] it is still that number, not the body's.
     pub record_count: u32,
-    /// Its events are hours older than `created`.
+    /// Its events are 3 to 12 hours older than `created` instead of 5 to 90 minutes (a later blob can
+    /// hold older events, management-api.md §2.2).
     pub late: bool,
 }
 
 /// An access token the token endpoint issued.
 pub(super) struct IssuedToken {
+    /// Its `tid`: the only tenant whose URLs it opens (AF20010 otherwise).
     pub(super) tenant: String,
+    /// Its `roles` claim, as the roles were when it was issued.
     pub(super) roles: Vec<String>,
+    /// Its `exp`, on the simulated clock: the API refuses it from then on.
     pub(super) expires: DateTime<Utc>,
 }
 
-/// What changes while the simulator runs.
+/// What changes while the simulator runs. It starts from the [`SimSpec`].
 pub(super) struct State {
+    /// The faults in force ([`SimControl::set_faults`]).
     pub(super) faults: Faults,
+    /// Roles for tokens issued from now on ([`SimControl::set_roles`]).
     pub(super) roles: Vec<String>,
+    /// Whether the right secret is refused with AADSTS7000222 ([`SimControl::set_secret_expired`]).
     pub(super) secret_expired: bool,
+    /// Whether unified audit logging is on ([`SimControl::set_audit_log_enabled`]).
     pub(super) audit_log_enabled: bool,
     /// (content type, enabled), in the order first started.
     pub(super) subscriptions: Vec<(String, bool)>,
+    /// Every access token issued and not revoked, by its text; expired ones stay until revoked.
     pub(super) tokens: HashMap<String, IssuedToken>,
+    /// The counters [`SimControl::stats`] copies out.
     pub(super) stats: Stats,
     /// Fault decisions, token signatures and error trace ids.
     pub(super) rng: StdRng,
@@ -97,12 +131,16 @@ pub struct SimControl {
     spec: SimSpec,
     base_url: Url,
     started: Instant,
+    /// The stable parts of the tokens issued.
     pub(super) signer: Signer,
+    /// The data served.
     pub(super) tenant: Tenant,
     state: Mutex<State>,
 }
 
 impl SimControl {
+    /// Lays out the tenant's data for `spec` and starts the clock; `base_url` is where the server
+    /// listens.
     pub(super) fn new(spec: SimSpec, base_url: Url) -> Self {
         let state = State {
             faults: spec.faults.clone(),
@@ -140,6 +178,7 @@ impl SimControl {
         });
     }
 
+    /// Locks the mutable state; a lock poisoned by a panicking handler is taken over.
     pub(super) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -165,11 +204,15 @@ impl SimControl {
         self.spec.now + TimeDelta::from_std(self.started.elapsed()).unwrap_or_default()
     }
 
+    /// Replaces the injected faults, all of them (fields left at their default mean none), from the
+    /// next request on; `PUT /_sim/faults` does the same. The admissions [`Faults::rate_limit`] has
+    /// counted are kept across calls.
     pub fn set_faults(&self, faults: Faults) {
         self.state().faults = faults;
     }
 
     /// Roles put in tokens issued from now on (tokens already issued keep theirs, as in Entra).
+    /// Without `ActivityFeed.Read` the API answers 401 AF10001 (management-api.md §4, Permission).
     pub fn set_roles<I, S>(&self, roles: I)
     where
         I: IntoIterator<Item = S>,
@@ -188,7 +231,8 @@ impl SimControl {
         self.state().audit_log_enabled = enabled;
     }
 
-    /// (content type, "enabled" | "disabled") for every content type ever started.
+    /// (content type, "enabled" | "disabled") for every content type ever started, initial
+    /// subscriptions first, in the order first started: what `GET …/subscriptions/list` shows.
     pub fn subscriptions(&self) -> Vec<(String, String)> {
         self.state()
             .subscriptions
@@ -202,6 +246,7 @@ impl SimControl {
             .collect()
     }
 
+    /// A snapshot of the counters since start.
     pub fn stats(&self) -> Stats {
         self.state().stats.clone()
     }
@@ -237,8 +282,9 @@ impl SimControl {
             .collect()
     }
 
-    /// Adds an Audit.General blob with `contentCreated` = `created` (may be in the past: content that
-    /// arrives late inside a window already synced) and fresh records; returns its content id.
+    /// Adds an Audit.General blob with `contentCreated` = `created` truncated to the millisecond (may
+    /// be in the past: content that arrives late inside a window already synced, management-api.md
+    /// §2.2) and fresh records; returns its content id.
     pub fn publish_blob(&self, created: DateTime<Utc>) -> String {
         self.tenant.publish(created)
     }
@@ -254,8 +300,9 @@ impl SimControl {
         self.tenant.publish_body(created, body.into())
     }
 
-    /// Makes a blob expire at `at` instead of 7 days after its creation: it is no longer listed or
-    /// served after that (AF20051).
+    /// Makes a blob expire at `at` instead of 7 days after its creation (live logs show other
+    /// lifetimes, management-api.md §2.2): it is no longer listed or served after that (AF20051). An
+    /// unknown content id is ignored.
     pub fn set_expiration(&self, content_id: &str, at: DateTime<Utc>) {
         self.tenant.set_expiration(content_id, at);
     }

@@ -24,6 +24,7 @@ use super::faults::chance;
 use super::tenant::{Stream, guid, seeded};
 use super::{SimSpec, json_response};
 
+/// `POST /{tenant}/oauth2/token` (v1) and `POST /{tenant}/oauth2/v2.0/token` (v2).
 pub(super) fn routes() -> Router<Arc<SimControl>> {
     Router::new()
         .route("/{tenant}/oauth2/token", post(token_v1))
@@ -39,6 +40,7 @@ pub(super) struct Signer {
 }
 
 impl Signer {
+    /// The key id and principal derived from `seed` (its own identity stream).
     pub(super) fn new(seed: u64) -> Self {
         let mut rng = seeded(seed, Stream::Identity, 1, 0);
         Self {
@@ -48,7 +50,8 @@ impl Signer {
     }
 }
 
-/// An Entra client secret value: `Xy8Q~` and 35 more characters, 40 in all.
+/// An Entra client secret value, 40 characters: three letters or digits, a digit, `Q~`, then 34
+/// characters of `[A-Za-z0-9._~-]` (e.g. `abc8Q~…`).
 pub(super) fn client_secret(rng: &mut StdRng) -> String {
     const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-";

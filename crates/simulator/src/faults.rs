@@ -24,28 +24,40 @@ use super::json_response;
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {
-    /// Probability an API request is refused as throttled: 403 AF429
-    /// `Too many requests. Method=<op>, PublisherId=<PublisherIdentifier or zeros>`.
+    /// Probability an API request that passed authorization is refused as throttled: 403 AF429
+    /// `Too many requests. Method=<op>, PublisherId=<PublisherIdentifier or zeros>`, `<op>` one of
+    /// `StartSubscription`, `StopSubscription`, `ListSubscriptions`, `ListContent`, `GetBlob`
+    /// (management-api.md §2.4).
     pub throttle: f64,
-    /// Of the throttled requests, the share answered with HTTP 429 instead of 403 (same body).
+    /// Of the throttled requests, the share answered with HTTP 429 instead of 403 (same body): the
+    /// undocumented status a client should treat alike (management-api.md §2.4).
     pub throttle_as_429: f64,
-    /// If set, throttled responses carry `Retry-After: <s>`, except every second one.
+    /// If set, `throttle` refusals carry `Retry-After: <seconds>`, except every second one (by the
+    /// running count of AF429 answers, `rate_limit` ones included): the header is undocumented, so a
+    /// client must cope with and without it (management-api.md §2.4).
     pub retry_after: Option<u64>,
-    /// Probability of a 500 AF50000 (both message spellings) or a 503 with an empty or HTML body.
+    /// Probability an API request that passed authorization and was not throttled gets a 500 AF50000
+    /// (with the documented message, or the observed one with a double space) or a 503 with an empty
+    /// or an IIS HTML body, a quarter each (management-api.md §3; §2.4 for 503).
     pub server_error: f64,
-    /// Probability a content listing or blob GET gets its connection closed with no response.
+    /// Probability a content listing or blob GET (past authorization, throttling and server errors)
+    /// gets its connection closed with no response.
     pub drop_connection: f64,
     /// Probability a 200 content listing or blob is sent with its full `Content-Length` but only
     /// half its bytes before the connection aborts.
     pub cut_body: f64,
-    /// Latency added before answering each blob GET.
+    /// Latency added before answering each blob GET that gets as far as reading the blob (found, not
+    /// expired, not in `broken_blobs`).
     pub blob_delay: Duration,
-    /// `(C, W)`: at most C API requests admitted in any sliding window of W; beyond, 403 AF429
-    /// without `Retry-After`.
+    /// `(C, W)`: at most C authorized API requests admitted in any sliding window of W (as the
+    /// service's per-tenant requests a minute, management-api.md §2.4); beyond, 403 AF429 without
+    /// `Retry-After`. Requests it refuses do not count against the window.
     pub rate_limit: Option<(u32, Duration)>,
-    /// Probability a token request gets a 503 or 500 `temporarily_unavailable` (AADSTS90033).
+    /// Probability a token request gets a 503 or 500 (even odds) `temporarily_unavailable`
+    /// AADSTS90033 in Entra's error shape, before its credentials are checked.
     pub token_error_rate: f64,
-    /// Content ids whose blob GET always answers 500 AF50000 (a blob that keeps failing).
+    /// Content ids whose blob GET always answers 500 AF50000 (a blob that keeps failing), once the
+    /// blob is found and not expired. Not counted in [`Stats::server_errors`](crate::Stats::server_errors).
     pub broken_blobs: std::collections::BTreeSet<String>,
 }
 

@@ -74,37 +74,61 @@ use tenant::{Stream, guid, seeded};
 /// What to simulate. Build with [`SimSpec::new`] and adjust fields.
 #[derive(Clone)]
 pub struct SimSpec {
+    /// Seeds every random stream: the identity below, the tenant's environments, apps and users, the
+    /// blob catalogue, each record, fault decisions, token signatures and Entra trace ids. The same
+    /// seed and `now` serve byte-identical blobs and listings (up to the port in URIs).
     pub seed: u64,
-    /// Tenant GUID; derived from the seed.
+    /// Tenant GUID, lowercase and hyphenated; derived from the seed. The token endpoints know no other
+    /// tenant (AADSTS90002), and tokens are issued for it (`tid`), so the API answers AF20010 to any
+    /// other GUID in its URLs (management-api.md §1.1, §3). Compared case-insensitively.
     pub tenant_id: String,
-    /// Application (client) id; derived from the seed.
+    /// Application (client) id, a lowercase GUID; derived from the seed. An unknown id gets 400
+    /// AADSTS700016 (management-api.md §4, Token errors). Compared case-insensitively.
     pub client_id: String,
-    /// A 40-character Entra secret value (`Xy8Q~…`); derived from the seed. Redacted in `Debug`.
+    /// A 40-character Entra secret value (three letters or digits, a digit, `Q~`, then 34 characters
+    /// of `[A-Za-z0-9._~-]`); derived from the seed. A wrong secret gets 401 AADSTS7000215
+    /// (management-api.md §4, Token errors). Redacted in `Debug`.
     pub client_secret: String,
-    /// Token requests with the right secret fail with AADSTS7000222.
+    /// Token requests with the right secret fail with 401 `invalid_client` AADSTS7000222
+    /// (management-api.md §4, Token errors). Change it while running with
+    /// [`SimControl::set_secret_expired`].
     pub secret_expired: bool,
-    /// Roles put in tokens. Without `ActivityFeed.Read` the API answers AF10001.
+    /// Roles put in the `roles` claim of tokens. Without `ActivityFeed.Read` the API answers 401 AF10001
+    /// (management-api.md §1.1, §4 Permission). Change it while running with [`SimControl::set_roles`].
     pub roles: Vec<String>,
-    /// When false, subscription start/list and content listing answer the "unified audit log off" 500.
+    /// When false, subscription start/list and content listing answer the "unified audit log off" 500
+    /// (management-api.md §3); stop and blob GETs are unaffected. Change it while running with
+    /// [`SimControl::set_audit_log_enabled`].
     pub audit_log_enabled: bool,
-    /// `expires_in` of tokens, and how long the API accepts them.
+    /// `expires_in` of tokens (in whole seconds), and how long after issue, on the simulated clock, the
+    /// API accepts them; an expired token gets the bare 401 (management-api.md §3).
     pub token_lifetime: Duration,
-    /// Blobs per content-listing page.
+    /// Blobs per content-listing page (0 counts as 1); a listing with more carries `NextPageUri`
+    /// (management-api.md §2.3, where the real page size is undocumented).
     pub page_size: usize,
-    /// The instant the data is laid out against, and where the simulated clock starts.
+    /// The instant the data is laid out up to, and where the simulated clock starts.
     pub now: DateTime<Utc>,
-    /// Hours of data before `now`, at most 7 × 24 + 24 (blobs older than 7 days exist but are expired).
+    /// Hours of data before `now`; more than 7 × 24 + 24 is taken as that. Blobs older than 7 days
+    /// exist but are expired: not listed, and AF20051 when fetched (management-api.md §2.2).
     pub hours: u32,
-    /// Audit.General blobs per hour (Audit.SharePoint and Audit.Exchange get one every other hour).
+    /// Audit.General blobs per hour, at random instants within it (Audit.SharePoint and Audit.Exchange
+    /// get one every other hour, alternately).
     pub blobs_per_hour: u32,
+    /// Records in each generated blob's JSON array. About 3 % of them repeat, byte for byte, a record
+    /// of one of the 48 preceding blobs of the same content type (the API does not dedupe,
+    /// management-api.md §2.2).
     pub records_per_blob: u32,
     /// Share of Audit.General records that are real LaunchPowerApp launches (~60 % RecordType 256,
-    /// ~40 % legacy 45).
+    /// ~40 % legacy 45; management-api.md §5.2, §5.3).
     pub launch_share: f64,
-    /// (content type, enabled) subscriptions present at start.
+    /// (content type, enabled) subscriptions present at start, as if started earlier. Content
+    /// listing needs an enabled one: AF20022 without, AF20023 if disabled (management-api.md §3).
     pub initial_subscriptions: Vec<(String, bool)>,
+    /// Misbehaviour injected from the start; [`SimControl::set_faults`] or `PUT /_sim/faults` replace
+    /// it while running.
     pub faults: Faults,
-    /// Blob bodies are sent gzip-compressed to clients that accept it.
+    /// Blob bodies are sent gzip-compressed (`Content-Encoding: gzip`) to clients whose
+    /// `Accept-Encoding` mentions gzip. Listings are never compressed.
     pub gzip: bool,
 }
 
@@ -171,13 +195,13 @@ pub struct Simulator;
 
 impl Simulator {
     /// Binds 127.0.0.1 on a free port and serves on the current tokio runtime until the returned
-    /// server is dropped.
+    /// server is dropped. Fails only if the listener cannot be bound.
     pub async fn start(spec: SimSpec) -> io::Result<SimServer> {
         Self::start_on(spec, 0).await
     }
 
     /// As [`Simulator::start`], on 127.0.0.1:`port` (0 picks a free one), for a simulator that other
-    /// processes must find.
+    /// processes must find. Fails if the port cannot be bound (e.g. it is in use).
     pub async fn start_on(spec: SimSpec, port: u16) -> io::Result<SimServer> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
         let base_url =
@@ -192,8 +216,9 @@ impl Simulator {
         Ok(SimServer { control, task })
     }
 
-    /// For synchronous tests: serves from its own multi-thread runtime on a background thread until the
-    /// returned handle is dropped.
+    /// For synchronous tests: serves from its own multi-thread runtime (two workers) on a background
+    /// thread until the returned handle is dropped. Returns once the server is listening; fails if the
+    /// thread or the runtime cannot be created or the listener cannot be bound.
     pub fn start_background(spec: SimSpec) -> io::Result<SimHandle> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();

@@ -33,10 +33,15 @@ const LATE_SHARE: f64 = 0.05;
 /// Independent random streams derived from the seed.
 #[derive(Clone, Copy)]
 pub(super) enum Stream {
+    /// Tenant id, client id and secret ([`SimSpec::new`]); the signer's key id and principal.
     Identity = 1,
+    /// The environments, apps, users and region of [`Tenant::new`].
     Pools,
+    /// The blobs' creation instants and which are late.
     Catalogue,
+    /// One record slot of one blob, keyed by (blob index, slot).
     Record,
+    /// Fault decisions, token signatures and Entra trace ids, all from one running stream.
     Faults,
 }
 
@@ -64,12 +69,17 @@ pub(super) fn content_time(t: DateTime<Utc>) -> String {
 /// The content types that hold data in the simulated tenant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Kind {
+    /// Audit.General: Power Apps launches (both schemas) and decoys, flows, Power BI, Teams, Forms
+    /// and Dynamics events.
     General,
+    /// Audit.SharePoint: file events only.
     SharePoint,
+    /// Audit.Exchange: mailbox events only.
     Exchange,
 }
 
 impl Kind {
+    /// The content type name the API uses (management-api.md §1.1).
     pub(super) fn content_type(self) -> &'static str {
         match self {
             Kind::General => "Audit.General",
@@ -84,8 +94,11 @@ impl Kind {
 pub(super) struct Blob {
     /// Position in the catalogue: the key of its records' random streams.
     pub(super) index: usize,
+    /// Its content type.
     pub(super) kind: Kind,
+    /// `contentId`, in BEATS' style (see [`BlobInfo::content_id`](crate::BlobInfo::content_id)).
     pub(super) content_id: String,
+    /// `contentCreated`, to the millisecond.
     pub(super) created: DateTime<Utc>,
     /// Its events are hours older than `created`.
     pub(super) late: bool,
@@ -96,6 +109,7 @@ pub(super) struct Blob {
 }
 
 impl Blob {
+    /// `contentExpiration`: `created` + 7 days unless set otherwise (management-api.md §2.2).
     pub(super) fn expiration(&self) -> DateTime<Utc> {
         self.expires.unwrap_or(self.created + RETENTION)
     }
@@ -246,6 +260,7 @@ pub(super) struct Tenant {
 }
 
 impl Tenant {
+    /// Draws the pools from the seed and lays out the initial blobs for `spec`.
     pub(super) fn new(spec: &SimSpec) -> Self {
         let mut rng = seeded(spec.seed, Stream::Pools, 0, 0);
         let tid = &spec.tenant_id;
@@ -352,6 +367,7 @@ impl Tenant {
         self.read().blobs.len()
     }
 
+    /// Records in each generated blob ([`SimSpec::records_per_blob`]).
     pub(super) fn records_per_blob(&self) -> u32 {
         self.records_per_blob
     }
@@ -413,10 +429,12 @@ impl Tenant {
         blobs
     }
 
+    /// The blob at catalogue position `index`, if there is one.
     pub(super) fn blob(&self, index: usize) -> Option<Blob> {
         self.read().blobs.get(index).cloned()
     }
 
+    /// The blob whose content id is exactly `content_id`.
     pub(super) fn find(&self, content_id: &str) -> Option<Blob> {
         let catalogue = self.read();
         let index = *catalogue.by_id.get(content_id)?;

@@ -181,8 +181,8 @@ fn ids(entries: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// A launch by §5, written out independently of the simulator's own predicate.
-/// A launch by the Operation field: what a correct client keeps (decoys only mention it elsewhere).
+/// A launch by its `Operation` field, written out independently of the simulator's own predicate:
+/// what a correct client keeps (decoys only mention LaunchPowerApp elsewhere).
 fn is_launch(record: &Value) -> bool {
     record["Operation"] == "LaunchPowerApp"
 }
@@ -280,34 +280,49 @@ async fn v1_token_has_string_numbers_and_v2_numeric() {
     );
 }
 
-#[tokio::test]
-async fn entra_errors_have_entras_shape() {
-    let sim = Simulator::start(spec()).await.unwrap();
-    let good = v1_fields(&sim);
-    let with = |name: &str, value: &str| -> Vec<(&'static str, String)> {
-        good.iter()
-            .map(|(k, v)| {
-                (
-                    *k,
-                    if *k == name {
-                        value.to_owned()
-                    } else {
-                        v.clone()
-                    },
-                )
-            })
-            .collect()
-    };
-    let without = |name: &str| -> Vec<(&'static str, String)> {
-        good.iter().filter(|(k, _)| *k != name).cloned().collect()
-    };
+/// `fields` with the value of `name` replaced by `value`.
+fn with(fields: &[(&'static str, String)], name: &str, value: &str) -> Vec<(&'static str, String)> {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            (
+                *k,
+                if *k == name {
+                    value.to_owned()
+                } else {
+                    v.clone()
+                },
+            )
+        })
+        .collect()
+}
+
+/// `fields` without `name`.
+fn without(fields: &[(&'static str, String)], name: &str) -> Vec<(&'static str, String)> {
+    fields.iter().filter(|(k, _)| *k != name).cloned().collect()
+}
+
+/// One bad token request: (URL, form fields, HTTP status, `error`, AADSTS code, text the
+/// description must contain).
+type EntraCase = (
+    String,
+    Vec<(&'static str, String)>,
+    u16,
+    &'static str,
+    u32,
+    String,
+);
+
+/// Every refused token request and what Entra answers to it.
+fn entra_error_cases(sim: &SimControl) -> Vec<EntraCase> {
+    let good = v1_fields(sim);
     let v2 = |scope: Option<&str>| -> Vec<(&'static str, String)> {
-        let mut fields = without("resource");
+        let mut fields = without(&good, "resource");
         fields.extend(scope.map(|s| ("scope", s.to_owned())));
         fields
     };
     let other_tenant = "11111111-2222-3333-4444-555555555555";
-    let cases = [
+    vec![
         (
             format!("{}/{other_tenant}/oauth2/token", sim.base()),
             good.clone(),
@@ -317,24 +332,24 @@ async fn entra_errors_have_entras_shape() {
             format!("Tenant '{other_tenant}' not found."),
         ),
         (
-            v1_url(&sim),
-            with("client_id", other_tenant),
+            v1_url(sim),
+            with(&good, "client_id", other_tenant),
             400,
             "unauthorized_client",
             700016,
             format!("Application with identifier '{other_tenant}' was not found in the directory"),
         ),
         (
-            v1_url(&sim),
-            without("client_secret"),
+            v1_url(sim),
+            without(&good, "client_secret"),
             401,
             "invalid_client",
             7000216,
             "'client_assertion', 'client_secret' or 'request' is required".into(),
         ),
         (
-            v1_url(&sim),
-            with("client_secret", "abc8Q~wrong"),
+            v1_url(sim),
+            with(&good, "client_secret", "abc8Q~wrong"),
             401,
             "invalid_client",
             7000215,
@@ -344,31 +359,31 @@ async fn entra_errors_have_entras_shape() {
             ),
         ),
         (
-            v1_url(&sim),
-            with("resource", "https://manage.office.com"),
+            v1_url(sim),
+            with(&good, "resource", "https://manage.office.com"),
             400,
             "invalid_resource",
             500011,
             "The resource principal named https://manage.office.com was not found".into(),
         ),
         (
-            v1_url(&sim),
-            without("resource"),
+            v1_url(sim),
+            without(&good, "resource"),
             400,
             "invalid_request",
             900144,
             "The request body must contain the following parameter: 'resource'.".into(),
         ),
         (
-            v1_url(&sim),
-            with("grant_type", "password"),
+            v1_url(sim),
+            with(&good, "grant_type", "password"),
             400,
             "unsupported_grant_type",
             70003,
             "unsupported grant type 'password'".into(),
         ),
         (
-            v2_url(&sim),
+            v2_url(sim),
             v2(Some(sim.base())),
             400,
             "invalid_scope",
@@ -376,7 +391,7 @@ async fn entra_errors_have_entras_shape() {
             format!("The provided value for scope {} is not valid.", sim.base()),
         ),
         (
-            v2_url(&sim),
+            v2_url(sim),
             v2(None),
             400,
             "invalid_request",
@@ -384,46 +399,64 @@ async fn entra_errors_have_entras_shape() {
             "parameter: 'scope'.".into(),
         ),
         (
-            v2_url(&sim),
+            v2_url(sim),
             v2(Some("https://manage.office.com/.default")),
             400,
             "invalid_resource",
             500011,
             "resource principal named https://manage.office.com was".into(),
         ),
-    ];
-    for (url, fields, status, error, code, text) in cases {
-        let response = post_token(&url, &fields).await;
-        assert_eq!(response.status().as_u16(), status, "{error} {code}");
-        assert_eq!(
-            response.headers()["content-type"],
-            "application/json; charset=utf-8"
-        );
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["error"], error);
-        assert_eq!(body["error_codes"], json!([code]));
-        assert_eq!(
-            body["error_uri"],
-            format!("https://login.microsoftonline.com/error?code={code}")
-        );
-        let description = body["error_description"].as_str().unwrap();
-        assert!(
-            description.starts_with(&format!("AADSTS{code}: ")),
-            "{description}"
-        );
-        assert!(description.contains(&text), "{description}");
-        let trace = body["trace_id"].as_str().unwrap();
-        let correlation = body["correlation_id"].as_str().unwrap();
-        let timestamp = body["timestamp"].as_str().unwrap();
-        assert!(
-            timestamp.starts_with("2026-05-20 12:00:") && timestamp.ends_with('Z'),
-            "{timestamp}"
-        );
-        assert!(description.ends_with(&format!(
-            "\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {timestamp}"
-        )));
-    }
+    ]
+}
 
+/// Asserts `response` is Entra's error for `case`: status, JSON content type, `error`,
+/// `error_codes`, `error_uri`, and a description with the code, the text, and the trace id,
+/// correlation id and timestamp (at the simulated `now`) of the body's own fields.
+async fn assert_entra_error(response: Response, case: &EntraCase) {
+    let (_, _, status, error, code, text) = case;
+    assert_eq!(response.status().as_u16(), *status, "{error} {code}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], *error);
+    assert_eq!(body["error_codes"], json!([code]));
+    assert_eq!(
+        body["error_uri"],
+        format!("https://login.microsoftonline.com/error?code={code}")
+    );
+    let description = body["error_description"].as_str().unwrap();
+    assert!(
+        description.starts_with(&format!("AADSTS{code}: ")),
+        "{description}"
+    );
+    assert!(description.contains(text.as_str()), "{description}");
+    let trace = body["trace_id"].as_str().unwrap();
+    let correlation = body["correlation_id"].as_str().unwrap();
+    let timestamp = body["timestamp"].as_str().unwrap();
+    assert!(
+        timestamp.starts_with("2026-05-20 12:00:") && timestamp.ends_with('Z'),
+        "{timestamp}"
+    );
+    assert!(description.ends_with(&format!(
+        "\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {timestamp}"
+    )));
+}
+
+#[tokio::test]
+async fn entra_errors_have_entras_shape() {
+    let sim = Simulator::start(spec()).await.unwrap();
+    for case in entra_error_cases(&sim) {
+        let response = post_token(&case.0, &case.1).await;
+        assert_entra_error(response, &case).await;
+    }
+}
+
+#[tokio::test]
+async fn expired_secret_is_aadsts7000222() {
+    let sim = Simulator::start(spec()).await.unwrap();
+    let good = v1_fields(&sim);
     sim.set_secret_expired(true);
     let body: Value = post_token(&v1_url(&sim), &good).await.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
@@ -1216,7 +1249,12 @@ async fn throttling_and_server_errors() {
     );
     let stats = f.sim.stats();
     assert_eq!((stats.throttled, stats.server_errors), (4, 24));
+}
 
+#[tokio::test]
+async fn blob_delay_slows_blob_gets() {
+    let f = Fixture::new(spec()).await;
+    let blob = f.sim.blobs("Audit.General").pop().unwrap().content_uri;
     f.sim.set_faults(Faults {
         blob_delay: Duration::from_millis(200),
         ..Faults::default()
@@ -1224,12 +1262,16 @@ async fn throttling_and_server_errors() {
     let started = Instant::now();
     assert_eq!(f.get(&blob).await.status(), StatusCode::OK);
     assert!(started.elapsed() >= Duration::from_millis(200));
+}
 
-    f.sim.set_faults(Faults {
+#[tokio::test]
+async fn token_errors_are_transient_entra_errors() {
+    let sim = Simulator::start(spec()).await.unwrap();
+    sim.set_faults(Faults {
         token_error_rate: 1.0,
         ..Faults::default()
     });
-    let response = post_token(&v1_url(&f.sim), &v1_fields(&f.sim)).await;
+    let response = post_token(&v1_url(&sim), &v1_fields(&sim)).await;
     assert!(response.status().is_server_error());
     let body: Value = response.json().await.unwrap();
     assert_eq!(
