@@ -379,6 +379,7 @@ impl TokenProvider {
         self.token().await
     }
 
+    #[tracing::instrument(name = "token", skip_all, fields(endpoint = %self.token_url))]
     async fn request(&self, generation: u64) -> Result<Cached, AuthError> {
         let mut backoff = Backoff::new();
         loop {

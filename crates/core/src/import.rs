@@ -85,13 +85,17 @@ fn shape(header: &csv::StringRecord) -> &'static str {
     }
 }
 
-/// Reads one export into the store. `progress` is told how many bytes were read.
-pub fn import_file(
-    path: &Path,
-    filter: &Filter,
-    store: &mut dyn Writer,
-    progress: &indicatif::ProgressBar,
-) -> Result<FileReport, ImportError> {
+/// An export opened past its preamble: a byte-order mark and a `#TYPE` line are skipped.
+struct Opened {
+    reader: BufReader<File>,
+    /// Lines skipped before the header (the `#TYPE` line).
+    skipped: u64,
+    /// Whether lines end in CRLF.
+    crlf: bool,
+}
+
+/// Opens an export and reads past what comes before its header.
+fn open_export(path: &Path, progress: &indicatif::ProgressBar) -> Result<Opened, ImportError> {
     let file = File::open(path).map_err(|source| ImportError::Open {
         path: path.to_owned(),
         source,
@@ -118,7 +122,6 @@ pub fn import_file(
     if let Some(end) = type_line {
         reader.consume(end + 1);
     }
-    let skipped = u64::from(type_line.is_some());
     // The csv reader numbers the records of a CRLF file one line short (it counts the "\n" of a
     // record's end at the start of the next record); the header line tells which kind the file is.
     let crlf = reader
@@ -130,6 +133,71 @@ pub fn import_file(
                 .map(|i| i > 0 && b[i - 1] == b'\r')
         })
         .unwrap_or(false);
+    Ok(Opened {
+        reader,
+        skipped: u64::from(type_line.is_some()),
+        crlf,
+    })
+}
+
+/// The `AuditData` column, whatever its case and spacing ("Audit Data").
+fn audit_column(header: &csv::StringRecord) -> Option<usize> {
+    header.iter().position(|h| {
+        h.chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .eq_ignore_ascii_case("AuditData")
+    })
+}
+
+/// One row's `AuditData` field: the event it holds (`None` for another operation), or why the row is
+/// bad.
+fn read_audit_data(filter: &Filter, field: Option<&[u8]>) -> Result<Option<Event>, String> {
+    let json = match field.map(|f| std::str::from_utf8(f).map(str::trim)) {
+        None | Some(Ok("")) => return Err("it has no AuditData".to_owned()),
+        Some(Err(_)) => return Err("its AuditData is not UTF-8 text".to_owned()),
+        Some(Ok(json)) => json,
+    };
+    match filter.record(json) {
+        Ok(event) => Ok(event),
+        Err(RecordError::NoId) => Err("its AuditData has no Id".to_owned()),
+        Err(RecordError::Bad { reason, .. }) => {
+            // A quote left open swallows the lines after it into this field.
+            let spans = json.lines().count();
+            let hint = if spans > 1 {
+                format!(
+                    "; it runs over {spans} lines, so a quote is probably not closed and the rows on the \
+                     next {} lines were read as part of it: fix the file and import it again",
+                    spans - 1
+                )
+            } else {
+                String::new()
+            };
+            Err(format!(
+                "its AuditData is not an audit record: {reason}{hint}"
+            ))
+        }
+    }
+}
+
+/// Reads one export into the store, [`BATCH`] events per transaction. `progress` is told how many
+/// bytes were read.
+///
+/// # Errors
+/// [`ImportError::Open`], [`ImportError::NotAnExport`] (no AuditData column), [`ImportError::Read`]
+/// when the file cannot be read on, [`ImportError::Store`]. Rows that cannot be read are not errors:
+/// they are in the report, with their line numbers.
+pub fn import_file(
+    path: &Path,
+    filter: &Filter,
+    store: &mut dyn Writer,
+    progress: &indicatif::ProgressBar,
+) -> Result<FileReport, ImportError> {
+    let Opened {
+        reader,
+        skipped,
+        crlf,
+    } = open_export(path, progress)?;
     let line_of = |p: &csv::Position| p.line() + u64::from(crlf) + skipped;
     let mut csv = csv::ReaderBuilder::new()
         .flexible(true)
@@ -143,13 +211,7 @@ pub fn import_file(
         .headers()
         .map_err(|e| read_err(1 + skipped, &e))?
         .clone();
-    // "AuditData", whatever the case and spacing ("Audit Data").
-    let Some(audit) = header.iter().position(|h| {
-        h.chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .eq_ignore_ascii_case("AuditData")
-    }) else {
+    let Some(audit) = audit_column(&header) else {
         return Err(ImportError::NotAnExport {
             path: path.to_owned(),
             header: header.iter().collect::<Vec<_>>().join(","),
@@ -193,44 +255,15 @@ pub fn import_file(
             continue;
         }
         report.rows += 1;
-        let bad = |reason: &str| BadRow {
-            line,
-            reason: reason.to_owned(),
-        };
-        let field = row
-            .get(audit)
-            .map(|f| std::str::from_utf8(f).map(str::trim));
-        match field {
-            None | Some(Ok("")) => report.bad_rows.push(bad("it has no AuditData")),
-            Some(Err(_)) => report.bad_rows.push(bad("its AuditData is not UTF-8 text")),
-            Some(Ok(json)) => match filter.record(json) {
-                Ok(Some(event)) => {
-                    batch.push(event);
-                    if batch.len() == BATCH {
-                        report.events_kept += batch.len() as u64;
-                        report.events_new += store.insert_events(&batch, &source)? as u64;
-                        batch.clear();
-                    }
-                }
-                Ok(None) => {}
-                Err(RecordError::NoId) => report.bad_rows.push(bad("its AuditData has no Id")),
-                Err(RecordError::Bad { reason, .. }) => {
-                    // A quote left open swallows the lines after it into this field.
-                    let spans = json.lines().count();
-                    let hint = if spans > 1 {
-                        format!(
-                            "; it runs over {spans} lines, so a quote is probably not closed and the rows \
-                             on the next {} lines were read as part of it: fix the file and import it again",
-                            spans - 1
-                        )
-                    } else {
-                        String::new()
-                    };
-                    report.bad_rows.push(bad(&format!(
-                        "its AuditData is not an audit record: {reason}{hint}"
-                    )));
-                }
-            },
+        match read_audit_data(filter, row.get(audit)) {
+            Ok(Some(event)) => batch.push(event),
+            Ok(None) => {}
+            Err(reason) => report.bad_rows.push(BadRow { line, reason }),
+        }
+        if batch.len() == BATCH {
+            report.events_kept += batch.len() as u64;
+            report.events_new += store.insert_events(&batch, &source)? as u64;
+            batch.clear();
         }
     }
     if !batch.is_empty() {

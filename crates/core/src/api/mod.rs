@@ -13,6 +13,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::Deserialize;
+use tracing::Instrument;
 use url::Url;
 
 use crate::auth::{AuthError, Credentials, TokenProvider};
@@ -304,13 +305,26 @@ impl ApiClient {
     /// Sends one request and returns the answer when it is a 2xx. Adds `PublisherIdentifier` when the
     /// URL lacks it, renews the token once on 401, and retries throttling, 5xx and network failures
     /// with back-off. `call` names the operation in messages ("subscriptions/start for Audit.General").
+    ///
+    /// # Errors
+    /// [`ApiError::Insecure`] for a URL that is not https (or loopback http) or not on the API host, before
+    /// anything is sent; otherwise the last answer or failure once retrying cannot help.
     pub async fn send(
         &self,
         method: Method,
-        mut url: Url,
+        url: Url,
         call: &str,
         content_type: Option<&str>,
     ) -> Result<Answer, ApiError> {
+        let url = self.prepare(url)?;
+        let span = tracing::debug_span!("request", call, attempt = tracing::field::Empty);
+        self.attempts(method, url, call, content_type)
+            .instrument(span)
+            .await
+    }
+
+    /// Checks where a URL goes before any token is attached, and adds `PublisherIdentifier`.
+    fn prepare(&self, mut url: Url) -> Result<Url, ApiError> {
         check_transport(&url).map_err(|e| ApiError::Insecure(e.to_string()))?;
         // The token goes only to the API host it was issued for, whatever URL the service hands back
         // (on this machine, `localhost` and `127.0.0.1` are the same host).
@@ -328,83 +342,62 @@ impl ApiClient {
             url.query_pairs_mut()
                 .append_pair("PublisherIdentifier", &self.publisher);
         }
+        Ok(url)
+    }
+
+    /// The retry loop of [`ApiClient::send`].
+    async fn attempts(
+        &self,
+        method: Method,
+        url: Url,
+        call: &str,
+        content_type: Option<&str>,
+    ) -> Result<Answer, ApiError> {
         // Set when the token was renewed because of a 401: a second 401 in a row means the service
         // refuses any token of ours, not that one was stale.
         let mut renewed: Option<crate::auth::Token> = None;
         let mut backoff = Backoff::new();
+        let mut attempt = 0u32;
         loop {
+            attempt += 1;
+            tracing::Span::current().record("attempt", attempt);
             let ticket = self.pacer.admit().await;
             // Each attempt asks the cache, after any wait at the pacer: the token may be near its end.
             let (token, fresh) = match renewed.take() {
                 Some(t) => (t, true),
                 None => (self.auth.token().await?, false),
             };
-            self.counts.sent.fetch_add(1, Ordering::Relaxed);
-            let mut req = self.http.request(method.clone(), url.clone());
-            req = req.header(AUTHORIZATION, token.header());
-            if method == Method::POST {
-                req = req
-                    .header(reqwest::header::CONTENT_TYPE, "application/json; utf-8")
-                    .body("");
-            }
-            let outcome = match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let headers = resp.headers().clone();
-                    match resp.bytes().await {
-                        Ok(body) => Ok((status, headers, body)),
-                        Err(e) => Err(net_reason(&e)),
-                    }
-                }
-                Err(e) => Err(net_reason(&e)),
-            };
-            let (status, headers, body) = match outcome {
+            let (status, headers, body) = match self.exchange(&method, &url, &token).await {
                 Ok(answer) => answer,
                 Err(reason) => {
                     ticket.answered(Answered::Other);
-                    match backoff.next(None) {
-                        Some(delay) => {
-                            self.counts.retried.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(
-                                "{call}: {reason}; retrying in {:.1} s",
-                                delay.as_secs_f64()
-                            );
-                            tokio::time::sleep(delay).await;
-                            continue;
-                        }
-                        None => {
-                            return Err(ApiError::Unreachable {
-                                call: call.to_owned(),
-                                url: redact_query(&url),
-                                reason,
-                            });
-                        }
-                    }
+                    let Some(delay) = backoff.next(None) else {
+                        return Err(ApiError::Unreachable {
+                            call: call.to_owned(),
+                            url: redact_query(&url),
+                            reason,
+                        });
+                    };
+                    self.counts.retried.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("{call}: {reason}; retrying in {:.1} s", delay.as_secs_f64());
+                    tokio::time::sleep(delay).await;
+                    continue;
                 }
             };
             if status.is_success() {
                 ticket.answered(Answered::Other);
+                tracing::trace!(%status, bytes = body.len(), "answered");
                 return Ok(Answer { headers, body });
             }
             let hint = retry_after(&headers);
-            let service = error_body(&body);
+            let service = self.service_error(status, &body, call, content_type);
             let throttled = status == StatusCode::TOO_MANY_REQUESTS
-                || service.as_ref().is_some_and(|(code, _)| code == "AF429");
+                || service.as_ref().is_some_and(|s| s.code == "AF429");
             ticket.answered(if throttled {
                 self.counts.throttled.fetch_add(1, Ordering::Relaxed);
                 Answered::Throttled(hint)
             } else {
                 Answered::Other
-            });
-            let service = service.map(|(code, message)| ServiceError {
-                status: status.as_u16(),
-                code,
-                message,
-                call: call.to_owned(),
-                content_type: content_type.map(str::to_owned),
-                tenant_id: self.tenant_id.clone(),
-                client_id: self.client_id.clone(),
-                cloud: self.cloud,
             });
             if status == StatusCode::UNAUTHORIZED
                 && service.as_ref().is_none_or(|s| s.code != "AF10001")
@@ -430,44 +423,89 @@ impl ApiClient {
                 (true, true) => backoff.throttled().then_some(Duration::ZERO),
                 (true, false) => backoff.next(hint),
             };
-            if let Some(delay) = delay {
-                self.counts.retried.fetch_add(1, Ordering::Relaxed);
-                let code = service
-                    .as_ref()
-                    .map(|s| format!(" {}", s.code))
-                    .unwrap_or_default();
-                if throttled {
-                    // Expected under load; the summary counts them.
-                    tracing::debug!(
-                        "{call}: throttled (HTTP {status}{code}); waiting with the run"
-                    );
-                } else {
-                    tracing::warn!(
-                        "{call}: HTTP {status}{code}; retrying in {:.1} s",
-                        delay.as_secs_f64()
-                    );
-                }
-                tokio::time::sleep(delay).await;
-                continue;
+            let Some(delay) = delay else {
+                return Err(refusal(service, status, &body, call));
+            };
+            self.counts.retried.fetch_add(1, Ordering::Relaxed);
+            let code = service
+                .as_ref()
+                .map(|s| format!(" {}", s.code))
+                .unwrap_or_default();
+            if throttled {
+                // Expected under load; the summary counts them.
+                tracing::debug!("{call}: throttled (HTTP {status}{code}); waiting with the run");
+            } else {
+                tracing::warn!(
+                    "{call}: HTTP {status}{code}; retrying in {:.1} s",
+                    delay.as_secs_f64()
+                );
             }
-            return Err(match service {
-                Some(s) => ApiError::Service(Box::new(s)),
-                None => ApiError::Unexpected {
-                    call: call.to_owned(),
-                    status: status.as_u16(),
-                    what: if body.is_empty() {
-                        "an empty body".to_owned()
-                    } else {
-                        "a body that is not an API error".to_owned()
-                    },
-                    advice: if status.is_server_error() {
-                        "run again later"
-                    } else {
-                        "check that `audience` is your cloud's Management API host (see `cloud`)"
-                    },
-                },
-            });
+            tokio::time::sleep(delay).await;
         }
+    }
+
+    /// One HTTP exchange: the status, headers and whole body, or why there was none (in a few words).
+    async fn exchange(
+        &self,
+        method: &Method,
+        url: &Url,
+        token: &crate::auth::Token,
+    ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), String> {
+        self.counts.sent.fetch_add(1, Ordering::Relaxed);
+        let mut req = self.http.request(method.clone(), url.clone());
+        req = req.header(AUTHORIZATION, token.header());
+        if method == Method::POST {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json; utf-8")
+                .body("");
+        }
+        let resp = req.send().await.map_err(|e| net_reason(&e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(|e| net_reason(&e))?;
+        Ok((status, headers, body))
+    }
+
+    /// The service's error body as a [`ServiceError`] with what is needed to explain it, if the body is
+    /// one.
+    fn service_error(
+        &self,
+        status: StatusCode,
+        body: &[u8],
+        call: &str,
+        content_type: Option<&str>,
+    ) -> Option<ServiceError> {
+        error_body(body).map(|(code, message)| ServiceError {
+            status: status.as_u16(),
+            code,
+            message,
+            call: call.to_owned(),
+            content_type: content_type.map(str::to_owned),
+            tenant_id: self.tenant_id.clone(),
+            client_id: self.client_id.clone(),
+            cloud: self.cloud,
+        })
+    }
+}
+
+/// The error for an answer that retrying cannot fix (or that kept failing).
+fn refusal(service: Option<ServiceError>, status: StatusCode, body: &[u8], call: &str) -> ApiError {
+    match service {
+        Some(s) => ApiError::Service(Box::new(s)),
+        None => ApiError::Unexpected {
+            call: call.to_owned(),
+            status: status.as_u16(),
+            what: if body.is_empty() {
+                "an empty body".to_owned()
+            } else {
+                "a body that is not an API error".to_owned()
+            },
+            advice: if status.is_server_error() {
+                "run again later"
+            } else {
+                "check that `audience` is your cloud's Management API host (see `cloud`)"
+            },
+        },
     }
 }
 
