@@ -9,6 +9,7 @@
     reason = "test code: a panic is the failure report, and the results are printed"
 )]
 
+mod architecture;
 mod auth;
 mod common;
 mod config;

@@ -1,5 +1,18 @@
-//! auditsync's client library: everything but the command line and the simulated service.
-//! See ARCHITECTURE.md for the map.
+//! auditsync's client library: everything but the command line and the simulated service (which this
+//! crate cannot name). ARCHITECTURE.md has the map and the module graph, which a test checks.
+//!
+//! ```text
+//! leaves:   net (https-or-loopback, the HTTP client)   time (edge parsing, the stored form)
+//!           model (BlobRef, Event, Unit)                retry (back-off)
+//! config    file + AUDITSYNC_* → validated Settings (per tenant: config::tenant)
+//! auth      Entra ID tokens (cache, renew, AADSTS explained)              → config net retry
+//! api       Management Activity API: send, subscriptions, content        → auth config model net retry time
+//! extract   the one definition of a launch event (both schemas)         → model time
+//! store     Reader / Writer traits; sqlite/ the one implementation      → model time
+//! sync      plan → source (list → fetch) → write → summary               → api config extract model store time
+//! import    Purview exports → extract → store                             → extract model store
+//! report    table, CSV, JSON, HTML of the store's report rows            → store time
+//! ```
 
 pub mod api;
 pub mod auth;
