@@ -1196,7 +1196,7 @@ mod tests {
 
     #[test]
     fn the_example_file_is_valid_and_complete() {
-        let text = include_str!("../../../config.example.toml");
+        let text = include_str!("../../../../config.example.toml");
         let s = load(text, &[]).unwrap();
         assert_eq!(s.sync.concurrency, 8);
         for key in TOP_KEYS.iter().chain(&SYNC_KEYS) {
