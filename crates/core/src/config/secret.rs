@@ -1,0 +1,158 @@
+//! The client secret: where it is read from (a value, a file or a command), kept out of `Debug` output,
+//! and the warning when a file holding it can be read by other users.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+
+use super::ConfigError;
+use super::Origin;
+use super::layers::{Env, FileConfig, Layers};
+
+/// How the client secret is obtained. Nothing is read or run until [`Settings::client_secret`].
+pub enum SecretSource {
+    Value(SecretString, Origin),
+    File(PathBuf, Origin),
+    Command(String, Origin),
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Value(_, o) => write!(f, "Value([redacted], {o})"),
+            SecretSource::File(p, o) => write!(f, "File({}, {o})", p.display()),
+            SecretSource::Command(_, o) => write!(f, "Command([redacted], {o})"),
+        }
+    }
+}
+
+pub(super) fn secret_source(
+    env: &Env,
+    layers: &Layers<'_>,
+    parsed: &FileConfig,
+    base: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Option<SecretSource>, ConfigError> {
+    if let Some(v) = env.get("AUDITSYNC_CLIENT_SECRET") {
+        return Ok(Some(SecretSource::Value(
+            SecretString::from(v.to_owned()),
+            Origin::Env("AUDITSYNC_CLIENT_SECRET".into()),
+        )));
+    }
+    if let Some(v) = env.get("AUDITSYNC_CLIENT_SECRET_FILE") {
+        let path = PathBuf::from(v);
+        warnings.extend(readable_by_others(&path, "client_secret_file"));
+        return Ok(Some(SecretSource::File(
+            path,
+            Origin::Env("AUDITSYNC_CLIENT_SECRET_FILE".into()),
+        )));
+    }
+    if let Some(v) = env.get("AUDITSYNC_CLIENT_SECRET_COMMAND") {
+        return Ok(Some(SecretSource::Command(
+            v.to_owned(),
+            Origin::Env("AUDITSYNC_CLIENT_SECRET_COMMAND".into()),
+        )));
+    }
+    let origin = layers.file_origin.clone();
+    let set = [
+        parsed.client_secret.is_some(),
+        parsed.client_secret_file.is_some(),
+        parsed.client_secret_command.is_some(),
+    ];
+    if set.iter().filter(|s| **s).count() > 1 {
+        return Err(ConfigError::SecretConflict(origin));
+    }
+    if let Some(v) = &parsed.client_secret {
+        if let Origin::File(p) = &origin {
+            warnings.extend(readable_by_others(p, "client_secret"));
+        }
+        return Ok(Some(SecretSource::Value(v.clone(), origin)));
+    }
+    if let Some(p) = &parsed.client_secret_file {
+        let path = base.join(p);
+        warnings.extend(readable_by_others(&path, "client_secret_file"));
+        return Ok(Some(SecretSource::File(path, origin)));
+    }
+    if let Some(c) = &parsed.client_secret_command {
+        return Ok(Some(SecretSource::Command(c.clone(), origin)));
+    }
+    Ok(None)
+}
+
+/// A warning, with the chmod that fixes it, when a file holding a secret can be read by other users.
+#[cfg(unix)]
+fn readable_by_others(path: &Path, what: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{} holds {what} and can be read by other users (mode {:o}); run: chmod 600 {}",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_path: &Path, _what: &str) -> Option<String> {
+    None
+}
+
+pub(super) async fn run_secret_command(cmd: &str, origin: &Origin) -> Result<String, ConfigError> {
+    let mut command = if cfg!(windows) {
+        let mut c = tokio::process::Command::new("cmd");
+        c.arg("/C").arg(cmd);
+        c
+    } else {
+        let mut c = tokio::process::Command::new("sh");
+        c.arg("-c").arg(cmd);
+        c
+    };
+    command
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let failed = |status: String| ConfigError::SecretCommandFailed {
+        origin: origin.clone(),
+        status,
+    };
+    let out = command
+        .output()
+        .await
+        .map_err(|e| failed(format!("it could not be started: {e}")))?;
+    if !out.status.success() {
+        return Err(failed(match out.status.code() {
+            Some(code) => format!("it exited with status {code}"),
+            None => "it was killed by a signal".to_owned(),
+        }));
+    }
+    String::from_utf8(out.stdout).map_err(|_| failed("its output is not UTF-8 text".to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::{load, minimal};
+
+    #[test]
+    fn one_secret_source_in_the_file_and_the_environment_wins() {
+        let two = format!("{}client_secret_file = \"x\"\n", minimal());
+        assert!(matches!(
+            load(&two, &[]),
+            Err(ConfigError::SecretConflict(_))
+        ));
+        let s = load(&two, &[("AUDITSYNC_CLIENT_SECRET", "e")]).unwrap();
+        assert!(matches!(
+            s.secret,
+            Some(SecretSource::Value(_, Origin::Env(_)))
+        ));
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let s = load(&minimal().replace("\"s\"", "\"hunter2-secret\""), &[]).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

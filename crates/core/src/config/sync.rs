@@ -1,0 +1,244 @@
+//! The `[sync]` table: the window, the lists of content types and operations, and the limits.
+
+use super::layers::{FileSync, Layers, Raw};
+use super::{ConfigError, Origin};
+
+/// A unit of the sync window settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl TimeUnit {
+    fn parse(s: &str) -> Option<TimeUnit> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "minute" | "minutes" => Some(TimeUnit::Minute),
+            "hour" | "hours" => Some(TimeUnit::Hour),
+            "day" | "days" => Some(TimeUnit::Day),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeUnit::Minute => "minute",
+            TimeUnit::Hour => "hour",
+            TimeUnit::Day => "day",
+        }
+    }
+
+    pub fn times(self, n: u32) -> chrono::TimeDelta {
+        match self {
+            TimeUnit::Minute => chrono::TimeDelta::minutes(n.into()),
+            TimeUnit::Hour => chrono::TimeDelta::hours(n.into()),
+            TimeUnit::Day => chrono::TimeDelta::days(n.into()),
+        }
+    }
+}
+
+/// The content types the Management Activity API knows (management-api.md §1.1).
+pub const CONTENT_TYPES: [&str; 5] = [
+    "Audit.AzureActiveDirectory",
+    "Audit.Exchange",
+    "Audit.SharePoint",
+    "Audit.General",
+    "DLP.All",
+];
+
+/// Checks a content type name and returns it in the API's spelling.
+pub fn content_type(name: &str) -> Option<&'static str> {
+    CONTENT_TYPES
+        .iter()
+        .find(|ct| ct.eq_ignore_ascii_case(name.trim()))
+        .copied()
+}
+
+/// The `[sync]` table, validated.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub start_time_interval: u32,
+    pub start_time_unit: TimeUnit,
+    pub time_interval: u32,
+    pub time_interval_unit: TimeUnit,
+    pub segment_count_limit: u32,
+    pub content_types: Vec<String>,
+    pub operations: Vec<String>,
+    pub concurrency: usize,
+    /// The pace of API requests, shared by the whole run.
+    pub requests_per_minute: u32,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            start_time_interval: 1,
+            start_time_unit: TimeUnit::Day,
+            time_interval: 1,
+            time_interval_unit: TimeUnit::Hour,
+            segment_count_limit: 60,
+            content_types: vec!["Audit.General".to_owned()],
+            operations: vec!["LaunchPowerApp".to_owned()],
+            concurrency: 8,
+            requests_per_minute: 1500,
+        }
+    }
+}
+
+pub(super) fn sync_settings(
+    layers: &Layers<'_>,
+    file: FileSync,
+) -> Result<SyncSettings, ConfigError> {
+    let d = SyncSettings::default();
+    let positive = |key: &'static str, raw: Option<Raw<u32>>, default: u32| match raw {
+        Some(Raw { value: 0, origin }) => Err(ConfigError::Invalid {
+            key,
+            origin,
+            reason: "it must be at least 1".to_owned(),
+        }),
+        Some(r) => Ok(r.value),
+        None => Ok(default),
+    };
+    let unit = |key: &'static str, raw: Option<Raw<String>>, default: TimeUnit| match raw {
+        Some(r) => TimeUnit::parse(&r.value).ok_or_else(|| ConfigError::Invalid {
+            key,
+            origin: r.origin,
+            reason: format!("{:?} is not one of minute, hour, day", r.value),
+        }),
+        None => Ok(default),
+    };
+
+    let start_raw = layers.sync("start_time_interval", file.start_time_interval)?;
+    let start_origin = start_raw.as_ref().map(|r| r.origin.clone());
+    let start_time_interval = positive("start_time_interval", start_raw, d.start_time_interval)?;
+    let start_time_unit = unit(
+        "start_time_unit",
+        layers.sync("start_time_unit", file.start_time_unit)?,
+        d.start_time_unit,
+    )?;
+    if start_time_unit.times(start_time_interval) > chrono::TimeDelta::days(7) {
+        return Err(ConfigError::Invalid {
+            key: "start_time_interval",
+            origin: start_origin.unwrap_or(Origin::Default),
+            reason: format!(
+                "{start_time_interval} {} reaches further back than the 7 days the API keeps content; use at \
+                 most 7 day, and `auditsync import` for older exports",
+                start_time_unit.name()
+            ),
+        });
+    }
+
+    let ti_raw = layers.sync("time_interval", file.time_interval)?;
+    let ti_origin = ti_raw.as_ref().map(|r| r.origin.clone());
+    let time_interval = positive("time_interval", ti_raw, d.time_interval)?;
+    let time_interval_unit = unit(
+        "time_interval_unit",
+        layers.sync("time_interval_unit", file.time_interval_unit)?,
+        d.time_interval_unit,
+    )?;
+    if time_interval_unit.times(time_interval) > chrono::TimeDelta::hours(24) {
+        return Err(ConfigError::Invalid {
+            key: "time_interval",
+            origin: ti_origin.unwrap_or(Origin::Default),
+            reason: format!(
+                "{time_interval} {} is longer than the 24 hours the API allows in one request; use at most \
+                 24 hour",
+                time_interval_unit.name()
+            ),
+        });
+    }
+
+    let segment_count_limit = positive(
+        "segment_count_limit",
+        layers.sync("segment_count_limit", file.segment_count_limit)?,
+        d.segment_count_limit,
+    )?;
+
+    let content_types = match layers.sync("content_types", file.content_types)? {
+        Some(r) => {
+            if r.value.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "content_types",
+                    origin: r.origin,
+                    reason: "the list is empty; Power Apps launches are in \"Audit.General\""
+                        .to_owned(),
+                });
+            }
+            let mut out: Vec<String> = Vec::new();
+            for name in &r.value {
+                let ct = content_type(name).ok_or_else(|| ConfigError::Invalid {
+                    key: "content_types",
+                    origin: r.origin.clone(),
+                    reason: format!(
+                        "{name:?} is not a content type of the API; use any of {}",
+                        CONTENT_TYPES.join(", ")
+                    ),
+                })?;
+                if !out.iter().any(|c| c == ct) {
+                    out.push(ct.to_owned());
+                }
+            }
+            out
+        }
+        None => d.content_types,
+    };
+
+    let operations = match layers.sync("operations", file.operations)? {
+        Some(r) => {
+            let ops: Vec<String> = r
+                .value
+                .iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect();
+            if ops.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "operations",
+                    origin: r.origin,
+                    reason: "the list is empty; the default is [\"LaunchPowerApp\"]".to_owned(),
+                });
+            }
+            ops
+        }
+        None => d.operations,
+    };
+
+    let concurrency = match layers.sync("concurrency", file.concurrency)? {
+        Some(Raw { value, origin }) if !(1..=64).contains(&value) => {
+            return Err(ConfigError::Invalid {
+                key: "concurrency",
+                origin,
+                reason: format!("{value} is outside 1 to 64"),
+            });
+        }
+        Some(r) => r.value as usize,
+        None => d.concurrency,
+    };
+
+    let requests_per_minute = match layers.sync("requests_per_minute", file.requests_per_minute)? {
+        Some(Raw { value, origin }) if !(1..=60_000).contains(&value) => {
+            return Err(ConfigError::Invalid {
+                key: "requests_per_minute",
+                origin,
+                reason: format!(
+                    "{value} is outside 1 to 60000 (the service allows about 2000 a minute per tenant)"
+                ),
+            });
+        }
+        Some(r) => r.value,
+        None => d.requests_per_minute,
+    };
+
+    Ok(SyncSettings {
+        start_time_interval,
+        start_time_unit,
+        time_interval,
+        time_interval_unit,
+        segment_count_limit,
+        content_types,
+        operations,
+        concurrency,
+        requests_per_minute,
+    })
+}
