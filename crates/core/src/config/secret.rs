@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
-use super::ConfigError;
-use super::Origin;
 use super::layers::{Env, FileConfig, Layers};
+use super::{ConfigError, Origin};
 
 /// How the client secret is obtained. Nothing is read or run until [`Settings::client_secret`].
 pub enum SecretSource {
