@@ -242,3 +242,111 @@ pub(super) fn sync_settings(
         requests_per_minute,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::testing::{load, minimal};
+
+    fn refusal(sync: &str, env: &[(&str, &str)]) -> String {
+        load(&format!("{}[sync]\n{sync}", minimal()), env)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn each_refusal_names_the_key_its_origin_and_the_limit() {
+        let file = "in /etc/auditsync.toml is not valid";
+        for (sync, want) in [
+            (
+                "segment_count_limit = 0\n",
+                format!("segment_count_limit {file}: it must be at least 1"),
+            ),
+            (
+                "time_interval_unit = \"fortnight\"\n",
+                format!("time_interval_unit {file}: \"fortnight\" is not one of minute, hour, day"),
+            ),
+            (
+                "start_time_interval = 8\n",
+                format!(
+                    "start_time_interval {file}: 8 day reaches further back than the 7 days the API keeps \
+                     content; use at most 7 day, and `auditsync import` for older exports"
+                ),
+            ),
+            (
+                "time_interval = 25\n",
+                format!(
+                    "time_interval {file}: 25 hour is longer than the 24 hours the API allows in one \
+                     request; use at most 24 hour"
+                ),
+            ),
+            (
+                "content_types = []\n",
+                format!(
+                    "content_types {file}: the list is empty; Power Apps launches are in \"Audit.General\""
+                ),
+            ),
+            (
+                "content_types = [\"Audit.General\", \"Audit.Foo\"]\n",
+                format!(
+                    "content_types {file}: \"Audit.Foo\" is not a content type of the API; use any of \
+                     Audit.AzureActiveDirectory, Audit.Exchange, Audit.SharePoint, Audit.General, DLP.All"
+                ),
+            ),
+            (
+                "operations = [\" \", \"\"]\n",
+                format!(
+                    "operations {file}: the list is empty; the default is [\"LaunchPowerApp\"]"
+                ),
+            ),
+            (
+                "concurrency = 65\n",
+                format!("concurrency {file}: 65 is outside 1 to 64"),
+            ),
+            (
+                "requests_per_minute = 0\n",
+                format!(
+                    "requests_per_minute {file}: 0 is outside 1 to 60000 (the service allows about 2000 a \
+                     minute per tenant)"
+                ),
+            ),
+            // The keys are checked in the table's order: the window, the lists, the limits.
+            (
+                "concurrency = 0\nstart_time_unit = \"week\"\n",
+                format!("start_time_unit {file}: \"week\" is not one of minute, hour, day"),
+            ),
+        ] {
+            assert_eq!(refusal(sync, &[]), want, "{sync}");
+        }
+        assert_eq!(
+            refusal("", &[("AUDITSYNC_SYNC_CONCURRENCY", "many")]),
+            "concurrency from AUDITSYNC_SYNC_CONCURRENCY is not valid: \"many\" is not a whole number"
+        );
+        assert_eq!(
+            refusal("", &[("AUDITSYNC_TIME_INTERVAL", "0")]),
+            "time_interval from AUDITSYNC_TIME_INTERVAL is not valid: it must be at least 1"
+        );
+    }
+
+    #[test]
+    fn accepted_values_are_normalised_and_the_bounds_are_inclusive() {
+        let s = load(
+            &format!(
+                "{}[sync]\nstart_time_interval = 7\ntime_interval = 24\n\
+                 content_types = [\"audit.general\", \"Audit.General\", \" dlp.all \"]\n\
+                 operations = [\" LaunchPowerApp \", \"\", \"CreateFlow\"]\n\
+                 concurrency = 64\nrequests_per_minute = 60000\n",
+                minimal()
+            ),
+            &[("AUDITSYNC_TIME_INTERVAL_UNIT", "Hours")],
+        )
+        .unwrap()
+        .sync;
+        assert_eq!(s.start_time_interval, 7);
+        assert_eq!(s.time_interval, 24);
+        assert_eq!(s.time_interval_unit, super::TimeUnit::Hour);
+        assert_eq!(s.content_types, ["Audit.General", "DLP.All"]);
+        assert_eq!(s.operations, ["LaunchPowerApp", "CreateFlow"]);
+        assert_eq!(s.concurrency, 64);
+        assert_eq!(s.requests_per_minute, 60_000);
+    }
+}
