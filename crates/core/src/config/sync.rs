@@ -1,5 +1,7 @@
 //! The `[sync]` table: the window, the lists of content types and operations, and the limits.
 
+use std::ops::RangeInclusive;
+
 use super::layers::{FileSync, Layers, Raw};
 use super::{ConfigError, Origin};
 
@@ -86,35 +88,70 @@ impl Default for SyncSettings {
     }
 }
 
+/// Reads and checks the `[sync]` table in the order of its keys (the window, the lists, the limits), so
+/// the first refusal reported is the first key that is wrong.
 pub(super) fn sync_settings(
     layers: &Layers<'_>,
     file: FileSync,
 ) -> Result<SyncSettings, ConfigError> {
     let d = SyncSettings::default();
-    let positive = |key: &'static str, raw: Option<Raw<u32>>, default: u32| match raw {
-        Some(Raw { value: 0, origin }) => Err(ConfigError::Invalid {
-            key,
-            origin,
-            reason: "it must be at least 1".to_owned(),
-        }),
-        Some(r) => Ok(r.value),
-        None => Ok(default),
+    let (start_time_interval, start_time_unit) =
+        look_back(layers, file.start_time_interval, file.start_time_unit, &d)?;
+    let (time_interval, time_interval_unit) =
+        request_length(layers, file.time_interval, file.time_interval_unit, &d)?;
+    let segment_count_limit = positive(
+        "segment_count_limit",
+        layers.sync("segment_count_limit", file.segment_count_limit)?,
+        d.segment_count_limit,
+    )?;
+    let content_types = match layers.sync("content_types", file.content_types)? {
+        Some(raw) => content_types(raw)?,
+        None => d.content_types,
     };
-    let unit = |key: &'static str, raw: Option<Raw<String>>, default: TimeUnit| match raw {
-        Some(r) => TimeUnit::parse(&r.value).ok_or_else(|| ConfigError::Invalid {
-            key,
-            origin: r.origin,
-            reason: format!("{:?} is not one of minute, hour, day", r.value),
-        }),
-        None => Ok(default),
+    let operations = match layers.sync("operations", file.operations)? {
+        Some(raw) => operations(raw)?,
+        None => d.operations,
     };
+    let concurrency = match layers.sync("concurrency", file.concurrency)? {
+        Some(raw) => within("concurrency", raw, 1..=64, "")? as usize,
+        None => d.concurrency,
+    };
+    let requests_per_minute = match layers.sync("requests_per_minute", file.requests_per_minute)? {
+        Some(raw) => within(
+            "requests_per_minute",
+            raw,
+            1..=60_000,
+            " (the service allows about 2000 a minute per tenant)",
+        )?,
+        None => d.requests_per_minute,
+    };
+    Ok(SyncSettings {
+        start_time_interval,
+        start_time_unit,
+        time_interval,
+        time_interval_unit,
+        segment_count_limit,
+        content_types,
+        operations,
+        concurrency,
+        requests_per_minute,
+    })
+}
 
-    let start_raw = layers.sync("start_time_interval", file.start_time_interval)?;
+/// `start_time_interval` and `start_time_unit`: how far back a sync looks. At most the 7 days the API
+/// keeps content (management-api.md §2.1, §2.2).
+fn look_back(
+    layers: &Layers<'_>,
+    interval: Option<u32>,
+    unit_name: Option<String>,
+    d: &SyncSettings,
+) -> Result<(u32, TimeUnit), ConfigError> {
+    let start_raw = layers.sync("start_time_interval", interval)?;
     let start_origin = start_raw.as_ref().map(|r| r.origin.clone());
     let start_time_interval = positive("start_time_interval", start_raw, d.start_time_interval)?;
     let start_time_unit = unit(
         "start_time_unit",
-        layers.sync("start_time_unit", file.start_time_unit)?,
+        layers.sync("start_time_unit", unit_name)?,
         d.start_time_unit,
     )?;
     if start_time_unit.times(start_time_interval) > chrono::TimeDelta::days(7) {
@@ -128,13 +165,23 @@ pub(super) fn sync_settings(
             ),
         });
     }
+    Ok((start_time_interval, start_time_unit))
+}
 
-    let ti_raw = layers.sync("time_interval", file.time_interval)?;
+/// `time_interval` and `time_interval_unit`: the length of one listing request. At most the 24 hours
+/// the API allows between `startTime` and `endTime` (management-api.md §2.1).
+fn request_length(
+    layers: &Layers<'_>,
+    interval: Option<u32>,
+    unit_name: Option<String>,
+    d: &SyncSettings,
+) -> Result<(u32, TimeUnit), ConfigError> {
+    let ti_raw = layers.sync("time_interval", interval)?;
     let ti_origin = ti_raw.as_ref().map(|r| r.origin.clone());
     let time_interval = positive("time_interval", ti_raw, d.time_interval)?;
     let time_interval_unit = unit(
         "time_interval_unit",
-        layers.sync("time_interval_unit", file.time_interval_unit)?,
+        layers.sync("time_interval_unit", unit_name)?,
         d.time_interval_unit,
     )?;
     if time_interval_unit.times(time_interval) > chrono::TimeDelta::hours(24) {
@@ -148,98 +195,101 @@ pub(super) fn sync_settings(
             ),
         });
     }
+    Ok((time_interval, time_interval_unit))
+}
 
-    let segment_count_limit = positive(
-        "segment_count_limit",
-        layers.sync("segment_count_limit", file.segment_count_limit)?,
-        d.segment_count_limit,
-    )?;
+/// A whole number of at least 1, or `default` when the key is not set.
+fn positive(key: &'static str, raw: Option<Raw<u32>>, default: u32) -> Result<u32, ConfigError> {
+    match raw {
+        Some(Raw { value: 0, origin }) => Err(ConfigError::Invalid {
+            key,
+            origin,
+            reason: "it must be at least 1".to_owned(),
+        }),
+        Some(r) => Ok(r.value),
+        None => Ok(default),
+    }
+}
 
-    let content_types = match layers.sync("content_types", file.content_types)? {
-        Some(r) => {
-            if r.value.is_empty() {
-                return Err(ConfigError::Invalid {
-                    key: "content_types",
-                    origin: r.origin,
-                    reason: "the list is empty; Power Apps launches are in \"Audit.General\""
-                        .to_owned(),
-                });
-            }
-            let mut out: Vec<String> = Vec::new();
-            for name in &r.value {
-                let ct = content_type(name).ok_or_else(|| ConfigError::Invalid {
-                    key: "content_types",
-                    origin: r.origin.clone(),
-                    reason: format!(
-                        "{name:?} is not a content type of the API; use any of {}",
-                        CONTENT_TYPES.join(", ")
-                    ),
-                })?;
-                if !out.iter().any(|c| c == ct) {
-                    out.push(ct.to_owned());
-                }
-            }
-            out
+/// A [`TimeUnit`] by name, or `default` when the key is not set.
+fn unit(
+    key: &'static str,
+    raw: Option<Raw<String>>,
+    default: TimeUnit,
+) -> Result<TimeUnit, ConfigError> {
+    match raw {
+        Some(r) => TimeUnit::parse(&r.value).ok_or_else(|| ConfigError::Invalid {
+            key,
+            origin: r.origin,
+            reason: format!("{:?} is not one of minute, hour, day", r.value),
+        }),
+        None => Ok(default),
+    }
+}
+
+/// `content_types`: not empty, each one of [`CONTENT_TYPES`] (in the API's spelling), each once.
+fn content_types(r: Raw<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    if r.value.is_empty() {
+        return Err(ConfigError::Invalid {
+            key: "content_types",
+            origin: r.origin,
+            reason: "the list is empty; Power Apps launches are in \"Audit.General\"".to_owned(),
+        });
+    }
+    let mut out: Vec<String> = Vec::new();
+    for name in &r.value {
+        let ct = content_type(name).ok_or_else(|| ConfigError::Invalid {
+            key: "content_types",
+            origin: r.origin.clone(),
+            reason: format!(
+                "{name:?} is not a content type of the API; use any of {}",
+                CONTENT_TYPES.join(", ")
+            ),
+        })?;
+        if !out.iter().any(|c| c == ct) {
+            out.push(ct.to_owned());
         }
-        None => d.content_types,
-    };
+    }
+    Ok(out)
+}
 
-    let operations = match layers.sync("operations", file.operations)? {
-        Some(r) => {
-            let ops: Vec<String> = r
-                .value
-                .iter()
-                .map(|o| o.trim().to_owned())
-                .filter(|o| !o.is_empty())
-                .collect();
-            if ops.is_empty() {
-                return Err(ConfigError::Invalid {
-                    key: "operations",
-                    origin: r.origin,
-                    reason: "the list is empty; the default is [\"LaunchPowerApp\"]".to_owned(),
-                });
-            }
-            ops
-        }
-        None => d.operations,
-    };
+/// `operations`: the names trimmed, blank ones dropped; what is left must not be empty.
+fn operations(r: Raw<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    let ops: Vec<String> = r
+        .value
+        .iter()
+        .map(|o| o.trim().to_owned())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if ops.is_empty() {
+        return Err(ConfigError::Invalid {
+            key: "operations",
+            origin: r.origin,
+            reason: "the list is empty; the default is [\"LaunchPowerApp\"]".to_owned(),
+        });
+    }
+    Ok(ops)
+}
 
-    let concurrency = match layers.sync("concurrency", file.concurrency)? {
-        Some(Raw { value, origin }) if !(1..=64).contains(&value) => {
-            return Err(ConfigError::Invalid {
-                key: "concurrency",
-                origin,
-                reason: format!("{value} is outside 1 to 64"),
-            });
-        }
-        Some(r) => r.value as usize,
-        None => d.concurrency,
-    };
-
-    let requests_per_minute = match layers.sync("requests_per_minute", file.requests_per_minute)? {
-        Some(Raw { value, origin }) if !(1..=60_000).contains(&value) => {
-            return Err(ConfigError::Invalid {
-                key: "requests_per_minute",
-                origin,
-                reason: format!(
-                    "{value} is outside 1 to 60000 (the service allows about 2000 a minute per tenant)"
-                ),
-            });
-        }
-        Some(r) => r.value,
-        None => d.requests_per_minute,
-    };
-
-    Ok(SyncSettings {
-        start_time_interval,
-        start_time_unit,
-        time_interval,
-        time_interval_unit,
-        segment_count_limit,
-        content_types,
-        operations,
-        concurrency,
-        requests_per_minute,
+/// A whole number inside `range`; `note` follows the refusal (why the bounds are what they are).
+fn within(
+    key: &'static str,
+    raw: Raw<u32>,
+    range: RangeInclusive<u32>,
+    note: &str,
+) -> Result<u32, ConfigError> {
+    if range.contains(&raw.value) {
+        return Ok(raw.value);
+    }
+    Err(ConfigError::Invalid {
+        key,
+        origin: raw.origin,
+        reason: format!(
+            "{} is outside {} to {}{note}",
+            raw.value,
+            range.start(),
+            range.end()
+        ),
     })
 }
 
