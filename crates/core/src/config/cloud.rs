@@ -64,6 +64,44 @@ pub enum TokenVersion {
     V2,
 }
 
+/// The `cloud` key, [`Cloud::Commercial`] when it is not set.
+pub(super) fn read_cloud(
+    layers: &Layers<'_>,
+    file_value: Option<String>,
+) -> Result<Cloud, ConfigError> {
+    match layers.top("cloud", file_value) {
+        Some(raw) => Cloud::parse(&raw.value).ok_or_else(|| ConfigError::Invalid {
+            key: "cloud",
+            origin: raw.origin,
+            reason: format!(
+                "{:?} is not a cloud auditsync knows; use one of {}",
+                raw.value,
+                Cloud::NAMES
+            ),
+        }),
+        None => Ok(Cloud::Commercial),
+    }
+}
+
+/// The `token_version` key ("v1", "1", "1.0", "v2", ...), [`TokenVersion::V1`] when it is not set.
+pub(super) fn read_token_version(
+    layers: &Layers<'_>,
+    file_value: Option<String>,
+) -> Result<TokenVersion, ConfigError> {
+    match layers.top("token_version", file_value) {
+        Some(raw) => match raw.value.trim().to_ascii_lowercase().as_str() {
+            "v1" | "1" | "1.0" => Ok(TokenVersion::V1),
+            "v2" | "2" | "2.0" => Ok(TokenVersion::V2),
+            _ => Err(ConfigError::Invalid {
+                key: "token_version",
+                origin: raw.origin,
+                reason: format!("{:?} is neither \"v1\" nor \"v2\"", raw.value),
+            }),
+        },
+        None => Ok(TokenVersion::V1),
+    }
+}
+
 /// Parses `authority` or `audience`, falling back to the cloud's value; https, or http to loopback only.
 pub(super) fn endpoint(
     layers: &Layers<'_>,
@@ -152,8 +190,8 @@ mod tests {
             ),
         ] {
             let s = load(&format!("{}cloud = \"{cloud}\"\n", minimal()), &[]).unwrap();
-            assert_eq!(s.authority.host_str(), Some(login));
-            assert_eq!(s.audience.host_str(), Some(api));
+            assert_eq!(s.tenant.authority.host_str(), Some(login));
+            assert_eq!(s.tenant.audience.host_str(), Some(api));
             assert!(s.warnings.is_empty(), "{:?}", s.warnings);
         }
     }

@@ -125,7 +125,16 @@ pub(super) struct Layers<'a> {
     pub(super) file_origin: Origin,
 }
 
-impl Layers<'_> {
+impl<'a> Layers<'a> {
+    /// The layers over `env` and the file at `file` (values from the file point at it in messages).
+    pub(super) fn new(env: &'a Env, file: Option<&Path>) -> Layers<'a> {
+        let file_origin = match file {
+            Some(p) => Origin::File(p.to_owned()),
+            None => Origin::Default,
+        };
+        Layers { env, file_origin }
+    }
+
     pub(super) fn top(&self, key: &str, file: Option<String>) -> Option<Raw<String>> {
         let name = env_name(key);
         if let Some(v) = self.env.get(&name) {
@@ -227,9 +236,23 @@ pub(super) fn default_places(env: &Env) -> String {
     places.join(" and ")
 }
 
+/// The file's keys, or none when there is no file (`text` is `None`); `file` names it in the refusal.
+pub(super) fn parse_file(
+    file: Option<&Path>,
+    text: Option<&str>,
+) -> Result<FileConfig, ConfigError> {
+    match text {
+        Some(t) => toml::from_str(t).map_err(|e| ConfigError::Parse {
+            path: file.map(Path::to_owned).unwrap_or_default(),
+            message: toml_message(&e, t),
+        }),
+        None => Ok(FileConfig::default()),
+    }
+}
+
 /// toml's own message (it names the unknown key and the keys allowed) with the line it is on. A value
 /// quoted in a type error is left out: it may be a secret written in the wrong form.
-pub(super) fn toml_message(e: &toml::de::Error, text: &str) -> String {
+fn toml_message(e: &toml::de::Error, text: &str) -> String {
     let raw = e.message().trim();
     let msg = if raw.starts_with("invalid type") || raw.starts_with("invalid value") {
         raw.split('`')
@@ -283,7 +306,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(s.cloud, Cloud::Gcc);
+        assert_eq!(s.tenant.cloud, Cloud::Gcc);
         assert_eq!(s.sync.concurrency, 2);
         assert_eq!(s.sync.content_types, ["Audit.General", "Audit.Exchange"]);
     }

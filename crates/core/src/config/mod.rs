@@ -5,7 +5,7 @@
 //! (the file's path or the environment variable) and what to write instead.
 //!
 //! The parts, one concern each: `layers` (the file's place, its keys, the environment overrides),
-//! `tenant` (the GUIDs of one tenant), `cloud` (hosts per cloud, token version), `secret` (the client
+//! `tenant` (the keys of one tenant), `cloud` (hosts per cloud, token version), `secret` (the client
 //! secret's source) and `sync` (the `[sync]` table).
 
 mod cloud;
@@ -17,19 +17,17 @@ mod tenant;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use secrecy::{ExposeSecret, SecretString};
-use url::Url;
+use secrecy::SecretString;
 
 pub use cloud::{Cloud, TokenVersion};
 pub use layers::{Env, locate};
 pub use secret::SecretSource;
 pub use sync::{CONTENT_TYPES, SyncSettings, TimeUnit, content_type};
+pub use tenant::Tenant;
 
-use cloud::{cloud_mismatch, endpoint};
-use layers::{FileConfig, Layers, Raw, default_places, toml_message, unknown_env_warnings};
-use secret::{run_secret_command, secret_source};
+use layers::{Layers, Raw, default_places, parse_file, unknown_env_warnings};
+use secret::read_secret;
 use sync::sync_settings;
-use tenant::{guid, required_guid};
 
 /// Why the configuration cannot be used. Every variant is a user error (exit code 2) except
 /// [`ConfigError::SecretCommandFailed`], which is a runtime failure of somebody else's program.
@@ -115,14 +113,8 @@ impl fmt::Display for Origin {
 pub struct Settings {
     /// The file the settings were read from, if any.
     pub file: Option<PathBuf>,
-    pub tenant_id: String,
-    pub client_id: String,
-    pub secret: Option<SecretSource>,
-    pub cloud: Cloud,
-    pub authority: Url,
-    pub audience: Url,
-    pub token_version: TokenVersion,
-    pub publisher_identifier: String,
+    /// The tenant to read, and how to sign in to it.
+    pub tenant: Tenant,
     pub database: PathBuf,
     pub sync: SyncSettings,
     /// Things worth telling the admin that do not stop the run (world-readable secrets, hosts that do not
@@ -158,17 +150,8 @@ impl Settings {
         text: Option<&str>,
         env: &Env,
     ) -> Result<Settings, ConfigError> {
-        let parsed: FileConfig = match text {
-            Some(t) => toml::from_str(t).map_err(|e| ConfigError::Parse {
-                path: file.clone().unwrap_or_default(),
-                message: toml_message(&e, t),
-            })?,
-            None => FileConfig::default(),
-        };
-        let file_origin = match &file {
-            Some(p) => Origin::File(p.clone()),
-            None => Origin::Default,
-        };
+        let parsed = parse_file(file.as_deref(), text)?;
+        let layers = Layers::new(env, file.as_deref());
         // Relative paths in the file are relative to the file's folder, so cron's working directory
         // does not matter; relative paths from the environment are relative to the working directory.
         let base = file
@@ -176,73 +159,13 @@ impl Settings {
             .and_then(Path::parent)
             .map(Path::to_owned)
             .unwrap_or_default();
-        let layers = Layers { env, file_origin };
         let mut warnings = unknown_env_warnings(env);
-
-        let secret = secret_source(env, &layers, &parsed, &base, &mut warnings)?;
-        let tenant_id = required_guid(&layers, "tenant_id", parsed.tenant_id, &file)?;
-        let client_id = required_guid(&layers, "client_id", parsed.client_id, &file)?;
-        let publisher_identifier =
-            match layers.top("publisher_identifier", parsed.publisher_identifier) {
-                Some(raw) => guid("publisher_identifier", raw)?,
-                None => tenant_id.clone(),
-            };
-
-        let cloud = match layers.top("cloud", parsed.cloud) {
-            Some(raw) => Cloud::parse(&raw.value).ok_or_else(|| ConfigError::Invalid {
-                key: "cloud",
-                origin: raw.origin,
-                reason: format!(
-                    "{:?} is not a cloud auditsync knows; use one of {}",
-                    raw.value,
-                    Cloud::NAMES
-                ),
-            })?,
-            None => Cloud::Commercial,
-        };
-        let authority = endpoint(&layers, "authority", parsed.authority, cloud.authority())?;
-        let audience = endpoint(&layers, "audience", parsed.audience, cloud.audience())?;
-        warnings.extend(cloud_mismatch(cloud, &authority, &audience));
-
-        let token_version = match layers.top("token_version", parsed.token_version) {
-            Some(raw) => match raw.value.trim().to_ascii_lowercase().as_str() {
-                "v1" | "1" | "1.0" => TokenVersion::V1,
-                "v2" | "2" | "2.0" => TokenVersion::V2,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        key: "token_version",
-                        origin: raw.origin,
-                        reason: format!("{:?} is neither \"v1\" nor \"v2\"", raw.value),
-                    });
-                }
-            },
-            None => TokenVersion::V1,
-        };
-
-        let database = match layers.top(
-            "database",
-            parsed.database.map(|p| p.to_string_lossy().into_owned()),
-        ) {
-            Some(Raw {
-                value,
-                origin: Origin::Env(_),
-            }) => PathBuf::from(value),
-            Some(Raw { value, .. }) => base.join(value),
-            None => base.join("auditsync.db"),
-        };
-
+        let tenant = Tenant::resolve(&layers, &parsed, &base, &file, &mut warnings)?;
+        let database = database(&layers, parsed.database, &base);
         let sync = sync_settings(&layers, parsed.sync)?;
-
         Ok(Settings {
             file,
-            tenant_id,
-            client_id,
-            secret,
-            cloud,
-            authority,
-            audience,
-            token_version,
-            publisher_identifier,
+            tenant,
             database,
             sync,
             warnings,
@@ -252,40 +175,23 @@ impl Settings {
     /// Reads the client secret from wherever the configuration says, running `client_secret_command`
     /// if that is the source. Call once per invocation.
     pub async fn client_secret(&self) -> Result<SecretString, ConfigError> {
-        let Some(source) = &self.secret else {
-            return Err(ConfigError::Missing {
-                key: "client_secret",
-                env: "AUDITSYNC_CLIENT_SECRET".to_owned(),
-                hint: match &self.file {
-                    Some(p) => format!(
-                        "(nor client_secret_file or client_secret_command) in {}",
-                        p.display()
-                    ),
-                    None => "(nor client_secret_file or client_secret_command)".to_owned(),
-                },
-            });
-        };
-        let (value, origin) = match source {
-            SecretSource::Value(v, o) => (v.expose_secret().to_owned(), o),
-            SecretSource::File(path, o) => {
-                let text = tokio::fs::read_to_string(path).await.map_err(|source| {
-                    ConfigError::SecretFile {
-                        path: path.clone(),
-                        origin: o.clone(),
-                        source,
-                    }
-                })?;
-                (text, o)
-            }
-            SecretSource::Command(cmd, o) => (run_secret_command(cmd, o).await?, o),
-        };
-        let value = value.trim();
-        if value.is_empty() {
-            return Err(ConfigError::SecretEmpty {
-                origin: origin.clone(),
-            });
-        }
-        Ok(SecretString::from(value.to_owned()))
+        read_secret(self.tenant.secret.as_ref(), self.file.as_deref()).await
+    }
+}
+
+/// The database path: from the environment as given, from the file relative to `base` (the file's
+/// folder), else `auditsync.db` in `base`.
+fn database(layers: &Layers<'_>, file_value: Option<PathBuf>, base: &Path) -> PathBuf {
+    match layers.top(
+        "database",
+        file_value.map(|p| p.to_string_lossy().into_owned()),
+    ) {
+        Some(Raw {
+            value,
+            origin: Origin::Env(_),
+        }) => PathBuf::from(value),
+        Some(Raw { value, .. }) => base.join(value),
+        None => base.join("auditsync.db"),
     }
 }
 
@@ -322,10 +228,13 @@ mod tests {
     #[test]
     fn defaults_follow_the_coe_and_the_commercial_cloud() {
         let s = load(&minimal(), &[]).unwrap();
-        assert_eq!(s.cloud, Cloud::Commercial);
-        assert_eq!(s.authority.as_str(), "https://login.microsoftonline.com/");
-        assert_eq!(s.audience.as_str(), "https://manage.office.com/");
-        assert_eq!(s.publisher_identifier, T);
+        assert_eq!(s.tenant.cloud, Cloud::Commercial);
+        assert_eq!(
+            s.tenant.authority.as_str(),
+            "https://login.microsoftonline.com/"
+        );
+        assert_eq!(s.tenant.audience.as_str(), "https://manage.office.com/");
+        assert_eq!(s.tenant.publisher_identifier, T);
         assert_eq!(s.database, PathBuf::from("/etc/auditsync.db"));
         assert_eq!(s.sync.segment_count_limit, 60);
         assert_eq!(s.sync.content_types, ["Audit.General"]);

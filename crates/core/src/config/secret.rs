@@ -4,9 +4,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
-use super::layers::{Env, FileConfig, Layers};
+use super::layers::{FileConfig, Layers};
 use super::{ConfigError, Origin};
 
 /// How the client secret is obtained. Nothing is read or run until [`Settings::client_secret`].
@@ -27,19 +27,18 @@ impl fmt::Debug for SecretSource {
 }
 
 pub(super) fn secret_source(
-    env: &Env,
     layers: &Layers<'_>,
     parsed: &FileConfig,
     base: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<Option<SecretSource>, ConfigError> {
-    if let Some(v) = env.get("AUDITSYNC_CLIENT_SECRET") {
+    if let Some(v) = layers.env.get("AUDITSYNC_CLIENT_SECRET") {
         return Ok(Some(SecretSource::Value(
             SecretString::from(v.to_owned()),
             Origin::Env("AUDITSYNC_CLIENT_SECRET".into()),
         )));
     }
-    if let Some(v) = env.get("AUDITSYNC_CLIENT_SECRET_FILE") {
+    if let Some(v) = layers.env.get("AUDITSYNC_CLIENT_SECRET_FILE") {
         let path = PathBuf::from(v);
         warnings.extend(readable_by_others(&path, "client_secret_file"));
         return Ok(Some(SecretSource::File(
@@ -47,7 +46,7 @@ pub(super) fn secret_source(
             Origin::Env("AUDITSYNC_CLIENT_SECRET_FILE".into()),
         )));
     }
-    if let Some(v) = env.get("AUDITSYNC_CLIENT_SECRET_COMMAND") {
+    if let Some(v) = layers.env.get("AUDITSYNC_CLIENT_SECRET_COMMAND") {
         return Ok(Some(SecretSource::Command(
             v.to_owned(),
             Origin::Env("AUDITSYNC_CLIENT_SECRET_COMMAND".into()),
@@ -79,6 +78,48 @@ pub(super) fn secret_source(
     Ok(None)
 }
 
+/// Reads the client secret from `source`, running `client_secret_command` if that is the source; `file`
+/// (the configuration file) is named when no source is set. Its value is trimmed and must not be empty.
+pub(super) async fn read_secret(
+    source: Option<&SecretSource>,
+    file: Option<&Path>,
+) -> Result<SecretString, ConfigError> {
+    let Some(source) = source else {
+        return Err(ConfigError::Missing {
+            key: "client_secret",
+            env: "AUDITSYNC_CLIENT_SECRET".to_owned(),
+            hint: match file {
+                Some(p) => format!(
+                    "(nor client_secret_file or client_secret_command) in {}",
+                    p.display()
+                ),
+                None => "(nor client_secret_file or client_secret_command)".to_owned(),
+            },
+        });
+    };
+    let (value, origin) = match source {
+        SecretSource::Value(v, o) => (v.expose_secret().to_owned(), o),
+        SecretSource::File(path, o) => {
+            let text = tokio::fs::read_to_string(path).await.map_err(|source| {
+                ConfigError::SecretFile {
+                    path: path.clone(),
+                    origin: o.clone(),
+                    source,
+                }
+            })?;
+            (text, o)
+        }
+        SecretSource::Command(cmd, o) => (run_secret_command(cmd, o).await?, o),
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ConfigError::SecretEmpty {
+            origin: origin.clone(),
+        });
+    }
+    Ok(SecretString::from(value.to_owned()))
+}
+
 /// A warning, with the chmod that fixes it, when a file holding a secret can be read by other users.
 #[cfg(unix)]
 fn readable_by_others(path: &Path, what: &str) -> Option<String> {
@@ -99,7 +140,7 @@ fn readable_by_others(_path: &Path, _what: &str) -> Option<String> {
     None
 }
 
-pub(super) async fn run_secret_command(cmd: &str, origin: &Origin) -> Result<String, ConfigError> {
+async fn run_secret_command(cmd: &str, origin: &Origin) -> Result<String, ConfigError> {
     let mut command = if cfg!(windows) {
         let mut c = tokio::process::Command::new("cmd");
         c.arg("/C").arg(cmd);
@@ -144,7 +185,7 @@ mod tests {
         ));
         let s = load(&two, &[("AUDITSYNC_CLIENT_SECRET", "e")]).unwrap();
         assert!(matches!(
-            s.secret,
+            s.tenant.secret,
             Some(SecretSource::Value(_, Origin::Env(_)))
         ));
     }

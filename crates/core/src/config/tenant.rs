@@ -1,11 +1,84 @@
-//! The keys that identify one tenant and its app registration: the GUIDs.
+//! One tenant: the keys that identify it and its app registration, the client secret's source, and
+//! the hosts to reach it at.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use url::Url;
 
 use super::ConfigError;
-use super::layers::{Layers, Raw, env_name};
+use super::cloud::{Cloud, TokenVersion, cloud_mismatch, endpoint, read_cloud, read_token_version};
+use super::layers::{FileConfig, Layers, Raw, env_name};
+use super::secret::{SecretSource, secret_source};
 
-pub(super) fn required_guid(
+/// One tenant and the app registration auditsync signs in to it as: who (`tenant_id`, `client_id`),
+/// with what (`secret`), where (`cloud`, `authority`, `audience`, `token_version`) and under whose
+/// throttling quota (`publisher_identifier`).
+///
+/// Today the configuration names one, with the top-level keys. A later `[[tenants]]` list (issue 9)
+/// will be a `Vec<Tenant>`, each entry taking the top-level keys as its defaults.
+#[derive(Debug)]
+pub struct Tenant {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub secret: Option<SecretSource>,
+    pub cloud: Cloud,
+    pub authority: Url,
+    pub audience: Url,
+    pub token_version: TokenVersion,
+    pub publisher_identifier: String,
+}
+
+impl Tenant {
+    /// Reads the tenant's keys from the layers, in this order: the secret source, the GUIDs, the cloud
+    /// and its hosts, the token version. Relative paths in the file are relative to `base`; `file` is
+    /// named when a required key is missing. Warnings (a secret others can read, hosts of another
+    /// cloud) are added to `warnings`.
+    pub(super) fn resolve(
+        layers: &Layers<'_>,
+        parsed: &FileConfig,
+        base: &Path,
+        file: &Option<PathBuf>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Tenant, ConfigError> {
+        let secret = secret_source(layers, parsed, base, warnings)?;
+        let tenant_id = required_guid(layers, "tenant_id", parsed.tenant_id.clone(), file)?;
+        let client_id = required_guid(layers, "client_id", parsed.client_id.clone(), file)?;
+        let publisher_identifier =
+            match layers.top("publisher_identifier", parsed.publisher_identifier.clone()) {
+                Some(raw) => guid("publisher_identifier", raw)?,
+                None => tenant_id.clone(),
+            };
+
+        let cloud = read_cloud(layers, parsed.cloud.clone())?;
+        let authority = endpoint(
+            layers,
+            "authority",
+            parsed.authority.clone(),
+            cloud.authority(),
+        )?;
+        let audience = endpoint(
+            layers,
+            "audience",
+            parsed.audience.clone(),
+            cloud.audience(),
+        )?;
+        warnings.extend(cloud_mismatch(cloud, &authority, &audience));
+        let token_version = read_token_version(layers, parsed.token_version.clone())?;
+
+        Ok(Tenant {
+            tenant_id,
+            client_id,
+            secret,
+            cloud,
+            authority,
+            audience,
+            token_version,
+            publisher_identifier,
+        })
+    }
+}
+
+fn required_guid(
     layers: &Layers<'_>,
     key: &'static str,
     file_value: Option<String>,
@@ -24,7 +97,7 @@ pub(super) fn required_guid(
     }
 }
 
-pub(super) fn guid(key: &'static str, raw: Raw<String>) -> Result<String, ConfigError> {
+fn guid(key: &'static str, raw: Raw<String>) -> Result<String, ConfigError> {
     let v = raw.value.trim();
     let hyphenated = v.len() == 36 && v.matches('-').count() == 4;
     match uuid::Uuid::try_parse(v) {
