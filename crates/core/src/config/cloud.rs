@@ -7,18 +7,27 @@ use super::layers::{Layers, Raw};
 use super::{ConfigError, Origin};
 use crate::net::check_transport;
 
-/// The national cloud the tenant lives in; it decides the login host and the API host.
+/// The national cloud the tenant lives in (the `cloud` key); it decides the login host and the API
+/// host. The hosts per cloud are management-api.md §1.1 (API) and §4 "Authority and resource per
+/// cloud" (login).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cloud {
+    /// Microsoft 365 Enterprise, the worldwide cloud (also written `enterprise` or `public`).
     Commercial,
+    /// US Government Community Cloud: commercial login, its own API host.
     Gcc,
+    /// US Government Community Cloud High: the `.us` login and API hosts.
     GccHigh,
+    /// US Department of Defense: the `.us` login host, the `.mil` API host.
     Dod,
 }
 
 impl Cloud {
+    /// The names [`Cloud::parse`] accepts, as messages list them.
     pub const NAMES: &'static str = "commercial, gcc, gcc-high, dod";
 
+    /// The cloud by name, trimmed, in any case, `_` or `-` alike (`GCC_High`); `None` for a name
+    /// auditsync does not know.
     pub fn parse(s: &str) -> Option<Cloud> {
         match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
             "commercial" | "enterprise" | "public" => Some(Cloud::Commercial),
@@ -29,6 +38,7 @@ impl Cloud {
         }
     }
 
+    /// The cloud's name as the `cloud` key writes it (`gcc-high`).
     pub fn name(self) -> &'static str {
         match self {
             Cloud::Commercial => "commercial",
@@ -38,7 +48,8 @@ impl Cloud {
         }
     }
 
-    /// The Entra ID login host (management-api.md §4, "Authority and resource per cloud").
+    /// The Entra ID login host, an https origin without a trailing `/` (management-api.md §4,
+    /// "Authority and resource per cloud"); the default of the `authority` key.
     pub fn authority(self) -> &'static str {
         match self {
             Cloud::Commercial | Cloud::Gcc => "https://login.microsoftonline.com",
@@ -46,7 +57,8 @@ impl Cloud {
         }
     }
 
-    /// The Management Activity API root, which is also the token's resource (management-api.md §1.1).
+    /// The Management Activity API root, which is also the token's resource: an https origin without a
+    /// trailing `/` (management-api.md §1.1, §4); the default of the `audience` key.
     pub fn audience(self) -> &'static str {
         match self {
             Cloud::Commercial => "https://manage.office.com",
@@ -57,10 +69,14 @@ impl Cloud {
     }
 }
 
-/// Which Entra token endpoint to use: v1 (`/oauth2/token`, `resource=`) or v2 (`/oauth2/v2.0/token`, `scope=`).
+/// Which Entra token endpoint to use (the `token_version` key, default v1): both work in every cloud
+/// (management-api.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenVersion {
+    /// `/oauth2/token` with `resource=<audience>`, as the CoE kit and the API's docs use. Written `v1`,
+    /// `1` or `1.0`.
     V1,
+    /// `/oauth2/v2.0/token` with `scope=<audience>/.default`. Written `v2`, `2` or `2.0`.
     V2,
 }
 

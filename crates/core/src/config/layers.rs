@@ -9,14 +9,16 @@ use serde::Deserialize;
 
 use super::{ConfigError, Origin};
 
-/// The environment as auditsync sees it: a snapshot, so that tests can hand in their own.
+/// The environment as auditsync sees it: a snapshot of the `AUDITSYNC_*` variables and the two that
+/// name the home folders (`HOME`, `XDG_CONFIG_HOME`), so that tests can hand in their own. An empty
+/// variable counts as unset.
 #[derive(Debug, Default, Clone)]
 pub struct Env {
     vars: BTreeMap<String, String>,
 }
 
 impl Env {
-    /// The process environment (only the variables auditsync reads).
+    /// The process environment (only the variables auditsync reads; one that is not UTF-8 is skipped).
     pub fn from_process() -> Env {
         let vars = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
@@ -25,6 +27,8 @@ impl Env {
         Env { vars }
     }
 
+    /// An environment of these (name, value) pairs only, for tests and for the commands that configure
+    /// auditsync themselves (`demo`).
     pub fn from_pairs<I, K, V>(pairs: I) -> Env
     where
         I: IntoIterator<Item = (K, V)>,
@@ -39,6 +43,7 @@ impl Env {
         }
     }
 
+    /// The variable's value; `None` when it is unset or empty.
     pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.vars
             .get(name)
@@ -50,6 +55,7 @@ impl Env {
 /// Environment variables auditsync reads besides the per-key overrides.
 const OTHER_VARS: [&str; 2] = ["AUDITSYNC_CONFIG", "AUDITSYNC_LOG"];
 
+/// The keys the file may hold, as written; any other key is refused by name.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileConfig {
@@ -68,6 +74,7 @@ pub(super) struct FileConfig {
     pub(super) sync: FileSync,
 }
 
+/// The keys the file's `[sync]` table may hold, as written; any other key is refused by name.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileSync {
@@ -109,6 +116,7 @@ const SYNC_KEYS: [&str; 9] = [
     "requests_per_minute",
 ];
 
+/// The variable that overrides a key: `AUDITSYNC_<KEY>`.
 pub(super) fn env_name(key: &str) -> String {
     format!("AUDITSYNC_{}", key.to_ascii_uppercase())
 }
@@ -135,6 +143,7 @@ impl<'a> Layers<'a> {
         Layers { env, file_origin }
     }
 
+    /// A top-level key: `AUDITSYNC_<KEY>`, else the file's value.
     pub(super) fn top(&self, key: &str, file: Option<String>) -> Option<Raw<String>> {
         let name = env_name(key);
         if let Some(v) = self.env.get(&name) {
@@ -149,6 +158,8 @@ impl<'a> Layers<'a> {
         })
     }
 
+    /// A `[sync]` key: `AUDITSYNC_SYNC_<KEY>`, else `AUDITSYNC_<KEY>`, else the file's value. A variable
+    /// that does not parse as `T` is [`ConfigError::Invalid`].
     pub(super) fn sync<T>(
         &self,
         key: &'static str,
@@ -175,8 +186,11 @@ impl<'a> Layers<'a> {
     }
 }
 
+/// A value as an environment variable writes it.
 pub(super) trait FromEnv: Sized {
+    /// What the value should look like, for the refusal ("a whole number").
     const EXPECTED: &'static str;
+    /// The value, or `None` when the text is not one.
     fn from_env(s: &str) -> Option<Self>;
 }
 
@@ -210,6 +224,10 @@ impl FromEnv for Vec<String> {
 /// Finds the configuration file: `--config`, else `AUDITSYNC_CONFIG`, else `./auditsync.toml`, else
 /// `$XDG_CONFIG_HOME/auditsync/config.toml` (`~/.config/auditsync/config.toml`).
 /// An explicitly named file must exist; the two default places may be absent.
+///
+/// Returns the named file without looking at it (a missing one is [`ConfigError::Read`] when
+/// [`Settings::load`](super::Settings::load) reads it), the first default place that holds a file, or
+/// `None`. It does not fail today; the `Result` leaves room for a check that does.
 pub fn locate(flag: Option<&Path>, env: &Env) -> Result<Option<PathBuf>, ConfigError> {
     if let Some(p) = flag {
         return Ok(Some(p.to_owned()));
@@ -226,6 +244,7 @@ pub fn locate(flag: Option<&Path>, env: &Env) -> Result<Option<PathBuf>, ConfigE
     Ok(candidates.into_iter().find(|p| p.is_file()))
 }
 
+/// The default places [`locate`] looks in, for [`ConfigError::NotFound`].
 pub(super) fn default_places(env: &Env) -> String {
     let mut places = vec!["./auditsync.toml".to_owned()];
     if let Some(dir) = env.get("XDG_CONFIG_HOME") {
@@ -273,6 +292,8 @@ fn toml_message(e: &toml::de::Error, text: &str) -> String {
     }
 }
 
+/// A warning for each `AUDITSYNC_` variable that is not one auditsync reads (a typo would otherwise
+/// be ignored without a word).
 pub(super) fn unknown_env_warnings(env: &Env) -> Vec<String> {
     env.vars
         .keys()

@@ -33,49 +33,86 @@ use sync::sync_settings;
 /// [`ConfigError::SecretCommandFailed`], which is a runtime failure of somebody else's program.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The configuration file was found (or named) but could not be read.
     #[error("cannot read the configuration file {path}: {source}")]
     Read {
+        /// The file, as named or found.
         path: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not valid TOML, or holds a key auditsync does not know, or a value of the wrong type.
     #[error("the configuration file {path} is not valid: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The file (empty when the text was not read from a file).
+        path: PathBuf,
+        /// toml's message with its line number; a quoted value is left out (it may be a secret).
+        message: String,
+    },
+    /// No file was named, none is in the default places, and `AUDITSYNC_TENANT_ID` is not set.
     #[error(
         "no configuration file found (looked for {looked}); copy config.example.toml to ./auditsync.toml or \
          ~/.config/auditsync/config.toml, pass --config PATH, or set the AUDITSYNC_* environment variables"
     )]
-    NotFound { looked: String },
+    NotFound {
+        /// The default places, joined with "and".
+        looked: String,
+    },
+    /// A required key (`tenant_id`, `client_id`, or a source of the client secret) is not set.
     #[error("{key} is not set {hint}; set it in the configuration file or as {env}")]
     Missing {
+        /// The key, as written in the file.
         key: &'static str,
+        /// The environment variable that can set it instead.
         env: String,
+        /// Where it was looked for, e.g. "in /etc/auditsync.toml".
         hint: String,
     },
+    /// A key is set to a value auditsync refuses.
     #[error("{key} {origin} is not valid: {reason}")]
     Invalid {
+        /// The key, as written in the file.
         key: &'static str,
+        /// Where the refused value came from.
         origin: Origin,
+        /// Why, and what to write instead. A value that may be a secret is not quoted.
         reason: String,
     },
+    /// The file sets more than one of `client_secret`, `client_secret_file` and `client_secret_command`
+    /// (the value is where the file is).
     #[error(
         "{0} sets more than one of client_secret, client_secret_file and client_secret_command; keep exactly one"
     )]
     SecretConflict(Origin),
+    /// `client_secret_file` names a file that cannot be read.
     #[error("cannot read the client secret file {path} (client_secret_file {origin}): {source}")]
     SecretFile {
+        /// The secret's file (relative paths in the configuration file are taken from its folder).
         path: PathBuf,
+        /// Where `client_secret_file` was set.
         origin: Origin,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
+    /// The secret is empty once trimmed (from a value, a file or a command's output).
     #[error("the client secret {origin} is empty; put the secret's value there")]
-    SecretEmpty { origin: Origin },
+    SecretEmpty {
+        /// Where the secret's source was set.
+        origin: Origin,
+    },
+    /// `client_secret_command` could not be started, failed, or printed something that is not UTF-8 text.
     #[error(
         "client_secret_command {origin} failed ({status}); run it by hand to see why (its output is not shown \
          here because it may hold the secret)"
     )]
-    SecretCommandFailed { origin: Origin, status: String },
+    SecretCommandFailed {
+        /// Where `client_secret_command` was set.
+        origin: Origin,
+        /// What went wrong, e.g. "it exited with status 1". Never the command's output.
+        status: String,
+    },
 }
 
 impl ConfigError {
@@ -91,9 +128,13 @@ impl ConfigError {
 /// Where a setting's value came from, for messages that point at the right place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
+    /// The configuration file at this path. Shown as "in PATH".
     File(PathBuf),
+    /// The environment variable of this name. Shown as "from NAME".
     Env(String),
+    /// auditsync's default (no file, no variable). Shown as "(the default)".
     Default,
+    /// A command-line flag. Shown as "given on the command line". Nothing in config builds it yet.
     Command,
 }
 
@@ -108,14 +149,18 @@ impl fmt::Display for Origin {
     }
 }
 
-/// Everything a command needs, validated. Built by [`Settings::load`].
+/// Everything a command needs, validated. Built by [`Settings::load`] (or [`Settings::from_parts`]);
+/// every key is either from the environment (`AUDITSYNC_<KEY>`), from the file, or a default.
 #[derive(Debug)]
 pub struct Settings {
     /// The file the settings were read from, if any.
     pub file: Option<PathBuf>,
-    /// The tenant to read, and how to sign in to it.
+    /// The tenant to read, and how to sign in to it (the top-level keys `tenant_id` ... `publisher_identifier`).
     pub tenant: Tenant,
+    /// The SQLite database (`database`). From the environment as given; from the file relative to the
+    /// file's folder; by default `auditsync.db` in that folder (or in the working directory without a file).
     pub database: PathBuf,
+    /// The `[sync]` table.
     pub sync: SyncSettings,
     /// Things worth telling the admin that do not stop the run (world-readable secrets, hosts that do not
     /// match the cloud, unknown AUDITSYNC_ variables). The caller logs them.
@@ -123,7 +168,10 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Finds, reads and validates the configuration. `flag` is `--config`.
+    /// Finds, reads and validates the configuration. `flag` is `--config`; the file is found by
+    /// [`locate`]. Without a file, the environment must at least set `AUDITSYNC_TENANT_ID`
+    /// ([`ConfigError::NotFound`]); an unreadable file is [`ConfigError::Read`]; any other refusal is
+    /// [`Settings::from_parts`]'s.
     pub fn load(flag: Option<&Path>, env: &Env) -> Result<Settings, ConfigError> {
         let path = locate(flag, env)?;
         let (file, text) = match &path {
@@ -144,7 +192,16 @@ impl Settings {
         Settings::from_parts(file, text.as_deref(), env)
     }
 
-    /// Validates a configuration given as text (`file` names it in messages).
+    /// Validates a configuration given as text (`file` names it in messages, and relative paths in the
+    /// text are relative to its folder); `text` is `None` when there is no file. The environment
+    /// overrides the text key by key. Nothing is read or run here: the client secret waits for
+    /// [`Settings::client_secret`].
+    ///
+    /// # Errors
+    /// The first refusal, checking in this order: the TOML ([`ConfigError::Parse`]), the secret's
+    /// source ([`ConfigError::SecretConflict`]), the ids ([`ConfigError::Missing`],
+    /// [`ConfigError::Invalid`]), the cloud and its hosts, the token version, then `[sync]`
+    /// ([`ConfigError::Invalid`]).
     pub fn from_parts(
         file: Option<PathBuf>,
         text: Option<&str>,
@@ -174,6 +231,10 @@ impl Settings {
 
     /// Reads the client secret from wherever the configuration says, running `client_secret_command`
     /// if that is the source. Call once per invocation.
+    ///
+    /// # Errors
+    /// [`ConfigError::Missing`] when no source is set, [`ConfigError::SecretFile`],
+    /// [`ConfigError::SecretEmpty`], or [`ConfigError::SecretCommandFailed`] (exit code 1).
     pub async fn client_secret(&self) -> Result<SecretString, ConfigError> {
         read_secret(self.tenant.secret.as_ref(), self.file.as_deref()).await
     }

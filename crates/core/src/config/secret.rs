@@ -9,10 +9,18 @@ use secrecy::{ExposeSecret, SecretString};
 use super::layers::{FileConfig, Layers};
 use super::{ConfigError, Origin};
 
-/// How the client secret is obtained. Nothing is read or run until [`Settings::client_secret`].
+/// How the client secret is obtained: exactly one of `client_secret`, `client_secret_file` and
+/// `client_secret_command` (an `AUDITSYNC_CLIENT_SECRET*` variable overrides all three). Nothing is
+/// read or run until [`Settings::client_secret`](super::Settings::client_secret). Its `Debug` shows
+/// neither the value nor the command (which may hold the secret); each carries where it was set.
 pub enum SecretSource {
+    /// The secret itself (`client_secret`).
     Value(SecretString, Origin),
+    /// A file whose content, trimmed, is the secret (`client_secret_file`); a relative path in the
+    /// configuration file is already joined to that file's folder.
     File(PathBuf, Origin),
+    /// A command run once by `sh -c` (`cmd /C` on Windows) whose standard output, trimmed, is the
+    /// secret (`client_secret_command`).
     Command(String, Origin),
 }
 
@@ -26,6 +34,10 @@ impl fmt::Debug for SecretSource {
     }
 }
 
+/// The secret's source: the environment's variables first (`AUDITSYNC_CLIENT_SECRET`, `_FILE`,
+/// `_COMMAND`, in that order), else the one key the file sets (more than one is
+/// [`ConfigError::SecretConflict`]), else `None`. Files holding the secret that other users can read
+/// add a warning to `warnings`.
 pub(super) fn secret_source(
     layers: &Layers<'_>,
     parsed: &FileConfig,
@@ -140,6 +152,8 @@ fn readable_by_others(_path: &Path, _what: &str) -> Option<String> {
     None
 }
 
+/// Runs `client_secret_command` with no stdin and stderr discarded (it may print the secret), and
+/// returns its standard output.
 async fn run_secret_command(cmd: &str, origin: &Origin) -> Result<String, ConfigError> {
     let mut command = if cfg!(windows) {
         let mut c = tokio::process::Command::new("cmd");

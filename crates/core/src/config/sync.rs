@@ -5,15 +5,21 @@ use std::ops::RangeInclusive;
 use super::layers::{FileSync, Layers, Raw};
 use super::{ConfigError, Origin};
 
-/// A unit of the sync window settings.
+/// A unit of the sync window settings (`start_time_unit`, `time_interval_unit`), as the CoE kit's
+/// StartTime-Unit and TimeInterval-Unit (coe-flows.md §1a). Written `minute`, `hour` or `day`,
+/// in any case, with or without a plural `s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeUnit {
+    /// 60 seconds.
     Minute,
+    /// 60 minutes.
     Hour,
+    /// 24 hours (UTC has no daylight saving).
     Day,
 }
 
 impl TimeUnit {
+    /// The unit by name (`minute`, `Hours`, ...); `None` for anything else.
     fn parse(s: &str) -> Option<TimeUnit> {
         match s.trim().to_ascii_lowercase().as_str() {
             "minute" | "minutes" => Some(TimeUnit::Minute),
@@ -23,6 +29,7 @@ impl TimeUnit {
         }
     }
 
+    /// The unit's name in the singular, as messages write it after a number ("8 day").
     pub fn name(self) -> &'static str {
         match self {
             TimeUnit::Minute => "minute",
@@ -31,6 +38,7 @@ impl TimeUnit {
         }
     }
 
+    /// `n` of this unit as a duration.
     pub fn times(self, n: u32) -> chrono::TimeDelta {
         match self {
             TimeUnit::Minute => chrono::TimeDelta::minutes(n.into()),
@@ -40,7 +48,8 @@ impl TimeUnit {
     }
 }
 
-/// The content types the Management Activity API knows (management-api.md §1.1).
+/// The content types the Management Activity API knows, in its spelling (management-api.md §1.1).
+/// Power Apps launches are in `Audit.General`.
 pub const CONTENT_TYPES: [&str; 5] = [
     "Audit.AzureActiveDirectory",
     "Audit.Exchange",
@@ -49,7 +58,8 @@ pub const CONTENT_TYPES: [&str; 5] = [
     "DLP.All",
 ];
 
-/// Checks a content type name and returns it in the API's spelling.
+/// Checks a content type name (trimmed, in any case) and returns it in the API's spelling, or `None`
+/// when it is not one of [`CONTENT_TYPES`].
 pub fn content_type(name: &str) -> Option<&'static str> {
     CONTENT_TYPES
         .iter()
@@ -57,18 +67,35 @@ pub fn content_type(name: &str) -> Option<&'static str> {
         .copied()
 }
 
-/// The `[sync]` table, validated.
+/// The `[sync]` table, validated. Each key can be set by `AUDITSYNC_SYNC_<KEY>` or `AUDITSYNC_<KEY>`
+/// (lists comma-separated); [`SyncSettings::default`] holds the values of an unset key. The window keys
+/// and their defaults are the CoE kit's StartTime-*, TimeInterval-* and TimeSegment(s)-CountLimit
+/// (coe-flows.md §1a).
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
+    /// How far back a sync looks, counted in `start_time_unit`: at least 1, and together at most the
+    /// 7 days the API keeps content (management-api.md §2.1). Default 1.
     pub start_time_interval: u32,
+    /// The unit of `start_time_interval`. Default day.
     pub start_time_unit: TimeUnit,
+    /// The length of one listing request, counted in `time_interval_unit`: at least 1, and together at
+    /// most the 24 hours the API allows in one request (management-api.md §2.1). Default 1.
     pub time_interval: u32,
+    /// The unit of `time_interval`. Default hour.
     pub time_interval_unit: TimeUnit,
+    /// The most listing requests (segments) one window may need, at least 1; a window that needs more
+    /// is refused, never cut short. Default 60.
     pub segment_count_limit: u32,
+    /// The content types to subscribe to and read, each once, in the API's spelling (one of
+    /// [`CONTENT_TYPES`]); never empty. Default `["Audit.General"]`.
     pub content_types: Vec<String>,
+    /// The record `Operation`s to keep, trimmed, compared exactly; never empty. Default
+    /// `["LaunchPowerApp"]`.
     pub operations: Vec<String>,
+    /// Content blobs fetched at once, 1 to 64. Default 8.
     pub concurrency: usize,
-    /// The pace of API requests, shared by the whole run.
+    /// The pace of API requests, shared by the whole run: 1 to 60,000 a minute. Default 1,500, under the
+    /// service's baseline of 2,000 a minute per tenant (management-api.md §2.4).
     pub requests_per_minute: u32,
 }
 

@@ -18,13 +18,27 @@ use super::secret::{SecretSource, secret_source};
 /// will be a `Vec<Tenant>`, each entry taking the top-level keys as its defaults.
 #[derive(Debug)]
 pub struct Tenant {
+    /// The Directory (tenant) ID (`tenant_id`, required): a GUID, hyphenated, in lower case.
     pub tenant_id: String,
+    /// The Application (client) ID of the app registration (`client_id`, required): a GUID,
+    /// hyphenated, in lower case.
     pub client_id: String,
+    /// Where the client secret is read from; `None` when no source is set, which
+    /// [`Settings::client_secret`](super::Settings::client_secret) refuses.
     pub secret: Option<SecretSource>,
+    /// The national cloud (`cloud`, default commercial); it gives `authority` and `audience` their
+    /// defaults.
     pub cloud: Cloud,
+    /// The Entra ID login host (`authority`, default [`Cloud::authority`]): https, or plain http to a
+    /// loopback address; no query or fragment.
     pub authority: Url,
+    /// The Management Activity API root, also the token's resource (`audience`, default
+    /// [`Cloud::audience`]): https, or plain http to a loopback address; no query or fragment.
     pub audience: Url,
+    /// The token endpoint (`token_version`, default v1).
     pub token_version: TokenVersion,
+    /// Sent as `PublisherIdentifier` on every API call, so the tenant's throttling quota is its own
+    /// (management-api.md §1.2); a GUID, default `tenant_id`.
     pub publisher_identifier: String,
 }
 
@@ -78,6 +92,7 @@ impl Tenant {
     }
 }
 
+/// A key that must be set and be a GUID; `file` is named in the refusal when it is missing.
 fn required_guid(
     layers: &Layers<'_>,
     key: &'static str,
@@ -97,6 +112,7 @@ fn required_guid(
     }
 }
 
+/// The value as a hyphenated lower-case GUID. A refusal tells its length, never the value.
 fn guid(key: &'static str, raw: Raw<String>) -> Result<String, ConfigError> {
     let v = raw.value.trim();
     let hyphenated = v.len() == 36 && v.matches('-').count() == 4;
