@@ -36,7 +36,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
         &mut out,
         &format!(
             "A simulated tenant ({}) is serving the Management Activity API and Entra ID at {}.\n",
-            settings.tenant_id,
+            settings.tenant.tenant_id,
             sim.base_url()
         ),
     )?;

@@ -62,8 +62,8 @@ pub async fn run(global: &GlobalArgs) -> Result<Outcome, Error> {
         "configuration",
         &format!(
             "{file} is valid (cloud {}, tenant {})",
-            settings.cloud.name(),
-            settings.tenant_id
+            settings.tenant.cloud.name(),
+            settings.tenant.tenant_id
         ),
     )?;
     let mismatches: Vec<&String> = settings
@@ -76,7 +76,7 @@ pub async fn run(global: &GlobalArgs) -> Result<Outcome, Error> {
         if mismatches.is_empty() {
             Ok(format!(
                 "login at {}, API at {}",
-                settings.authority, settings.audience
+                settings.tenant.authority, settings.tenant.audience
             ))
         } else {
             Err(mismatches
@@ -111,7 +111,7 @@ pub async fn run(global: &GlobalArgs) -> Result<Outcome, Error> {
 /// The service's clock, from the `Date` header of any answer of the API host.
 async fn clock(settings: &Settings) -> Result<String, String> {
     let http = http_client().map_err(|e| e.to_string())?;
-    let date = server_date(&http, &settings.audience)
+    let date = server_date(&http, &settings.tenant.audience)
         .await
         .map_err(|e| e.to_string())?;
     let skew = Utc::now() - date;
@@ -143,7 +143,7 @@ async fn online_checks(
     };
     report.pass(
         "token",
-        &format!("Entra ID issued a token for {}", settings.audience),
+        &format!("Entra ID issued a token for {}", settings.tenant.audience),
     )?;
     let roles = token.roles();
     report.check(

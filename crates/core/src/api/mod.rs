@@ -249,31 +249,31 @@ impl ApiClient {
         let http = http_client()?;
         let auth = TokenProvider::new(
             Credentials {
-                tenant_id: settings.tenant_id.clone(),
-                client_id: settings.client_id.clone(),
+                tenant_id: settings.tenant.tenant_id.clone(),
+                client_id: settings.tenant.client_id.clone(),
                 secret,
-                cloud: settings.cloud,
-                authority: settings.authority.clone(),
-                audience: settings.audience.clone(),
-                version: settings.token_version,
+                cloud: settings.tenant.cloud,
+                authority: settings.tenant.authority.clone(),
+                audience: settings.tenant.audience.clone(),
+                version: settings.tenant.token_version,
             },
             http.clone(),
         )?;
-        let base = settings.audience.as_str().trim_end_matches('/');
+        let base = settings.tenant.audience.as_str().trim_end_matches('/');
         let feed = Url::parse(&format!(
             "{base}/api/v1.0/{}/activity/feed/",
-            settings.tenant_id
+            settings.tenant.tenant_id
         ))
         .map_err(|e| ApiError::Insecure(e.to_string()))?;
         Ok(ApiClient {
             http,
             auth,
             feed,
-            publisher: settings.publisher_identifier.clone(),
-            tenant_id: settings.tenant_id.clone(),
-            client_id: settings.client_id.clone(),
-            cloud: settings.cloud,
-            audience: settings.audience.clone(),
+            publisher: settings.tenant.publisher_identifier.clone(),
+            tenant_id: settings.tenant.tenant_id.clone(),
+            client_id: settings.tenant.client_id.clone(),
+            cloud: settings.tenant.cloud,
+            audience: settings.tenant.audience.clone(),
             pacer: Pacer::new(settings.sync.requests_per_minute),
             counts: Counts::default(),
         })

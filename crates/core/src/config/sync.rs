@@ -1,0 +1,429 @@
+//! The `[sync]` table: the window, the lists of content types and operations, and the limits.
+
+use std::ops::RangeInclusive;
+
+use super::layers::{FileSync, Layers, Raw};
+use super::{ConfigError, Origin};
+
+/// A unit of the sync window settings (`start_time_unit`, `time_interval_unit`), as the CoE kit's
+/// StartTime-Unit and TimeInterval-Unit (coe-flows.md §1a). Written `minute`, `hour` or `day`,
+/// in any case, with or without a plural `s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    /// 60 seconds.
+    Minute,
+    /// 60 minutes.
+    Hour,
+    /// 24 hours (UTC has no daylight saving).
+    Day,
+}
+
+impl TimeUnit {
+    /// The unit by name (`minute`, `Hours`, ...); `None` for anything else.
+    fn parse(s: &str) -> Option<TimeUnit> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "minute" | "minutes" => Some(TimeUnit::Minute),
+            "hour" | "hours" => Some(TimeUnit::Hour),
+            "day" | "days" => Some(TimeUnit::Day),
+            _ => None,
+        }
+    }
+
+    /// The unit's name in the singular, as messages write it after a number ("8 day").
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeUnit::Minute => "minute",
+            TimeUnit::Hour => "hour",
+            TimeUnit::Day => "day",
+        }
+    }
+
+    /// `n` of this unit as a duration.
+    pub fn times(self, n: u32) -> chrono::TimeDelta {
+        match self {
+            TimeUnit::Minute => chrono::TimeDelta::minutes(n.into()),
+            TimeUnit::Hour => chrono::TimeDelta::hours(n.into()),
+            TimeUnit::Day => chrono::TimeDelta::days(n.into()),
+        }
+    }
+}
+
+/// The content types the Management Activity API knows, in its spelling (management-api.md §1.1).
+/// Power Apps launches are in `Audit.General`.
+pub const CONTENT_TYPES: [&str; 5] = [
+    "Audit.AzureActiveDirectory",
+    "Audit.Exchange",
+    "Audit.SharePoint",
+    "Audit.General",
+    "DLP.All",
+];
+
+/// Checks a content type name (trimmed, in any case) and returns it in the API's spelling, or `None`
+/// when it is not one of [`CONTENT_TYPES`].
+pub fn content_type(name: &str) -> Option<&'static str> {
+    CONTENT_TYPES
+        .iter()
+        .find(|ct| ct.eq_ignore_ascii_case(name.trim()))
+        .copied()
+}
+
+/// The `[sync]` table, validated. Each key can be set by `AUDITSYNC_SYNC_<KEY>` or `AUDITSYNC_<KEY>`
+/// (lists comma-separated); [`SyncSettings::default`] holds the values of an unset key. The window keys
+/// and their defaults are the CoE kit's StartTime-*, TimeInterval-* and TimeSegment(s)-CountLimit
+/// (coe-flows.md §1a).
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    /// How far back a sync looks, counted in `start_time_unit`: at least 1, and together at most the
+    /// 7 days the API keeps content (management-api.md §2.1). Default 1.
+    pub start_time_interval: u32,
+    /// The unit of `start_time_interval`. Default day.
+    pub start_time_unit: TimeUnit,
+    /// The length of one listing request, counted in `time_interval_unit`: at least 1, and together at
+    /// most the 24 hours the API allows in one request (management-api.md §2.1). Default 1.
+    pub time_interval: u32,
+    /// The unit of `time_interval`. Default hour.
+    pub time_interval_unit: TimeUnit,
+    /// The most listing requests (segments) one window may need, at least 1; a window that needs more
+    /// is refused, never cut short. Default 60.
+    pub segment_count_limit: u32,
+    /// The content types to subscribe to and read, each once, in the API's spelling (one of
+    /// [`CONTENT_TYPES`]); never empty. Default `["Audit.General"]`.
+    pub content_types: Vec<String>,
+    /// The record `Operation`s to keep, trimmed, compared exactly; never empty. Default
+    /// `["LaunchPowerApp"]`.
+    pub operations: Vec<String>,
+    /// Content blobs fetched at once, 1 to 64. Default 8.
+    pub concurrency: usize,
+    /// The pace of API requests, shared by the whole run: 1 to 60,000 a minute. Default 1,500, under the
+    /// service's baseline of 2,000 a minute per tenant (management-api.md §2.4).
+    pub requests_per_minute: u32,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            start_time_interval: 1,
+            start_time_unit: TimeUnit::Day,
+            time_interval: 1,
+            time_interval_unit: TimeUnit::Hour,
+            segment_count_limit: 60,
+            content_types: vec!["Audit.General".to_owned()],
+            operations: vec!["LaunchPowerApp".to_owned()],
+            concurrency: 8,
+            requests_per_minute: 1500,
+        }
+    }
+}
+
+/// Reads and checks the `[sync]` table in the order of its keys (the window, the lists, the limits), so
+/// the first refusal reported is the first key that is wrong.
+pub(super) fn sync_settings(
+    layers: &Layers<'_>,
+    file: FileSync,
+) -> Result<SyncSettings, ConfigError> {
+    let d = SyncSettings::default();
+    let (start_time_interval, start_time_unit) =
+        look_back(layers, file.start_time_interval, file.start_time_unit, &d)?;
+    let (time_interval, time_interval_unit) =
+        request_length(layers, file.time_interval, file.time_interval_unit, &d)?;
+    let segment_count_limit = positive(
+        "segment_count_limit",
+        layers.sync("segment_count_limit", file.segment_count_limit)?,
+        d.segment_count_limit,
+    )?;
+    let content_types = match layers.sync("content_types", file.content_types)? {
+        Some(raw) => content_types(raw)?,
+        None => d.content_types,
+    };
+    let operations = match layers.sync("operations", file.operations)? {
+        Some(raw) => operations(raw)?,
+        None => d.operations,
+    };
+    let concurrency = match layers.sync("concurrency", file.concurrency)? {
+        Some(raw) => within("concurrency", raw, 1..=64, "")? as usize,
+        None => d.concurrency,
+    };
+    let requests_per_minute = match layers.sync("requests_per_minute", file.requests_per_minute)? {
+        Some(raw) => within(
+            "requests_per_minute",
+            raw,
+            1..=60_000,
+            " (the service allows about 2000 a minute per tenant)",
+        )?,
+        None => d.requests_per_minute,
+    };
+    Ok(SyncSettings {
+        start_time_interval,
+        start_time_unit,
+        time_interval,
+        time_interval_unit,
+        segment_count_limit,
+        content_types,
+        operations,
+        concurrency,
+        requests_per_minute,
+    })
+}
+
+/// `start_time_interval` and `start_time_unit`: how far back a sync looks. At most the 7 days the API
+/// keeps content (management-api.md §2.1, §2.2).
+fn look_back(
+    layers: &Layers<'_>,
+    interval: Option<u32>,
+    unit_name: Option<String>,
+    d: &SyncSettings,
+) -> Result<(u32, TimeUnit), ConfigError> {
+    let start_raw = layers.sync("start_time_interval", interval)?;
+    let start_origin = start_raw.as_ref().map(|r| r.origin.clone());
+    let start_time_interval = positive("start_time_interval", start_raw, d.start_time_interval)?;
+    let start_time_unit = unit(
+        "start_time_unit",
+        layers.sync("start_time_unit", unit_name)?,
+        d.start_time_unit,
+    )?;
+    if start_time_unit.times(start_time_interval) > chrono::TimeDelta::days(7) {
+        return Err(ConfigError::Invalid {
+            key: "start_time_interval",
+            origin: start_origin.unwrap_or(Origin::Default),
+            reason: format!(
+                "{start_time_interval} {} reaches further back than the 7 days the API keeps content; use at \
+                 most 7 day, and `auditsync import` for older exports",
+                start_time_unit.name()
+            ),
+        });
+    }
+    Ok((start_time_interval, start_time_unit))
+}
+
+/// `time_interval` and `time_interval_unit`: the length of one listing request. At most the 24 hours
+/// the API allows between `startTime` and `endTime` (management-api.md §2.1).
+fn request_length(
+    layers: &Layers<'_>,
+    interval: Option<u32>,
+    unit_name: Option<String>,
+    d: &SyncSettings,
+) -> Result<(u32, TimeUnit), ConfigError> {
+    let ti_raw = layers.sync("time_interval", interval)?;
+    let ti_origin = ti_raw.as_ref().map(|r| r.origin.clone());
+    let time_interval = positive("time_interval", ti_raw, d.time_interval)?;
+    let time_interval_unit = unit(
+        "time_interval_unit",
+        layers.sync("time_interval_unit", unit_name)?,
+        d.time_interval_unit,
+    )?;
+    if time_interval_unit.times(time_interval) > chrono::TimeDelta::hours(24) {
+        return Err(ConfigError::Invalid {
+            key: "time_interval",
+            origin: ti_origin.unwrap_or(Origin::Default),
+            reason: format!(
+                "{time_interval} {} is longer than the 24 hours the API allows in one request; use at most \
+                 24 hour",
+                time_interval_unit.name()
+            ),
+        });
+    }
+    Ok((time_interval, time_interval_unit))
+}
+
+/// A whole number of at least 1, or `default` when the key is not set.
+fn positive(key: &'static str, raw: Option<Raw<u32>>, default: u32) -> Result<u32, ConfigError> {
+    match raw {
+        Some(Raw { value: 0, origin }) => Err(ConfigError::Invalid {
+            key,
+            origin,
+            reason: "it must be at least 1".to_owned(),
+        }),
+        Some(r) => Ok(r.value),
+        None => Ok(default),
+    }
+}
+
+/// A [`TimeUnit`] by name, or `default` when the key is not set.
+fn unit(
+    key: &'static str,
+    raw: Option<Raw<String>>,
+    default: TimeUnit,
+) -> Result<TimeUnit, ConfigError> {
+    match raw {
+        Some(r) => TimeUnit::parse(&r.value).ok_or_else(|| ConfigError::Invalid {
+            key,
+            origin: r.origin,
+            reason: format!("{:?} is not one of minute, hour, day", r.value),
+        }),
+        None => Ok(default),
+    }
+}
+
+/// `content_types`: not empty, each one of [`CONTENT_TYPES`] (in the API's spelling), each once.
+fn content_types(r: Raw<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    if r.value.is_empty() {
+        return Err(ConfigError::Invalid {
+            key: "content_types",
+            origin: r.origin,
+            reason: "the list is empty; Power Apps launches are in \"Audit.General\"".to_owned(),
+        });
+    }
+    let mut out: Vec<String> = Vec::new();
+    for name in &r.value {
+        let ct = content_type(name).ok_or_else(|| ConfigError::Invalid {
+            key: "content_types",
+            origin: r.origin.clone(),
+            reason: format!(
+                "{name:?} is not a content type of the API; use any of {}",
+                CONTENT_TYPES.join(", ")
+            ),
+        })?;
+        if !out.iter().any(|c| c == ct) {
+            out.push(ct.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// `operations`: the names trimmed, blank ones dropped; what is left must not be empty.
+fn operations(r: Raw<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    let ops: Vec<String> = r
+        .value
+        .iter()
+        .map(|o| o.trim().to_owned())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if ops.is_empty() {
+        return Err(ConfigError::Invalid {
+            key: "operations",
+            origin: r.origin,
+            reason: "the list is empty; the default is [\"LaunchPowerApp\"]".to_owned(),
+        });
+    }
+    Ok(ops)
+}
+
+/// A whole number inside `range`; `note` follows the refusal (why the bounds are what they are).
+fn within(
+    key: &'static str,
+    raw: Raw<u32>,
+    range: RangeInclusive<u32>,
+    note: &str,
+) -> Result<u32, ConfigError> {
+    if range.contains(&raw.value) {
+        return Ok(raw.value);
+    }
+    Err(ConfigError::Invalid {
+        key,
+        origin: raw.origin,
+        reason: format!(
+            "{} is outside {} to {}{note}",
+            raw.value,
+            range.start(),
+            range.end()
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::testing::{load, minimal};
+
+    fn refusal(sync: &str, env: &[(&str, &str)]) -> String {
+        load(&format!("{}[sync]\n{sync}", minimal()), env)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn each_refusal_names_the_key_its_origin_and_the_limit() {
+        let file = "in /etc/auditsync.toml is not valid";
+        for (sync, want) in [
+            (
+                "segment_count_limit = 0\n",
+                format!("segment_count_limit {file}: it must be at least 1"),
+            ),
+            (
+                "time_interval_unit = \"fortnight\"\n",
+                format!("time_interval_unit {file}: \"fortnight\" is not one of minute, hour, day"),
+            ),
+            (
+                "start_time_interval = 8\n",
+                format!(
+                    "start_time_interval {file}: 8 day reaches further back than the 7 days the API keeps \
+                     content; use at most 7 day, and `auditsync import` for older exports"
+                ),
+            ),
+            (
+                "time_interval = 25\n",
+                format!(
+                    "time_interval {file}: 25 hour is longer than the 24 hours the API allows in one \
+                     request; use at most 24 hour"
+                ),
+            ),
+            (
+                "content_types = []\n",
+                format!(
+                    "content_types {file}: the list is empty; Power Apps launches are in \"Audit.General\""
+                ),
+            ),
+            (
+                "content_types = [\"Audit.General\", \"Audit.Foo\"]\n",
+                format!(
+                    "content_types {file}: \"Audit.Foo\" is not a content type of the API; use any of \
+                     Audit.AzureActiveDirectory, Audit.Exchange, Audit.SharePoint, Audit.General, DLP.All"
+                ),
+            ),
+            (
+                "operations = [\" \", \"\"]\n",
+                format!(
+                    "operations {file}: the list is empty; the default is [\"LaunchPowerApp\"]"
+                ),
+            ),
+            (
+                "concurrency = 65\n",
+                format!("concurrency {file}: 65 is outside 1 to 64"),
+            ),
+            (
+                "requests_per_minute = 0\n",
+                format!(
+                    "requests_per_minute {file}: 0 is outside 1 to 60000 (the service allows about 2000 a \
+                     minute per tenant)"
+                ),
+            ),
+            // The keys are checked in the table's order: the window, the lists, the limits.
+            (
+                "concurrency = 0\nstart_time_unit = \"week\"\n",
+                format!("start_time_unit {file}: \"week\" is not one of minute, hour, day"),
+            ),
+        ] {
+            assert_eq!(refusal(sync, &[]), want, "{sync}");
+        }
+        assert_eq!(
+            refusal("", &[("AUDITSYNC_SYNC_CONCURRENCY", "many")]),
+            "concurrency from AUDITSYNC_SYNC_CONCURRENCY is not valid: \"many\" is not a whole number"
+        );
+        assert_eq!(
+            refusal("", &[("AUDITSYNC_TIME_INTERVAL", "0")]),
+            "time_interval from AUDITSYNC_TIME_INTERVAL is not valid: it must be at least 1"
+        );
+    }
+
+    #[test]
+    fn accepted_values_are_normalised_and_the_bounds_are_inclusive() {
+        let s = load(
+            &format!(
+                "{}[sync]\nstart_time_interval = 7\ntime_interval = 24\n\
+                 content_types = [\"audit.general\", \"Audit.General\", \" dlp.all \"]\n\
+                 operations = [\" LaunchPowerApp \", \"\", \"CreateFlow\"]\n\
+                 concurrency = 64\nrequests_per_minute = 60000\n",
+                minimal()
+            ),
+            &[("AUDITSYNC_TIME_INTERVAL_UNIT", "Hours")],
+        )
+        .unwrap()
+        .sync;
+        assert_eq!(s.start_time_interval, 7);
+        assert_eq!(s.time_interval, 24);
+        assert_eq!(s.time_interval_unit, super::TimeUnit::Hour);
+        assert_eq!(s.content_types, ["Audit.General", "DLP.All"]);
+        assert_eq!(s.operations, ["LaunchPowerApp", "CreateFlow"]);
+        assert_eq!(s.concurrency, 64);
+        assert_eq!(s.requests_per_minute, 60_000);
+    }
+}
