@@ -198,11 +198,20 @@ fn no_function_is_longer_than_a_screen() {
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
             let trimmed = line.trim_start();
-            let Some(after) = ["fn ", "pub fn ", "pub(crate) fn ", "pub(super) fn ", "async fn "]
-                .iter()
-                .chain(&["pub async fn ", "pub(crate) async fn ", "pub(super) async fn "])
-                .find_map(|p| trimmed.strip_prefix(p))
-            else {
+            let Some(after) = [
+                "fn ",
+                "pub fn ",
+                "pub(crate) fn ",
+                "pub(super) fn ",
+                "async fn ",
+            ]
+            .iter()
+            .chain(&[
+                "pub async fn ",
+                "pub(crate) async fn ",
+                "pub(super) async fn ",
+            ])
+            .find_map(|p| trimmed.strip_prefix(p)) else {
                 continue;
             };
             let name: String = after
@@ -222,9 +231,18 @@ fn no_function_is_longer_than_a_screen() {
                 continue;
             };
             if end + 2 > 120 && !TABLES.contains(&name.as_str()) {
-                long.push(format!("{}:{} {name} ({} lines)", file.display(), i + 1, end + 2));
+                long.push(format!(
+                    "{}:{} {name} ({} lines)",
+                    file.display(),
+                    i + 1,
+                    end + 2
+                ));
             }
         }
     }
-    assert!(long.is_empty(), "functions over 120 lines:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "functions over 120 lines:\n{}",
+        long.join("\n")
+    );
 }

@@ -345,6 +345,27 @@ impl Drop for Tmpfs {
     }
 }
 
+/// Configures `env` with its database on a tmpfs of `size` at `data/`; `None` (the test is skipped)
+/// when this user may not mount.
+fn database_on_tmpfs(env: &TestEnv, size: &str) -> Option<(Tmpfs, std::path::PathBuf)> {
+    let dir = env.path("data");
+    let Some(fs) = Tmpfs::mount(&dir, size) else {
+        assert!(!is_root(), "root could not mount a tmpfs");
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return None;
+    };
+    let config = format!(
+        "client_secret = \"{}\"\n{}",
+        env.secret(),
+        env.config_without_secret("")
+    );
+    env.write(
+        "auditsync.toml",
+        &config.replace("\"auditsync.db\"", "\"data/auditsync.db\""),
+    );
+    Some((fs, dir))
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -360,21 +381,9 @@ fn a_full_disk_or_a_read_only_database_fails_clearly_and_harms_nothing() {
         s.records_per_blob = 300;
         s.launch_share = 0.5;
     });
-    let dir = env.path("data");
-    let Some(fs) = Tmpfs::mount(&dir, "320k") else {
-        assert!(!is_root(), "root could not mount a tmpfs");
-        eprintln!("skipped: mounting a tmpfs needs root");
+    let Some((fs, dir)) = database_on_tmpfs(&env, "320k") else {
         return;
     };
-    let config = format!(
-        "client_secret = \"{}\"\n{}",
-        env.secret(),
-        env.config_without_secret("")
-    );
-    env.write(
-        "auditsync.toml",
-        &config.replace("\"auditsync.db\"", "\"data/auditsync.db\""),
-    );
     env.run(&["subscribe", "start"]).assert_code(0);
 
     let full = env.run(&["sync"]);
@@ -416,21 +425,9 @@ fn status_and_report_read_a_read_only_database_and_change_nothing() {
         s.now = Utc::now();
         s.hours = 6;
     });
-    let dir = env.path("data");
-    let Some(fs) = Tmpfs::mount(&dir, "64m") else {
-        assert!(!is_root(), "root could not mount a tmpfs");
-        eprintln!("skipped: mounting a tmpfs needs root");
+    let Some((fs, dir)) = database_on_tmpfs(&env, "64m") else {
         return;
     };
-    let config = format!(
-        "client_secret = \"{}\"\n{}",
-        env.secret(),
-        env.config_without_secret("")
-    );
-    env.write(
-        "auditsync.toml",
-        &config.replace("\"auditsync.db\"", "\"data/auditsync.db\""),
-    );
     env.run(&["subscribe", "start"]).assert_code(0);
     env.run(&["sync"]).assert_code(0);
     let reads: [&[&str]; 4] = [

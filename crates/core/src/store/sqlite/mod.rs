@@ -121,6 +121,18 @@ fn header(conn: &Connection, path: &Path) -> Result<(i32, i64), StoreError> {
     Ok((app_id, version))
 }
 
+/// Refuses a schema this binary cannot use: newer always; older unless it is about to migrate it.
+fn check_version(path: &Path, found: i64, migrating: bool) -> Result<(), StoreError> {
+    let (path, known) = (path.to_owned(), SCHEMA_VERSION);
+    if found > known {
+        Err(StoreError::TooNew { path, found, known })
+    } else if found < known && !migrating {
+        Err(StoreError::TooOld { path, found, known })
+    } else {
+        Ok(())
+    }
+}
+
 impl SqliteStore {
     /// See [`super::inspect`].
     pub(super) fn inspect(path: &Path) -> Result<Option<(i64, bool)>, StoreError> {
@@ -148,20 +160,7 @@ impl SqliteStore {
         if app_id != APPLICATION_ID {
             return Err(StoreError::Foreign(path.to_owned()));
         }
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                path: path.to_owned(),
-                found: version,
-                known: SCHEMA_VERSION,
-            });
-        }
-        if version < SCHEMA_VERSION {
-            return Err(StoreError::TooOld {
-                path: path.to_owned(),
-                found: version,
-                known: SCHEMA_VERSION,
-            });
-        }
+        check_version(path, version, false)?;
         conn.busy_timeout(Duration::from_secs(10))
             .and_then(|()| add_functions(&conn))
             .map_err(|e| StoreError::Open {
@@ -227,13 +226,7 @@ impl SqliteStore {
         if existed && app_id != APPLICATION_ID && (tables > 0 || version > 0) {
             return Err(StoreError::Foreign(path.to_owned()));
         }
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                path: path.to_owned(),
-                found: version,
-                known: SCHEMA_VERSION,
-            });
-        }
+        check_version(path, version, true)?;
         store
             .conn
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
