@@ -182,8 +182,6 @@ pub struct Pruned {
 
 /// The reads: what `status`, `report` and `doctor` need, and what a run reads before it starts.
 pub trait Reader {
-    /// The database's location, for messages.
-    fn location(&self) -> &Path;
     /// The end of the last unbroken run of complete segments (see `sync::plan`), if any.
     fn watermark(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// The latest run.

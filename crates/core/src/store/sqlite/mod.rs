@@ -268,9 +268,6 @@ fn map_write(path: &Path, e: rusqlite::Error) -> StoreError {
 }
 
 impl Reader for SqliteStore {
-    fn location(&self) -> &Path {
-        &self.path
-    }
     fn watermark(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.read_watermark()
     }
