@@ -39,8 +39,8 @@ pub struct Credentials {
     /// The login host, e.g. `https://login.microsoftonline.com`; the token URL is
     /// `{authority}/{tenant_id}/oauth2/token` (v1) or `{authority}/{tenant_id}/oauth2/v2.0/token` (v2).
     pub authority: Url,
-    /// The API root the token is for, e.g. `https://manage.office.com`, without its trailing `/`: sent
-    /// as `resource` (v1) or as the scope `{audience}/.default` (v2).
+    /// The API root the token is for, e.g. `https://manage.office.com`. Sent without its trailing `/`,
+    /// as `resource` (v1) or in the scope `{audience}/.default` (v2).
     pub audience: Url,
     /// Which of the two token endpoints to use.
     pub version: TokenVersion,
@@ -115,7 +115,7 @@ pub struct Rejection {
     /// The first line of `error_description` without its `AADSTSnnn: ` prefix (the lines after it are
     /// trace and correlation ids and a timestamp).
     pub summary: String,
-    /// `trace_id`, which Microsoft support asks for.
+    /// `trace_id`, shown after the code at the end of the message.
     pub trace_id: Option<String>,
     tenant_id: String,
     client_id: String,
@@ -400,8 +400,10 @@ impl TokenProvider {
     /// token before it expires"); a response without `expires_in` counts as 3599 s.
     ///
     /// # Errors
-    /// [`AuthError::Rejected`] when Entra ID refuses the request (not retried); the other
-    /// [`AuthError`]s once network failures, 5xx or 429 outlast the retries.
+    /// [`AuthError::Rejected`] when Entra ID refuses the request, [`AuthError::NotEntra`] or
+    /// [`AuthError::Malformed`] for an answer auditsync cannot use (none of these is retried);
+    /// [`AuthError::Unreachable`] or [`AuthError::Unavailable`] once network failures, 5xx or 429
+    /// outlast the retries.
     pub async fn token(&self) -> Result<Token, AuthError> {
         let mut cache = self.cache.lock().await;
         if let Some(c) = cache.as_ref().filter(|c| Instant::now() < c.renew_at) {

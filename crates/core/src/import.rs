@@ -32,7 +32,7 @@ pub enum ImportError {
     Open {
         /// The file, as given.
         path: PathBuf,
-        /// Why.
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },

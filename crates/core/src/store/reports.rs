@@ -29,7 +29,7 @@ pub struct ReportFilter {
 /// Times are stored `CreationTime`s in the [`ts`](crate::time::ts) form (`2026-11-21T13:17:34Z`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AppRow {
-    /// The app id as stored: its GUID in lower case (see [`Event::app_id`](crate::model::Event)).
+    /// The app id as stored: its GUID in lower case (see [`Event::app_id`](crate::model::Event::app_id)).
     pub app_id: Option<String>,
     /// The latest display name any stored launch of the app carried.
     pub app_name: Option<String>,

@@ -28,8 +28,8 @@ pub enum WindowError {
         /// `--to` (or now), likewise.
         to: String,
     },
-    /// `--from` is further back than the API serves: 7 days before now, less a margin of two minutes
-    /// for the service's clock (management-api.md §2.1).
+    /// `--from` is more than 7 days less two minutes ago: the API serves 7 days, counted on its own
+    /// clock (management-api.md §2.1), and the two minutes keep the first request inside them.
     #[error(
         "--from {from} is too old: the API keeps content for 7 days, so the earliest start is {oldest}; load \
          older data with `auditsync import` from a Purview audit export"
