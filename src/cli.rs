@@ -15,12 +15,15 @@ use clap::{Args, Parser, Subcommand};
     max_term_width = 100
 )]
 pub struct Cli {
+    /// The options every command accepts.
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The options every command accepts (`global = true`: they may also come after the command's name).
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Configuration file [default: $AUDITSYNC_CONFIG, else ./auditsync.toml, else
@@ -35,6 +38,7 @@ pub struct GlobalArgs {
     pub quiet: bool,
 }
 
+/// The commands; each is run by its file in `commands/`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start, stop or list the tenant's Management Activity API subscriptions
@@ -59,6 +63,7 @@ pub enum Command {
     Simulator(SimulatorArgs),
 }
 
+/// `auditsync subscribe start|stop|list`.
 #[derive(Debug, Subcommand)]
 pub enum SubscribeCommand {
     /// Start the subscriptions (run once per tenant; starting an enabled one is fine)
@@ -69,6 +74,7 @@ pub enum SubscribeCommand {
     List(ListArgs),
 }
 
+/// The content types a `subscribe` command acts on.
 #[derive(Debug, Args)]
 pub struct ContentTypeArgs {
     /// Content type to act on; repeat for several [default: the configured content_types]
@@ -76,8 +82,11 @@ pub struct ContentTypeArgs {
     pub content_types: Vec<String>,
 }
 
+/// `auditsync subscribe list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// With `--content-type`, only those types are shown; without, every subscription the tenant has
+    /// and the configured types it has not started.
     #[command(flatten)]
     pub content_types: ContentTypeArgs,
     /// Print JSON instead of a table
@@ -85,6 +94,7 @@ pub struct ListArgs {
     pub json: bool,
 }
 
+/// `auditsync sync`.
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     /// Backfill from this time (RFC 3339, YYYY-MM-DD or YYYY-MM-DDTHH:MM; UTC unless an offset is
@@ -102,6 +112,7 @@ pub struct SyncArgs {
     pub wait: u64,
 }
 
+/// `auditsync status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print JSON instead of text
@@ -109,6 +120,7 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// `auditsync report apps|users|daily`.
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
     /// Per app: launches, unique users, first and last launch, environment, production app
@@ -119,6 +131,7 @@ pub enum ReportCommand {
     Daily(ReportArgs),
 }
 
+/// The options of every `report` command.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Only events from this time on (RFC 3339, YYYY-MM-DD or YYYY-MM-DDTHH:MM; UTC unless an offset is
@@ -136,20 +149,25 @@ pub struct ReportArgs {
     pub environment: Option<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    pub(crate) format: ReportFormat,
     /// Write to this file instead of standard output (needed for --format html)
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 }
 
+/// `report --format`: `table` (aligned columns for the terminal), `csv` (with a header row), `json`
+/// (an array of objects), `html` (one self-contained page with a chart; `report apps` only, and only
+/// with `--output`). The variants carry no doc comments on purpose: clap would turn them into
+/// per-value help and change the layout of `report --help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReportFormat {
+pub(crate) enum ReportFormat {
     Table,
     Csv,
     Json,
     Html,
 }
 
+/// `auditsync import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// Purview audit search exports: the classic CreationDate,UserIds,Operations,AuditData export, the
@@ -158,6 +176,7 @@ pub struct ImportArgs {
     pub files: Vec<PathBuf>,
 }
 
+/// `auditsync prune`.
 #[derive(Debug, Args)]
 pub struct PruneArgs {
     /// Delete events older than this: a number of days (400d), weeks (52w) or hours (48h)
@@ -165,6 +184,7 @@ pub struct PruneArgs {
     pub older_than: chrono::TimeDelta,
 }
 
+/// `auditsync demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Seed of the simulated tenant's data
@@ -172,6 +192,7 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
+/// `auditsync simulator`.
 #[derive(Debug, Args)]
 pub struct SimulatorArgs {
     /// Port on 127.0.0.1 (0 picks a free one)

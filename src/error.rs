@@ -12,29 +12,43 @@ use auditsync_core::sync::SyncError;
 /// Any error a command can end with. Each module's own enum keeps its detail.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The configuration cannot be used (exit 2), or `client_secret_command` failed (exit 1).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// No token could be had from Entra ID (exit 1).
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// The Management Activity API failed (exit 1).
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// The database cannot be used (exit 2 when the `database` setting is what is wrong, else 1).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A sync failed as a whole (exit 2 for a refused window).
     #[error(transparent)]
     Sync(#[from] SyncError),
+    /// A file could not be imported (`import` itself logs each file's failure and goes on).
     #[error(transparent)]
     Import(#[from] auditsync_core::import::ImportError),
+    /// Bad usage found after parsing (`--from` not before `--to`, `--format html` where it does not
+    /// apply, a malformed `--rate-limit`), or `doctor` without a valid configuration (exit 2); the
+    /// message says what to do.
     #[error("{0}")]
     Usage(String),
+    /// Local I/O outside the modules' own errors: standard output, an output file, the simulator's
+    /// port, the async runtime, a blocking task that died (exit 1; a broken pipe exits 0).
     #[error("{what}: {source}")]
     Io {
+        /// What could not be done, the start of the message: "cannot start the async runtime".
         what: String,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
 }
 
 impl Error {
+    /// The exit code: the wrapped module error's own, 2 for [`Error::Usage`], 1 for the rest.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(e) => e.exit_code(),

@@ -1,3 +1,6 @@
+//! The `auditsync` binary: parses the command line, sets up logging, and hands over to
+//! [`auditsync::run`]; [`auditsync::error::exit`] turns the result into the exit code.
+
 use std::process::ExitCode;
 
 use clap::Parser;

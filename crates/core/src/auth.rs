@@ -24,14 +24,25 @@ use crate::config::{Cloud, TokenVersion};
 use crate::net::net_reason;
 use crate::retry::{Backoff, retry_after};
 
-/// Everything needed to ask Entra ID for a token.
+/// Everything needed to ask Entra ID for a token (management-api.md §4), as [`Settings`] validated it.
+///
+/// [`Settings`]: crate::config::Settings
 pub struct Credentials {
+    /// The Directory (tenant) ID: a path segment of the token URL, and named in the explanations.
     pub tenant_id: String,
+    /// The app registration's Application (client) ID, sent as `client_id`.
     pub client_id: String,
+    /// The client secret's value, sent as `client_secret` in the request body (never in a header).
     pub secret: SecretString,
+    /// The national cloud; used only to explain a refusal (which login and API hosts it expects).
     pub cloud: Cloud,
+    /// The login host, e.g. `https://login.microsoftonline.com`; the token URL is
+    /// `{authority}/{tenant_id}/oauth2/token` (v1) or `{authority}/{tenant_id}/oauth2/v2.0/token` (v2).
     pub authority: Url,
+    /// The API root the token is for, e.g. `https://manage.office.com`. Sent without its trailing `/`,
+    /// as `resource` (v1) or in the scope `{audience}/.default` (v2).
     pub audience: Url,
+    /// Which of the two token endpoints to use.
     pub version: TokenVersion,
 }
 
@@ -41,39 +52,70 @@ pub enum AuthError {
     /// Entra ID answered with an error: the message explains it.
     #[error("{0}")]
     Rejected(Box<Rejection>),
+    /// No answer came (DNS, connection, TLS, timeout, a cut body), still after the retries of
+    /// [`Backoff`].
     #[error(
         "could not reach the Entra ID token endpoint {url}: {reason}; check the network (proxy, firewall) and \
          the `authority` setting"
     )]
-    Unreachable { url: Url, reason: String },
+    Unreachable {
+        /// The token URL.
+        url: Url,
+        /// The failure in a few words ([`net_reason`]).
+        reason: String,
+    },
+    /// The endpoint kept answering 5xx or 429, still after the retries of [`Backoff`].
     #[error(
         "the Entra ID token endpoint {url} kept answering HTTP {status} (service unavailable); run again later"
     )]
     Unavailable {
+        /// The token URL.
         url: Url,
+        /// The last answer's HTTP status.
         status: u16,
+        /// The last answer's `Retry-After`, if it had one.
         retry_after: Option<Duration>,
     },
+    /// An error status whose body is not Entra ID's error JSON: usually an `authority` that is not a
+    /// login host (a proxy's page, another service).
     #[error(
         "the token endpoint {url} answered HTTP {status} with no Entra ID error in it; check that `authority` \
          is your cloud's login host (for cloud = \"{cloud}\" that is {expected})"
     )]
     NotEntra {
+        /// The token URL.
         url: Url,
+        /// The answer's HTTP status.
         status: u16,
+        /// The configured cloud's name ([`Cloud::name`]).
         cloud: &'static str,
+        /// That cloud's login host ([`Cloud::authority`]).
         expected: &'static str,
     },
+    /// A success answer that is not a token response auditsync can read, or (from
+    /// [`TokenProvider::new`]) an `authority` and `tenant_id` that do not make a token URL.
     #[error("the token endpoint {url} sent a token response auditsync cannot read ({reason})")]
-    Malformed { url: Url, reason: String },
+    Malformed {
+        /// The token URL; the `authority` when no token URL could be made.
+        url: Url,
+        /// What could not be read: a JSON path and the parser's complaint, never the body itself (it
+        /// may hold a token).
+        reason: String,
+    },
 }
 
 /// An Entra ID error response, explained for the admin by its `Display`.
 #[derive(Debug)]
 pub struct Rejection {
+    /// The AADSTS number (7000215 for `AADSTS7000215`): from `error_codes`, else from the start of
+    /// `error_description`; `None` when the body has neither.
     pub code: Option<u32>,
+    /// The OAuth `error` field, e.g. `invalid_client`.
     pub error: String,
+    /// The first line of `error_description` without its `AADSTSnnn: ` prefix (the lines after it are
+    /// trace and correlation ids and a timestamp).
     pub summary: String,
+    /// `trace_id`, shown after the code at the end of the message.
     pub trace_id: Option<String>,
     tenant_id: String,
     client_id: String,
@@ -324,6 +366,11 @@ enum Transport {
 }
 
 impl TokenProvider {
+    /// A provider for `creds` that sends its requests with `http`. Only the token URL is built here; the
+    /// first request is made by the first [`TokenProvider::token`].
+    ///
+    /// # Errors
+    /// [`AuthError::Malformed`] when `authority` and `tenant_id` do not make a URL.
     pub fn new(creds: Credentials, http: reqwest::Client) -> Result<TokenProvider, AuthError> {
         let base = creds.authority.as_str().trim_end_matches('/');
         let path = match creds.version {
@@ -348,7 +395,15 @@ impl TokenProvider {
         })
     }
 
-    /// The cached token, or a new one when it is missing or close to expiry.
+    /// The cached token, or a new one when it is missing or close to expiry. A token is renewed a fifth
+    /// of its lifetime before it ends, and at most five minutes before (management-api.md §4: "renew the
+    /// token before it expires"); a response without `expires_in` counts as 3599 s.
+    ///
+    /// # Errors
+    /// [`AuthError::Rejected`] when Entra ID refuses the request, [`AuthError::NotEntra`] or
+    /// [`AuthError::Malformed`] for an answer auditsync cannot use (none of these is retried);
+    /// [`AuthError::Unreachable`] or [`AuthError::Unavailable`] once network failures, 5xx or 429
+    /// outlast the retries.
     pub async fn token(&self) -> Result<Token, AuthError> {
         let mut cache = self.cache.lock().await;
         if let Some(c) = cache.as_ref().filter(|c| Instant::now() < c.renew_at) {
@@ -363,6 +418,9 @@ impl TokenProvider {
 
     /// Called after the API answered 401 to `rejected`: drops it from the cache (unless another task
     /// already renewed it) and returns a fresh token.
+    ///
+    /// # Errors
+    /// As [`TokenProvider::token`].
     pub async fn renew(&self, rejected: &Token) -> Result<Token, AuthError> {
         {
             let mut cache = self.cache.lock().await;

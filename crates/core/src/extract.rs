@@ -20,6 +20,7 @@ use serde_json::value::RawValue;
 use crate::model::Event;
 use crate::time;
 
+/// The `Operation` of a Power Apps launch, in both schemas (management-api.md §5.2, §5.3).
 pub const LAUNCH: &str = "LaunchPowerApp";
 const APP_ID: &str = "powerplatform.analytics.resource.power_app.id";
 const APP_NAME: &str = "powerplatform.analytics.resource.power_app.display_name";
@@ -28,16 +29,24 @@ const ENV_ID: &str = "powerplatform.analytics.resource.environment.id";
 /// Why a blob cannot be used. The whole blob is skipped: storing part of it would make it look done.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum BlobError {
+    /// The body is not JSON (or is cut short); the parser's message.
     #[error("it is not valid JSON ({0})")]
     NotJson(String),
+    /// The body is JSON but not an array (management-api.md §1.2: a blob is an array of records).
     #[error("it is not a JSON array of records")]
     NotArray,
+    /// The record at this index (from 0) has no `Id`. Every record needs one, kept or not: it is the
+    /// key events are deduplicated on (management-api.md §2.2).
     #[error("record {0} has no Id")]
     NoId(usize),
+    /// A record that is not a JSON object, or a wanted one that cannot be read.
     #[error("record {index} ({id}) cannot be read: {reason}")]
     BadRecord {
+        /// The record's index in the blob, from 0.
         index: usize,
+        /// The record's `Id`, or `?` when it could not be read.
         id: String,
+        /// What is wrong with it.
         reason: String,
     },
 }
@@ -45,6 +54,7 @@ pub enum BlobError {
 /// What one blob held.
 #[derive(Debug, Default)]
 pub struct Extracted {
+    /// The records the filter kept, in the blob's order.
     pub events: Vec<Event>,
     /// Records in the blob, kept or not.
     pub seen: usize,
@@ -57,6 +67,7 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Keeps the records whose `Operation` is one of `operations`, compared exactly (case included).
     pub fn new(operations: &[String]) -> Filter {
         Filter {
             operations: operations.to_vec(),
@@ -74,6 +85,10 @@ impl Filter {
     }
 
     /// Reads one blob (a JSON array of records) and keeps what the filter wants.
+    ///
+    /// # Errors
+    /// A [`BlobError`] for the body or for the first record that cannot be used; the caller skips the
+    /// blob whole.
     pub fn blob(&self, body: &[u8]) -> Result<Extracted, BlobError> {
         let records: Vec<&RawValue> = match serde_json::from_slice(body) {
             Ok(r) => r,
@@ -114,6 +129,11 @@ impl Filter {
     }
 
     /// Reads one record (a JSON object) and returns it as an event if the filter keeps it.
+    ///
+    /// # Errors
+    /// [`RecordError::NoId`] when the record has no `Id`, whatever its operation;
+    /// [`RecordError::Bad`] when it is not JSON of a record's shape, or when a kept record's
+    /// `CreationTime` is not a time.
     pub fn record(&self, raw: &str) -> Result<Option<Event>, RecordError> {
         let r: Record<'_> = serde_json::from_str(raw).map_err(|e| RecordError::Bad {
             id: "?".into(),
@@ -174,8 +194,15 @@ impl Filter {
 /// Why a single record cannot be read.
 #[derive(Debug, PartialEq)]
 pub enum RecordError {
+    /// No `Id`: absent, `null`, or an array or object (a number or a bool counts as its text).
     NoId,
-    Bad { id: String, reason: String },
+    /// The record cannot be read.
+    Bad {
+        /// The record's `Id`, or `?` when the record could not be parsed at all.
+        id: String,
+        /// What is wrong with it: the JSON parser's message, or the `CreationTime` that is not a time.
+        reason: String,
+    },
 }
 
 /// `/providers/Microsoft.PowerApps/apps/<guid>` → `<guid>`; a plain GUID stays as it is.

@@ -23,30 +23,47 @@ use crate::store::{StoreError, Writer};
 /// Events written per transaction.
 const BATCH: usize = 1_000;
 
+/// Why a file could not be imported (as opposed to a row: see [`BadRow`]). The events of the batches
+/// committed before the failure stay stored.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// The file cannot be opened.
     #[error("cannot read {path}: {source}")]
     Open {
+        /// The file, as given.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The header has no `AuditData` column (compared without case or spaces).
     #[error(
         "{path} is not an audit log export: its header ({header}) has no AuditData column; export from \
          Microsoft Purview audit search, or with Search-UnifiedAuditLog | Export-Csv"
     )]
-    NotAnExport { path: PathBuf, header: String },
+    NotAnExport {
+        /// The file, as given.
+        path: PathBuf,
+        /// The header's column names, joined with commas.
+        header: String,
+    },
+    /// The header cannot be read, or reading stopped on an I/O error partway through.
     #[error("cannot read {path} at line {line}: {reason}")]
     Read {
+        /// The file, as given.
         path: PathBuf,
+        /// The line where reading stopped, from 1 (a `#TYPE` line counts).
         line: u64,
+        /// The CSV reader's message.
         reason: String,
     },
+    /// The database failed while storing a batch.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl ImportError {
+    /// The store's exit code for [`ImportError::Store`], 1 for the rest.
     pub fn exit_code(&self) -> u8 {
         match self {
             ImportError::Store(e) => e.exit_code(),
@@ -58,18 +75,29 @@ impl ImportError {
 /// A row that could not be used.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BadRow {
+    /// The line the row starts on, from 1 (a `#TYPE` line counts).
     pub line: u64,
+    /// Why it cannot be used, for the admin (no AuditData, not an audit record, no `Id`, or the
+    /// CSV reader's complaint).
     pub reason: String,
 }
 
 /// What one file gave.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FileReport {
+    /// The file's path, for display.
     pub file: String,
+    /// Which export it is, told by the header: "Purview audit search export", "Search-UnifiedAuditLog
+    /// export" or "classic Purview audit export".
     pub shape: &'static str,
+    /// Data rows read, bad ones included; blank rows are not counted.
     pub rows: u64,
+    /// Rows whose record the filter kept, whether or not the store already had them.
     pub events_kept: u64,
+    /// Of those, the ones the store did not have yet (an `Id` already stored, from any source, is not
+    /// inserted again).
     pub events_new: u64,
+    /// The rows that could not be used, in file order; they are skipped, not errors.
     pub bad_rows: Vec<BadRow>,
 }
 

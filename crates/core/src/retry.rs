@@ -26,6 +26,8 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// The budget of a request not yet tried: [`MAX_ATTEMPTS`] attempts against failures and
+    /// [`THROTTLED_REFUSALS`] throttled answers, none used.
     pub fn new() -> Backoff {
         Backoff::default()
     }

@@ -14,6 +14,8 @@ use crate::time::parse_time;
 /// One page of a listing.
 #[derive(Debug)]
 pub struct ContentPage {
+    /// The blobs the page lists, in the service's order; a blob listed without `contentType` takes
+    /// the one asked for.
     pub blobs: Vec<BlobRef>,
     /// The next page's URL, from the `NextPageUri` header (or `NextPageUrl`, as the troubleshooting
     /// guide spells it), exactly as the service gave it.
@@ -48,6 +50,11 @@ impl ApiClient {
     }
 
     /// Fetches one page of a listing (`url` is a first-page URL or a `NextPageUri`).
+    ///
+    /// # Errors
+    /// [`ApiError::Decode`] when the body is not a JSON array of content objects, a `contentCreated`
+    /// is not a time, or the next page's URL is not a URL; otherwise what [`ApiClient::send`] returns
+    /// (AF20022 or AF20023 when the subscription is missing or disabled).
     pub async fn content_page(
         &self,
         url: Url,
@@ -96,6 +103,10 @@ impl ApiClient {
     }
 
     /// Downloads one blob at its `contentUri` (with `PublisherIdentifier`), whole.
+    ///
+    /// # Errors
+    /// [`ApiError::Decode`] when `contentUri` is not a URL, [`ApiError::Insecure`] when it is not on
+    /// the API host; otherwise what [`ApiClient::send`] returns (AF20051 once the blob has expired).
     pub async fn fetch_blob(&self, blob: &BlobRef) -> Result<Bytes, ApiError> {
         let url = Url::parse(&blob.content_uri).map_err(|e| ApiError::Decode {
             call: format!("blob {}", blob.content_id),

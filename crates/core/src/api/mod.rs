@@ -28,42 +28,71 @@ pub use subscriptions::{StartOutcome, StopOutcome, Subscription, Webhook};
 /// What went wrong talking to the Management Activity API.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// No token could be had from Entra ID.
     #[error(transparent)]
     Auth(#[from] AuthError),
     /// The service answered with an error body; `Display` explains it.
     #[error("{0}")]
     Service(Box<ServiceError>),
+    /// HTTP 401 (without AF10001) to a token issued after the previous 401: the service refuses any
+    /// token of this app for this tenant, not a stale one.
     #[error(
         "the Management Activity API refused the token for {call} (HTTP 401) even after a new one was issued; \
          check that `audience` ({audience}) is your cloud's API host and that tenant_id is the tenant the app \
          is registered in"
     )]
-    Unauthorized { call: String, audience: String },
+    Unauthorized {
+        /// The operation, as [`ApiClient::send`] was told it.
+        call: String,
+        /// The configured `audience`, without its trailing `/`.
+        audience: String,
+    },
+    /// No answer came (DNS, connection, TLS, timeout, a cut body), still after the retries.
     #[error(
         "could not reach the Management Activity API for {call} ({url}): {reason}; check the network and `audience`"
     )]
     Unreachable {
+        /// The operation, as [`ApiClient::send`] was told it.
         call: String,
+        /// The URL without its query ([`redact_query`]).
         url: String,
+        /// The failure in a few words ([`net_reason`]).
         reason: String,
     },
+    /// A non-2xx answer whose body is not an API error, that retrying could not fix: most 4xx at once,
+    /// a 5xx or 429 once the retries are used up.
     #[error("the Management Activity API answered {call} with HTTP {status} and {what}; {advice}")]
     Unexpected {
+        /// The operation, as [`ApiClient::send`] was told it.
         call: String,
+        /// The answer's HTTP status.
         status: u16,
+        /// "an empty body" or "a body that is not an API error".
         what: String,
+        /// "run again later" for a 5xx; for anything else, to check `audience`.
         advice: &'static str,
     },
+    /// A URL refused before anything was sent to it: not https (nor http to loopback), or not on the
+    /// `audience` host, so the token would go elsewhere. [`ApiClient::new`] also reports here an
+    /// `audience` and `tenant_id` that do not make the feed URL.
     #[error("the service handed back a URL auditsync will not follow: {0}")]
     Insecure(String),
     /// The HTTP client could not be set up.
     #[error(transparent)]
     Net(#[from] NetError),
+    /// A 2xx answer that is not what management-api.md §1.2 documents: a body that is not the
+    /// expected JSON, a started subscription whose status is not `enabled`, a `NextPageUri` or
+    /// `contentUri` that is not a URL, a `contentCreated` that is not a time.
     #[error(
         "the answer to {call} is not what the Management Activity API documents ({reason}); check that \
          `audience` is your cloud's API host, and run again later if it is"
     )]
-    Decode { call: String, reason: String },
+    Decode {
+        /// The operation, as [`ApiClient::send`] was told it (or `blob {contentId}`).
+        call: String,
+        /// What did not match, with the parser's message.
+        reason: String,
+    },
 }
 
 impl ApiError {
@@ -76,10 +105,17 @@ impl ApiError {
 /// An `{"error":{"code":"AF…","message":"…"}}` answer, with the context needed to explain it.
 #[derive(Debug)]
 pub struct ServiceError {
+    /// The answer's HTTP status. The reference gives none per code (management-api.md §3); the one
+    /// documented pairing is 403 with AF429 (§2.4).
     pub status: u16,
+    /// `error.code`, e.g. `AF20022`; from a body that is not strict JSON, the first `AF` and three or
+    /// more digits in it.
     pub code: String,
+    /// `error.message`, as the service wrote it; empty when the body was not strict JSON.
     pub message: String,
+    /// The operation, as [`ApiClient::send`] was told it.
     pub call: String,
+    /// The content type the request was about, if any; named in the explanation.
     pub content_type: Option<String>,
     tenant_id: String,
     client_id: String,
@@ -198,7 +234,9 @@ struct ErrorDetail {
 
 /// A successful answer: headers and the whole body.
 pub struct Answer {
+    /// The response headers (`NextPageUri` is read from here).
     pub headers: HeaderMap,
+    /// The whole body, as received (reqwest has undone any gzip).
     pub body: bytes::Bytes,
 }
 
@@ -228,8 +266,12 @@ struct Counts {
 /// What [`ApiClient::requests`] reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RequestCounts {
+    /// HTTP requests sent to the API, every attempt counted (token requests are not).
     pub sent: u64,
+    /// Answers that were throttling: HTTP 429, or an AF429 error (HTTP 403, management-api.md §2.4).
     pub throttled: u64,
+    /// Attempts that repeated a request after a network failure, throttling or a transient error (a
+    /// repeat with a new token after a 401 is not counted).
     pub retried: u64,
 }
 
@@ -245,6 +287,14 @@ impl RequestCounts {
 }
 
 impl ApiClient {
+    /// A client for the tenant, cloud, hosts and `publisher_identifier` of `settings`, authenticating
+    /// with `secret`. Requests go to `{audience}/api/v1.0/{tenant_id}/activity/feed/` (management-api.md
+    /// §1.1), paced to `sync.requests_per_minute` by a pacer this client owns. Nothing is sent until
+    /// the first call.
+    ///
+    /// # Errors
+    /// [`ApiError::Net`] when the HTTP client cannot be set up, [`ApiError::Auth`] when no token URL
+    /// can be made, [`ApiError::Insecure`] when no feed URL can be made.
     pub fn new(settings: &Settings, secret: SecretString) -> Result<ApiClient, ApiError> {
         let http = http_client()?;
         let auth = TokenProvider::new(
@@ -280,6 +330,9 @@ impl ApiClient {
     }
 
     /// A token for the API (from the cache, or new), for `doctor`.
+    ///
+    /// # Errors
+    /// As [`TokenProvider::token`].
     pub async fn token(&self) -> Result<crate::auth::Token, AuthError> {
         self.auth.token().await
     }

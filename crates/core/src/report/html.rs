@@ -19,13 +19,23 @@ const MAX_CHART_DAYS: i64 = 3660;
 
 /// What the page shows.
 pub struct Page<'a> {
+    /// The filter both reports were made with; the heading states its range, app and environment (an
+    /// open end as the first or last launch among `apps`).
     pub filter: &'a ReportFilter,
+    /// The apps report: the table, in this order, and the totals of launches, apps and production
+    /// apps.
     pub apps: &'a [AppRow],
+    /// The daily report for the same filter: the busiest day and the chart, one slot per day of the
+    /// range (days without launches left empty).
     pub daily: &'a [DayRow],
+    /// When the page was made, shown in its footer.
     pub generated_at: DateTime<Utc>,
 }
 
 /// Writes the page.
+///
+/// # Errors
+/// The error of writing to `out`.
 pub fn html(out: &mut dyn Write, page: &Page) -> io::Result<()> {
     out.write_all(render(page).as_bytes())
 }

@@ -15,8 +15,11 @@ pub use html::{Page, html};
 /// A report's rows, as the store returned them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
+    /// `report apps`: one row per app, most launched first.
     Apps(Vec<AppRow>),
+    /// `report users`: one row per user, most launches first.
     Users(Vec<UserRow>),
+    /// `report daily`: one row per UTC day with launches, oldest first.
     Daily(Vec<DayRow>),
 }
 
@@ -57,6 +60,7 @@ impl Report {
         }
     }
 
+    /// Whether it has no rows (CSV still gets its header, JSON an empty array).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -124,6 +128,9 @@ pub fn table(report: &Report) -> (Vec<String>, Vec<Vec<String>>) {
 
 /// CSV with a header row (also when there are no rows); absent values are empty, production is
 /// true/false.
+///
+/// # Errors
+/// The error of writing to `out`.
 pub fn csv(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     let mut w = ::csv::Writer::from_writer(out);
     w.write_record(report.columns())?;
@@ -134,6 +141,9 @@ pub fn csv(out: &mut dyn Write, report: &Report) -> io::Result<()> {
 }
 
 /// A JSON array of objects keyed by the column names; absent values are `null`.
+///
+/// # Errors
+/// The error of writing to `out`.
 pub fn json(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     match report {
         Report::Apps(rows) => serde_json::to_writer_pretty(&mut *out, rows),

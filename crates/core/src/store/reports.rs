@@ -24,17 +24,24 @@ pub struct ReportFilter {
 }
 
 /// One app's launches in the filtered range. `app_id` is `None` for the launches whose record named no
-/// app (legacy records without `AppName`), grouped together.
+/// app (RecordType 256 without `power_app.id`, legacy records without `AppName`), grouped together.
+///
+/// Times are stored `CreationTime`s in the [`ts`](crate::time::ts) form (`2026-11-21T13:17:34Z`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AppRow {
+    /// The app id as stored: its GUID in lower case (see [`Event::app_id`](crate::model::Event::app_id)).
     pub app_id: Option<String>,
     /// The latest display name any stored launch of the app carried.
     pub app_name: Option<String>,
     /// The latest environment id any stored launch of the app carried.
     pub environment_id: Option<String>,
+    /// `LaunchPowerApp` events in the range.
     pub launches: i64,
+    /// Distinct users among them (UPNs compared lower-cased); a launch that named no user adds none.
     pub unique_users: i64,
+    /// The earliest launch in the range.
     pub first_launch: String,
+    /// The latest launch in the range.
     pub last_launch: String,
     /// Some calendar month in the range had 50 launches, or launches by 5 distinct users.
     pub production: bool,
@@ -43,11 +50,15 @@ pub struct AppRow {
 /// One user's launches (the UPN lower-cased; `None` for launches that named no user).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserRow {
+    /// `UserId` (the UPN), lower-cased; `None` groups the launches that named no user.
     pub user_id: Option<String>,
+    /// `LaunchPowerApp` events in the range.
     pub launches: i64,
-    /// Distinct app ids launched.
+    /// Distinct app ids launched (a launch that named no app adds none).
     pub apps: i64,
+    /// The earliest launch in the range, in the [`ts`](crate::time::ts) form.
     pub first_launch: String,
+    /// The latest launch in the range, likewise.
     pub last_launch: String,
 }
 
@@ -56,6 +67,8 @@ pub struct UserRow {
 pub struct DayRow {
     /// `YYYY-MM-DD`.
     pub day: String,
+    /// `LaunchPowerApp` events that day (within the range).
     pub launches: i64,
+    /// Distinct users among them (UPNs compared lower-cased).
     pub unique_users: i64,
 }

@@ -20,22 +20,42 @@ const CLAMP_MARGIN: TimeDelta = TimeDelta::minutes(2);
 /// Why a window is refused. All of these are found before the first request (exit code 2).
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum WindowError {
+    /// `--from` is not before `--to` (a `--to` in the future having been cut to now).
     #[error("--from {from} is not before --to {to}; give an earlier --from or a later --to")]
-    Reversed { from: String, to: String },
+    Reversed {
+        /// `--from`, in the [`ts`] form (`2026-11-21T13:17:34Z`).
+        from: String,
+        /// `--to` (or now), likewise.
+        to: String,
+    },
+    /// `--from` is more than 7 days less two minutes ago: the API serves 7 days, counted on its own
+    /// clock (management-api.md §2.1), and the two minutes keep the first request inside them.
     #[error(
         "--from {from} is too old: the API keeps content for 7 days, so the earliest start is {oldest}; load \
          older data with `auditsync import` from a Purview audit export"
     )]
-    TooOld { from: String, oldest: String },
+    TooOld {
+        /// `--from`, in the [`ts`] form.
+        from: String,
+        /// The earliest start accepted now, likewise.
+        oldest: String,
+    },
+    /// The configured window, or `--from`/`--to`, needs more segments than `segment_count_limit`. A
+    /// catch-up to the watermark is not refused (see the module doc).
     #[error(
         "the window {start} to {end} needs {needed} segments of {segment} but segment_count_limit is \
          {limit}; raise segment_count_limit to {needed} or more, or make time_interval longer (at most 24 hour)"
     )]
     TooManySegments {
+        /// The start of the window asked for, in the [`ts`] form.
         start: String,
+        /// Its end, likewise.
         end: String,
+        /// How many segments it needs, the last one possibly shorter.
         needed: usize,
+        /// One segment's length as configured, e.g. `1 hour`.
         segment: String,
+        /// `segment_count_limit`.
         limit: u32,
     },
 }
@@ -43,15 +63,22 @@ pub enum WindowError {
 /// A half-open interval `[start, end)` of `contentCreated` times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {
+    /// The first `contentCreated` time included (the request's `startTime`).
     pub start: DateTime<Utc>,
+    /// The first one excluded (the request's `endTime`; management-api.md §2.1).
     pub end: DateTime<Utc>,
 }
 
 /// What a run will cover.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
+    /// Where the window starts: `--from`, or the configured window's start moved back to the
+    /// watermark when an earlier run was missed, never earlier than 7 days (less two minutes) ago.
     pub start: DateTime<Utc>,
+    /// Where it ends: `--to` unless it is in the future, else now (truncated to whole seconds).
     pub end: DateTime<Utc>,
+    /// `[start, end)` cut into consecutive segments of `time_interval time_interval_unit`, in time
+    /// order, the last one cut short at `end`.
     pub segments: Vec<Segment>,
     /// Things the admin should know about the window (an extension to the watermark, a clamp).
     pub notes: Vec<String>,
@@ -63,7 +90,9 @@ pub struct Plan {
 /// The explicit range of `sync --from … --to …`.
 #[derive(Debug, Clone, Copy)]
 pub struct Range {
+    /// `--from`: where the window starts.
     pub from: DateTime<Utc>,
+    /// `--to`: where it ends; `None`, or a time in the future, for now.
     pub to: Option<DateTime<Utc>>,
 }
 
