@@ -279,9 +279,9 @@ impl RequestCounts {
     /// The requests made after `earlier` was read.
     pub fn since(self, earlier: RequestCounts) -> RequestCounts {
         RequestCounts {
-            sent: self.sent - earlier.sent,
-            throttled: self.throttled - earlier.throttled,
-            retried: self.retried - earlier.retried,
+            sent: self.sent.saturating_sub(earlier.sent),
+            throttled: self.throttled.saturating_sub(earlier.throttled),
+            retried: self.retried.saturating_sub(earlier.retried),
         }
     }
 }
