@@ -30,7 +30,7 @@ pub struct GlobalArgs {
     /// ~/.config/auditsync/config.toml]
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// More detail on stderr (-v debug, -vv trace); AUDITSYNC_LOG overrides
+    /// More detail on stderr (-v debug, -vv trace, -vvv every library too); AUDITSYNC_LOG overrides
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Only errors on stderr

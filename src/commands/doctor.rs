@@ -260,10 +260,13 @@ fn database(report: &mut Report<'_>, settings: &Settings) -> Result<(), Error> {
             match last {
                 None => Ok("no sync has run yet: run `auditsync sync` and schedule it hourly".to_owned()),
                 Some(r) => {
-                    let started = ts(r.started_at);
-                    let age = Utc::now() - r.started_at;
+                    let started = r.started_at.map_or_else(|| "(unknown time)".to_owned(), ts);
+                    let age = r.started_at.map_or(TimeDelta::MAX, |t| Utc::now() - t);
+                    let running = store::running_writer(path).filter(|_| r.outcome.is_none());
                     let outcome = r.outcome.unwrap_or_else(|| "interrupted".into());
-                    if outcome == "complete" && age < TimeDelta::hours(2) {
+                    if let Some(holder) = running {
+                        Ok(format!("a sync is running now ({holder}), started {started}"))
+                    } else if outcome == "complete" && age < TimeDelta::hours(2) {
                         Ok(format!("{started} complete ({} minutes ago)", age.num_minutes()))
                     } else if age >= TimeDelta::hours(2) {
                         Err(format!(

@@ -27,7 +27,11 @@ struct Status {
 struct LastRun {
     started_at: String,
     finished_at: Option<String>,
+    /// "complete", "incomplete", "failed"; "interrupted" when it never finished, unless it is running.
     outcome: String,
+    /// The sync holding the lock ("pid 123, since …") when the last run is still going.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    running: Option<String>,
     summary: Option<serde_json::Value>,
 }
 
@@ -46,11 +50,24 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
     let status = Status {
         database: settings.database.display().to_string(),
         watermark: store.watermark()?.map(ts),
-        last_run: store.last_run()?.map(|r| LastRun {
-            started_at: ts(r.started_at),
-            finished_at: r.finished_at.map(ts),
-            outcome: r.outcome.unwrap_or_else(|| "interrupted".into()),
-            summary: r.summary.and_then(|s| serde_json::from_str(&s).ok()),
+        last_run: store.last_run()?.map(|r| {
+            // A run that has not finished is still going while a writer holds the lock.
+            let running = r
+                .outcome
+                .is_none()
+                .then(|| store::running_writer(&settings.database))
+                .flatten();
+            LastRun {
+                started_at: r.started_at.map_or_else(|| "unknown".to_owned(), ts),
+                finished_at: r.finished_at.map(ts),
+                outcome: match (r.outcome, &running) {
+                    (Some(o), _) => o,
+                    (None, Some(_)) => "running".into(),
+                    (None, None) => "interrupted".into(),
+                },
+                running,
+                summary: r.summary.and_then(|s| serde_json::from_str(&s).ok()),
+            }
         }),
         events: store
             .events_by_operation()?
@@ -94,7 +111,10 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
                     )
                 })
                 .unwrap_or_default();
-            format!("last run:   {} {}{detail}", r.started_at, r.outcome)
+            match &r.running {
+                Some(holder) => format!("last run:   {} running now ({holder})", r.started_at),
+                None => format!("last run:   {} {}{detail}", r.started_at, r.outcome),
+            }
         }
     });
     if status.events.is_empty() {

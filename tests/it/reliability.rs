@@ -459,6 +459,93 @@ fn status_and_report_read_a_read_only_database_and_change_nothing() {
     fs.remount("rw");
 }
 
+/// The names and bytes of every file in `dir`.
+fn folder(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().is_file())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_user_who_may_only_read_the_database_gets_status_and_reports_and_leaves_nothing_behind() {
+    if !is_root() {
+        eprintln!("skipped: running as another user needs root");
+        return;
+    }
+    let env = TestEnv::with(|s| {
+        s.now = Utc::now();
+        s.hours = 6;
+    });
+    let config = env.write_config("");
+    env.run(&["subscribe", "start"]).assert_code(0);
+    env.run(&["sync"]).assert_code(0);
+    // Readable by all, writable by root only: the folder, the database, its lock, the configuration.
+    crate::common::set_mode(env.dir.path(), 0o755);
+    crate::common::set_mode(&config, 0o644);
+    let reads: [&[&str]; 3] = [
+        &["status", "--json"],
+        &["report", "apps", "--format", "json"],
+        &["report", "daily", "--format", "csv"],
+    ];
+    let as_owner: Vec<String> = reads
+        .iter()
+        .map(|args| env.run(args).assert_code(0).stdout.clone())
+        .collect();
+    let before = folder(env.dir.path());
+    let as_nobody = |args: &[&str]| {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_auditsync"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", env.dir.path())
+            .current_dir(env.dir.path())
+            .output()
+            .unwrap();
+        let run = (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        env.assert_nothing_leaked(&format!("{}{}", run.1, run.2));
+        run
+    };
+    for (args, expected) in reads.iter().zip(&as_owner) {
+        let (code, stdout, stderr) = as_nobody(args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        assert_eq!(&stdout, expected, "{args:?}");
+    }
+    assert!(
+        folder(env.dir.path()) == before,
+        "a reader created or changed a file beside the database"
+    );
+    // The same while a writer has it open (its WAL beside it), and a sync as this user is refused
+    // with the reason.
+    let db = env.path("auditsync.db");
+    let lock = auditsync_core::store::RunLock::try_acquire(&db).unwrap();
+    let writer = auditsync_core::store::open_write(&db, lock).unwrap();
+    for (args, expected) in reads.iter().zip(&as_owner).skip(1) {
+        let (code, stdout, stderr) = as_nobody(args);
+        assert_eq!(code, 0, "{args:?} during a write: {stderr}");
+        assert_eq!(&stdout, expected, "{args:?}");
+    }
+    let (code, _, stderr) = as_nobody(&["sync", "--wait", "0"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("may not write the lock file"), "{stderr}");
+    drop(writer);
+}
+
 #[test]
 fn bad_input_is_refused_in_one_sentence_and_changes_nothing() {
     let env = TestEnv::new();

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{BlobRef, Event, Unit};
 
-pub use lock::RunLock;
+pub use lock::{RunLock, running_writer};
 pub use reports::{
     AppRow, DayRow, PRODUCTION_MONTHLY_LAUNCHES, PRODUCTION_MONTHLY_USERS, ReportFilter, UserRow,
 };
@@ -86,6 +86,23 @@ pub enum StoreError {
         /// Seconds waited.
         waited: u64,
     },
+    /// Readers (status, report, doctor) held the database for longer than the wait.
+    #[error(
+        "{database} is being read by a status, report or doctor that took longer than {waited} s; this run \
+         stops: run it again, or raise --wait"
+    )]
+    Reading {
+        /// The database.
+        database: PathBuf,
+        /// Seconds waited.
+        waited: u64,
+    },
+    /// The database's folder does not exist.
+    #[error(
+        "the folder of the database {0} does not exist; create it, or set `database` to a path in a folder \
+         that exists"
+    )]
+    NoFolder(PathBuf),
     /// The database could not be opened.
     #[error("cannot open the database {path}: {reason}")]
     Open {
@@ -120,7 +137,8 @@ impl StoreError {
             | StoreError::Foreign(_)
             | StoreError::TooNew { .. }
             | StoreError::TooOld { .. }
-            | StoreError::Missing(_) => 2,
+            | StoreError::Missing(_)
+            | StoreError::NoFolder(_) => 2,
             _ => 1,
         }
     }
@@ -146,8 +164,8 @@ pub struct Pending {
 /// A sync run as `runs` keeps it, for `status` and `doctor`.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
-    /// When it started.
-    pub started_at: DateTime<Utc>,
+    /// When it started; `None` if the stored value is not a time (a row edited by hand).
+    pub started_at: Option<DateTime<Utc>>,
     /// When it ended; `None` if it was interrupted (or is still going).
     pub finished_at: Option<DateTime<Utc>>,
     /// `complete`, `incomplete` or `failed`; `None` if it did not finish.
@@ -260,7 +278,7 @@ pub fn open_read(path: &Path) -> Result<Box<dyn Reader>, StoreError> {
     Ok(Box::new(sqlite::SqliteStore::open_read(path)?))
 }
 
-/// What is at `path`, without changing anything: `None` when there is no file, else its schema
+/// What is at `path`, without changing anything: `None` when there is no file (or an empty one), else its schema
 /// version and whether this process may write the file (for `doctor`).
 ///
 /// # Errors

@@ -219,7 +219,7 @@ async fn drive(
         &serde_json::to_string(&summary).unwrap_or_default(),
         &reported,
     )?;
-    tracing::info!(outcome = summary.outcome, "run finished");
+    tracing::debug!(outcome = summary.outcome, "run finished");
     Ok(Finished {
         store,
         summary,

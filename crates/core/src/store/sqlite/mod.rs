@@ -18,6 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 
+use super::lock::{self, Share};
 use super::{
     AppRow, DayRow, OperationCount, Pending, Pruned, Reader, ReportFilter, RunLock, RunRecord,
     StoreError, UserRow, Writer, check_path,
@@ -36,6 +37,8 @@ pub(super) struct SqliteStore {
     path: PathBuf,
     /// Held by a writable store for as long as it lives; `None` for a read-only one.
     _lock: Option<RunLock>,
+    /// A read-only store's shared hold on the run lock, when it took one.
+    _share: Option<Share>,
 }
 
 /// The functions every connection has: `fold_case`, SQLite's `lower()` for any alphabet (UPNs may
@@ -58,41 +61,68 @@ fn add_functions(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// Opens `path` read-only. A WAL database needs its `-shm` file, which SQLite cannot create in a folder
-/// this user may only read; when there is no `-wal` file (so the main file holds everything), the file
-/// is opened as immutable instead, which needs neither.
-fn connect_read_only(path: &Path) -> Result<Connection, StoreError> {
+/// Opens `path` read-only without ever creating or writing a file beside it, so that a reader can
+/// neither change the database nor leave files a later sync would trip over.
+///
+/// When no writer holds the run lock (the reader then holds it shared, keeping writers out while it
+/// reads) and there is no `-wal` file, everything is in the main file: it is opened as immutable, which
+/// needs no WAL index (`-shm`) and takes no locks, so it works in a folder this user may only read.
+/// While a writer runs (or after one was killed, leaving its `-wal`), SQLite's WAL index is needed and
+/// is there beside the file; it is opened read-only through it.
+fn connect_read_only(path: &Path) -> Result<(Connection, Share), StoreError> {
+    let share = lock::share(path);
+    let quiet =
+        !matches!(share, Share::Writer(_)) && !sidecar(&lock::real_path(path), "-wal").exists();
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let open_err = |e: rusqlite::Error| StoreError::Open {
         path: path.to_owned(),
         reason: e.to_string(),
     };
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
-    // Opening is lazy: the first read finds out whether the WAL index can be had.
-    match conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
-        r.get::<_, i64>(0)
-    }) {
-        Err(e)
-            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen)
-                && !sidecar(path, "-wal").exists() =>
-        {
-            drop(conn);
-            let mut uri = url::Url::from_file_path(std::path::absolute(path).map_err(|e| {
-                StoreError::Open {
-                    path: path.to_owned(),
-                    reason: e.to_string(),
-                }
+    let conn = if quiet {
+        tracing::debug!(database = %path.display(), "reading the database as immutable (no writer, no WAL)");
+        let mut uri =
+            url::Url::from_file_path(std::path::absolute(path).map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                reason: e.to_string(),
             })?)
             .map_err(|()| StoreError::Open {
                 path: path.to_owned(),
                 reason: "the path cannot be written as a file: URI".into(),
             })?;
-            uri.set_query(Some("immutable=1"));
-            Connection::open_with_flags(uri.as_str(), flags | OpenFlags::SQLITE_OPEN_URI)
-                .map_err(open_err)
-        }
-        _ => Ok(conn),
+        uri.set_query(Some("immutable=1"));
+        Connection::open_with_flags(uri.as_str(), flags | OpenFlags::SQLITE_OPEN_URI)
+            .map_err(open_err)?
+    } else {
+        tracing::debug!(database = %path.display(), "reading the database through its WAL");
+        Connection::open_with_flags(path, flags).map_err(open_err)?
+    };
+    // Opening is lazy: the first read finds out whether the WAL index could be had.
+    if let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        return Err(match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly) if !quiet => {
+                StoreError::Open {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "a sync is running or one was interrupted, so the database is read through its \
+                         -wal and -shm files, which this user cannot open or create ({e}); read it as the \
+                         user that runs auditsync sync, or after that user's next sync has finished"
+                    ),
+                }
+            }
+            Some(rusqlite::ErrorCode::NotADatabase) => StoreError::Foreign(path.to_owned()),
+            _ if std::fs::File::open(path).is_err() => StoreError::Open {
+                path: path.to_owned(),
+                reason: format!(
+                    "this user may not read it ({e}); check its owner and mode, or run as the user that \
+                     runs auditsync sync"
+                ),
+            },
+            _ => open_err(e),
+        });
     }
+    Ok((conn, share))
 }
 
 /// `path` with `suffix` appended to its file name (`auditsync.db-wal`).
@@ -136,11 +166,12 @@ fn check_version(path: &Path, found: i64, migrating: bool) -> Result<(), StoreEr
 impl SqliteStore {
     /// See [`super::inspect`].
     pub(super) fn inspect(path: &Path) -> Result<Option<(i64, bool)>, StoreError> {
-        if !path.exists() {
+        check_path(path)?;
+        // An empty file is what a first sync fills in.
+        if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
             return Ok(None);
         }
-        check_path(path)?;
-        let conn = connect_read_only(path)?;
+        let (conn, _share) = connect_read_only(path)?;
         let (app_id, version) = header(&conn, path)?;
         if app_id != APPLICATION_ID {
             return Err(StoreError::Foreign(path.to_owned()));
@@ -152,10 +183,11 @@ impl SqliteStore {
     /// See [`super::open_read`].
     pub(super) fn open_read(path: &Path) -> Result<SqliteStore, StoreError> {
         check_path(path)?;
-        if !path.exists() {
+        // An empty file is what a first sync fills in (some admins create it with its mode first).
+        if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
             return Err(StoreError::Missing(path.to_owned()));
         }
-        let conn = connect_read_only(path)?;
+        let (conn, share) = connect_read_only(path)?;
         let (app_id, version) = header(&conn, path)?;
         if app_id != APPLICATION_ID {
             return Err(StoreError::Foreign(path.to_owned()));
@@ -171,12 +203,19 @@ impl SqliteStore {
             conn,
             path: path.to_owned(),
             _lock: None,
+            _share: Some(share),
         })
     }
 
     /// See [`super::open_write`].
     pub(super) fn open_write(path: &Path, lock: RunLock) -> Result<SqliteStore, StoreError> {
         check_path(path)?;
+        if !lock.locks(path) {
+            return Err(StoreError::Open {
+                path: path.to_owned(),
+                reason: "the run lock held is another database's".into(),
+            });
+        }
         let open_err = |source: rusqlite::Error| match source.sqlite_error_code() {
             Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly) => {
                 map_write(path, source)
@@ -216,9 +255,19 @@ impl SqliteStore {
             conn,
             path: path.to_owned(),
             _lock: Some(lock),
+            _share: None,
         };
         // Reading the header fails with NOTADB on a file that is not SQLite.
-        let (app_id, version) = header(&store.conn, path)?;
+        let (app_id, version) = header(&store.conn, path).map_err(|e| match e {
+            StoreError::Open { .. } => StoreError::Write {
+                path: path.to_owned(),
+                reason:
+                    "it cannot be read and written by this user; check the permissions of the file \
+                         and its folder"
+                        .into(),
+            },
+            other => other,
+        })?;
         let tables: i64 = store
             .conn
             .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
@@ -231,7 +280,18 @@ impl SqliteStore {
             .conn
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
             .map_err(|e| store.write_err(e))?;
-        migrations::migrate(&mut store.conn, APPLICATION_ID).map_err(|e| store.write_err(e))?;
+        migrations::migrate(&mut store.conn, APPLICATION_ID).map_err(|e| match &e {
+            // Full disk, read-only…: said as for any write.
+            rusqlite::Error::SqliteFailure(..) => store.write_err(e),
+            _ => StoreError::Write {
+                path: path.to_owned(),
+                reason: format!(
+                    "bringing its schema from version {version} to {SCHEMA_VERSION} failed and was rolled back \
+                     (the database is as it was): {}",
+                    sqlite_message(&e)
+                ),
+            },
+        })?;
         Ok(store)
     }
 
@@ -247,6 +307,14 @@ impl SqliteStore {
     }
 }
 
+/// SQLite's own words for an error, without the statement it was running.
+fn sqlite_message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// A failed write in words an admin can act on.
 fn map_write(path: &Path, e: rusqlite::Error) -> StoreError {
     let reason = match e.sqlite_error_code() {
@@ -259,7 +327,7 @@ fn map_write(path: &Path, e: rusqlite::Error) -> StoreError {
             exists and is writable (not read-only), and that the disk is not full"
                 .to_owned()
         }
-        _ => e.to_string(),
+        _ => sqlite_message(&e),
     };
     StoreError::Write {
         path: path.to_owned(),

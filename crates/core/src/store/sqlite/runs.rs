@@ -84,18 +84,14 @@ impl SqliteStore {
                 },
             )
             .optional()
-            .map_err(|e| self.read_err(e))?
-            .map(|(started, finished, outcome, summary)| {
-                Ok(RunRecord {
-                    started_at: parse_stored(&started).ok_or_else(|| StoreError::Read {
-                        path: self.path.clone(),
-                        reason: format!("runs.started_at {started:?} is not an RFC 3339 time"),
-                    })?,
-                    finished_at: finished.as_deref().and_then(parse_stored),
-                    outcome,
+            .map_err(|e| self.read_err(e))
+            .map(|row| {
+                row.map(|(started, finished, outcome, summary)| RunRecord {
+                started_at: parse_stored(&started),
+                finished_at: finished.as_deref().and_then(parse_stored),
+                outcome,
                     summary,
                 })
             })
-            .transpose()
     }
 }

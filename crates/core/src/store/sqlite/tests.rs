@@ -170,6 +170,85 @@ fn a_writable_store_holds_the_run_lock_until_it_is_dropped() {
     RunLock::try_acquire(&p).unwrap();
 }
 
+/// The names and bytes of every file in `dir`.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_reader_keeps_writers_out_while_it_reads_and_sees_a_running_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    drop(open(&p).unwrap());
+    let reader = SqliteStore::open_read(&p).unwrap();
+    assert!(matches!(
+        RunLock::try_acquire(&p),
+        Err(StoreError::Reading { .. })
+    ));
+    assert_eq!(crate::store::running_writer(&p), None);
+    // Two readers at once are fine.
+    let second = SqliteStore::open_read(&p).unwrap();
+    drop((reader, second));
+
+    let writer = open(&p).unwrap();
+    let holder = crate::store::running_writer(&p).unwrap();
+    assert!(
+        holder.contains(&format!("pid {}", std::process::id())),
+        "{holder}"
+    );
+    // A reader while a writer has the database open reads through the WAL.
+    let reader = SqliteStore::open_read(&p).unwrap();
+    assert!(reader.watermark().unwrap().is_none());
+    drop((reader, writer));
+    RunLock::try_acquire(&p).unwrap();
+}
+
+#[test]
+fn an_empty_file_is_no_database_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    std::fs::write(&p, "").unwrap();
+    assert!(matches!(
+        SqliteStore::open_read(&p),
+        Err(StoreError::Missing(_))
+    ));
+    assert!(SqliteStore::inspect(&p).unwrap().is_none());
+    // The first sync fills it in.
+    drop(open(&p).unwrap());
+    assert_eq!(
+        SqliteStore::inspect(&p).unwrap().map(|(v, _)| v),
+        Some(SCHEMA_VERSION)
+    );
+}
+
+#[test]
+fn a_failed_schema_upgrade_says_so_without_the_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    drop(open(&p).unwrap());
+    // Tables there, but a version that says they are not.
+    let conn = Connection::open(&p).unwrap();
+    conn.pragma_update(None, "user_version", 0).unwrap();
+    drop(conn);
+    let err = open(&p).err().unwrap().to_string();
+    assert!(
+        err.contains("rolled back") && err.contains("already exists"),
+        "{err}"
+    );
+    assert!(!err.contains("CREATE TABLE"), "{err}");
+}
+
 #[test]
 fn reading_never_creates_migrates_or_changes_a_database() {
     let dir = tempfile::tempdir().unwrap();
@@ -183,14 +262,14 @@ fn reading_never_creates_migrates_or_changes_a_database() {
     let mut s = open(&p).unwrap();
     s.commit(&[unit("b1", vec![event("e1")], 1)]).unwrap();
     drop(s);
-    // SQLite may add its WAL index beside the file for a reader, as for any reader; the database
-    // itself does not change.
-    let before = std::fs::read(&p).unwrap();
+    // Not a byte of the database changes, and no file appears beside it (a WAL index left by a
+    // reader, with the reader's owner or mode, could stop the next sync).
+    let before = files(dir.path());
     let r = SqliteStore::open_read(&p).unwrap();
     assert_eq!(r.events_by_operation().unwrap()[0].events, 1);
     r.report_apps(&ReportFilter::default()).unwrap();
     drop(r);
-    assert!(std::fs::read(&p).unwrap() == before, "not a byte changed");
+    assert!(files(dir.path()) == before, "the folder is as it was");
 
     // A schema older than this binary's is refused, not migrated, and left as it was.
     let conn = Connection::open(&p).unwrap();
@@ -271,10 +350,7 @@ fn a_version_1_database_upgrades_to_the_current_schema_and_keeps_its_rows() {
     // What 0.1.0 wrote reads back as it meant it.
     assert_eq!(s.watermark().unwrap(), parse_stored("2026-11-21T14:15:02Z"));
     let last = s.last_run().unwrap().unwrap();
-    assert_eq!(
-        last.started_at,
-        parse_stored("2026-11-21T15:15:02Z").unwrap()
-    );
+    assert_eq!(last.started_at, parse_stored("2026-11-21T15:15:02Z"));
     assert_eq!(last.outcome, None, "an interrupted run stays interrupted");
     let pending = s.pending().unwrap();
     assert_eq!((pending.len(), pending[0].attempts), (1, 2));
@@ -293,4 +369,36 @@ fn a_version_1_database_upgrades_to_the_current_schema_and_keeps_its_rows() {
     assert_eq!(schema(&s.conn), schema(&fresh.conn));
     s.commit(&[unit("b-new", vec![event("e-new")], 1)]).unwrap();
     assert_eq!(event_ids(&s).len(), 3);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_database_named_through_a_symlink_shares_its_lock_and_is_read_with_its_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    let real = dir.path().join("real/a.db");
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+
+    let writer = open(&real).unwrap();
+    assert!(
+        matches!(open(&link), Err(StoreError::Busy { .. })),
+        "one lock whatever path names the database"
+    );
+    drop(writer);
+
+    // Another program holds the database open with rows only in its -wal (beside the real file);
+    // no auditsync writer holds the lock. A reader through the link must see those rows.
+    let other = Connection::open(&real).unwrap();
+    other
+        .execute_batch(
+            "PRAGMA wal_autocheckpoint = 0;
+             INSERT INTO audit_events (id, creation_time, operation, raw)
+             VALUES ('e1', '2026-01-01T00:00:00Z', 'LaunchPowerApp', '{}');",
+        )
+        .unwrap();
+    assert!(dir.path().join("real/a.db-wal").exists());
+    let reader = SqliteStore::open_read(&link).unwrap();
+    assert_eq!(reader.events_by_operation().unwrap()[0].events, 1);
+    drop((reader, other));
 }
