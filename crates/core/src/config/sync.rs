@@ -173,26 +173,19 @@ fn look_back(
     unit_name: Option<String>,
     d: &SyncSettings,
 ) -> Result<(u32, TimeUnit), ConfigError> {
-    let start_raw = layers.sync("start_time_interval", interval)?;
-    let start_origin = start_raw.as_ref().map(|r| r.origin.clone());
-    let start_time_interval = positive("start_time_interval", start_raw, d.start_time_interval)?;
-    let start_time_unit = unit(
-        "start_time_unit",
-        layers.sync("start_time_unit", unit_name)?,
-        d.start_time_unit,
-    )?;
-    if start_time_unit.times(start_time_interval) > chrono::TimeDelta::days(7) {
-        return Err(ConfigError::Invalid {
-            key: "start_time_interval",
-            origin: start_origin.unwrap_or(Origin::Default),
-            reason: format!(
-                "{start_time_interval} {} reaches further back than the 7 days the API keeps content; use at \
-                 most 7 day, and `auditsync import` for older exports",
-                start_time_unit.name()
-            ),
-        });
-    }
-    Ok((start_time_interval, start_time_unit))
+    bounded_span(
+        layers,
+        ("start_time_interval", interval),
+        ("start_time_unit", unit_name),
+        (d.start_time_interval, d.start_time_unit),
+        chrono::TimeDelta::days(7),
+        |n, unit| {
+            format!(
+                "{n} {unit} reaches further back than the 7 days the API keeps content; use at most 7 day, \
+                 and `auditsync import` for older exports"
+            )
+        },
+    )
 }
 
 /// `time_interval` and `time_interval_unit`: the length of one listing request. At most the 24 hours
@@ -203,26 +196,42 @@ fn request_length(
     unit_name: Option<String>,
     d: &SyncSettings,
 ) -> Result<(u32, TimeUnit), ConfigError> {
-    let ti_raw = layers.sync("time_interval", interval)?;
-    let ti_origin = ti_raw.as_ref().map(|r| r.origin.clone());
-    let time_interval = positive("time_interval", ti_raw, d.time_interval)?;
-    let time_interval_unit = unit(
-        "time_interval_unit",
-        layers.sync("time_interval_unit", unit_name)?,
-        d.time_interval_unit,
-    )?;
-    if time_interval_unit.times(time_interval) > chrono::TimeDelta::hours(24) {
+    bounded_span(
+        layers,
+        ("time_interval", interval),
+        ("time_interval_unit", unit_name),
+        (d.time_interval, d.time_interval_unit),
+        chrono::TimeDelta::hours(24),
+        |n, unit| {
+            format!(
+                "{n} {unit} is longer than the 24 hours the API allows in one request; use at most 24 hour"
+            )
+        },
+    )
+}
+
+/// A span given as a count key and a unit key, each from the environment or the file or its default;
+/// longer than `max` is refused on the count key with `too_long(count, unit name)`.
+fn bounded_span(
+    layers: &Layers<'_>,
+    (count_key, count): (&'static str, Option<u32>),
+    (unit_key, unit_name): (&'static str, Option<String>),
+    (default_count, default_unit): (u32, TimeUnit),
+    max: chrono::TimeDelta,
+    too_long: impl Fn(u32, &str) -> String,
+) -> Result<(u32, TimeUnit), ConfigError> {
+    let raw = layers.sync(count_key, count)?;
+    let origin = raw.as_ref().map(|r| r.origin.clone());
+    let count = positive(count_key, raw, default_count)?;
+    let unit = unit(unit_key, layers.sync(unit_key, unit_name)?, default_unit)?;
+    if unit.times(count) > max {
         return Err(ConfigError::Invalid {
-            key: "time_interval",
-            origin: ti_origin.unwrap_or(Origin::Default),
-            reason: format!(
-                "{time_interval} {} is longer than the 24 hours the API allows in one request; use at most \
-                 24 hour",
-                time_interval_unit.name()
-            ),
+            key: count_key,
+            origin: origin.unwrap_or(Origin::Default),
+            reason: too_long(count, unit.name()),
         });
     }
-    Ok((time_interval, time_interval_unit))
+    Ok((count, unit))
 }
 
 /// A whole number of at least 1, or `default` when the key is not set.
