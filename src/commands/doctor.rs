@@ -262,7 +262,7 @@ fn database(report: &mut Report<'_>, settings: &Settings) -> Result<(), Error> {
                 Some(r) => {
                     let started = r.started_at.map_or_else(|| "(unknown time)".to_owned(), ts);
                     let age = r.started_at.map_or(TimeDelta::MAX, |t| Utc::now() - t);
-                    let running = store::running_writer(path).filter(|_| r.outcome.is_none());
+                    let running = store.writer().filter(|_| r.outcome.is_none());
                     let outcome = r.outcome.unwrap_or_else(|| "interrupted".into());
                     if let Some(holder) = running {
                         Ok(format!("a sync is running now ({holder}), started {started}"))

@@ -10,16 +10,14 @@ use crate::cli::{GlobalArgs, ImportArgs};
 use crate::error::{Error, Outcome};
 use auditsync_core::extract::Filter;
 use auditsync_core::import::import_file;
-use auditsync_core::store::{self, RunLock};
+use auditsync_core::store;
 
 /// Bad rows printed per file; the rest are counted.
 const SHOWN: usize = 20;
 
 pub async fn run(args: ImportArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
     let settings = load_settings(global)?;
-    store::check_path(&settings.database)?;
-    let lock = RunLock::acquire(&settings.database, Duration::from_secs(60)).await?;
-    let mut store = store::open_write(&settings.database, lock)?;
+    let mut store = store::lock_and_open(&settings.database, Duration::from_secs(60)).await?;
     let filter = Filter::new(&settings.sync.operations);
     let progress = if !global.quiet && std::io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());

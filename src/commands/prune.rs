@@ -8,7 +8,7 @@ use chrono::Utc;
 use super::{load_settings, stdout_error};
 use crate::cli::{GlobalArgs, PruneArgs};
 use crate::error::{Error, Outcome};
-use auditsync_core::store::{self, RunLock, StoreError};
+use auditsync_core::store::{self, StoreError};
 use auditsync_core::time::ts;
 
 pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
@@ -18,8 +18,7 @@ pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error>
     if !settings.database.exists() {
         return Err(StoreError::Missing(settings.database.clone()).into());
     }
-    let lock = RunLock::acquire(&settings.database, Duration::from_secs(60)).await?;
-    let mut store = store::open_write(&settings.database, lock)?;
+    let mut store = store::lock_and_open(&settings.database, Duration::from_secs(60)).await?;
     let cutoff = Utc::now() - args.older_than;
     let pruned = tokio::task::spawn_blocking(move || store.prune(cutoff))
         .await

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{load_settings, stdout_error};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::error::{Error, Outcome};
-use auditsync_core::store;
+use auditsync_core::store::{self, OperationCount};
 use auditsync_core::time::ts;
 
 #[derive(Serialize)]
@@ -35,14 +35,6 @@ struct LastRun {
     summary: Option<serde_json::Value>,
 }
 
-#[derive(Serialize)]
-struct OperationCount {
-    operation: String,
-    events: i64,
-    first: String,
-    last: String,
-}
-
 pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
     let settings = load_settings(global)?;
     let store = store::open_read(&settings.database)?;
@@ -52,11 +44,10 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
         watermark: store.watermark()?.map(ts),
         last_run: store.last_run()?.map(|r| {
             // A run that has not finished is still going while a writer holds the lock.
-            let running = r
-                .outcome
-                .is_none()
-                .then(|| store::running_writer(&settings.database))
-                .flatten();
+            let running = store
+                .writer()
+                .filter(|_| r.outcome.is_none())
+                .map(str::to_owned);
             LastRun {
                 started_at: r.started_at.map_or_else(|| "unknown".to_owned(), ts),
                 finished_at: r.finished_at.map(ts),
@@ -69,16 +60,7 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
                 summary: r.summary.and_then(|s| serde_json::from_str(&s).ok()),
             }
         }),
-        events: store
-            .events_by_operation()?
-            .into_iter()
-            .map(|c| OperationCount {
-                operation: c.operation,
-                events: c.events,
-                first: c.first,
-                last: c.last,
-            })
-            .collect(),
+        events: store.events_by_operation()?,
         ledger_blobs: store.ledger_size()?,
         pending_blobs: pending.len(),
         pending_first_expiration: pending.iter().filter_map(|p| p.expiration).min().map(ts),

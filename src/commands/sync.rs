@@ -8,7 +8,7 @@ use super::{load_settings, stdout_error};
 use crate::cli::{GlobalArgs, SyncArgs};
 use crate::error::{Error, Outcome};
 use auditsync_core::api::ApiClient;
-use auditsync_core::store::{self, RunLock};
+use auditsync_core::store;
 use auditsync_core::sync::{self, Options, plan::Range};
 
 pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
@@ -23,9 +23,7 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
     let secret = settings.client_secret().await?;
     // The lock comes before the database is opened, so a newer auditsync never migrates the schema
     // under an older one that is still running.
-    store::check_path(&settings.database)?;
-    let lock = RunLock::acquire(&settings.database, Duration::from_secs(args.wait)).await?;
-    let store = store::open_write(&settings.database, lock)?;
+    let store = store::lock_and_open(&settings.database, Duration::from_secs(args.wait)).await?;
     let plan = sync::plan(&settings, Some(&*store), &opts)?;
     let api = Arc::new(ApiClient::new(&settings, secret)?);
     let finished = sync::run(&settings, api, store, plan, &opts).await?;

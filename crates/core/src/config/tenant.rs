@@ -14,7 +14,7 @@ use super::secret::{SecretSource, secret_source};
 /// with what (`secret`), where (`cloud`, `authority`, `audience`, `token_version`) and under whose
 /// throttling quota (`publisher_identifier`).
 ///
-/// Today the configuration names one, with the top-level keys. A later `[[tenants]]` list (issue 9)
+/// Today the configuration names one, with the top-level keys. A later `[[tenants]]` list (issue 14)
 /// will be a `Vec<Tenant>`, each entry taking the top-level keys as its defaults.
 #[derive(Debug)]
 pub struct Tenant {

@@ -52,14 +52,6 @@ fn owner(file: &mut File) -> String {
     owner.trim().replace('\n', ", ")
 }
 
-/// Whether a writer holds the lock of `database`, and who ("pid 123, since …"), without taking it.
-pub fn running_writer(database: &Path) -> Option<String> {
-    match share(database) {
-        Share::Writer(owner) => Some(owner),
-        Share::Held(_) | Share::Absent => None,
-    }
-}
-
 /// Holds the lock of `database` shared if no writer holds it, without waiting and without creating
 /// the lock file (a reader may not write the folder).
 pub(crate) fn share(database: &Path) -> Share {
@@ -117,20 +109,13 @@ impl RunLock {
                     }
                     tokio::time::sleep(Duration::from_millis(200).min(wait)).await;
                 }
-                Err(StoreError::Busy {
-                    database, owner, ..
-                }) => {
-                    return Err(StoreError::Busy {
-                        database,
-                        owner,
-                        waited: wait.as_secs(),
-                    });
-                }
-                Err(StoreError::Reading { database, .. }) => {
-                    return Err(StoreError::Reading {
-                        database,
-                        waited: wait.as_secs(),
-                    });
+                Err(mut e @ (StoreError::Busy { .. } | StoreError::Reading { .. })) => {
+                    if let StoreError::Busy { waited, .. } | StoreError::Reading { waited, .. } =
+                        &mut e
+                    {
+                        *waited = wait.as_secs();
+                    }
+                    return Err(e);
                 }
                 other => return other,
             }

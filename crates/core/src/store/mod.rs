@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{BlobRef, Event, Unit};
 
-pub use lock::{RunLock, running_writer};
+pub use lock::RunLock;
 pub use reports::{
     AppRow, DayRow, PRODUCTION_MONTHLY_LAUNCHES, PRODUCTION_MONTHLY_USERS, ReportFilter, UserRow,
 };
@@ -175,7 +175,7 @@ pub struct RunRecord {
 }
 
 /// How many events one operation has, and their first and last creation times (RFC 3339 UTC text).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OperationCount {
     /// The operation, e.g. `LaunchPowerApp`.
     pub operation: String,
@@ -200,6 +200,10 @@ pub struct Pruned {
 
 /// The reads: what `status`, `report` and `doctor` need, and what a run reads before it starts.
 pub trait Reader {
+    /// The writer (sync, import or prune) that held the database when this store was opened, as its
+    /// lock says ("pid 123, since 2026-11-29T10:15:02Z"); `None` when there was none, or for the
+    /// writer itself.
+    fn writer(&self) -> Option<&str>;
     /// The end of the last unbroken run of complete segments (see `sync::plan`), if any.
     fn watermark(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// The latest run.
@@ -258,6 +262,21 @@ pub trait Writer: Reader + Send {
     fn prune(&mut self, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError>;
 }
 
+/// What the commands that write call: refuses a folder as `database`, takes the run lock (waiting up
+/// to `wait` for another writer or for readers), then [`open_write`].
+///
+/// # Errors
+/// [`StoreError::IsDirectory`] before anything is created, [`StoreError::Busy`] or
+/// [`StoreError::Reading`] when the wait is over, [`StoreError::NoFolder`], and those of [`open_write`].
+pub async fn lock_and_open(
+    path: &Path,
+    wait: std::time::Duration,
+) -> Result<Box<dyn Writer>, StoreError> {
+    check_path(path)?;
+    let lock = RunLock::acquire(path, wait).await?;
+    open_write(path, lock)
+}
+
 /// Opens the database at `path` for writing, creating and migrating it as needed, and keeps `lock`
 /// for as long as the store lives.
 ///
@@ -278,8 +297,8 @@ pub fn open_read(path: &Path) -> Result<Box<dyn Reader>, StoreError> {
     Ok(Box::new(sqlite::SqliteStore::open_read(path)?))
 }
 
-/// What is at `path`, without changing anything: `None` when there is no file (or an empty one), else its schema
-/// version and whether this process may write the file (for `doctor`).
+/// What is at `path`, without changing anything: `None` when there is no file (or an empty one), else
+/// its schema version and whether this process may write the file (for `doctor`).
 ///
 /// # Errors
 /// [`StoreError::IsDirectory`], [`StoreError::Foreign`], [`StoreError::Open`].

@@ -37,8 +37,8 @@ pub(super) struct SqliteStore {
     path: PathBuf,
     /// Held by a writable store for as long as it lives; `None` for a read-only one.
     _lock: Option<RunLock>,
-    /// A read-only store's shared hold on the run lock, when it took one.
-    _share: Option<Share>,
+    /// A read-only store's look at the run lock: held shared while it reads, or the writer it found.
+    share: Option<Share>,
 }
 
 /// The functions every connection has: `fold_case`, SQLite's `lower()` for any alphabet (UPNs may
@@ -151,6 +151,21 @@ fn header(conn: &Connection, path: &Path) -> Result<(i32, i64), StoreError> {
     Ok((app_id, version))
 }
 
+/// An existing auditsync database opened read-only, with its schema version; `None` when there is no
+/// file or an empty one (what a first sync fills in: some admins create it with its mode first).
+fn existing_read_only(path: &Path) -> Result<Option<(Connection, i64, Share)>, StoreError> {
+    check_path(path)?;
+    if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+        return Ok(None);
+    }
+    let (conn, share) = connect_read_only(path)?;
+    let (app_id, version) = header(&conn, path)?;
+    if app_id != APPLICATION_ID {
+        return Err(StoreError::Foreign(path.to_owned()));
+    }
+    Ok(Some((conn, version, share)))
+}
+
 /// Refuses a schema this binary cannot use: newer always; older unless it is about to migrate it.
 fn check_version(path: &Path, found: i64, migrating: bool) -> Result<(), StoreError> {
     let (path, known) = (path.to_owned(), SCHEMA_VERSION);
@@ -166,32 +181,18 @@ fn check_version(path: &Path, found: i64, migrating: bool) -> Result<(), StoreEr
 impl SqliteStore {
     /// See [`super::inspect`].
     pub(super) fn inspect(path: &Path) -> Result<Option<(i64, bool)>, StoreError> {
-        check_path(path)?;
-        // An empty file is what a first sync fills in.
-        if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+        let Some((_, version, _)) = existing_read_only(path)? else {
             return Ok(None);
-        }
-        let (conn, _share) = connect_read_only(path)?;
-        let (app_id, version) = header(&conn, path)?;
-        if app_id != APPLICATION_ID {
-            return Err(StoreError::Foreign(path.to_owned()));
-        }
+        };
         let writable = std::fs::OpenOptions::new().write(true).open(path).is_ok();
         Ok(Some((version, writable)))
     }
 
     /// See [`super::open_read`].
     pub(super) fn open_read(path: &Path) -> Result<SqliteStore, StoreError> {
-        check_path(path)?;
-        // An empty file is what a first sync fills in (some admins create it with its mode first).
-        if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+        let Some((conn, version, share)) = existing_read_only(path)? else {
             return Err(StoreError::Missing(path.to_owned()));
-        }
-        let (conn, share) = connect_read_only(path)?;
-        let (app_id, version) = header(&conn, path)?;
-        if app_id != APPLICATION_ID {
-            return Err(StoreError::Foreign(path.to_owned()));
-        }
+        };
         check_version(path, version, false)?;
         conn.busy_timeout(Duration::from_secs(10))
             .and_then(|()| add_functions(&conn))
@@ -203,7 +204,7 @@ impl SqliteStore {
             conn,
             path: path.to_owned(),
             _lock: None,
-            _share: Some(share),
+            share: Some(share),
         })
     }
 
@@ -255,16 +256,15 @@ impl SqliteStore {
             conn,
             path: path.to_owned(),
             _lock: Some(lock),
-            _share: None,
+            share: None,
         };
         // Reading the header fails with NOTADB on a file that is not SQLite.
         let (app_id, version) = header(&store.conn, path).map_err(|e| match e {
-            StoreError::Open { .. } => StoreError::Write {
+            StoreError::Open { reason, .. } => StoreError::Write {
                 path: path.to_owned(),
-                reason:
-                    "it cannot be read and written by this user; check the permissions of the file \
-                         and its folder"
-                        .into(),
+                reason: format!(
+                    "it cannot be read ({reason}); check the permissions of the file and its folder"
+                ),
             },
             other => other,
         })?;
@@ -336,6 +336,12 @@ fn map_write(path: &Path, e: rusqlite::Error) -> StoreError {
 }
 
 impl Reader for SqliteStore {
+    fn writer(&self) -> Option<&str> {
+        match &self.share {
+            Some(Share::Writer(owner)) => Some(owner),
+            _ => None,
+        }
+    }
     fn watermark(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.read_watermark()
     }

@@ -196,19 +196,19 @@ fn a_reader_keeps_writers_out_while_it_reads_and_sees_a_running_writer() {
         RunLock::try_acquire(&p),
         Err(StoreError::Reading { .. })
     ));
-    assert_eq!(crate::store::running_writer(&p), None);
+    assert_eq!(reader.writer(), None);
     // Two readers at once are fine.
     let second = SqliteStore::open_read(&p).unwrap();
     drop((reader, second));
 
     let writer = open(&p).unwrap();
-    let holder = crate::store::running_writer(&p).unwrap();
+    // A reader while a writer has the database open reads through the WAL, and names the writer.
+    let reader = SqliteStore::open_read(&p).unwrap();
+    let holder = reader.writer().unwrap();
     assert!(
         holder.contains(&format!("pid {}", std::process::id())),
         "{holder}"
     );
-    // A reader while a writer has the database open reads through the WAL.
-    let reader = SqliteStore::open_read(&p).unwrap();
     assert!(reader.watermark().unwrap().is_none());
     drop((reader, writer));
     RunLock::try_acquire(&p).unwrap();
