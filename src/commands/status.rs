@@ -87,8 +87,12 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
                 .summary
                 .as_ref()
                 .map(|s| {
+                    let why = s["error"]
+                        .as_str()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default();
                     format!(
-                        ", {} blobs fetched, {} events kept",
+                        ", {} blobs fetched, {} events kept{why}",
                         s["blobs_fetched"], s["events_kept"]
                     )
                 })

@@ -690,7 +690,7 @@ fn report_html_renders_in_headless_chromium() {
             return;
         }
         panic!(
-            "{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does), or set \
+            "{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/test does), or set \
              AUDITSYNC_SKIP_BROWSER=1 to skip this test"
         );
     }

@@ -72,6 +72,18 @@ pub(crate) fn real_path(database: &Path) -> PathBuf {
     if let Ok(real) = std::fs::canonicalize(database) {
         return real;
     }
+    // A symlink to a file not created yet: where SQLite will create it.
+    let mut database = database.to_owned();
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&database) else {
+            break;
+        };
+        database = match database.parent() {
+            Some(folder) => folder.join(target),
+            None => target,
+        };
+    }
+    let database = database.as_path();
     let folder = match database.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -104,7 +116,17 @@ impl RunLock {
                     if started.elapsed() < wait =>
                 {
                     if !said {
-                        tracing::info!("waiting up to {} s: {e}", wait.as_secs());
+                        let holder = match &e {
+                            StoreError::Busy { owner, .. } => {
+                                format!("the sync that holds it ({owner})")
+                            }
+                            _ => "the status, report or doctor reading it".to_owned(),
+                        };
+                        tracing::info!(
+                            "waiting up to {} s for {holder} to finish with {}",
+                            wait.as_secs(),
+                            database.display()
+                        );
                         said = true;
                     }
                     tokio::time::sleep(Duration::from_millis(200).min(wait)).await;

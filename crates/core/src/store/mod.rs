@@ -88,8 +88,8 @@ pub enum StoreError {
     },
     /// Readers (status, report, doctor) held the database for longer than the wait.
     #[error(
-        "{database} is being read by a status, report or doctor that took longer than {waited} s; this run \
-         stops: run it again, or raise --wait"
+        "{database} was being read (by status, report or doctor) for all of the {waited} s this run waited; \
+         this run stops: run it again, or raise --wait"
     )]
     Reading {
         /// The database.

@@ -191,7 +191,12 @@ impl SqliteStore {
     /// See [`super::open_read`].
     pub(super) fn open_read(path: &Path) -> Result<SqliteStore, StoreError> {
         let Some((conn, version, share)) = existing_read_only(path)? else {
-            return Err(StoreError::Missing(path.to_owned()));
+            // "Run sync first" would not help if the folder is not there either.
+            let folder = lock::real_path(path).parent().map(Path::to_owned);
+            return Err(match folder {
+                Some(f) if !f.is_dir() => StoreError::NoFolder(path.to_owned()),
+                _ => StoreError::Missing(path.to_owned()),
+            });
         };
         check_version(path, version, false)?;
         conn.busy_timeout(Duration::from_secs(10))

@@ -402,3 +402,41 @@ fn a_database_named_through_a_symlink_shares_its_lock_and_is_read_with_its_wal()
     assert_eq!(reader.events_by_operation().unwrap()[0].events, 1);
     drop((reader, other));
 }
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_to_a_database_not_created_yet_locks_where_the_database_will_be() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    let real = dir.path().join("real/a.db");
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink("real/a.db", &link).unwrap();
+    let first = RunLock::try_acquire(&link).unwrap();
+    assert!(!dir.path().join("link.db.lock").exists());
+    // The first sync creates the file; a second one through either path meets the same lock.
+    let writer = SqliteStore::open_write(&link, first).unwrap();
+    assert!(real.exists());
+    assert!(matches!(
+        RunLock::try_acquire(&link),
+        Err(StoreError::Busy { .. })
+    ));
+    assert!(matches!(
+        RunLock::try_acquire(&real),
+        Err(StoreError::Busy { .. })
+    ));
+    drop(writer);
+}
+
+#[test]
+fn reading_a_database_in_a_folder_that_does_not_exist_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("nowhere/a.db");
+    assert!(matches!(
+        SqliteStore::open_read(&p),
+        Err(StoreError::NoFolder(_))
+    ));
+    assert!(matches!(
+        SqliteStore::open_read(&dir.path().join("a.db")),
+        Err(StoreError::Missing(_))
+    ));
+}
