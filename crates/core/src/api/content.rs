@@ -63,7 +63,8 @@ impl ApiClient {
         let call = format!("subscriptions/content for {content_type}");
         let answer = self
             .send(Method::GET, url.clone(), &call, Some(content_type))
-            .await?;
+            .await
+            .map_err(|e| with_window(e, &url))?;
         let next = ["NextPageUri", "NextPageUrl"]
             .iter()
             .find_map(|h| answer.headers.get(*h))
@@ -117,5 +118,79 @@ impl ApiClient {
             .send(Method::GET, url, &call, Some(&blob.content_type))
             .await?;
         Ok(answer.body)
+    }
+}
+
+/// A refusal of a listing with the `startTime` and `endTime` the request carried, so that an AF20055
+/// names them.
+fn with_window(e: ApiError, url: &Url) -> ApiError {
+    match e {
+        ApiError::Service(mut s) => {
+            let param = |name: &str| {
+                url.query_pairs()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.into_owned())
+            };
+            if let (Some(start), Some(end)) = (param("startTime"), param("endTime")) {
+                s.window = Some((start, end));
+            }
+            ApiError::Service(s)
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ServiceError;
+
+    fn refused(code: &str, start: &str, end: &str) -> String {
+        let url = Url::parse(&format!(
+            "https://manage.office.com/api/v1.0/t/activity/feed/subscriptions/content?contentType=Audit.General&startTime={start}&endTime={end}"
+        ))
+        .unwrap();
+        let e = ApiError::Service(Box::new(ServiceError {
+            status: 400,
+            code: code.into(),
+            message: "Start time and end time must both be specified (or both omitted) and must be less than or \
+                      equal to 24 hours apart, with the start time prior to end time and start time no more than 7 \
+                      days in the past."
+                .into(),
+            call: "subscriptions/content for Audit.General".into(),
+            content_type: Some("Audit.General".into()),
+            window: None,
+            tenant_id: "t".into(),
+            client_id: "c".into(),
+            cloud: crate::config::Cloud::Commercial,
+        }));
+        with_window(e, &url).to_string()
+    }
+
+    /// An empty or inverted window is named as such, with the bounds the request carried; only a
+    /// well-formed one blames the clock.
+    #[test]
+    fn a_refused_window_names_its_bounds_and_blames_the_clock_only_when_it_may_be_the_cause() {
+        for (start, end) in [
+            ("2026-11-28T12:00:00", "2026-11-28T12:00:00"),
+            ("2026-11-28T12:00:01", "2026-11-28T12:00:00"),
+        ] {
+            let msg = refused("AF20055", start, end);
+            assert!(
+                msg.contains(start) && msg.contains(end) && msg.contains("not before the end"),
+                "{msg}"
+            );
+            assert!(!msg.contains("clock"), "{msg}");
+        }
+        let msg = refused("AF20030", "2026-11-20T00:00:00", "2026-11-21T01:00:00");
+        assert!(
+            msg.contains("more than 24 hours apart") && !msg.contains("clock"),
+            "{msg}"
+        );
+        let msg = refused("AF20055", "2026-11-20T00:00:00", "2026-11-20T01:00:00");
+        assert!(
+            msg.contains("2026-11-20T00:00:00") && msg.contains("clock"),
+            "{msg}"
+        );
     }
 }

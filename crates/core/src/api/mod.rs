@@ -117,6 +117,9 @@ pub struct ServiceError {
     pub call: String,
     /// The content type the request was about, if any; named in the explanation.
     pub content_type: Option<String>,
+    /// A listing's `startTime` and `endTime` as the request carried them, named when the service
+    /// refuses the window (AF20030, AF20055); set by [`ApiClient::content_page`].
+    pub window: Option<(String, String)>,
     tenant_id: String,
     client_id: String,
     cloud: Cloud,
@@ -137,6 +140,44 @@ impl ServiceError {
                 "AF429" | "AF50000" | "AF50005" | "AF50006"
             ) || self.status == 429
                 || (self.status >= 500 && !self.code.starts_with("AF")))
+    }
+}
+
+impl ServiceError {
+    /// AF20030/AF20055: names the window the request carried and what is wrong with it; the clock is
+    /// blamed only when the window itself is well formed (then the API's 7 days, counted on its own
+    /// clock, are what refused it).
+    fn window_refused(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let message = self.message.trim_end_matches('.');
+        let Some((start, end)) = &self.window else {
+            return write!(
+                f,
+                "the API refused the time window of {} ({message}); check that this machine's clock is right \
+                 (NTP): the API counts its 7 days from its own clock",
+                self.call
+            );
+        };
+        let (s, e) = (crate::time::parse_time(start), crate::time::parse_time(end));
+        let call = &self.call;
+        match (s, e) {
+            (Some(s), Some(e)) if s >= e => write!(
+                f,
+                "the API refused {call} from startTime {start} to endTime {end} ({message}): the start is not \
+                 before the end (the API reads whole seconds); this is a fault in auditsync, please report it \
+                 with this line; meanwhile give --from and --to in whole seconds"
+            ),
+            (Some(s), Some(e)) if e - s > chrono::TimeDelta::hours(24) => write!(
+                f,
+                "the API refused {call} from startTime {start} to endTime {end} ({message}): the two are more \
+                 than 24 hours apart; set time_interval to at most 24 hour"
+            ),
+            _ => write!(
+                f,
+                "the API refused {call} from startTime {start} to endTime {end} ({message}): by the API's clock \
+                 the start is more than 7 days ago; check that this machine's clock is right (NTP), since the \
+                 API counts its 7 days from its own clock"
+            ),
+        }
     }
 }
 
@@ -183,13 +224,7 @@ impl std::fmt::Display for ServiceError {
                  (content published while it was off cannot be fetched)",
                 self.message.trim_end_matches('.')
             ),
-            "AF20030" | "AF20055" => write!(
-                f,
-                "the API refused the time window of {} ({}); check that this machine's clock is right (NTP): \
-                 the API counts its 7 days from its own clock",
-                self.call,
-                self.message.trim_end_matches('.')
-            ),
+            "AF20030" | "AF20055" => self.window_refused(f),
             "AF20051" => write!(
                 f,
                 "{}: the API keeps content for 7 days; use `auditsync import` with a Purview export for older data",
@@ -534,6 +569,7 @@ impl ApiClient {
             message,
             call: call.to_owned(),
             content_type: content_type.map(str::to_owned),
+            window: None,
             tenant_id: self.tenant_id.clone(),
             client_id: self.client_id.clone(),
             cloud: self.cloud,

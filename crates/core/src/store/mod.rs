@@ -206,6 +206,9 @@ pub trait Reader {
     fn writer(&self) -> Option<&str>;
     /// The end of the last unbroken run of complete segments (see `sync::plan`), if any.
     fn watermark(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// The latest watermark an earlier run left (as its summary records it) that is not after `at`:
+    /// what a sync trusts instead of a stored watermark in the future (`sync::plan::window`).
+    fn watermark_not_after(&self, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// The latest run.
     fn last_run(&self) -> Result<Option<RunRecord>, StoreError>;
     /// Content ids in the ledger whose blobs were created at or after `since`.

@@ -87,15 +87,27 @@ pub fn plan(
     store: Option<&dyn Reader>,
     opts: &Options,
 ) -> Result<Plan, SyncError> {
-    let watermark = match store {
-        Some(s) => s.watermark()?,
-        None => None,
+    let now = Utc::now();
+    let (watermark, trusted) = match store {
+        Some(s) => {
+            let w = s.watermark()?;
+            // Only a watermark in the future needs the earlier runs' ends.
+            let trusted = match w {
+                Some(w) if w > now + plan::FUTURE_SKEW => {
+                    s.watermark_not_after(now + plan::FUTURE_SKEW)?
+                }
+                _ => None,
+            };
+            (w, trusted)
+        }
+        None => (None, None),
     };
     Ok(plan::window(
-        Utc::now(),
+        now,
         &settings.sync,
         opts.range,
         watermark,
+        trusted,
     )?)
 }
 
@@ -228,19 +240,16 @@ async fn drive(
 }
 
 /// Moves the watermark to the end of the unbroken run of complete segments (see
-/// [`plan::advance_watermark`]); a clamped window accepts the gap behind its start, which was reported.
+/// [`plan::advance_watermark`]) from the plan's: the stored one, or after a clamp the window's start
+/// (the gap behind it was reported), or, when the stored one was in the future, the last one that is
+/// not (so it may move back).
 fn advance(
     store: &mut dyn Writer,
     plan: &Plan,
     before: Option<chrono::DateTime<Utc>>,
     complete: &[bool],
 ) -> Result<Option<chrono::DateTime<Utc>>, StoreError> {
-    let current = if plan.clamped {
-        Some(plan.start)
-    } else {
-        before
-    };
-    let watermark = plan::advance_watermark(current, &plan.segments, complete);
+    let watermark = plan::advance_watermark(plan.watermark, &plan.segments, complete);
     if let Some(w) = watermark.filter(|w| Some(*w) != before) {
         store.set_watermark(w)?;
     }

@@ -350,6 +350,9 @@ impl Reader for SqliteStore {
     fn watermark(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.read_watermark()
     }
+    fn watermark_not_after(&self, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.read_watermark_not_after(at)
+    }
     fn last_run(&self) -> Result<Option<RunRecord>, StoreError> {
         self.read_last_run()
     }

@@ -440,3 +440,31 @@ fn reading_a_database_in_a_folder_that_does_not_exist_says_so() {
         Err(StoreError::Missing(_))
     ));
 }
+
+#[test]
+fn the_latest_watermark_not_after_a_time_comes_from_the_runs_summaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    let now = parse_stored("2026-11-22T10:00:00Z").unwrap();
+    assert_eq!(s.watermark_not_after(now).unwrap(), None);
+    for summary in [
+        r#"{"watermark":"2026-11-20T10:00:00Z"}"#,
+        r#"{"watermark":"2026-11-21T09:00:00Z"}"#,
+        r#"{"watermark":"2026-11-25T10:00:00Z"}"#,
+        r#"{"watermark":null}"#,
+        "{}",
+        "not json",
+    ] {
+        let run = s.begin_run((now, now)).unwrap();
+        s.finish_run(run, "complete", summary, &[]).unwrap();
+    }
+    assert_eq!(
+        s.watermark_not_after(now).unwrap(),
+        parse_stored("2026-11-21T09:00:00Z")
+    );
+    assert_eq!(
+        s.watermark_not_after(parse_stored("2026-11-21T08:00:00Z").unwrap())
+            .unwrap(),
+        parse_stored("2026-11-20T10:00:00Z")
+    );
+}
