@@ -20,10 +20,15 @@ const SKEW: TimeDelta = TimeDelta::minutes(2);
 struct Report<'a> {
     out: std::io::StdoutLock<'a>,
     failed: usize,
+    /// `-q`: only the failures are printed.
+    quiet: bool,
 }
 
 impl Report<'_> {
     fn pass(&mut self, check: &str, detail: &str) -> Result<(), Error> {
+        if self.quiet {
+            return Ok(());
+        }
         writeln!(self.out, "PASS  {check}: {detail}").map_err(stdout_error)
     }
 
@@ -43,6 +48,7 @@ impl Report<'_> {
 pub async fn run(global: &GlobalArgs) -> Result<Outcome, Error> {
     let mut report = Report {
         out: std::io::stdout().lock(),
+        quiet: global.quiet,
         failed: 0,
     };
     let settings = match load_settings(global) {

@@ -55,6 +55,11 @@ pub async fn run(args: ImportArgs, global: &GlobalArgs) -> Result<Outcome, Error
             }
         };
         progress.finish_and_clear();
+        complete &= report.bad_rows.is_empty();
+        if global.quiet && report.bad_rows.is_empty() {
+            // -q: a file imported whole is not worth a line.
+            continue;
+        }
         writeln!(
             out,
             "import {} ({}): {} rows, {} events kept ({} new), {} rows could not be read",
@@ -76,7 +81,6 @@ pub async fn run(args: ImportArgs, global: &GlobalArgs) -> Result<Outcome, Error
                 report.bad_rows.len() - SHOWN
             );
         }
-        complete &= report.bad_rows.is_empty();
     }
     Ok(if complete {
         Outcome::Done

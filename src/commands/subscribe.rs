@@ -20,17 +20,20 @@ pub async fn run(cmd: SubscribeCommand, global: &GlobalArgs) -> Result<Outcome, 
     };
     let secret = settings.client_secret().await?;
     let api = ApiClient::new(&settings, secret)?;
-    let mut out = std::io::stdout().lock();
+    let mut stdout = std::io::stdout().lock();
+    // -q: starting and stopping say nothing when they succeed (a list is what was asked for).
+    let mut sink = std::io::sink();
+    let confirm: &mut dyn Write = if global.quiet { &mut sink } else { &mut stdout };
     match cmd {
-        SubscribeCommand::Start(a) => start(&api, &pick(&a.content_types), &mut out).await,
-        SubscribeCommand::Stop(a) => stop(&api, &pick(&a.content_types), &mut out).await,
+        SubscribeCommand::Start(a) => start(&api, &pick(&a.content_types), confirm).await,
+        SubscribeCommand::Stop(a) => stop(&api, &pick(&a.content_types), confirm).await,
         SubscribeCommand::List(a) => {
             let filter = (!a.content_types.content_types.is_empty())
                 .then(|| a.content_types.content_types.clone());
             let wanted = filter
                 .clone()
                 .unwrap_or(settings.sync.content_types.clone());
-            list(&api, &wanted, filter.is_some(), a.json, &mut out).await
+            list(&api, &wanted, filter.is_some(), a.json, &mut stdout).await
         }
     }
 }

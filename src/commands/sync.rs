@@ -32,8 +32,13 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
     if args.json {
         let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
         writeln!(out, "{text}").map_err(stdout_error)?;
-    } else {
+    } else if !(global.quiet && summary.complete()) {
+        // Under -q a complete run prints nothing (cron mails only when something is wrong).
         writeln!(out, "{}", summary.line()).map_err(stdout_error)?;
+    }
+    // Losses are never retried: said at error level, so -q shows them, whatever else happened.
+    for loss in &summary.losses {
+        tracing::error!("lost: {}", loss.detail);
     }
     if let Some(fatal) = finished.fatal {
         return Err(fatal.into());
@@ -59,7 +64,9 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
                 s.error
             );
         }
-        tracing::error!("the sync is incomplete; the next run tries the missing parts again");
+        if summary.blobs_failed > 0 || summary.segments_complete < summary.segments {
+            tracing::error!("the sync is incomplete; the next run tries the missing parts again");
+        }
         Ok(Outcome::Incomplete)
     }
 }

@@ -13,6 +13,7 @@ mod architecture;
 mod auth;
 mod common;
 mod config;
+mod cron;
 mod import;
 mod maintenance;
 mod redaction;

@@ -35,7 +35,7 @@ use crate::time::ts;
 use plan::{Plan, Range, WindowError};
 use progress::{Counters, Progress};
 use source::{ActivityFeed, Produced, Source};
-pub use summary::{FailedBlob, Summary, UnlistedSegment};
+pub use summary::{FailedBlob, Loss, Summary, UnlistedSegment};
 
 /// How a sync can fail as a whole (as opposed to missing some blobs, which is an incomplete run).
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +162,11 @@ async fn drive(
     for note in &plan.notes {
         tracing::warn!("{note}");
     }
+    for alert in &plan.alerts {
+        tracing::error!("{alert}");
+    }
     let lost = summary::lost_blobs(store.as_ref(), Utc::now())?;
+    let losses = summary::losses(&plan, &lost);
     let watermark_before = store.watermark()?;
     // Units listed for the window were created in it; an hour's margin covers a service that is
     // loose about the window's edges.
@@ -197,7 +201,7 @@ async fn drive(
     );
     let watermark = advance(store.as_mut(), &plan, watermark_before, &found.complete)?;
     let summary = Summary {
-        outcome: found.outcome(fatal.is_some(), failed.is_empty() && lost.is_empty()),
+        outcome: found.outcome(fatal.is_some(), failed.is_empty() && losses.is_empty()),
         window_start: ts(plan.start),
         window_end: ts(plan.end),
         content_types: source.streams().to_vec(),
@@ -215,6 +219,8 @@ async fn drive(
         requests: source.requests().since(requests_before),
         watermark: watermark.map(ts),
         notes: plan.notes.clone(),
+        alerts: plan.alerts.clone(),
+        losses,
         failed_blobs: failed,
         unlisted_segments: found.unlisted,
         lost_blobs: lost,

@@ -84,7 +84,7 @@ pub struct Plan {
     pub segments: Vec<Segment>,
     /// Things the admin should know about the window (an extension to the watermark, a clamp).
     pub notes: Vec<String>,
-    /// Things the admin must see even under `-q` (a watermark in the future); also in `notes`.
+    /// Things the admin must see even under `-q` (a watermark in the future); not repeated in `notes`.
     pub alerts: Vec<String>,
     /// The watermark the run moves on from: the stored one; `start` when the gap behind it is
     /// accepted (it was older than the API's 7 days, and is reported in `expired`); the last one not
@@ -315,8 +315,7 @@ fn catch_up(
             ts(now),
             FUTURE_SKEW.num_minutes()
         );
-        plan.alerts.push(alert.clone());
-        plan.notes.push(alert);
+        plan.alerts.push(alert);
         // Without a trusted end, nothing is known to be covered: go back as far as the API serves.
         from = Some(trusted.unwrap_or(oldest - TimeDelta::seconds(1)));
         plan.watermark = trusted;
@@ -337,10 +336,12 @@ fn catch_up(
             from: Some(w),
             to: oldest,
         };
+        // The loss itself is reported by the run (`Plan::expired`), at error level.
         plan.notes.push(format!(
-            "the last complete sync ended at {}, more than 7 days ago; {}",
+            "the last complete sync ended at {}, more than 7 days ago; the window starts at {}, as far back as \
+             the API serves",
             ts(w),
-            expired.describe()
+            ts(oldest)
         ));
         plan.expired = Some(expired);
         plan.watermark = Some(oldest);
@@ -445,7 +446,13 @@ mod tests {
         // Beyond 7 days: clamped, and said.
         let p = window(now, &s, None, Some(at("2026-11-01T00:00")), None).unwrap();
         assert_eq!(p.start, now - RETENTION + CLAMP_MARGIN);
-        assert!(p.notes[0].contains("can no longer be fetched"));
+        assert!(p.notes[0].contains("more than 7 days ago"));
+        assert!(
+            p.expired
+                .unwrap()
+                .describe()
+                .contains("can no longer be fetched")
+        );
         assert_eq!(
             p.expired,
             Some(Expired {

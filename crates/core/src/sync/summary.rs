@@ -49,10 +49,45 @@ pub struct UnlistedSegment {
     pub error: String,
 }
 
+/// Something a run knows is missing for good: the next run does not retry it, so it is reported by
+/// this one (exit 1, printed even under `-q`). Kinds so far: `expired_content` (content never fetched
+/// that is now older than the API's 7 days), `lost_blobs` (listed blobs that expired before they could
+/// be stored); a new kind needs only its own `kind`, `count` and `detail`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Loss {
+    /// What was lost, as a snake_case word: `expired_content`, `lost_blobs`, ….
+    pub kind: String,
+    /// How many: blobs, records, or 1 for one stretch of time.
+    pub count: usize,
+    /// The sentence the admin reads: what is missing, from when, and how to get it back.
+    pub detail: String,
+}
+
+impl Loss {
+    /// A loss of `count` of `kind`, explained by `detail`.
+    pub fn new(kind: &str, count: usize, detail: impl Into<String>) -> Loss {
+        Loss {
+            kind: kind.to_owned(),
+            count,
+            detail: detail.into(),
+        }
+    }
+
+    /// The few words of the summary line.
+    fn short(&self) -> String {
+        match self.kind.as_str() {
+            "expired_content" => "content past the API's 7 days".to_owned(),
+            "lost_blobs" => format!("{} blobs expired before they could be stored", self.count),
+            other => format!("{} {}", self.count, other.replace('_', " ")),
+        }
+    }
+}
+
 /// What a run did, printed as one line or as JSON (`--json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
-    /// "complete", "incomplete" (something is missing; the next run retries it) or "failed" (see `error`).
+    /// "complete", "incomplete" (something is missing: the next run retries what it can, `losses`
+    /// name what it cannot) or "failed" (see `error`).
     pub outcome: &'static str,
     /// The window's start, RFC 3339 UTC.
     pub window_start: String,
@@ -88,6 +123,10 @@ pub struct Summary {
     pub watermark: Option<String>,
     /// What the admin was told about the window (an extension to the watermark, a clamp).
     pub notes: Vec<String>,
+    /// What the admin must see even under `-q` (a watermark in the future, not trusted).
+    pub alerts: Vec<String>,
+    /// What is lost for good and was reported by this run (each makes it exit 1).
+    pub losses: Vec<Loss>,
     /// Blobs listed but not stored.
     pub failed_blobs: Vec<FailedBlob>,
     /// Segments whose listing did not reach the last page.
@@ -125,16 +164,22 @@ impl Summary {
         if let Some(e) = &self.error {
             s.push_str(&format!("; FAILED: {e}"));
         } else if !self.complete() {
-            s.push_str(&format!(
-                "; INCOMPLETE: {} blobs not stored, {} segments not listed to the end (the next run retries \
-                 them)",
-                self.blobs_failed,
-                self.unlisted_segments.len()
-            ));
-            if !self.lost_blobs.is_empty() {
+            if self.blobs_failed > 0
+                || !self.unlisted_segments.is_empty()
+                || self.segments_complete < self.segments
+            {
                 s.push_str(&format!(
-                    ", {} blobs lost (expired before they could be fetched)",
-                    self.lost_blobs.len()
+                    "; INCOMPLETE: {} blobs not stored, {} segments not listed to the end (the next run \
+                     retries them)",
+                    self.blobs_failed,
+                    self.unlisted_segments.len()
+                ));
+            }
+            if !self.losses.is_empty() {
+                let what: Vec<String> = self.losses.iter().map(Loss::short).collect();
+                s.push_str(&format!(
+                    "; LOST: {} (the next run cannot fetch them)",
+                    what.join(", ")
                 ));
             }
         }
@@ -174,6 +219,28 @@ pub(crate) fn lost_blobs(
         .collect())
 }
 
+/// What is lost for good, known before the run fetches anything: the part of the window the API no
+/// longer serves, and the blobs that expired before they could be stored (each already logged by
+/// [`lost_blobs`]). Under `-q` too: the caller prints every [`Loss`] at error level.
+pub(crate) fn losses(plan: &Plan, lost: &[FailedBlob]) -> Vec<Loss> {
+    let mut losses = Vec::new();
+    if let Some(expired) = &plan.expired {
+        losses.push(Loss::new("expired_content", 1, expired.describe()));
+    }
+    if !lost.is_empty() {
+        losses.push(Loss::new(
+            "lost_blobs",
+            lost.len(),
+            format!(
+                "{} blobs listed by earlier runs expired before they could be stored (each named above); their \
+                 events are missing: load them with `auditsync import` from a Purview audit export",
+                lost.len()
+            ),
+        ));
+    }
+    losses
+}
+
 /// What the listing and the writer add up to.
 pub(crate) struct Assessment {
     /// Per segment of the plan: listed to the end for every stream, and every unit listed stored.
@@ -188,7 +255,7 @@ pub(crate) struct Assessment {
 
 impl Assessment {
     /// `failed` when the run stopped early, `complete` when nothing is missing (`nothing_lost`: no unit
-    /// failed and none expired), `incomplete` otherwise (the next run retries what is missing).
+    /// failed and nothing is lost for good), `incomplete` otherwise.
     pub(crate) fn outcome(&self, stopped: bool, nothing_lost: bool) -> &'static str {
         if stopped {
             "failed"
