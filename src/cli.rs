@@ -33,7 +33,7 @@ pub struct GlobalArgs {
     /// More detail on stderr (-v debug, -vv trace, -vvv every library too); AUDITSYNC_LOG overrides
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Only errors on stderr
+    /// Silent on success: only errors (and anything lost) on stderr, no summary line
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 }

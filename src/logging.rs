@@ -1,4 +1,6 @@
-//! Logs go to stderr through `tracing`; stdout carries results only. `-q` keeps errors, `-v` adds
+//! Logs go to stderr through `tracing`; stdout carries results only. `-q` keeps errors (every loss is
+//! logged at error level, so `-q` never hides one; the commands then print no summary or confirmation
+//! line on success either, so a complete cron run prints nothing), `-v` adds
 //! auditsync's debug detail, `-vv` its trace (each line under its spans: the run, the content type and
 //! segment, the blob, the request and its attempt), `-vvv` every library's trace too (hyper, rustls…).
 //! `AUDITSYNC_LOG` (an `EnvFilter` directive such as `debug` or `auditsync=trace,hyper=info`) overrides

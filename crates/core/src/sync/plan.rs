@@ -298,12 +298,13 @@ fn catch_up(
             .filter(|t| *t <= now + FUTURE_SKEW);
         let instead = match trusted {
             Some(t) => format!(
-                "the window reaches back to {}, where the last run not in the future left it",
+                "this run goes on from {}, the watermark the last run not in the future left (the window \
+                 reaches back at least that far)",
                 ts(t)
             ),
             None => format!(
-                "no earlier run's end can be trusted, so the window reaches back to {}, as far as the API \
-                 serves",
+                "no earlier run's watermark can be trusted either, so the window reaches back to {}, as far \
+                 as the API serves",
                 ts(oldest)
             ),
         };
@@ -564,7 +565,7 @@ mod tests {
                 to: p.start
             })
         );
-        assert!(p.alerts[0].contains("no earlier run's end can be trusted"));
+        assert!(p.alerts[0].contains("no earlier run's watermark can be trusted"));
         // A "trusted" one that is itself in the future is not.
         let p = window(
             now,

@@ -178,7 +178,7 @@ impl Summary {
             if !self.losses.is_empty() {
                 let what: Vec<String> = self.losses.iter().map(Loss::short).collect();
                 s.push_str(&format!(
-                    "; LOST: {} (the next run cannot fetch them)",
+                    "; LOST: {} (no run can fetch it any more; see stderr)",
                     what.join(", ")
                 ));
             }
