@@ -187,15 +187,18 @@ impl Summary {
     }
 }
 
-/// Blobs listed by earlier runs that expired before they could be stored and were not reported yet,
-/// each logged as an error. The run's record marks them reported (`Writer::finish_run`).
+/// Blobs listed (by earlier runs or this one) that expired by `now` before they could be stored and
+/// were not reported yet, leaving out those in `already` (found earlier in the run); each is logged as
+/// an error. The run's record marks them reported (`Writer::finish_run`).
 pub(crate) fn lost_blobs(
     store: &dyn Reader,
     now: chrono::DateTime<chrono::Utc>,
+    already: &[FailedBlob],
 ) -> Result<Vec<FailedBlob>, StoreError> {
     Ok(store
         .lost(now)?
         .into_iter()
+        .filter(|p| !already.iter().any(|a| a.content_id == p.content_id))
         .map(|p| {
             let error = format!(
                 "it expired at {} before it could be stored (last error: {}); its events are missing: load \
