@@ -706,9 +706,16 @@ async fn time_window_rules() {
             "{query}"
         );
     }
+    // The whole-second request an empty last segment made (`--to …T12:00:00.5Z` cut to seconds), and
+    // windows empty or inverted by a fraction.
+    let second = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let hour = now() - TimeDelta::hours(2);
     for query in [
         window_query(now(), now() - TimeDelta::hours(1)),
         window_query(now(), now()),
+        format!("startTime={}&endTime={}", second(hour), second(hour)),
+        format!("startTime={}.7Z&endTime={}.2Z", second(hour), second(hour)),
+        format!("startTime={}.5&endTime={}.5", second(hour), second(hour)),
     ] {
         let (status, code, message) = af(f.get(&list(&query)).await).await;
         assert_eq!(
