@@ -85,6 +85,7 @@ fn under_cron_a_complete_run_prints_nothing_and_every_quiet_command_is_silent() 
     // The next hour's run: nothing new, still nothing printed.
     assert_silent(&cron(&env, "-q sync"));
     assert_silent(&cron(&env, "-q prune --older-than 400d"));
+    assert_silent(&cron(&env, "-q doctor"));
     let csv = env.write(
         "export.csv",
         "CreationDate,UserIds,Operations,AuditData\n\
@@ -99,6 +100,15 @@ fn under_cron_a_complete_run_prints_nothing_and_every_quiet_command_is_silent() 
     assert!(asked.stderr.is_empty(), "{}", asked.all());
     // Without -q the summary line stays.
     cron(&env, "sync").assert_code(0).assert_stdout("segments");
+    // Something wrong is printed under -q: doctor's failing check, a sync that cannot list.
+    assert_silent(&cron(&env, "-q subscribe stop"));
+    let doctor = cron(&env, "-q doctor");
+    doctor.assert_code(1).assert_stdout("FAIL");
+    assert!(!doctor.stdout.contains("PASS"), "{}", doctor.all());
+    cron(&env, "-q sync")
+        .assert_code(1)
+        .assert_stderr("auditsync subscribe start")
+        .assert_stdout("FAILED");
 }
 
 #[test]
