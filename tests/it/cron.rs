@@ -86,6 +86,12 @@ fn under_cron_a_complete_run_prints_nothing_and_every_quiet_command_is_silent() 
     assert_silent(&cron(&env, "-q sync"));
     assert_silent(&cron(&env, "-q prune --older-than 400d"));
     assert_silent(&cron(&env, "-q doctor"));
+    let page = env.path("usage.html");
+    assert_silent(&cron(
+        &env,
+        &format!("-q report apps --format html --output '{}'", page.display()),
+    ));
+    assert!(page.exists());
     let csv = env.write(
         "export.csv",
         "CreationDate,UserIds,Operations,AuditData\n\
