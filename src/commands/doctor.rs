@@ -287,6 +287,29 @@ fn database(report: &mut Report<'_>, settings: &Settings) -> Result<(), Error> {
                 }
             },
         )?;
+        watermark(report, store.as_ref())?;
     }
     Ok(())
+}
+
+/// A watermark later than now (a clock set back, a database copied from a machine whose clock was
+/// ahead) is not trusted by `sync` (`sync::plan::window`); the doctor says so before it runs.
+fn watermark(report: &mut Report<'_>, store: &dyn store::Reader) -> Result<(), Error> {
+    let Some(w) = store.watermark()? else {
+        return Ok(());
+    };
+    let now = Utc::now();
+    let result = if w > now + auditsync_core::sync::plan::FUTURE_SKEW {
+        Err(format!(
+            "the watermark {} is later than now ({}): this machine's clock was set back, or the database is a \
+             copy from a machine whose clock was ahead; check the clock (NTP). The next `auditsync sync` does \
+             not trust it: it catches up from the last run's watermark that is not in the future and sets it \
+             back",
+            ts(w),
+            ts(now)
+        ))
+    } else {
+        Ok(format!("{} (where the last complete sync ended)", ts(w)))
+    };
+    report.check("watermark", result).map(drop)
 }

@@ -252,6 +252,11 @@ fn a_watermark_in_the_future_is_said_and_the_missed_days_are_caught_up() {
     // Then a clock three days ahead left the watermark there.
     let ahead = Utc::now() + TimeDelta::days(3);
     set_watermark(&env, ahead);
+    let doctor = env.run(&["doctor"]);
+    doctor
+        .assert_code(1)
+        .assert_stdout("FAIL  watermark")
+        .assert_stdout("later than now");
 
     let run = cron(&env, "-q sync --json");
     run.assert_code(0)
@@ -273,4 +278,5 @@ fn a_watermark_in_the_future_is_said_and_the_missed_days_are_caught_up() {
         "the watermark is back to now: {w}"
     );
     assert_silent(&cron(&env, "-q sync"));
+    env.run(&["doctor"]).assert_stdout("PASS  watermark");
 }
