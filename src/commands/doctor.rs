@@ -303,8 +303,8 @@ fn watermark(report: &mut Report<'_>, store: &dyn store::Reader) -> Result<(), E
         Err(format!(
             "the watermark {} is later than now ({}): this machine's clock was set back, or the database is a \
              copy from a machine whose clock was ahead; check the clock (NTP). The next `auditsync sync` does \
-             not trust it: it catches up from the last run's watermark that is not in the future and sets it \
-             back",
+             not trust it: it reaches back as far as the API serves (7 days), fetches whatever is missing and \
+             sets the watermark back",
             ts(w),
             ts(now)
         ))

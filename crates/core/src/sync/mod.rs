@@ -252,9 +252,9 @@ async fn drive(
 }
 
 /// Moves the watermark to the end of the unbroken run of complete segments (see
-/// [`plan::advance_watermark`]) from the plan's: the stored one, or after a clamp the window's start
-/// (the gap behind it was reported), or, when the stored one was in the future, the last one that is
-/// not (so it may move back).
+/// [`plan::advance_watermark`]) from the plan's: the stored one, or the window's start when it had to
+/// reach back as far as the API serves (a gap behind it was reported; or the stored watermark was in
+/// the future, so it may move back).
 fn advance(
     store: &mut dyn Writer,
     plan: &Plan,

@@ -86,9 +86,9 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// Things the admin must see even under `-q` (a watermark in the future); not repeated in `notes`.
     pub alerts: Vec<String>,
-    /// The watermark the run moves on from: the stored one; `start` when the gap behind it is
-    /// accepted (it was older than the API's 7 days, and is reported in `expired`); the last one not
-    /// in the future when the stored one is.
+    /// The watermark the run moves on from: the stored one, or `start` when the window had to reach
+    /// back as far as the API serves (a watermark older than the API's 7 days, the gap reported in
+    /// `expired`; or one in the future, not trusted).
     pub watermark: Option<DateTime<Utc>>,
     /// Content the API no longer serves that the watermark says was never fetched: a loss, reported
     /// by the run (exit 1).
@@ -100,7 +100,7 @@ pub struct Plan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expired {
     /// Where the gap starts (the last complete sync's end); `None` when that is not known (the
-    /// watermark was in the future and no earlier run's end could be trusted).
+    /// watermark was in the future and no earlier run left one that is not).
     pub from: Option<DateTime<Utc>>,
     /// Where it ends: the window's start.
     pub to: DateTime<Utc>,
@@ -117,7 +117,7 @@ impl Expired {
                 ts(self.to)
             ),
             None => format!(
-                "content created before {} may never have been fetched (no earlier run's end can be trusted) \
+                "content created before {} may never have been fetched (no watermark that can be trusted) \
                  and is older than the API's 7 days: check `auditsync report daily` for missing days and load \
                  them with `auditsync import` from a Purview audit export",
                 ts(self.to)
@@ -163,9 +163,10 @@ fn ceil_second(t: DateTime<Utc>) -> DateTime<Utc> {
 /// start down and the end up, so the whole range asked for is covered and no segment is empty.
 ///
 /// `watermark` is the stored one. When it is more than [`FUTURE_SKEW`] ahead of `now` (a clock that
-/// was set back, a database restored from a machine whose clock was ahead), it is not trusted:
-/// `trusted` (the last watermark an earlier run recorded that is not in the future) stands in for it,
-/// or, without one, the earliest point the API still serves; either is said in `alerts`.
+/// was set back, a database restored from a machine whose clock was ahead), it is not trusted: the
+/// window reaches back as far as the API serves, which `alerts` says, and `trusted` (the last
+/// watermark an earlier run recorded that is not in the future) decides only whether content older
+/// than that is reported lost.
 ///
 /// # Errors
 /// A [`WindowError`] for a range or a configured window that cannot be done (exit code 2), before any
@@ -281,9 +282,47 @@ fn precise(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
+/// A watermark `w` more than [`FUTURE_SKEW`] later than `now`: whatever a wrong clock made the runs
+/// skip is unknown (a run under a clock ahead lists the future and finds it empty, yet counts it
+/// covered, and its watermark may since have fallen into the past), so the window reaches back as far
+/// as the API serves: blobs already in the ledger are not fetched again, the missing ones are. Content
+/// older than that is reported lost from `trusted` (the latest watermark an earlier run recorded that
+/// is not in the future) when that is older, or as possibly lost when there is none.
+fn distrust(
+    now: DateTime<Utc>,
+    w: DateTime<Utc>,
+    trusted: Option<DateTime<Utc>>,
+    plan: &mut Plan,
+) -> DateTime<Utc> {
+    let oldest = now - RETENTION + CLAMP_MARGIN;
+    let trusted = trusted
+        .map(floor_second)
+        .filter(|t| *t <= now + FUTURE_SKEW);
+    let last = match trusted {
+        Some(t) => format!("the last watermark not in the future is {}", ts(t)),
+        None => "no earlier run left a watermark that is not in the future".to_owned(),
+    };
+    plan.alerts.push(format!(
+        "the watermark {} is later than now ({}, more than {} minutes ahead): this machine's clock was set \
+         back, or the database is a copy from a machine whose clock was ahead; it is not trusted ({last}), so \
+         the window reaches back to {}, as far as the API serves, and fetches whatever is missing; check the \
+         clock (NTP)",
+        ts(w),
+        ts(now),
+        FUTURE_SKEW.num_minutes(),
+        ts(oldest)
+    ));
+    plan.expired = match trusted {
+        Some(t) if t >= oldest => None,
+        from => Some(Expired { from, to: oldest }),
+    };
+    plan.watermark = Some(oldest);
+    oldest
+}
+
 /// The default window's start: `start`, moved back to the watermark when an earlier run was missed,
 /// never earlier than the API's 7 days (the gap is recorded in `plan.expired`). A watermark in the
-/// future gives way to `trusted`, or to the earliest point the API serves, and says so.
+/// future is not trusted (see [`distrust`]).
 fn catch_up(
     now: DateTime<Utc>,
     start: DateTime<Utc>,
@@ -291,44 +330,10 @@ fn catch_up(
     plan: &mut Plan,
 ) -> DateTime<Utc> {
     let oldest = now - RETENTION + CLAMP_MARGIN;
-    let mut from = plan.watermark.map(floor_second);
     if let Some(w) = plan.watermark.filter(|w| *w > now + FUTURE_SKEW) {
-        let trusted = trusted
-            .map(floor_second)
-            .filter(|t| *t <= now + FUTURE_SKEW);
-        let instead = match trusted {
-            Some(t) => format!(
-                "this run goes on from {}, the watermark the last run not in the future left (the window \
-                 reaches back at least that far)",
-                ts(t)
-            ),
-            None => format!(
-                "no earlier run's watermark can be trusted either, so the window reaches back to {}, as far \
-                 as the API serves",
-                ts(oldest)
-            ),
-        };
-        let alert = format!(
-            "the watermark {} is later than now ({}, more than {} minutes ahead): this machine's clock was \
-             set back, or the database is a copy from a machine whose clock was ahead; it is not trusted \
-             and {instead}; check the clock (NTP)",
-            ts(w),
-            ts(now),
-            FUTURE_SKEW.num_minutes()
-        );
-        plan.alerts.push(alert);
-        // Without a trusted end, nothing is known to be covered: go back as far as the API serves.
-        from = Some(trusted.unwrap_or(oldest - TimeDelta::seconds(1)));
-        plan.watermark = trusted;
-        if trusted.is_none() {
-            plan.expired = Some(Expired {
-                from: None,
-                to: oldest,
-            });
-            plan.watermark = Some(oldest);
-            return oldest;
-        }
+        return distrust(now, w, trusted, plan);
     }
+    let from = plan.watermark.map(floor_second);
     let Some(w) = from.filter(|w| *w < start) else {
         return floor_second(start.max(oldest).min(now));
     };
@@ -520,7 +525,9 @@ mod tests {
         let p = window(now, &s, None, Some(now + TimeDelta::minutes(4)), None).unwrap();
         assert!(p.alerts.is_empty() && p.expired.is_none());
         assert_eq!(p.start, at("2026-11-21T10:00"));
-        // Three days ahead, the last trusted end three days ago: all three days are caught up.
+        // Three days ahead, the last watermark not in the future three days ago: the window reaches
+        // back as far as the API serves (what the wrong clock skipped is unknown), nothing is lost.
+        let oldest = now - RETENTION + CLAMP_MARGIN;
         for ahead in [
             TimeDelta::minutes(6),
             TimeDelta::days(3),
@@ -528,16 +535,15 @@ mod tests {
         ] {
             let trusted = at("2026-11-19T10:00");
             let p = window(now, &s, None, Some(now + ahead), Some(trusted)).unwrap();
-            assert_eq!(p.start, trusted, "{ahead}");
+            assert_eq!(p.start, oldest, "{ahead}");
+            assert!(p.start < trusted);
             assert_eq!(p.end, now);
-            assert_eq!(
-                p.watermark,
-                Some(trusted),
-                "moves on from (back to) the trusted one"
-            );
+            assert_eq!(p.watermark, Some(oldest), "moves on from (back to) there");
             assert!(p.expired.is_none());
             assert!(
-                p.alerts[0].contains("later than now") && p.alerts[0].contains(&ts(now + ahead)),
+                p.alerts[0].contains("later than now")
+                    && p.alerts[0].contains(&ts(now + ahead))
+                    && p.alerts[0].contains(&ts(trusted)),
                 "{:?}",
                 p.alerts
             );
@@ -565,7 +571,7 @@ mod tests {
                 to: p.start
             })
         );
-        assert!(p.alerts[0].contains("no earlier run's watermark can be trusted"));
+        assert!(p.alerts[0].contains("no earlier run left a watermark that is not in the future"));
         // A "trusted" one that is itself in the future is not.
         let p = window(
             now,
@@ -576,6 +582,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.start, now - RETENTION + CLAMP_MARGIN);
+        assert_eq!(p.expired.unwrap().from, None);
         // --from/--to do not consult the watermark.
         let p = window(
             now,
