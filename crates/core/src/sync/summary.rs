@@ -52,7 +52,8 @@ pub struct UnlistedSegment {
 /// Something a run knows is missing for good: the next run does not retry it, so it is reported by
 /// this one (exit 1, printed even under `-q`). Kinds so far: `expired_content` (content never fetched
 /// that is now older than the API's 7 days), `lost_blobs` (listed blobs that expired before they could
-/// be stored); a new kind needs only its own `kind`, `count` and `detail`.
+/// be stored), `quarantined` (records that could not be read, kept aside); a new kind needs only its
+/// own `kind`, `count` and `detail` (and, for the summary line's few words, a case in `short`).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Loss {
     /// What was lost, as a snake_case word: `expired_content`, `lost_blobs`, ….
@@ -78,6 +79,7 @@ impl Loss {
         match self.kind.as_str() {
             "expired_content" => "content past the API's 7 days".to_owned(),
             "lost_blobs" => format!("{} blobs expired before they could be stored", self.count),
+            "quarantined" => format!("{} records quarantined", self.count),
             other => format!("{} {}", self.count, other.replace('_', " ")),
         }
     }
