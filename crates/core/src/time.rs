@@ -34,7 +34,9 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Parses `--from`/`--to`: RFC 3339, `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM` or `YYYY-MM-DDTHH:MM:SS` (a space
-/// may stand for the `T`), UTC when no offset is given.
+/// may stand for the `T`), UTC when no offset is given. A fraction of a second (any length, such as the
+/// seven digits of PowerShell's `Get-Date -Format o`) is kept; `sync::plan::window` rounds the range
+/// outwards to the whole seconds the API takes.
 ///
 /// # Errors
 /// A sentence naming the forms that are accepted, for clap to print (exit 2).
@@ -113,6 +115,34 @@ mod tests {
                 .unwrap_err()
                 .contains("2026-11-21T08:00")
         );
+    }
+
+    /// `--from`/`--to` with fractions of 1 to 7 digits (PowerShell's `Get-Date -Format o` writes 7),
+    /// with `Z`, an offset or no zone, `T` or a space: the fraction is kept (the plan rounds it).
+    #[test]
+    fn cli_times_with_fractions() {
+        let base = at("2026-11-28T12:00:00Z");
+        for digits in 1..=7u32 {
+            let frac = "1234567".get(..digits as usize).unwrap();
+            let nanos: i64 = format!("{frac:0<9}").parse().unwrap();
+            let want = base + TimeDelta::nanoseconds(nanos);
+            for (text, shift) in [
+                (format!("2026-11-28T12:00:00.{frac}Z"), 0),
+                (format!("2026-11-28T12:00:00.{frac}"), 0),
+                (format!("2026-11-28 12:00:00.{frac}"), 0),
+                (format!("2026-11-28T13:00:00.{frac}+01:00"), 0),
+                (format!("2026-11-28T06:30:00.{frac}-05:30"), 0),
+                (format!("2026-11-28 12:00:00.{frac}Z"), 0),
+                (format!("2026-11-28T12:00:00.{frac}+00:00"), 0),
+                (format!("2026-11-28T12:00:01.{frac}Z"), 1),
+            ] {
+                assert_eq!(
+                    parse_cli_time(&text),
+                    Ok(want + TimeDelta::seconds(shift)),
+                    "{text}"
+                );
+            }
+        }
     }
 
     #[test]
