@@ -57,13 +57,14 @@ pub async fn run(args: ImportArgs, global: &GlobalArgs) -> Result<Outcome, Error
         progress.finish_and_clear();
         writeln!(
             out,
-            "import {} ({}): {} rows, {} events kept ({} new), {} rows could not be read",
+            "import {} ({}): {} rows, {} events kept ({} new), {} rows could not be read; read as {}",
             report.file,
             report.shape,
             report.rows,
             report.events_kept,
             report.events_new,
-            report.bad_rows.len()
+            report.bad_rows.len(),
+            report.format
         )
         .map_err(stdout_error)?;
         for bad in report.bad_rows.iter().take(SHOWN) {

@@ -1,0 +1,265 @@
+//! What a file is before any CSV is read: its encoding (a byte-order mark; else UTF-8 if its start
+//! is valid UTF-8; else Windows-1252), or why it is not text at all (empty, NUL bytes, an archive),
+//! and a streaming UTF-16 to UTF-8 decoder for the exports of Windows PowerShell 5.1.
+
+use std::borrow::Cow;
+use std::io::{self, Read};
+
+use encoding_rs::{CoderResult, Decoder, UTF_16BE, UTF_16LE, WINDOWS_1252};
+
+/// Bytes read from the start of a file to tell what it is (a header and its first rows).
+pub(super) const SNIFF: usize = 64 << 10;
+
+/// How the bytes of an export become text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum TextEncoding {
+    /// UTF-8, with or without a byte-order mark (Purview's own exports carry one).
+    Utf8 {
+        /// Whether the file starts with `EF BB BF`.
+        bom: bool,
+    },
+    /// UTF-16 little-endian: Windows PowerShell 5.1's `Export-Csv -Encoding Unicode` and `Out-File`.
+    Utf16Le {
+        /// Whether the file starts with `FF FE` (else told from its NUL bytes at odd offsets).
+        bom: bool,
+    },
+    /// UTF-16 big-endian.
+    Utf16Be {
+        /// Whether the file starts with `FE FF`.
+        bom: bool,
+    },
+    /// ANSI text (Windows-1252, what Excel and Windows PowerShell 5.1 write by default on a western
+    /// Windows): bytes that are not UTF-8 are read as this, with a warning.
+    Windows1252 {
+        /// The first line read as Windows-1252: 1 when the file's start was already not UTF-8, else
+        /// the line of the first row that was not (the lines before were UTF-8 and read as such).
+        from_line: u64,
+    },
+}
+
+impl std::fmt::Display for TextEncoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mark = |bom: bool| {
+            if bom {
+                "with byte-order mark"
+            } else {
+                "without byte-order mark"
+            }
+        };
+        match *self {
+            TextEncoding::Utf8 { bom: true } => write!(f, "UTF-8 with byte-order mark"),
+            TextEncoding::Utf8 { bom: false } => write!(f, "UTF-8"),
+            TextEncoding::Utf16Le { bom } => write!(f, "UTF-16 LE {}", mark(bom)),
+            TextEncoding::Utf16Be { bom } => write!(f, "UTF-16 BE {}", mark(bom)),
+            TextEncoding::Windows1252 { from_line: 1 } => {
+                write!(f, "Windows-1252 (ANSI, not UTF-8)")
+            }
+            TextEncoding::Windows1252 { from_line } => {
+                write!(
+                    f,
+                    "UTF-8, then Windows-1252 from line {from_line} (ANSI, not UTF-8)"
+                )
+            }
+        }
+    }
+}
+
+impl TextEncoding {
+    /// `bytes` (a field of a UTF-8 or Windows-1252 file, or of the UTF-8 a UTF-16 file was decoded
+    /// to) as text. A UTF-8 file switches to Windows-1252 at the first field that is not UTF-8, on
+    /// `line`; the return says whether it just did.
+    pub(super) fn decode<'a>(&mut self, bytes: &'a [u8], line: u64) -> (Cow<'a, str>, bool) {
+        if let TextEncoding::Windows1252 { .. } = self {
+            return (WINDOWS_1252.decode_without_bom_handling(bytes).0, false);
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(text) => (Cow::Borrowed(text), false),
+            Err(_) => {
+                *self = TextEncoding::Windows1252 { from_line: line };
+                (WINDOWS_1252.decode_without_bom_handling(bytes).0, true)
+            }
+        }
+    }
+}
+
+/// Tells from the first bytes of a file (up to [`SNIFF`]) how it is encoded and how long its
+/// byte-order mark is, or why it is no CSV export at all (a phrase that follows "it").
+pub(super) fn sniff(head: &[u8]) -> Result<(TextEncoding, usize), String> {
+    const AGAIN: &str = "export the audit search again from Microsoft Purview (or with \
+                         Search-UnifiedAuditLog | Export-Csv) and import that .csv file";
+    if head.is_empty() {
+        return Err(format!(
+            "is empty (0 bytes): there is nothing to import; {AGAIN}"
+        ));
+    }
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        return Ok((TextEncoding::Utf8 { bom: true }, 3));
+    }
+    if head.starts_with(b"\xFF\xFE\x00\x00") || head.starts_with(b"\x00\x00\xFE\xFF") {
+        return Err(
+            "is UTF-32 text, which is not read: save it as UTF-8 (or UTF-16) CSV and import that"
+                .to_owned(),
+        );
+    }
+    if head.starts_with(b"\xFF\xFE") {
+        return Ok((TextEncoding::Utf16Le { bom: true }, 2));
+    }
+    if head.starts_with(b"\xFE\xFF") {
+        return Ok((TextEncoding::Utf16Be { bom: true }, 2));
+    }
+    if let Some(what) = container(head) {
+        return Err(what.to_owned());
+    }
+    if head.iter().all(|b| *b == 0) {
+        return Err(format!(
+            "holds only NUL bytes (its first {} are all zero): it was never written, or a crash or \
+             a full disk cut it short; {AGAIN}",
+            size(head.len() as u64)
+        ));
+    }
+    if let Some(encoding) = utf16_without_bom(head) {
+        return Ok((encoding, 0));
+    }
+    let text = match head.iter().position(|b| *b == 0) {
+        // Lines of text, then only zeros: a file cut short and zero-filled (a crash, a full disk).
+        // Its rows are read, and the zeros reported by line.
+        Some(at) if head[..at].contains(&b'\n') && head[at..].iter().all(|b| *b == 0) => {
+            &head[..at]
+        }
+        Some(at) => {
+            return Err(format!(
+                "is a binary file (a NUL byte at offset {at}), not a CSV export; {AGAIN}"
+            ));
+        }
+        None => head,
+    };
+    match std::str::from_utf8(text) {
+        // A character cut at the end of the sniffed bytes is not a fault.
+        Err(e) if e.error_len().is_some() => Ok((TextEncoding::Windows1252 { from_line: 1 }, 0)),
+        _ => Ok((TextEncoding::Utf8 { bom: false }, 0)),
+    }
+}
+
+/// Files of other kinds that are imported by mistake, by their first bytes.
+fn container(head: &[u8]) -> Option<&'static str> {
+    const KINDS: [(&[u8], &str); 5] = [
+        (
+            b"PK\x03\x04",
+            "is a ZIP archive (an Excel .xlsx workbook is one), not a CSV file: open it in Excel and \
+             save it as CSV, or unzip it and import the .csv inside",
+        ),
+        (
+            b"\x1F\x8B",
+            "is gzip-compressed: decompress it (gunzip) and import the .csv inside",
+        ),
+        (
+            b"\xD0\xCF\x11\xE0",
+            "is an Excel 97-2003 workbook (.xls), not a CSV file: open it in Excel and save it as CSV",
+        ),
+        (
+            b"SQLite format 3\x00",
+            "is an SQLite database (perhaps auditsync's own), not an audit log export",
+        ),
+        (b"%PDF", "is a PDF document, not an audit log export"),
+    ];
+    KINDS
+        .iter()
+        .find(|(magic, _)| head.starts_with(magic))
+        .map(|(_, what)| *what)
+}
+
+/// UTF-16 without a byte-order mark: text that is mostly ASCII has a NUL in every other byte.
+fn utf16_without_bom(head: &[u8]) -> Option<TextEncoding> {
+    let pairs: Vec<&[u8]> = head[..head.len().min(4096)].chunks_exact(2).collect();
+    if pairs.len() < 4 {
+        return None;
+    }
+    let zeros = |i: usize| pairs.iter().filter(|p| p[i] == 0).count();
+    let (even, odd) = (zeros(0), zeros(1));
+    let n = pairs.len();
+    if odd * 2 >= n && even * 20 <= n {
+        Some(TextEncoding::Utf16Le { bom: false })
+    } else if even * 2 >= n && odd * 20 <= n {
+        Some(TextEncoding::Utf16Be { bom: false })
+    } else {
+        None
+    }
+}
+
+/// A byte count for people: "812 bytes", "64 KiB", "17.0 MiB".
+pub(super) fn size(bytes: u64) -> String {
+    match bytes {
+        0..1024 => format!("{bytes} bytes"),
+        1024..1_048_576 => format!("{} KiB", bytes / 1024),
+        _ => format!("{:.1} MiB", bytes as f64 / 1_048_576.0),
+    }
+}
+
+/// UTF-16 (little or big endian, the byte-order mark already read past) decoded to UTF-8 as it
+/// is read, a buffer at a time: the file is never held whole. A lone surrogate becomes U+FFFD.
+pub(super) struct Utf16ToUtf8<R> {
+    inner: R,
+    decoder: Decoder,
+    raw: Box<[u8]>,
+    raw_at: usize,
+    raw_end: usize,
+    raw_eof: bool,
+    out: Box<[u8]>,
+    out_at: usize,
+    out_end: usize,
+    finished: bool,
+}
+
+impl<R: Read> Utf16ToUtf8<R> {
+    /// Decodes `inner`, big-endian when `big_endian`.
+    pub(super) fn new(inner: R, big_endian: bool) -> Self {
+        let encoding = if big_endian { UTF_16BE } else { UTF_16LE };
+        Utf16ToUtf8 {
+            inner,
+            decoder: encoding.new_decoder_without_bom_handling(),
+            raw: vec![0; 32 << 10].into_boxed_slice(),
+            raw_at: 0,
+            raw_end: 0,
+            raw_eof: false,
+            // Every UTF-16 code unit becomes at most 3 bytes of UTF-8.
+            out: vec![0; 48 << 10].into_boxed_slice(),
+            out_at: 0,
+            out_end: 0,
+            finished: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Utf16ToUtf8<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.out_at < self.out_end {
+                let n = buf.len().min(self.out_end - self.out_at);
+                buf[..n].copy_from_slice(&self.out[self.out_at..self.out_at + n]);
+                self.out_at += n;
+                return Ok(n);
+            }
+            if self.finished || buf.is_empty() {
+                return Ok(0);
+            }
+            if self.raw_at == self.raw_end && !self.raw_eof {
+                let n = match self.inner.read(&mut self.raw) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                (self.raw_at, self.raw_end, self.raw_eof) = (0, n, n == 0);
+            }
+            let (result, read, written, _) = self.decoder.decode_to_utf8(
+                &self.raw[self.raw_at..self.raw_end],
+                &mut self.out,
+                self.raw_eof,
+            );
+            self.raw_at += read;
+            (self.out_at, self.out_end) = (0, written);
+            if self.raw_eof && result == CoderResult::InputEmpty {
+                self.finished = true;
+            }
+        }
+    }
+}
