@@ -263,3 +263,95 @@ impl<R: Read> Read for Utf16ToUtf8<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf16_is_decoded_whole_however_the_reads_split_it() {
+        let text = "Zoë,\"経費 😀\"\r\n";
+        for big_endian in [false, true] {
+            let bytes: Vec<u8> = text
+                .encode_utf16()
+                .flat_map(|u| {
+                    if big_endian {
+                        u.to_be_bytes()
+                    } else {
+                        u.to_le_bytes()
+                    }
+                })
+                .collect();
+            // One byte per read: code units and surrogate pairs cut in two.
+            let mut decoded = Vec::new();
+            let mut reader = Utf16ToUtf8::new(io::Read::take(&bytes[..], u64::MAX), big_endian);
+            let mut one = [0u8; 1];
+            while reader.read(&mut one).unwrap() == 1 {
+                decoded.push(one[0]);
+            }
+            assert_eq!(String::from_utf8(decoded).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn files_are_told_by_their_first_bytes() {
+        assert_eq!(
+            sniff(b"\xEF\xBB\xBFa,b"),
+            Ok((TextEncoding::Utf8 { bom: true }, 3))
+        );
+        assert_eq!(
+            sniff(b"\xFF\xFEa\0"),
+            Ok((TextEncoding::Utf16Le { bom: true }, 2))
+        );
+        assert_eq!(
+            sniff(b"\xFE\xFF\0a"),
+            Ok((TextEncoding::Utf16Be { bom: true }, 2))
+        );
+        assert_eq!(
+            sniff(b"a\0,\0b\0\r\0\n\0"),
+            Ok((TextEncoding::Utf16Le { bom: false }, 0))
+        );
+        assert_eq!(
+            sniff(b"\0a\0,\0b\0\r\0\n"),
+            Ok((TextEncoding::Utf16Be { bom: false }, 0))
+        );
+        assert_eq!(
+            sniff("é,b".as_bytes()),
+            Ok((TextEncoding::Utf8 { bom: false }, 0))
+        );
+        assert_eq!(
+            sniff(b"caf\xE9,b\r\n"),
+            Ok((TextEncoding::Windows1252 { from_line: 1 }, 0))
+        );
+        // A character cut by the end of the sniffed bytes is still UTF-8.
+        assert_eq!(sniff(b"a,\xC3"), Ok((TextEncoding::Utf8 { bom: false }, 0)));
+        assert!(sniff(b"").unwrap_err().contains("empty"));
+        assert!(sniff(&[0; 100]).unwrap_err().contains("only NUL bytes"));
+        assert!(
+            sniff(b"a,b\r\n\0\0\0").is_ok(),
+            "text cut short by zeros is read"
+        );
+        assert!(sniff(b"a\0b,c\r\nd").unwrap_err().contains("binary file"));
+        assert!(sniff(b"PK\x03\x04rest").unwrap_err().contains("ZIP"));
+        assert!(
+            sniff(b"\xFF\xFE\0\0a\0\0\0")
+                .unwrap_err()
+                .contains("UTF-32")
+        );
+    }
+
+    #[test]
+    fn a_utf8_file_turns_windows_1252_at_its_first_foreign_field() {
+        let mut encoding = TextEncoding::Utf8 { bom: false };
+        assert_eq!(
+            encoding.decode("é".as_bytes(), 2),
+            (Cow::Borrowed("é"), false)
+        );
+        assert_eq!(encoding.decode(b"\xE9\x80", 7).0, "é€");
+        assert_eq!(encoding, TextEncoding::Windows1252 { from_line: 7 });
+        assert_eq!(
+            encoding.decode(b"\xE9", 8),
+            (Cow::Owned("é".to_owned()), false)
+        );
+    }
+}

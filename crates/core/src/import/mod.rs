@@ -610,3 +610,37 @@ pub fn import_file(
         bad_rows,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_separator_is_told_from_the_header_outside_quotes() {
+        assert_eq!(
+            detect_separator(b"CreationDate,UserIds,Operations,AuditData"),
+            b','
+        );
+        assert_eq!(
+            detect_separator(b"CreationDate;UserIds;Operations;AuditData"),
+            b';'
+        );
+        assert_eq!(detect_separator(b"\"A;B\",\"Audit Data\""), b',');
+        assert_eq!(detect_separator(b"\"A,B\";\"AuditData\""), b';');
+        assert_eq!(detect_separator(b"CreationDate\tAuditData"), b'\t');
+        // No AuditData anywhere: the most frequent, for the refusal's message.
+        assert_eq!(detect_separator(b"a;b;c,d"), b';');
+    }
+
+    #[test]
+    fn excel_sep_lines_are_read() {
+        assert_eq!(sep_line(b"sep=;"), Some(b';'));
+        assert_eq!(sep_line(b"SEP=,"), Some(b','));
+        assert_eq!(sep_line(b"\"sep=;\""), Some(b';'));
+        assert_eq!(sep_line(b"sep=\t"), Some(b'\t'));
+        assert_eq!(sep_line(b"sep=;;;"), Some(b';'));
+        assert_eq!(sep_line(b"sep="), None);
+        assert_eq!(sep_line(b"sep=ab"), None);
+        assert_eq!(sep_line(b"CreationDate,AuditData"), None);
+    }
+}

@@ -280,3 +280,84 @@ impl<R: Read> Records<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out one byte per call, so every buffer boundary is crossed.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.is_empty()) {
+                (Some((b, rest)), false) => {
+                    buf[0] = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    /// (line, fields) of every record, or (line, ["<too long>"]).
+    fn read_all(mut records: Records<impl Read>) -> Vec<(u64, Vec<String>)> {
+        let mut out = Vec::new();
+        loop {
+            match records.next().unwrap() {
+                Next::End => return out,
+                Next::Record(span) => out.push((
+                    span.line,
+                    records
+                        .fields()
+                        .map(|f| String::from_utf8_lossy(f).into_owned())
+                        .collect(),
+                )),
+                Next::TooLong { span, .. } => out.push((span.line, vec!["<too long>".into()])),
+            }
+        }
+    }
+
+    #[test]
+    fn lines_are_counted_across_every_buffer_boundary_for_crlf_lf_and_cr() {
+        let text = b"h1,h2\r\na,\"x\r\ny\"\r\n\r\nb,c\nd,e\rf,g";
+        let want = vec![
+            (1, vec!["h1".to_owned(), "h2".to_owned()]),
+            (2, vec!["a".to_owned(), "x\r\ny".to_owned()]),
+            (5, vec!["b".to_owned(), "c".to_owned()]),
+            (6, vec!["d".to_owned(), "e".to_owned()]),
+            (7, vec!["f".to_owned(), "g".to_owned()]),
+        ];
+        assert_eq!(read_all(Records::new(&text[..])), want);
+        assert_eq!(read_all(Records::new(Trickle(text))), want);
+    }
+
+    #[test]
+    fn a_preamble_line_is_peeked_and_skipped_whatever_its_line_end() {
+        for text in [&b"sep=;\r\na;b\r\n"[..], b"sep=;\na;b\n", b"sep=;\ra;b\r"] {
+            let mut records = Records::new(Trickle(text));
+            assert_eq!(records.peek_line().unwrap(), Some(&b"sep=;"[..]));
+            records.skip_line(5);
+            records.separator(b';');
+            assert_eq!(
+                read_all(records),
+                vec![(2, vec!["a".to_owned(), "b".to_owned()])]
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_past_the_bound_is_dropped_and_the_next_one_read() {
+        let mut text = b"a,\"".to_vec();
+        text.resize(MAX_RECORD + 10, b'x');
+        text.extend(b"\n\",b\nc,d\n");
+        assert_eq!(
+            read_all(Records::new(&text[..])),
+            vec![
+                (1, vec!["<too long>".to_owned()]),
+                (3, vec!["c".to_owned(), "d".to_owned()])
+            ]
+        );
+    }
+}
