@@ -42,6 +42,11 @@ pub use records::{MAX_FIELDS, MAX_RECORD};
 /// Events written per transaction.
 const BATCH: usize = 1_000;
 
+/// Rows that could not be used kept in detail per file, the first ones; the rest are counted. A file
+/// of millions of bad lines must not hold millions of messages in memory (10 million short bad rows
+/// took 640 MB before this bound).
+pub const BAD_ROWS_KEPT: usize = 1_000;
+
 /// Why a file could not be imported (as opposed to a row: see [`BadRow`]). The events of the batches
 /// committed before the failure stay stored.
 #[derive(Debug, thiserror::Error)]
@@ -177,8 +182,30 @@ pub struct FileReport {
     /// Of those, the ones the store did not have yet (an `Id` already stored, from any source, is not
     /// inserted again).
     pub events_new: u64,
-    /// The rows that could not be used, in file order; they are skipped, not errors.
+    /// The first [`BAD_ROWS_KEPT`] rows that could not be used, in file order; they are skipped,
+    /// not errors.
     pub bad_rows: Vec<BadRow>,
+    /// How many rows could not be used, all of them (`bad_rows` holds the first of them).
+    pub bad_row_count: u64,
+}
+
+/// The rows that could not be used: the first [`BAD_ROWS_KEPT`], and a count of all.
+#[derive(Default)]
+struct BadRows {
+    kept: Vec<BadRow>,
+    count: u64,
+}
+
+impl BadRows {
+    fn push(&mut self, line: u64, reason: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.kept.len() < BAD_ROWS_KEPT {
+            self.kept.push(BadRow {
+                line,
+                reason: reason(),
+            });
+        }
+    }
 }
 
 /// The export shapes, by their header.
@@ -537,7 +564,7 @@ pub fn import_file(
             .unwrap_or_default()
     );
     let (mut rows, mut events_kept, mut events_new) = (0, 0, 0);
-    let mut bad_rows = Vec::new();
+    let mut bad_rows = BadRows::default();
     let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
     let mut store_batch = |batch: &mut Vec<Event>| -> Result<(), ImportError> {
         events_kept += batch.len() as u64;
@@ -556,10 +583,9 @@ pub fn import_file(
                 only_nul,
             }) => {
                 rows += 1;
-                let reason = too_long(span, bytes, fields, only_nul, records.line());
-                bad_rows.push(BadRow {
-                    line: span.line,
-                    reason,
+                let next_line = records.line();
+                bad_rows.push(span.line, || {
+                    too_long(span, bytes, fields, only_nul, next_line)
                 });
                 continue;
             }
@@ -590,10 +616,7 @@ pub fn import_file(
         match result {
             Ok(Some(event)) => batch.push(event),
             Ok(None) => {}
-            Err(reason) => bad_rows.push(BadRow {
-                line: span.line,
-                reason,
-            }),
+            Err(reason) => bad_rows.push(span.line, || reason),
         }
         if batch.len() == BATCH {
             store_batch(&mut batch)?;
@@ -607,13 +630,25 @@ pub fn import_file(
         rows,
         events_kept,
         events_new,
-        bad_rows,
+        bad_rows: bad_rows.kept,
+        bad_row_count: bad_rows.count,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_rows_past_the_first_thousand_are_counted_not_kept() {
+        let mut bad = BadRows::default();
+        for line in 1..=50_000 {
+            bad.push(line, || format!("row {line}"));
+        }
+        assert_eq!(bad.count, 50_000);
+        assert_eq!(bad.kept.len(), BAD_ROWS_KEPT);
+        assert_eq!(bad.kept[999].line, 1_000);
+    }
 
     #[test]
     fn the_separator_is_told_from_the_header_outside_quotes() {

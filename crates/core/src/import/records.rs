@@ -194,7 +194,7 @@ impl<R: Read> Records<R> {
     }
 
     /// Reads past blank lines to the next record's first byte; false at the end of the input.
-    fn to_record_start(&mut self) -> io::Result<bool> {
+    fn skip_blank_lines(&mut self) -> io::Result<bool> {
         loop {
             let skip = self.buf[self.at..self.end]
                 .iter()
@@ -214,7 +214,7 @@ impl<R: Read> Records<R> {
     /// The next record, or one past the bounds skipped whole, or the end.
     pub(super) fn next(&mut self) -> io::Result<Next> {
         self.fields = 0;
-        if !self.to_record_start()? {
+        if !self.skip_blank_lines()? {
             return Ok(Next::End);
         }
         let line = self.line;
