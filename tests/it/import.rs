@@ -665,6 +665,18 @@ fn real_export_encodings_separators_and_preambles_are_read_and_named() {
         &classic_rows("nb-1", "åsa@contoso.com"),
     );
     std::fs::write(env.path("nobom16.csv"), utf16(&nobom, false, false)).unwrap();
+    // Export-Csv -Encoding UTF32 (little-endian, BOM), tab-separated for good measure.
+    let wide = export_text(
+        b'\t',
+        false,
+        &classic,
+        &classic_rows("u32-1", "łukasz@contoso.com"),
+    );
+    let wide: Vec<u8> = std::iter::once('\u{FEFF}')
+        .chain(wide.chars())
+        .flat_map(|c| u32::from(c).to_le_bytes())
+        .collect();
+    std::fs::write(env.path("utf32.tsv"), wide).unwrap();
     // Excel in a decimal-comma locale: UTF-8 with BOM, a sep=; line, ';' between fields.
     let de = format!(
         "\u{FEFF}sep=;\r\n{}",
@@ -729,6 +741,7 @@ fn real_export_encodings_separators_and_preambles_are_read_and_named() {
         "ps51.csv",
         "be.csv",
         "nobom16.csv",
+        "utf32.tsv",
         "excel-de.csv",
         "semicolon.csv",
         "tab.tsv",
@@ -762,6 +775,11 @@ fn real_export_encodings_separators_and_preambles_are_read_and_named() {
             "nobom16.csv",
             "(classic Purview audit export): 1 rows, 1 events kept (1 new), 0 rows",
             &["UTF-16 LE without byte-order mark"][..],
+        ),
+        (
+            "utf32.tsv",
+            "(classic Purview audit export): 1 rows, 1 events kept (1 new), 0 rows",
+            &["UTF-32 LE with byte-order mark, tab-separated"][..],
         ),
         (
             "excel-de.csv",
@@ -812,6 +830,7 @@ fn real_export_encodings_separators_and_preambles_are_read_and_named() {
         ("ps-1", "zoë@contoso.com"),
         ("be-1", "jürgen@contoso.com"),
         ("nb-1", "åsa@contoso.com"),
+        ("u32-1", "łukasz@contoso.com"),
         ("de-1", "müller@contoso.com"),
         ("sc-1", "a@contoso.com"),
         ("tab-1", "b@contoso.com"),

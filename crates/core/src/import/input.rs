@@ -1,6 +1,6 @@
 //! What a file is before any CSV is read: its encoding (a byte-order mark; else UTF-8 if its start
 //! is valid UTF-8; else Windows-1252), or why it is not text at all (empty, NUL bytes, an archive),
-//! and a streaming UTF-16 to UTF-8 decoder for the exports of Windows PowerShell 5.1.
+//! and a streaming UTF-16 (and UTF-32) to UTF-8 decoder for the exports of Windows PowerShell 5.1.
 
 use std::borrow::Cow;
 use std::io::{self, Read};
@@ -28,6 +28,10 @@ pub enum TextEncoding {
         /// Whether the file starts with `FE FF`.
         bom: bool,
     },
+    /// UTF-32 little-endian with a byte-order mark (Windows PowerShell 5.1's `-Encoding UTF32`).
+    Utf32Le,
+    /// UTF-32 big-endian with a byte-order mark.
+    Utf32Be,
     /// ANSI text (Windows-1252, what Excel and Windows PowerShell 5.1 write by default on a western
     /// Windows): bytes that are not UTF-8 are read as this, with a warning.
     Windows1252 {
@@ -51,6 +55,8 @@ impl std::fmt::Display for TextEncoding {
             TextEncoding::Utf8 { bom: false } => write!(f, "UTF-8"),
             TextEncoding::Utf16Le { bom } => write!(f, "UTF-16 LE {}", mark(bom)),
             TextEncoding::Utf16Be { bom } => write!(f, "UTF-16 BE {}", mark(bom)),
+            TextEncoding::Utf32Le => write!(f, "UTF-32 LE with byte-order mark"),
+            TextEncoding::Utf32Be => write!(f, "UTF-32 BE with byte-order mark"),
             TextEncoding::Windows1252 { from_line: 1 } => {
                 write!(f, "Windows-1252 (ANSI, not UTF-8)")
             }
@@ -65,6 +71,17 @@ impl std::fmt::Display for TextEncoding {
 }
 
 impl TextEncoding {
+    /// The wide encoding to decode as the file streams, if it is one.
+    pub(super) fn wide(self) -> Option<Wide> {
+        match self {
+            TextEncoding::Utf16Le { .. } => Some(Wide::Utf16(false)),
+            TextEncoding::Utf16Be { .. } => Some(Wide::Utf16(true)),
+            TextEncoding::Utf32Le => Some(Wide::Utf32(false)),
+            TextEncoding::Utf32Be => Some(Wide::Utf32(true)),
+            TextEncoding::Utf8 { .. } | TextEncoding::Windows1252 { .. } => None,
+        }
+    }
+
     /// `bytes` (a field of a UTF-8 or Windows-1252 file, or of the UTF-8 a UTF-16 file was decoded
     /// to) as text. A UTF-8 file switches to Windows-1252 at the first field that is not UTF-8, on
     /// `line`; the return says whether it just did.
@@ -95,11 +112,11 @@ pub(super) fn sniff(head: &[u8]) -> Result<(TextEncoding, usize), String> {
     if head.starts_with(b"\xEF\xBB\xBF") {
         return Ok((TextEncoding::Utf8 { bom: true }, 3));
     }
-    if head.starts_with(b"\xFF\xFE\x00\x00") || head.starts_with(b"\x00\x00\xFE\xFF") {
-        return Err(
-            "is UTF-32 text, which is not read: save it as UTF-8 (or UTF-16) CSV and import that"
-                .to_owned(),
-        );
+    if head.starts_with(b"\xFF\xFE\x00\x00") {
+        return Ok((TextEncoding::Utf32Le, 4));
+    }
+    if head.starts_with(b"\x00\x00\xFE\xFF") {
+        return Ok((TextEncoding::Utf32Be, 4));
     }
     if head.starts_with(b"\xFF\xFE") {
         return Ok((TextEncoding::Utf16Le { bom: true }, 2));
@@ -195,10 +212,22 @@ pub(super) fn size(bytes: u64) -> String {
     }
 }
 
-/// UTF-16 (little or big endian, the byte-order mark already read past) decoded to UTF-8 as it
-/// is read, a buffer at a time: the file is never held whole. A lone surrogate becomes U+FFFD.
-pub(super) struct Utf16ToUtf8<R> {
+/// The wide encodings, decoded to UTF-8 as they stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wide {
+    /// UTF-16, big-endian when true (through `encoding_rs`).
+    Utf16(bool),
+    /// UTF-32, big-endian when true (`encoding_rs`, like the WHATWG standard, has no UTF-32; it is
+    /// one code point per 4 bytes).
+    Utf32(bool),
+}
+
+/// UTF-16 or UTF-32 (the byte-order mark already read past) decoded to UTF-8 as it is read, a
+/// buffer at a time: the file is never held whole. A lone surrogate or a value that is no
+/// character becomes U+FFFD.
+pub(super) struct Transcode<R> {
     inner: R,
+    wide: Wide,
     decoder: Decoder,
     raw: Box<[u8]>,
     raw_at: usize,
@@ -210,27 +239,84 @@ pub(super) struct Utf16ToUtf8<R> {
     finished: bool,
 }
 
-impl<R: Read> Utf16ToUtf8<R> {
-    /// Decodes `inner`, big-endian when `big_endian`.
-    pub(super) fn new(inner: R, big_endian: bool) -> Self {
-        let encoding = if big_endian { UTF_16BE } else { UTF_16LE };
-        Utf16ToUtf8 {
+impl<R: Read> Transcode<R> {
+    /// Decodes `inner` from `wide`.
+    pub(super) fn new(inner: R, wide: Wide) -> Self {
+        let encoding = if wide == Wide::Utf16(true) {
+            UTF_16BE
+        } else {
+            UTF_16LE
+        };
+        Transcode {
             inner,
+            wide,
             decoder: encoding.new_decoder_without_bom_handling(),
             raw: vec![0; 32 << 10].into_boxed_slice(),
             raw_at: 0,
             raw_end: 0,
             raw_eof: false,
-            // Every UTF-16 code unit becomes at most 3 bytes of UTF-8.
+            // A UTF-16 code unit becomes at most 3 bytes of UTF-8, a UTF-32 one at most 4.
             out: vec![0; 48 << 10].into_boxed_slice(),
             out_at: 0,
             out_end: 0,
             finished: false,
         }
     }
+
+    /// Reads more when fewer than 4 bytes (one UTF-32 unit) are left.
+    fn refill(&mut self) -> io::Result<()> {
+        if self.raw_end - self.raw_at >= 4 || self.raw_eof {
+            return Ok(());
+        }
+        self.raw.copy_within(self.raw_at..self.raw_end, 0);
+        (self.raw_end, self.raw_at) = (self.raw_end - self.raw_at, 0);
+        loop {
+            match self.inner.read(&mut self.raw[self.raw_end..]) {
+                Ok(n) => {
+                    self.raw_end += n;
+                    self.raw_eof = n == 0;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Decodes whole UTF-32 units into `out`; at the end, a cut unit becomes U+FFFD.
+    fn utf32(&mut self, big_endian: bool) {
+        let (mut at, mut written) = (self.raw_at, 0);
+        while self.raw_end - at >= 4 && self.out.len() - written >= 4 {
+            let unit: [u8; 4] = [
+                self.raw[at],
+                self.raw[at + 1],
+                self.raw[at + 2],
+                self.raw[at + 3],
+            ];
+            let value = if big_endian {
+                u32::from_be_bytes(unit)
+            } else {
+                u32::from_le_bytes(unit)
+            };
+            let c = char::from_u32(value).unwrap_or(char::REPLACEMENT_CHARACTER);
+            written += c.encode_utf8(&mut self.out[written..]).len();
+            at += 4;
+        }
+        if self.raw_eof && self.raw_end - at < 4 {
+            if at < self.raw_end {
+                written += char::REPLACEMENT_CHARACTER
+                    .encode_utf8(&mut self.out[written..])
+                    .len();
+                at = self.raw_end;
+            }
+            self.finished = true;
+        }
+        self.raw_at = at;
+        (self.out_at, self.out_end) = (0, written);
+    }
 }
 
-impl<R: Read> Read for Utf16ToUtf8<R> {
+impl<R: Read> Read for Transcode<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             if self.out_at < self.out_end {
@@ -242,23 +328,19 @@ impl<R: Read> Read for Utf16ToUtf8<R> {
             if self.finished || buf.is_empty() {
                 return Ok(0);
             }
-            if self.raw_at == self.raw_end && !self.raw_eof {
-                let n = match self.inner.read(&mut self.raw) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                (self.raw_at, self.raw_end, self.raw_eof) = (0, n, n == 0);
-            }
-            let (result, read, written, _) = self.decoder.decode_to_utf8(
-                &self.raw[self.raw_at..self.raw_end],
-                &mut self.out,
-                self.raw_eof,
-            );
-            self.raw_at += read;
-            (self.out_at, self.out_end) = (0, written);
-            if self.raw_eof && result == CoderResult::InputEmpty {
-                self.finished = true;
+            self.refill()?;
+            match self.wide {
+                Wide::Utf32(big_endian) => self.utf32(big_endian),
+                Wide::Utf16(_) => {
+                    let (result, read, written, _) = self.decoder.decode_to_utf8(
+                        &self.raw[self.raw_at..self.raw_end],
+                        &mut self.out,
+                        self.raw_eof,
+                    );
+                    self.raw_at += read;
+                    (self.out_at, self.out_end) = (0, written);
+                    self.finished = self.raw_eof && result == CoderResult::InputEmpty;
+                }
             }
         }
     }
@@ -268,23 +350,56 @@ impl<R: Read> Read for Utf16ToUtf8<R> {
 mod tests {
     use super::*;
 
+    /// A reader that hands out one byte per call, so every unit is cut across reads.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.is_empty()) {
+                (Some((b, rest)), false) => {
+                    buf[0] = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
     #[test]
-    fn utf16_is_decoded_whole_however_the_reads_split_it() {
+    fn utf16_and_utf32_are_decoded_whole_however_the_reads_split_them() {
         let text = "Zoë,\"経費 😀\"\r\n";
-        for big_endian in [false, true] {
-            let bytes: Vec<u8> = text
-                .encode_utf16()
-                .flat_map(|u| {
-                    if big_endian {
-                        u.to_be_bytes()
-                    } else {
-                        u.to_le_bytes()
-                    }
-                })
-                .collect();
+        for wide in [
+            Wide::Utf16(false),
+            Wide::Utf16(true),
+            Wide::Utf32(false),
+            Wide::Utf32(true),
+        ] {
+            let bytes: Vec<u8> = match wide {
+                Wide::Utf16(big_endian) => text
+                    .encode_utf16()
+                    .flat_map(|u| {
+                        if big_endian {
+                            u.to_be_bytes()
+                        } else {
+                            u.to_le_bytes()
+                        }
+                    })
+                    .collect(),
+                Wide::Utf32(big_endian) => text
+                    .chars()
+                    .flat_map(|c| {
+                        if big_endian {
+                            u32::from(c).to_be_bytes()
+                        } else {
+                            u32::from(c).to_le_bytes()
+                        }
+                    })
+                    .collect(),
+            };
             // One byte per read: code units and surrogate pairs cut in two.
             let mut decoded = Vec::new();
-            let mut reader = Utf16ToUtf8::new(io::Read::take(&bytes[..], u64::MAX), big_endian);
+            let mut reader = Transcode::new(Trickle(&bytes), wide);
             let mut one = [0u8; 1];
             while reader.read(&mut one).unwrap() == 1 {
                 decoded.push(one[0]);
@@ -333,10 +448,13 @@ mod tests {
         );
         assert!(sniff(b"a\0b,c\r\nd").unwrap_err().contains("binary file"));
         assert!(sniff(b"PK\x03\x04rest").unwrap_err().contains("ZIP"));
-        assert!(
-            sniff(b"\xFF\xFE\0\0a\0\0\0")
-                .unwrap_err()
-                .contains("UTF-32")
+        assert_eq!(
+            sniff(b"\xFF\xFE\0\0a\0\0\0"),
+            Ok((TextEncoding::Utf32Le, 4))
+        );
+        assert_eq!(
+            sniff(b"\0\0\xFE\xFF\0\0\0a"),
+            Ok((TextEncoding::Utf32Be, 4))
         );
     }
 

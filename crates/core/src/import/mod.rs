@@ -8,15 +8,16 @@
 //!
 //! As files reach an admin, re-saved by Excel or written by Windows PowerShell 5.1, they come in more
 //! forms, and all are read ([`input`]): UTF-8 with or without a byte-order mark, UTF-16 LE or BE
-//! (with a byte-order mark, or told from its NUL bytes), and ANSI (Windows-1252, with a warning
-//! naming the file and line); `,`, `;` (Excel where the decimal mark is a comma) or tab between
-//! fields, told from the header line outside quotes; a first line `sep=;` (Excel), which is
-//! honoured and skipped; a `#TYPE` line (Export-Csv without `-NoTypeInformation`). The report says
+//! (with a byte-order mark, or told from its NUL bytes), UTF-32 with a byte-order mark, and ANSI
+//! (Windows-1252, with a warning naming the file and line); `,`, `;` (Excel where the decimal mark
+//! is a comma) or tab between fields, told from the header line outside quotes; a first line
+//! `sep=;` (Excel), which is honoured and skipped; a `#TYPE` line (Export-Csv without
+//! `-NoTypeInformation`). The report says
 //! which of these a file was ([`Format`]).
 //!
 //! All three carry the record as JSON in `AuditData`, which is what is read: its `Id` and
 //! `CreationTime`, through the same [`Filter`] as sync, so an imported launch is the same row as a
-//! synced one. The file is streamed (UTF-16 decoded as it is read) through a CSV state machine
+//! synced one. The file is streamed (UTF-16 and UTF-32 decoded as it is read) through a CSV state machine
 //! (AuditData holds commas, quotes and doubled quotes; lines end in CRLF, LF or CR), with bounded
 //! memory ([`records`]): a row may take [`MAX_RECORD`] bytes. A row that cannot be read, or is
 //! larger, is reported with its line number and skipped; the rows around it are stored. Files that
@@ -33,7 +34,7 @@ use std::path::{Path, PathBuf};
 use crate::extract::{Filter, RecordError};
 use crate::model::Event;
 use crate::store::{StoreError, Writer};
-use input::{SNIFF, Utf16ToUtf8, size, sniff};
+use input::{SNIFF, Transcode, size, sniff};
 use records::{Next, Records, Span};
 
 pub use input::TextEncoding;
@@ -352,10 +353,9 @@ fn open_export(path: &Path, progress: &indicatif::ProgressBar) -> Result<Opened,
     let mut rest = Cursor::new(head);
     rest.set_position(bom as u64);
     let rest = rest.chain(file);
-    let stream: Box<dyn Read> = match encoding {
-        TextEncoding::Utf16Le { .. } => Box::new(Utf16ToUtf8::new(rest, false)),
-        TextEncoding::Utf16Be { .. } => Box::new(Utf16ToUtf8::new(rest, true)),
-        _ => Box::new(rest),
+    let stream: Box<dyn Read> = match encoding.wide() {
+        Some(wide) => Box::new(Transcode::new(rest, wide)),
+        None => Box::new(rest),
     };
     let mut records = Records::new(stream);
     let (separator, sep_line, type_line) = preamble(&mut records, path)?;
