@@ -305,7 +305,7 @@ struct Opened {
     audit: usize,
 }
 
-/// `bytes`, a field of the file, as text, switching a UTF-8 file to Windows-1252 (and saying so) at the
+/// `bytes`, a field of the file, as text; a UTF-8 file turns Windows-1252 (with a warning) at its
 /// first field that is not UTF-8.
 fn decode<'a>(format: &mut Format, bytes: &'a [u8], line: u64, path: &Path) -> Cow<'a, str> {
     let (text, switched) = format.encoding.decode(bytes, line);
@@ -320,7 +320,7 @@ fn decode<'a>(format: &mut Format, bytes: &'a [u8], line: u64, path: &Path) -> C
     text
 }
 
-/// Opens an export: tells its encoding, decodes UTF-16 as it streams, reads past a `sep=` line and
+/// Opens an export: tells its encoding, decodes UTF-16 and UTF-32 as they stream, reads past a `sep=` line and
 /// a `#TYPE` line, tells the separator and reads the header.
 fn open_export(path: &Path, progress: &indicatif::ProgressBar) -> Result<Opened, ImportError> {
     let open_err = |source| ImportError::Open {
