@@ -40,8 +40,12 @@ use records::{Next, Records, Span};
 pub use input::TextEncoding;
 pub use records::{MAX_FIELDS, MAX_RECORD};
 
-/// Events written per transaction.
+/// Events written per transaction, at most.
 const BATCH: usize = 1_000;
+
+/// AuditData held in one batch, at most: rows near [`MAX_RECORD`] each must not make a batch of
+/// 1,000 hold gigabytes.
+const BATCH_BYTES: usize = 64 << 20;
 
 /// Rows that could not be used kept in detail per file, the first ones; the rest are counted. A file
 /// of millions of bad lines must not hold millions of messages in memory (10 million short bad rows
@@ -538,7 +542,7 @@ fn read_audit_data(
     }
 }
 
-/// Reads one export into the store, [`BATCH`] events per transaction. `progress` is told how many
+/// Reads one export into the store, [`BATCH`] events (or [`BATCH_BYTES`]) per transaction. `progress` is told how many
 /// bytes were read.
 ///
 /// # Errors
@@ -566,6 +570,8 @@ pub fn import_file(
     let (mut rows, mut events_kept, mut events_new) = (0, 0, 0);
     let mut bad_rows = BadRows::default();
     let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
+    // AuditData bytes in `batch`.
+    let mut held = 0;
     let mut store_batch = |batch: &mut Vec<Event>| -> Result<(), ImportError> {
         events_kept += batch.len() as u64;
         events_new += store.insert_events(batch, &source)? as u64;
@@ -614,12 +620,16 @@ pub fn import_file(
             read_audit_data(filter, field.as_deref(), span)
         };
         match result {
-            Ok(Some(event)) => batch.push(event),
+            Ok(Some(event)) => {
+                held += event.raw.len();
+                batch.push(event);
+            }
             Ok(None) => {}
             Err(reason) => bad_rows.push(span.line, || reason),
         }
-        if batch.len() == BATCH {
+        if batch.len() == BATCH || held >= BATCH_BYTES {
             store_batch(&mut batch)?;
+            held = 0;
         }
     }
     store_batch(&mut batch)?;

@@ -145,7 +145,8 @@ pub(super) fn sniff(head: &[u8]) -> Result<(TextEncoding, usize), String> {
         }
         Some(at) => {
             return Err(format!(
-                "is a binary file (a NUL byte at offset {at}), not a CSV export; {AGAIN}"
+                "is a binary file (a NUL byte at offset {at}), not a CSV export (UTF-16 or UTF-32 \
+                 text is read when it starts with a byte-order mark); {AGAIN}"
             ));
         }
         None => head,
