@@ -508,6 +508,13 @@ fn hostile_files_are_bounded_named_by_line_and_the_good_rows_around_them_kept() 
     // Whole files that are not text at all, and an empty one: one clear line each, exit 1.
     std::fs::write(env.path("zeros.csv"), vec![0u8; 3 << 20]).unwrap();
     short_refusal(&env.run(&["import", "zeros.csv"]), "zeros.csv", "NUL bytes");
+    // One endless line and nothing else: no header can be that long.
+    std::fs::write(env.path("endless.csv"), vec![b'A'; 3 << 20]).unwrap();
+    short_refusal(
+        &env.run(&["import", "endless.csv"]),
+        "endless.csv",
+        "runs over 1 MiB",
+    );
     std::fs::write(env.path("empty.csv"), b"").unwrap();
     short_refusal(
         &env.run(&["import", "empty.csv"]),
