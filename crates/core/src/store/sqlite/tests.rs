@@ -440,3 +440,18 @@ fn reading_a_database_in_a_folder_that_does_not_exist_says_so() {
         Err(StoreError::Missing(_))
     ));
 }
+
+#[cfg(unix)]
+#[test]
+fn a_new_database_and_its_wal_and_shm_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let mut s = open(&path).unwrap();
+    s.commit(&[unit("b1", vec![event("e1")], 1)]).unwrap();
+    // While the store is open its WAL and WAL index are there; SQLite gives them the file's mode.
+    for file in [path.clone(), sidecar(&path, "-wal"), sidecar(&path, "-shm")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+}
