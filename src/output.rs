@@ -4,7 +4,8 @@
 //! - it is never one of the files to keep (the database, its `-wal`, `-shm`, `-journal` and lock, the
 //!   configuration, the client secret's file), compared by what the path names, not how it is
 //!   spelled: the same device and inode for files that exist (hard links, symbolic links, `./x`,
-//!   absolute paths), the same resolved path for those that do not exist yet (a `-wal`);
+//!   absolute paths), the same resolved path for those that do not exist yet (a `-wal`); nor any
+//!   other SQLite database (another configuration's);
 //! - a file already there (or a symbolic link, even a dangling one) is replaced only with `--force`;
 //! - it is written whole or not at all: a temporary file in the same folder, created 0600 (reports
 //!   hold user names, configurations a secret), flushed to disk, then renamed over the path. The
@@ -119,6 +120,13 @@ pub fn check(target: &Target<'_>, keep: &[Keep]) -> Result<(), OutputError> {
             what: k.what.clone(),
         });
     }
+    if is_sqlite(path) {
+        return Err(OutputError::Kept {
+            flag: target.flag,
+            path: path.to_owned(),
+            what: "an SQLite database (another auditsync database, perhaps)".into(),
+        });
+    }
     if path.is_dir() || path.as_os_str().is_empty() {
         return Err(OutputError::Folder {
             flag: target.flag,
@@ -183,6 +191,19 @@ pub fn write(target: &Target<'_>, keep: &[Keep], bytes: &[u8]) -> Result<(), Out
         let _ = dir.sync_all();
     }
     Ok(())
+}
+
+/// Whether the path is a regular file (not a symbolic link, which would be replaced, not followed)
+/// that starts as every SQLite database does.
+fn is_sqlite(path: &Path) -> bool {
+    use std::io::Read;
+    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut head = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == b"SQLite format 3\0")
 }
 
 /// The folder a path's file is in (`.` for a bare name).

@@ -79,6 +79,8 @@ fn report_output_never_writes_over_the_database_its_companions_or_the_configurat
     std::os::unix::fs::symlink(dir.join("auditsync.db-wal"), dir.join("wal-link.csv")).unwrap();
     std::fs::hard_link(dir.join("auditsync.db"), dir.join("db-hard.json")).unwrap();
     std::fs::hard_link(dir.join("auditsync.toml"), dir.join("config-hard.txt")).unwrap();
+    // Another configuration's database: not this one's, but a database all the same.
+    std::fs::copy(dir.join("auditsync.db"), dir.join("other.db")).unwrap();
     assert!(dir.join("auditsync.db.lock").exists());
     let before = snapshot(dir);
 
@@ -100,6 +102,7 @@ fn report_output_never_writes_over_the_database_its_companions_or_the_configurat
         (abs("auditsync.toml"), "configuration"),
         ("config-link.csv".into(), "configuration"),
         ("config-hard.txt".into(), "configuration"),
+        ("other.db".into(), "SQLite database"),
     ];
     for (target, what) in &cases {
         for format in ["html", "csv", "json", "table"] {
@@ -301,6 +304,16 @@ fn simulator_write_config_never_overwrites_without_force_nor_follows_a_link() {
             .unwrap()
             .contains("client_secret")
     );
+
+    // A database is never replaced, not even with --force.
+    let db = dir.join("auditsync.db");
+    let lock = auditsync_core::store::RunLock::try_acquire(&db).unwrap();
+    drop(auditsync_core::store::open_write(&db, lock).unwrap());
+    let before = std::fs::read(&db).unwrap();
+    let (code, _, stderr) = simulator(&env, &["--write-config", "auditsync.db", "--force"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("SQLite database"), "{stderr}");
+    assert_eq!(std::fs::read(&db).unwrap(), before);
 
     // A symbolic link: refused without --force, and with it the link itself is replaced; the file it
     // pointed to is untouched.
@@ -618,4 +631,36 @@ fn html_names_cannot_inject_markup() {
         }
         assert!(!html.contains(bad), "{bad} reached the page");
     }
+}
+
+#[test]
+fn report_output_never_writes_over_the_client_secret_file_or_a_config_named_by_the_environment() {
+    let env = small_store();
+    let text = format!(
+        "client_secret_file = \"secret.txt\"\n{}",
+        env.config_without_secret("")
+    );
+    env.write(
+        "conf/other.toml",
+        &text.replace("auditsync.db", "../auditsync.db"),
+    );
+    env.write("conf/secret.txt", &env.secret());
+    let config = env.path("conf/other.toml");
+    let config = config.to_str().unwrap();
+    for (target, what) in [
+        ("conf/secret.txt", "client secret file"),
+        ("conf/other.toml", "configuration file"),
+        ("conf/../auditsync.db", "database"),
+    ] {
+        env.run_with(
+            &["report", "apps", "--output", target, "--force"],
+            &[("AUDITSYNC_CONFIG", config)],
+        )
+        .assert_code(2)
+        .assert_stderr(what);
+    }
+    assert_eq!(
+        std::fs::read_to_string(env.path("conf/secret.txt")).unwrap(),
+        env.secret()
+    );
 }
