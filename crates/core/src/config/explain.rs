@@ -221,7 +221,7 @@ fn explain(msg: &str, line: &str, table: Option<&str>, key: Option<&str>) -> Str
              [\"…\", \"…\"]"
         );
     }
-    if !quoted && !value.starts_with(['[', '{']) {
+    if !quoted && !value.starts_with('[') {
         return format!(
             "the value of {key} is not in quotes; text (a GUID, a URL, a path) is written in straight \
              double quotes in TOML: {key} = \"…\""
@@ -285,6 +285,10 @@ mod tests {
         says(
             &format!("{}database = /var/lib/auditsync.db\n", minimal()),
             &["line 4", "database = \"…\""],
+        );
+        says(
+            &format!("{}publisher_identifier = {{{T}}}\n", minimal()),
+            &["line 4", "publisher_identifier = \"…\""],
         );
         says(
             &format!("{}[sync]\nconcurrency = \"8\"\n", minimal()),
