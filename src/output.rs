@@ -106,11 +106,11 @@ pub struct Target<'a> {
     pub force: bool,
 }
 
-/// Refuses a target that is a file to keep, a folder, or (without `force`) a file already there,
-/// without writing anything.
+/// Refuses a target that is a file to keep, a folder, in a folder that does not exist, or (without
+/// `force`) a file already there, without writing anything.
 ///
 /// # Errors
-/// [`OutputError::Kept`], [`OutputError::Folder`], [`OutputError::Exists`].
+/// [`OutputError::Kept`], [`OutputError::Folder`], [`OutputError::Io`], [`OutputError::Exists`].
 pub fn check(target: &Target<'_>, keep: &[Keep]) -> Result<(), OutputError> {
     let path = target.path;
     if let Some(k) = keep.iter().find(|k| same_file(path, &k.path)) {
@@ -132,6 +132,17 @@ pub fn check(target: &Target<'_>, keep: &[Keep]) -> Result<(), OutputError> {
             flag: target.flag,
             path: path.to_owned(),
             example: target.example,
+        });
+    }
+    if !folder_of(path).is_dir() {
+        return Err(OutputError::Io {
+            what: target.what,
+            flag: target.flag,
+            path: path.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the folder {} does not exist", folder_of(path).display()),
+            ),
         });
     }
     if !target.force
