@@ -236,3 +236,180 @@ fn bad_usage_exits_2() {
         .assert_code(0)
         .assert_stdout("subscribe");
 }
+
+/// Writes ./auditsync.toml as `edit` makes it from a working one, and checks that `subscribe list`
+/// refuses it with exit 2 before any request, naming the file and each of `needles`.
+fn refused(env: &TestEnv, edit: impl Fn(String) -> String, needles: &[&str]) {
+    let good = format!(
+        "client_secret = \"{}\"\n{}",
+        env.secret(),
+        env.config_without_secret("")
+    );
+    let text = edit(good);
+    env.write("auditsync.toml", &text);
+    let run = env.run(&["subscribe", "list"]);
+    run.assert_code(2).assert_stderr("auditsync.toml");
+    for needle in needles {
+        run.assert_stderr(needle);
+    }
+    assert!(!run.stderr.contains(&env.secret()), "the secret was quoted");
+    assert_eq!(env.sim.stats().token_requests, 0, "{text}");
+}
+
+#[test]
+fn an_unquoted_guid_is_explained() {
+    let env = TestEnv::new();
+    let tenant = env.sim.spec().tenant_id.clone();
+    let client = env.sim.spec().client_id.clone();
+    // tenant_id is on line 2, client_id on line 3.
+    refused(
+        &env,
+        |t| t.replace(&format!("\"{tenant}\""), &tenant),
+        &["line 2", "tenant_id", "quotes", "tenant_id = \""],
+    );
+    refused(
+        &env,
+        |t| t.replace(&format!("\"{client}\""), &client),
+        &["line 3", "client_id", "quotes", "client_id = \""],
+    );
+    // One that starts with letters, and one that toml reads as a number with a dash.
+    for guid in [
+        "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+        "12345678-1234-1234-1234-123456789012",
+    ] {
+        refused(
+            &env,
+            |t| format!("publisher_identifier = {guid}\n{t}"),
+            &["line 1", "publisher_identifier", "quotes"],
+        );
+    }
+}
+
+#[test]
+fn smart_quotes_are_explained() {
+    let env = TestEnv::new();
+    let tenant = env.sim.spec().tenant_id.clone();
+    for (open, close) in [("“", "”"), ("‘", "’"), ("”", "”")] {
+        refused(
+            &env,
+            |t| t.replace(&format!("\"{tenant}\""), &format!("{open}{tenant}{close}")),
+            &["line 2", "tenant_id", "typographic", "tenant_id = \""],
+        );
+    }
+    // Also in a table, on a list.
+    refused(
+        &env,
+        |t| format!("{t}[sync]\ncontent_types = [“Audit.General”]\n"),
+        &["line 8", "content_types", "typographic"],
+    );
+}
+
+#[test]
+fn a_key_under_the_wrong_table_is_explained() {
+    let env = TestEnv::new();
+    // A [sync] key at the top level.
+    refused(
+        &env,
+        |t| format!("concurrency = 4\n{t}"),
+        &["line 1", "concurrency", "[sync]"],
+    );
+    refused(
+        &env,
+        |t| format!("{t}time_interval = 1\n"),
+        &["line 7", "time_interval", "[sync]"],
+    );
+    // A top-level key after [sync].
+    let tenant = env.sim.spec().tenant_id.clone();
+    refused(
+        &env,
+        |t| {
+            let without: String = t
+                .lines()
+                .filter(|l| !l.starts_with("tenant_id"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            format!("{without}[sync]\nconcurrency = 4\ntenant_id = \"{tenant}\"\n")
+        },
+        &["line 8", "tenant_id", "[sync]", "top"],
+    );
+}
+
+#[test]
+fn a_typo_in_a_key_names_the_nearest_known_one() {
+    let env = TestEnv::new();
+    for (extra, typo, want) in [
+        ("tennant_id = \"x\"\n", "tennant_id", "tenant_id"),
+        (
+            "clientsecret_file = \"x\"\n",
+            "clientsecret_file",
+            "client_secret_file",
+        ),
+        ("[sync]\nconcurency = 4\n", "concurency", "concurrency"),
+        (
+            "[sync]\nContent_Types = []\n",
+            "Content_Types",
+            "content_types",
+        ),
+        ("[synk]\nconcurrency = 4\n", "synk", "[sync]"),
+        ("datbase = \"a.db\"\n", "datbase", "database"),
+    ] {
+        refused(
+            &env,
+            |t| format!("{t}{extra}"),
+            &[typo, &format!("did you mean {want}")],
+        );
+    }
+}
+
+#[test]
+fn an_authority_with_the_tenant_appended_is_explained() {
+    let env = TestEnv::new();
+    let tenant = env.sim.spec().tenant_id.clone();
+    let base = env.base();
+    for tail in [
+        tenant.clone(),
+        format!("{tenant}/"),
+        "contoso.onmicrosoft.com".to_owned(),
+        "common".to_owned(),
+        format!("{tenant}/oauth2/token"),
+        format!("{tenant}/oauth2/v2.0/token"),
+    ] {
+        refused(
+            &env,
+            |t| {
+                t.replace(
+                    &format!("authority = \"{base}\""),
+                    &format!("authority = \"{base}/{tail}\""),
+                )
+            },
+            &[
+                "authority",
+                "line 4",
+                &format!("authority = \"{base}\""),
+                "tenant",
+            ],
+        );
+    }
+    // The commercial login host the same way.
+    refused(
+        &env,
+        |t| {
+            t.replace(
+                &format!("authority = \"{base}\""),
+                &format!("authority = \"https://login.microsoftonline.com/{tenant}\""),
+            )
+        },
+        &["authority = \"https://login.microsoftonline.com\""],
+    );
+    // And an audience with the API's path.
+    refused(
+        &env,
+        |t| {
+            t.replace(
+                &format!("audience = \"{base}\""),
+                &format!("audience = \"{base}/api/v1.0/{tenant}/activity/feed\""),
+            )
+        },
+        &["audience", "line 5", &format!("audience = \"{base}\"")],
+    );
+}

@@ -16,6 +16,7 @@ mod config;
 mod cron;
 mod import;
 mod maintenance;
+mod outputs;
 mod redaction;
 mod reliability;
 mod report;

@@ -5,10 +5,12 @@
 //! (the file's path or the environment variable) and what to write instead.
 //!
 //! The parts, one concern each: `layers` (the file's place, its keys, the environment overrides),
+//! `explain` (the file's mistakes in the admin's terms: line, key, what to write),
 //! `tenant` (the keys of one tenant), `cloud` (hosts per cloud, token version), `secret` (the client
 //! secret's source) and `sync` (the `[sync]` table).
 
 mod cloud;
+mod explain;
 mod layers;
 mod secret;
 mod sync;
@@ -217,9 +219,10 @@ impl Settings {
             .map(Path::to_owned)
             .unwrap_or_default();
         let mut warnings = unknown_env_warnings(env);
-        let tenant = Tenant::resolve(&layers, &parsed, &base, &file, &mut warnings)?;
+        let tenant = Tenant::resolve(&layers, &parsed, &base, &file, &mut warnings)
+            .map_err(|e| explain::with_line(e, text))?;
         let database = database(&layers, parsed.database, &base);
-        let sync = sync_settings(&layers, parsed.sync)?;
+        let sync = sync_settings(&layers, parsed.sync).map_err(|e| explain::with_line(e, text))?;
         Ok(Settings {
             file,
             tenant,
@@ -337,7 +340,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("invalid type") && !err.contains("12345678"),
+            err.contains("client_secret = \"…\"") && !err.contains("12345678"),
             "{err}"
         );
     }

@@ -401,6 +401,10 @@ mod tests {
                 format!("start_time_unit {file}: \"week\" is not one of minute, hour, day"),
             ),
         ] {
+            // A value from the file is refused with its line ([sync] is line 4 of the file).
+            let key = want.split(' ').next().unwrap();
+            let line = 5 + sync.lines().position(|l| l.starts_with(key)).unwrap();
+            let want = want.replacen("is not valid: ", &format!("is not valid: line {line}: "), 1);
             assert_eq!(refusal(sync, &[]), want, "{sync}");
         }
         assert_eq!(

@@ -309,6 +309,27 @@ pub fn inspect(path: &Path) -> Result<Option<(i64, bool)>, StoreError> {
     sqlite::SqliteStore::inspect(path)
 }
 
+/// The files that make up the database at `path`, each with what it is ("the database" first, then
+/// "the write-ahead log (-wal)"...): the file, the `-wal`, `-shm`
+/// and `-journal` SQLite keeps beside it (beside the real file too when `path` is a symbolic link),
+/// and the run lock. They need not exist. Nothing auditsync writes besides the database (a report's
+/// `--output`) may be one of them.
+pub fn files(path: &Path) -> Vec<(PathBuf, &'static str)> {
+    let mut out = vec![(path.to_owned(), "the database")];
+    let real = lock::real_path(path);
+    for base in [path, real.as_path()] {
+        for (suffix, what) in [
+            ("-wal", "the write-ahead log (-wal)"),
+            ("-shm", "the WAL index (-shm)"),
+            ("-journal", "the rollback journal (-journal)"),
+        ] {
+            out.push((sqlite::sidecar(base, suffix), what));
+        }
+    }
+    out.push((lock::lock_path(path), "the run lock"));
+    out
+}
+
 /// Refuses a `database` path that cannot be a database file (a directory), before anything is created
 /// next to it (the lock file).
 ///

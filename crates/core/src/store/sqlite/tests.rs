@@ -468,3 +468,18 @@ fn the_latest_watermark_not_after_a_time_comes_from_the_runs_summaries() {
         parse_stored("2026-11-20T10:00:00Z")
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_new_database_and_its_wal_and_shm_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let mut s = open(&path).unwrap();
+    s.commit(&[unit("b1", vec![event("e1")], 1)]).unwrap();
+    // While the store is open its WAL and WAL index are there; SQLite gives them the file's mode.
+    for file in [path.clone(), sidecar(&path, "-wal"), sidecar(&path, "-shm")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+}
