@@ -185,7 +185,10 @@ async fn drive(
     );
     let watermark = advance(store.as_mut(), &plan, watermark_before, &found.complete)?;
     let summary = Summary {
-        outcome: found.outcome(fatal.is_some(), failed.is_empty() && lost.is_empty()),
+        outcome: found.outcome(
+            fatal.is_some(),
+            failed.is_empty() && lost.is_empty() && report.quarantined == 0,
+        ),
         window_start: ts(plan.start),
         window_end: ts(plan.end),
         content_types: source.streams().to_vec(),
@@ -199,6 +202,7 @@ async fn drive(
         records_seen: report.records_seen,
         events_kept: report.events_kept,
         events_new: report.events_new,
+        quarantined: report.quarantined,
         seconds: started.elapsed().as_secs_f64(),
         requests: source.requests().since(requests_before),
         watermark: watermark.map(ts),

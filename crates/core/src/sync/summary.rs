@@ -80,6 +80,10 @@ pub struct Summary {
     pub events_kept: usize,
     /// Of those, events not stored before.
     pub events_new: usize,
+    /// Records of the stored blobs that could not be read: kept in the quarantine table (see
+    /// `auditsync status`), the blob's other records stored. Reported by this run only (the blob is in
+    /// the ledger now), and it makes the run incomplete.
+    pub quarantined: usize,
     /// Wall time of the run.
     pub seconds: f64,
     /// API requests of the run: sent, refused as throttled, sent again.
@@ -99,9 +103,9 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Whether the run got everything it was asked for.
+    /// Whether the run got everything it was asked for (a quarantined record is something it did not).
     pub fn complete(&self) -> bool {
-        self.outcome == "complete"
+        self.outcome == "complete" && self.quarantined == 0
     }
 
     /// The one-line summary.
@@ -122,15 +126,31 @@ impl Summary {
             self.requests.throttled,
             self.seconds
         );
+        if self.quarantined > 0 && self.error.is_some() {
+            s.push_str(&format!(", {} records quarantined", self.quarantined));
+        }
         if let Some(e) = &self.error {
             s.push_str(&format!("; FAILED: {e}"));
         } else if !self.complete() {
-            s.push_str(&format!(
-                "; INCOMPLETE: {} blobs not stored, {} segments not listed to the end (the next run retries \
-                 them)",
-                self.blobs_failed,
-                self.unlisted_segments.len()
-            ));
+            let retried = self.blobs_failed > 0 || !self.unlisted_segments.is_empty();
+            if retried || self.quarantined == 0 {
+                s.push_str(&format!(
+                    "; INCOMPLETE: {} blobs not stored, {} segments not listed to the end (the next run \
+                     retries them)",
+                    self.blobs_failed,
+                    self.unlisted_segments.len()
+                ));
+            } else {
+                s.push_str("; INCOMPLETE");
+            }
+            if self.quarantined > 0 {
+                s.push_str(&format!(
+                    "{} {} records quarantined (unreadable: kept aside in the database, their blobs' other \
+                     records stored; see auditsync status)",
+                    if retried { "," } else { ":" },
+                    self.quarantined
+                ));
+            }
             if !self.lost_blobs.is_empty() {
                 s.push_str(&format!(
                     ", {} blobs lost (expired before they could be fetched)",
