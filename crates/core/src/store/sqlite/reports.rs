@@ -4,6 +4,7 @@
 //! A person is counted by `user_key`, filled when the row was written (`events::user_key`): their
 //! Entra object id where a record carries it, or where another record of the same UPN did; the
 //! lower-cased UPN otherwise. No JSON is parsed here, so the reports stay fast over millions of rows.
+//! A row without a `user_key` (written by another tool) counts by its lower-cased `user_id`.
 
 use chrono::{DateTime, Timelike, Utc};
 use rusqlite::{Row, params};
@@ -19,7 +20,7 @@ use crate::time::ts;
 /// (exclusive), ?3 app id or NULL, ?4 environment id or NULL. Times are compared as the stored
 /// RFC 3339 UTC text (`2026-11-21T13:17:34Z`), which sorts as time does.
 const LAUNCHES: &str = "WITH l AS (
-    SELECT app_id, environment_id, user_key AS u, creation_time AS t
+    SELECT app_id, environment_id, coalesce(user_key, fold_case(user_id)) AS u, creation_time AS t
     FROM audit_events
     WHERE operation = 'LaunchPowerApp' AND creation_time >= ?1 AND creation_time < ?2
       AND (?3 IS NULL OR fold_case(app_id) = fold_case(?3))
