@@ -1019,6 +1019,7 @@ pub(super) fn readable(record: &Value, operations: &[&str]) -> bool {
         record["CreationTime"].as_str().is_some_and(|t| {
             let t = t.trim().replacen(' ', "T", 1);
             chrono::DateTime::parse_from_rfc3339(&t).is_ok()
+                || chrono::DateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f%z").is_ok()
                 || chrono::NaiveDateTime::parse_from_str(
                     t.trim_end_matches('Z'),
                     "%Y-%m-%dT%H:%M:%S%.f",
