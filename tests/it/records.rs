@@ -94,7 +94,7 @@ fn one_unreadable_record_is_quarantined_and_the_rest_of_its_blob_stored() {
         assert!(!second.stdout.contains("quarantined"), "{}", second.all());
         assert_eq!(env.sim.stats().blob_fetches_by_content_id[&blob], 1);
 
-        let status = json(&env.run(&["status", "--json"]).assert_code(0));
+        let status = json(env.run(&["status", "--json"]).assert_code(0));
         assert_eq!(status["quarantined_records"], 1);
         let newest = &status["quarantine_newest"][0];
         assert_eq!(newest["origin"], blob.as_str());
@@ -171,7 +171,7 @@ fn people_named_by_upn_or_object_id_are_counted_once() {
         s.launch_share = 0.3;
         s.identity_mix = 0.4;
     }));
-    let s = json(&env.run(&["sync", "--json"]).assert_code(0));
+    let s = json(env.run(&["sync", "--json"]).assert_code(0));
     let (start, end) = (time(&s["window_start"]), time(&s["window_end"]));
     let people = env.sim.unique_users("Audit.General", start, end);
     let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
@@ -207,7 +207,7 @@ fn people_named_by_upn_or_object_id_are_counted_once() {
     );
 
     let users = json(
-        &env.run(&["report", "users", "--format", "json"])
+        env.run(&["report", "users", "--format", "json"])
             .assert_code(0),
     );
     let users = users.as_array().unwrap();
@@ -230,7 +230,7 @@ fn people_named_by_upn_or_object_id_are_counted_once() {
     assert_eq!(launches as usize, truth(&env, &s).len());
     // Per app and per day, a person is never more than one.
     let apps = json(
-        &env.run(&["report", "apps", "--format", "json"])
+        env.run(&["report", "apps", "--format", "json"])
             .assert_code(0),
     );
     for a in apps.as_array().unwrap() {
@@ -246,7 +246,7 @@ fn people_named_by_upn_or_object_id_are_counted_once() {
         assert!(distinct <= people as i64);
     }
     let daily = json(
-        &env.run(&["report", "daily", "--format", "json"])
+        env.run(&["report", "daily", "--format", "json"])
             .assert_code(0),
     );
     assert!(
@@ -262,7 +262,7 @@ fn people_named_by_upn_or_object_id_are_counted_once() {
 #[test]
 fn legacy_launches_store_their_app_name() {
     let env = subscribed(TestEnv::new());
-    json(&env.run(&["sync", "--json"]).assert_code(0));
+    json(env.run(&["sync", "--json"]).assert_code(0));
     let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
     let (named, unnamed): (i64, i64) = db
         .query_row(
