@@ -145,25 +145,32 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
             status.lost_blobs
         ));
     }
-    if status.quarantined_records > 0 {
-        lines.push(format!(
-            "quarantine: {} records could not be read and are kept aside (table quarantine, with their \
-             text); their blobs' other records are stored. Newest:",
-            status.quarantined_records
-        ));
-        for q in &status.quarantine_newest {
-            lines.push(format!(
-                "            {} blob {} ({}) record {}: {}",
-                q.quarantined_at,
-                q.origin,
-                q.content_type.as_deref().unwrap_or("?"),
-                q.position,
-                q.reason
-            ));
-        }
-    }
+    lines.extend(quarantine_lines(&status));
     for l in lines {
         writeln!(out, "{l}").map_err(stdout_error)?;
     }
     Ok(Outcome::Done)
+}
+
+/// The quarantine's lines of the text output: how many records, and the newest few; none when empty.
+fn quarantine_lines(status: &Status) -> Vec<String> {
+    if status.quarantined_records == 0 {
+        return Vec::new();
+    }
+    let mut lines = vec![format!(
+        "quarantine: {} records could not be read and are kept aside (table quarantine, with their \
+         text); their blobs' other records are stored. Newest:",
+        status.quarantined_records
+    )];
+    for q in &status.quarantine_newest {
+        lines.push(format!(
+            "            {} blob {} ({}) record {}: {}",
+            q.quarantined_at,
+            q.origin,
+            q.content_type.as_deref().unwrap_or("?"),
+            q.position,
+            q.reason
+        ));
+    }
+    lines
 }
