@@ -23,6 +23,8 @@
 //! ([`Extracted::quarantined`]): an element that is not a JSON object, a record with no `Id` (absent,
 //! null, empty, an array or an object), or a record that would be kept whose `CreationTime` is
 //! missing or not a time ([`time::parse_time`] reads every shape the service and exports write).
+//! A record that does not even mention a wanted operation is not parsed: it is quarantined only when
+//! its text holds no `"Id"` key at all (in any case), and its time is not looked at.
 //! Fields of an unexpected JSON type otherwise count as absent rather than failing the record.
 //!
 //! Parsing borrows from the blob and reads only the fields below; every other field is skipped.
@@ -171,18 +173,6 @@ impl Filter {
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
-        let info = r.additional_info.and_then(additional_info);
-        let info_field = |keys: &[&str]| -> Option<String> {
-            let obj = info.as_ref()?;
-            keys.iter().find_map(|k| {
-                obj.iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case(k))
-                    .and_then(|(_, v)| v.as_str())
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_owned)
-            })
-        };
         let top_app_id = r.app_id.as_deref().map(last_segment);
         let (app_id, app_name, environment_id) = match r.record_type {
             Some(256) => (
@@ -190,11 +180,14 @@ impl Filter {
                 property(APP_NAME),
                 property(ENV_ID).or_else(|| r.environment_id.as_deref().map(str::to_owned)),
             ),
-            _ => (
-                r.app_name.as_deref().map(last_segment).or(top_app_id),
-                info_field(&["appName", "appDisplayName"]),
-                info_field(&["environmentId", "environmentName"]),
-            ),
+            _ => {
+                let info = r.additional_info.and_then(additional_info);
+                (
+                    r.app_name.as_deref().map(last_segment).or(top_app_id),
+                    info_field(info.as_ref(), &["appName", "appDisplayName"]),
+                    info_field(info.as_ref(), &["environmentId", "environmentName"]),
+                )
+            }
         };
         let creation_time = r
             .creation_time
@@ -311,6 +304,23 @@ fn additional_info(raw: &RawValue) -> Option<serde_json::Map<String, serde_json:
         serde_json::Value::Object(map) => Some(map),
         _ => None,
     }
+}
+
+/// The first of `keys` (compared without regard to ASCII case) that `AdditionalInfo` holds as
+/// non-blank text.
+fn info_field(
+    info: Option<&serde_json::Map<String, serde_json::Value>>,
+    keys: &[&str],
+) -> Option<String> {
+    let info = info?;
+    keys.iter().find_map(|k| {
+        info.iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(k))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    })
 }
 
 /// The fields auditsync reads; every other one is skipped. Names are matched without regard to ASCII

@@ -52,9 +52,10 @@ pub(super) fn insert_event(
 /// carries it; else the object id another record of the same UPN carried (`user_identities`); else
 /// the lower-cased UPN; `None` when the record names no user.
 ///
-/// A record that carries both keeps `user_identities` current (UPN → object id, and when it was last
-/// seen) and moves the rows counted by that UPN so far onto the object id, in the caller's
-/// transaction: a person is one key, whichever record came first.
+/// A record that carries both keeps `user_identities` current (UPN → the object id of the newest
+/// record naming both, and when that was) and, the first time a UPN is linked, moves the rows
+/// counted by that UPN so far onto the object id, in the caller's transaction: a person is one key,
+/// whichever record came first.
 pub(super) fn user_key(
     tx: &Transaction<'_>,
     object_id: Option<&str>,
@@ -67,17 +68,15 @@ pub(super) fn user_key(
                 .prepare_cached("SELECT object_id FROM user_identities WHERE upn = ?1")?
                 .query_row([upn], |r| r.get(0))
                 .optional()?;
-            if known.as_deref() == Some(oid) {
-                tx.prepare_cached(
-                    "UPDATE user_identities SET last_seen = max(last_seen, ?2) WHERE upn = ?1",
-                )?
-                .execute(params![upn, seen])?;
-            } else {
-                tx.prepare_cached(
-                    "INSERT INTO user_identities (upn, object_id, last_seen) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT(upn) DO UPDATE SET object_id = excluded.object_id, last_seen = excluded.last_seen",
-                )?
-                .execute(params![upn, oid, seen])?;
+            // The newest record wins the UPN (a UPN given to someone else later); an older one,
+            // imported from history, does not take it back. Nothing is written when nothing changes.
+            tx.prepare_cached(
+                "INSERT INTO user_identities (upn, object_id, last_seen) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(upn) DO UPDATE SET object_id = excluded.object_id, last_seen = excluded.last_seen \
+                 WHERE excluded.last_seen > user_identities.last_seen",
+            )?
+            .execute(params![upn, oid, seen])?;
+            if known.is_none() {
                 tx.prepare_cached("UPDATE audit_events SET user_key = ?2 WHERE user_key = ?1")?
                     .execute(params![upn, oid])?;
             }
