@@ -17,6 +17,7 @@ mod cron;
 mod import;
 mod maintenance;
 mod outputs;
+mod records;
 mod redaction;
 mod reliability;
 mod report;

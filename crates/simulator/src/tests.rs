@@ -1413,3 +1413,112 @@ fn debug_never_shows_the_secret() {
     let debug = format!("{spec:?}");
     assert!(debug.contains("[redacted]") && !debug.contains(&spec.client_secret));
 }
+
+/// With `unreadable_share`, some launch slots are served unreadable in each of the five shapes; the
+/// ground truth leaves them out and `unreadable_records` counts them, both checked here against the
+/// served bodies with the test's own reading.
+#[tokio::test]
+async fn unreadable_records_are_served_and_left_out_of_the_truth() {
+    let f = Fixture::subscribed(SimSpec {
+        hours: 10,
+        launch_share: 0.5,
+        unreadable_share: 0.3,
+        ..spec()
+    })
+    .await;
+    let (start, end) = (now() - TimeDelta::hours(9), now() - TimeDelta::hours(1));
+    let (pages, _) = f.list_all(&window_query(start, end)).await;
+    let mut records = Vec::new();
+    for entry in pages.iter().flatten() {
+        records.extend(f.records(entry["contentUri"].as_str().unwrap()).await);
+    }
+    let not_object = records.iter().filter(|r| !r.is_object()).count();
+    let strings = records.iter().filter(|r| r.is_string()).count();
+    let no_id = records
+        .iter()
+        .filter(|r| r.is_object() && r.get("Id").is_none())
+        .count();
+    let id_object = records.iter().filter(|r| r["Id"].is_object()).count();
+    let day_first = records
+        .iter()
+        .filter(|r| r["CreationTime"].as_str().is_some_and(|t| t.contains('/')))
+        .count();
+    assert!(
+        [not_object - strings, strings, no_id, id_object, day_first]
+            .iter()
+            .all(|n| *n > 0),
+        "every shape is served: {not_object} {strings} {no_id} {id_object} {day_first}"
+    );
+    assert_eq!(
+        f.sim
+            .unreadable_records("Audit.General", start, end, &["LaunchPowerApp"]),
+        not_object + no_id + id_object + day_first
+    );
+    let launches: BTreeSet<String> = records
+        .iter()
+        .filter(|r| is_launch(r) && r["Id"].is_string())
+        .filter(|r| !r["CreationTime"].as_str().unwrap_or("/").contains('/'))
+        .map(record_id)
+        .collect();
+    assert_eq!(
+        f.sim
+            .ground_truth("Audit.General", start, end, &["LaunchPowerApp"]),
+        launches
+    );
+}
+
+/// With `identity_mix`, some Power Apps records name their user by object id only (UserId a GUID)
+/// and some by UPN only (UserKey not a GUID); `unique_users` joins them through the records that
+/// carry both, so it counts each person once.
+#[tokio::test]
+async fn mixed_identities_are_served_and_people_counted_once() {
+    let f = Fixture::subscribed(SimSpec {
+        hours: 10,
+        launch_share: 0.5,
+        identity_mix: 0.3,
+        ..spec()
+    })
+    .await;
+    let (start, end) = (now() - TimeDelta::hours(9), now() - TimeDelta::hours(1));
+    let (pages, _) = f.list_all(&window_query(start, end)).await;
+    let mut launches = Vec::new();
+    for entry in pages.iter().flatten() {
+        let records = f.records(entry["contentUri"].as_str().unwrap()).await;
+        launches.extend(records.into_iter().filter(is_launch));
+    }
+    let guid = |v: &Value| v.as_str().is_some_and(|s| uuid::Uuid::try_parse(s).is_ok());
+    let by_object_id = launches.iter().filter(|r| guid(&r["UserId"])).count();
+    let by_upn = launches
+        .iter()
+        .filter(|r| !guid(&r["UserKey"]) && r["UserId"].as_str().is_some_and(|u| u.contains('@')))
+        .count();
+    assert!(by_object_id > 0 && by_upn > 0, "{by_object_id} {by_upn}");
+    // Every simulated user has one object id, in UserKey wherever it is a GUID: people by that,
+    // plus those seen by UPN alone whose UPN no record links to an object id.
+    let mut people: BTreeSet<String> = launches
+        .iter()
+        .filter(|r| guid(&r["UserKey"]))
+        .map(|r| r["UserKey"].as_str().unwrap().to_owned())
+        .collect();
+    let upn = |r: &Value| {
+        r["UserId"]
+            .as_str()
+            .filter(|u| u.contains('@'))
+            .map(str::to_lowercase)
+    };
+    let linked: BTreeSet<String> = launches
+        .iter()
+        .filter(|r| guid(&r["UserKey"]))
+        .filter_map(upn)
+        .collect();
+    people.extend(
+        launches
+            .iter()
+            .filter_map(upn)
+            .filter(|u| !linked.contains(u)),
+    );
+    let upns: BTreeSet<String> = launches.iter().filter_map(upn).collect();
+    let counted = f.sim.unique_users("Audit.General", start, end);
+    assert_eq!(counted, people.len(), "each person once");
+    assert!(counted < upns.len() + by_object_id, "not counted twice");
+}

@@ -19,7 +19,8 @@ use crate::model::{BlobRef, LedgerEntry, Unit};
 /// How one blob's fetch ended.
 enum Fetched {
     Parsed(Extracted),
-    /// The blob is not a JSON array of readable records.
+    /// The blob is not JSON, or not a JSON array (unreadable records inside an array are
+    /// quarantined, not this).
     Malformed(String),
     Api(ApiError),
     /// The parsing task died (a panic): reported, not hidden.
@@ -58,10 +59,20 @@ pub(crate) async fn fetch(
                 Counters::add(&counters.fetched, 1);
                 Counters::add(&counters.kept, x.events.len());
                 progress.update(counters);
+                for q in &x.quarantined {
+                    tracing::warn!(
+                        "blob {} ({}): record {} quarantined, the others kept: {}",
+                        blob.content_id,
+                        blob.content_type,
+                        q.position,
+                        q.reason
+                    );
+                }
                 let unit = Unit {
                     ledger: LedgerEntry::Blob(blob),
                     events: x.events,
                     records_seen: x.seen,
+                    quarantined: x.quarantined,
                 };
                 if to_writer.send(ToWriter::Stored(unit)).await.is_err() {
                     break;
@@ -103,7 +114,12 @@ async fn fetch_one(api: &ApiClient, filter: Arc<Filter>, blob: &BlobRef) -> Fetc
     };
     match tokio::task::spawn_blocking(move || filter.blob(&body)).await {
         Ok(Ok(x)) => {
-            tracing::debug!(records = x.seen, kept = x.events.len(), "parsed");
+            tracing::debug!(
+                records = x.seen,
+                kept = x.events.len(),
+                quarantined = x.quarantined.len(),
+                "parsed"
+            );
             Fetched::Parsed(x)
         }
         Ok(Err(bad)) => Fetched::Malformed(bad.to_string()),

@@ -196,7 +196,7 @@ async fn drive(
     let late = summary::lost_blobs(store.as_ref(), Utc::now(), &lost)?;
     failed.retain(|f| !late.iter().any(|l| l.content_id == f.content_id));
     lost.extend(late);
-    let losses = summary::losses(&plan, &lost);
+    let losses = summary::losses(&plan, &lost, report.quarantined);
     // A lost unit is settled (reported, never to be fetched): the watermark may move past it.
     let settled: std::collections::HashSet<String> = report
         .stored
@@ -221,6 +221,7 @@ async fn drive(
         records_seen: report.records_seen,
         events_kept: report.events_kept,
         events_new: report.events_new,
+        quarantined: report.quarantined,
         seconds: started.elapsed().as_secs_f64(),
         requests: source.requests().since(requests_before),
         watermark: watermark.map(ts),

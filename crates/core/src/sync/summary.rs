@@ -117,6 +117,10 @@ pub struct Summary {
     pub events_kept: usize,
     /// Of those, events not stored before.
     pub events_new: usize,
+    /// Records of the stored blobs that could not be read: kept in the quarantine table (see
+    /// `auditsync status`), the blob's other records stored. Reported by this run only (the blob is in
+    /// the ledger now), and it makes the run incomplete.
+    pub quarantined: usize,
     /// Wall time of the run.
     pub seconds: f64,
     /// API requests of the run: sent, refused as throttled, sent again.
@@ -140,9 +144,9 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Whether the run got everything it was asked for.
+    /// Whether the run got everything it was asked for (a quarantined record is something it did not).
     pub fn complete(&self) -> bool {
-        self.outcome == "complete"
+        self.outcome == "complete" && self.quarantined == 0
     }
 
     /// The one-line summary.
@@ -163,6 +167,9 @@ impl Summary {
             self.requests.throttled,
             self.seconds
         );
+        if self.quarantined > 0 && self.error.is_some() {
+            s.push_str(&format!(", {} records quarantined", self.quarantined));
+        }
         if let Some(e) = &self.error {
             s.push_str(&format!("; FAILED: {e}"));
         } else if !self.complete() {
@@ -224,10 +231,10 @@ pub(crate) fn lost_blobs(
         .collect())
 }
 
-/// What is lost for good, known before the run fetches anything: the part of the window the API no
-/// longer serves, and the blobs that expired before they could be stored (each already logged by
-/// [`lost_blobs`]). Under `-q` too: the caller prints every [`Loss`] at error level.
-pub(crate) fn losses(plan: &Plan, lost: &[FailedBlob]) -> Vec<Loss> {
+/// What is lost for good: the part of the window the API no longer serves, the blobs that expired
+/// before they could be stored (each already logged by [`lost_blobs`]), and the records this run
+/// quarantined. Under `-q` too: the caller prints every [`Loss`] at error level.
+pub(crate) fn losses(plan: &Plan, lost: &[FailedBlob], quarantined: usize) -> Vec<Loss> {
     let mut losses = Vec::new();
     if let Some(expired) = &plan.expired {
         losses.push(Loss::new("expired_content", 1, expired.describe()));
@@ -240,6 +247,17 @@ pub(crate) fn losses(plan: &Plan, lost: &[FailedBlob]) -> Vec<Loss> {
                 "{} blobs listed by earlier runs expired before they could be stored (each named above); their \
                  events are missing: load them with `auditsync import` from a Purview audit export",
                 lost.len()
+            ),
+        ));
+    }
+    if quarantined > 0 {
+        losses.push(Loss::new(
+            "quarantined",
+            quarantined,
+            format!(
+                "{quarantined} records could not be read: each is kept aside in the database's quarantine \
+                 table with its blob and the reason, and the rest of its blob is stored; `auditsync status` \
+                 lists them"
             ),
         ));
     }

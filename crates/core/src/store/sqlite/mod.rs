@@ -20,8 +20,8 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::lock::{self, Share};
 use super::{
-    AppRow, DayRow, OperationCount, Pending, Pruned, Reader, ReportFilter, RunLock, RunRecord,
-    StoreError, UserRow, Writer, check_path,
+    AppRow, DayRow, OperationCount, Pending, Pruned, QuarantinedRecord, Reader, ReportFilter,
+    RunLock, RunRecord, StoreError, UserRow, Writer, check_path,
 };
 use crate::model::{BlobRef, Event, Unit};
 
@@ -395,6 +395,9 @@ impl Reader for SqliteStore {
     }
     fn ledger_size(&self) -> Result<i64, StoreError> {
         self.read_ledger_size()
+    }
+    fn quarantine(&self, newest: usize) -> Result<(i64, Vec<QuarantinedRecord>), StoreError> {
+        self.read_quarantine(newest)
     }
     fn events_by_operation(&self) -> Result<Vec<OperationCount>, StoreError> {
         self.read_events_by_operation()
