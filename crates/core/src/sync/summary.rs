@@ -184,8 +184,18 @@ impl Summary {
                     self.unlisted_segments.len()
                 ));
             }
-            if !self.losses.is_empty() {
-                let what: Vec<String> = self.losses.iter().map(Loss::short).collect();
+            // Quarantined records are not lost (their text is kept), but no run reads them again.
+            let (aside, lost): (Vec<&Loss>, Vec<&Loss>) =
+                self.losses.iter().partition(|l| l.kind == "quarantined");
+            for q in aside {
+                s.push_str(&format!(
+                    "; INCOMPLETE: {} records quarantined (unreadable, kept aside with the rest of their \
+                     blobs stored; see auditsync status)",
+                    q.count
+                ));
+            }
+            if !lost.is_empty() {
+                let what: Vec<String> = lost.iter().map(|l| l.short()).collect();
                 s.push_str(&format!(
                     "; LOST: {} (no run can fetch it any more; see stderr)",
                     what.join(", ")
