@@ -15,6 +15,7 @@ mod common;
 mod config;
 mod import;
 mod maintenance;
+mod outage;
 mod redaction;
 mod reliability;
 mod report;

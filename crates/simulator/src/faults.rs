@@ -59,6 +59,10 @@ pub struct Faults {
     /// Content ids whose blob GET always answers 500 AF50000 (a blob that keeps failing), once the
     /// blob is found and not expired. Not counted in [`Stats::server_errors`](crate::Stats::server_errors).
     pub broken_blobs: std::collections::BTreeSet<String>,
+    /// The raw bytes sent as `NextPageUri` instead of the real link, on every listing page that has a
+    /// next page: not text (`[0xff]`), empty, or not a URL, as a broken proxy or service may send.
+    /// Bytes a header cannot hold at all (control characters but tab) make the page a bare 500.
+    pub bad_next_page: Option<Vec<u8>>,
 }
 
 /// Marks a response the connection layer must replace by closing the connection.

@@ -340,7 +340,10 @@ mod tests {
         first.answered(Answered::Throttled(Some(Duration::from_secs(2))));
         let (at, probe) = second.await.unwrap();
         assert!(at - start >= Duration::from_secs(15));
-        assert!(probe, "the first request through the reopened gate is the probe");
+        assert!(
+            probe,
+            "the first request through the reopened gate is the probe"
+        );
     }
 
     #[tokio::test(start_paused = true)]
