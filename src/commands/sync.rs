@@ -41,8 +41,13 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
     if summary.complete() {
         Ok(Outcome::Done)
     } else {
+        // One line per cause (an outage fails every blob alike); each blob and segment at -v and in
+        // --json.
+        for line in summary.causes() {
+            tracing::error!("{line}");
+        }
         for f in &summary.failed_blobs {
-            tracing::error!(
+            tracing::debug!(
                 "not stored: blob {} ({}, created {}): {}",
                 f.content_id,
                 f.content_type,
@@ -51,7 +56,7 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
             );
         }
         for s in &summary.unlisted_segments {
-            tracing::error!(
+            tracing::debug!(
                 "not listed to the end: {} from {} to {}: {}",
                 s.content_type,
                 s.start,

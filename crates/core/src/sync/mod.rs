@@ -128,6 +128,8 @@ pub async fn run(
         concurrency: settings.sync.concurrency,
         filter: Arc::new(Filter::new(&settings.sync.operations)),
     };
+    // The deadline counts from here: the plan and the lock are done, the requests begin.
+    api.set_deadline(settings.sync.run_deadline);
     let span = tracing::info_span!(
         "sync",
         run = tracing::field::Empty,
@@ -207,6 +209,7 @@ async fn drive(
         unlisted_segments: found.unlisted,
         lost_blobs: lost,
         error: fatal.as_ref().map(ToString::to_string),
+        stopped: source.stopped(),
     };
     let reported: Vec<String> = summary
         .lost_blobs
