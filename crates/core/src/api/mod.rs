@@ -808,7 +808,64 @@ fn error_body(body: &[u8]) -> Option<(String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use super::error_body;
+    use super::{ApiError, answer_text, error_body};
+
+    #[test]
+    fn answers_are_shown_short_on_one_line_without_control_characters() {
+        assert_eq!(answer_text(b""), "");
+        assert_eq!(
+            answer_text(b"upstream timeout\r\n\tat Gateway\x1b[31m.Forward()\x07"),
+            "upstream timeout at Gateway [31m.Forward()"
+        );
+        assert_eq!(
+            answer_text(br#"{"error":{"code":"AF50000","message":"An internal error occurred."}}"#),
+            "AF50000: An internal error occurred."
+        );
+        assert_eq!(
+            answer_text(br#"{"Message":"Authorization has been denied for this request."}"#),
+            "Authorization has been denied for this request."
+        );
+        assert_eq!(
+            answer_text(b"<HTML><HEAD><TITLE>Service Unavailable</TITLE></HEAD>\r\n<BODY><h2>Oops</h2></BODY></HTML>"),
+            "Service Unavailable Oops"
+        );
+        let long = answer_text("é".repeat(5000).as_bytes());
+        assert_eq!(long.chars().count(), 201);
+        assert!(long.ends_with('…'));
+        assert_eq!(answer_text(b"\xff\xfebad"), "\u{fffd}\u{fffd}bad");
+    }
+
+    #[test]
+    fn a_cause_names_the_answer_not_the_request() {
+        let a = ApiError::Unexpected {
+            call: "blob 1".into(),
+            status: 500,
+            answer: answer_text(b"upstream timeout"),
+            advice: "run again later",
+        };
+        let b = ApiError::Unexpected {
+            call: "blob 2".into(),
+            status: 500,
+            answer: answer_text(b"upstream timeout\n"),
+            advice: "run again later",
+        };
+        assert_eq!(a.cause(), b.cause());
+        assert_eq!(
+            a.cause(),
+            "HTTP 500 Internal Server Error \"upstream timeout\""
+        );
+        assert!(
+            a.to_string().contains("the body \"upstream timeout\""),
+            "{a}"
+        );
+        let empty = ApiError::Unexpected {
+            call: "x".into(),
+            status: 503,
+            answer: String::new(),
+            advice: "run again later",
+        };
+        assert_eq!(empty.cause(), "HTTP 503 Service Unavailable (empty body)");
+    }
 
     #[test]
     fn error_bodies_strict_and_loose() {
