@@ -67,6 +67,40 @@ impl std::fmt::Display for Stop {
     }
 }
 
+/// What makes two causes "the same": the cause with every word that looks like an id, a count or a
+/// time (a word holding a digit, but for a 3-digit status and an error code such as `AF50000` or
+/// `AADSTS90033`) masked, so that answers differing only in a request id, a trace id or a timestamp
+/// count as one failure.
+pub fn cause_key(cause: &str) -> String {
+    let mut out = String::with_capacity(cause.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let has_digit = word.chars().any(|c| c.is_ascii_digit());
+        let status = word.len() == 3 && word.chars().all(|c| c.is_ascii_digit());
+        let letters = word.chars().take_while(char::is_ascii_uppercase).count();
+        let code = letters >= 2
+            && word.len() > letters
+            && word[letters..].chars().all(|c| c.is_ascii_digit());
+        if has_digit && !status && !code {
+            out.push('#');
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in cause.chars() {
+        // A GUID or a time with `-` is one word.
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
 /// `50m`, `90s`, `2h`: as `run_deadline` is written.
 pub(super) fn duration_words(d: Duration) -> String {
     match d.as_secs() {
@@ -165,12 +199,13 @@ impl Breaker {
 
     /// Counts a failed attempt with `cause`.
     pub(super) fn failed(&self, cause: &str) -> Failed {
+        let key = cause_key(cause);
         let mut s = self.state();
-        let first = s.seen.insert(cause.to_owned());
-        if s.last.as_deref() == Some(cause) {
+        let first = s.seen.insert(key.clone());
+        if s.last.as_deref() == Some(key.as_str()) {
             s.run += 1;
         } else {
-            s.last = Some(cause.to_owned());
+            s.last = Some(key);
             s.run = 1;
         }
         let tripped = s.stopped.is_none() && s.run >= self.limit;
@@ -226,6 +261,22 @@ mod tests {
             })
         );
         assert!(!b.failed("HTTP 500").tripped, "it trips once");
+    }
+
+    #[test]
+    fn answers_that_differ_only_in_ids_and_times_are_the_same_cause() {
+        let a = "HTTP 500 Internal Server Error \"upstream timeout, request 9f1c2b3a-4e5f-6789-abcd-ef0123456789 at 2026-11-29T21:02:08Z\"";
+        let b = "HTTP 500 Internal Server Error \"upstream timeout, request 0a1b2c3d-1111-2222-3333-444455556666 at 2026-11-29T21:03:41Z\"";
+        assert_eq!(cause_key(a), cause_key(b));
+        assert_ne!(cause_key("HTTP 500 x"), cause_key("HTTP 503 x"));
+        assert_ne!(
+            cause_key("HTTP 500 Internal Server Error, AF50000: x"),
+            cause_key("HTTP 500 Internal Server Error, AF50005: x")
+        );
+        assert_ne!(cause_key("AADSTS90033"), cause_key("AADSTS90002"));
+        let breaker = Breaker::new(2);
+        breaker.failed(a);
+        assert!(breaker.failed(b).tripped);
     }
 
     #[tokio::test(start_paused = true)]

@@ -24,7 +24,7 @@ use crate::retry::{Backoff, retry_after};
 use breaker::Breaker;
 use pacer::{Answered, Pacer};
 
-pub use breaker::Stop;
+pub use breaker::{Stop, cause_key};
 
 pub use content::ContentPage;
 pub use subscriptions::{StartOutcome, StopOutcome, Subscription, Webhook};

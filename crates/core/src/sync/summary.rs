@@ -190,18 +190,20 @@ impl Summary {
 /// Most names a grouped line gives.
 const NAMED: usize = 3;
 
-/// One line per distinct cause: `N <many>: <cause> (name, name, name, …)`, largest group first; a
-/// group of one as `<one> <name>: <cause>`.
+/// One line per distinct cause (as [`crate::api::cause_key`] tells them apart, so that answers that
+/// differ only in a request id or a time are one cause, shown as the first of them): `N <many>:
+/// <cause> (name, name, name, …)`, largest group first; a group of one as `<one> <name>: <cause>`.
 fn grouped<'a>(
     items: impl Iterator<Item = (&'a str, String)>,
     (one, many): (&str, &str),
 ) -> Vec<String> {
-    let mut groups: Vec<(&str, usize, Vec<String>)> = Vec::new();
+    let mut groups: Vec<(&str, usize, Vec<String>, String)> = Vec::new();
     for (cause, name) in items {
-        let at = match groups.iter().position(|g| g.0 == cause) {
+        let key = crate::api::cause_key(cause);
+        let at = match groups.iter().position(|g| g.3 == key) {
             Some(at) => at,
             None => {
-                groups.push((cause, 0, Vec::new()));
+                groups.push((cause, 0, Vec::new(), key));
                 groups.len() - 1
             }
         };
@@ -214,7 +216,7 @@ fn grouped<'a>(
     groups.sort_by_key(|g| std::cmp::Reverse(g.1));
     groups
         .into_iter()
-        .map(|(cause, n, names)| {
+        .map(|(cause, n, names, _)| {
             let more = if n > names.len() { ", …" } else { "" };
             match names.as_slice() {
                 [name] if n == 1 => format!("{one} {name}: {cause}"),
