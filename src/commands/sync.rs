@@ -38,7 +38,9 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
     }
     // Losses are never retried: said at error level, so -q shows them, whatever else happened.
     for loss in &summary.losses {
-        tracing::error!("lost: {}", loss.detail);
+        // Quarantined records are kept aside (their text is in the database), the rest is gone.
+        let label = if loss.kind == "quarantined" { "quarantined" } else { "lost" };
+        tracing::error!("{label}: {}", loss.detail);
     }
     if let Some(fatal) = finished.fatal {
         return Err(fatal.into());
@@ -46,8 +48,13 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
     if summary.complete() {
         Ok(Outcome::Done)
     } else {
+        // One line per cause (an outage fails every blob alike); each blob and segment at -v and in
+        // --json.
+        for line in summary.causes() {
+            tracing::error!("{line}");
+        }
         for f in &summary.failed_blobs {
-            tracing::error!(
+            tracing::debug!(
                 "not stored: blob {} ({}, created {}): {}",
                 f.content_id,
                 f.content_type,
@@ -56,7 +63,7 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
             );
         }
         for s in &summary.unlisted_segments {
-            tracing::error!(
+            tracing::debug!(
                 "not listed to the end: {} from {} to {}: {}",
                 s.content_type,
                 s.start,

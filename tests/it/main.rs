@@ -18,6 +18,7 @@ mod import;
 mod maintenance;
 mod outputs;
 mod records;
+mod outage;
 mod redaction;
 mod reliability;
 mod report;

@@ -21,7 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 use crate::config::{Cloud, TokenVersion};
-use crate::net::net_reason;
+use crate::net::{Http, net_reason};
 use crate::retry::{Backoff, retry_after};
 
 /// Everything needed to ask Entra ID for a token (management-api.md §4), as [`Settings`] validated it.
@@ -345,7 +345,7 @@ struct Cached {
 /// Hands out tokens, asking Entra ID only when the cached one is near its end or was refused.
 pub struct TokenProvider {
     oauth: EntraClient,
-    http: reqwest::Client,
+    http: Http,
     token_url: Url,
     creds: Credentials,
     cache: tokio::sync::Mutex<Option<Cached>>,
@@ -366,12 +366,13 @@ enum Transport {
 }
 
 impl TokenProvider {
-    /// A provider for `creds` that sends its requests with `http`. Only the token URL is built here; the
+    /// A provider for `creds` that sends its requests with `http` (whose stall timeout bounds a token
+    /// answer that trickles, as any other). Only the token URL is built here; the
     /// first request is made by the first [`TokenProvider::token`].
     ///
     /// # Errors
     /// [`AuthError::Malformed`] when `authority` and `tenant_id` do not make a URL.
-    pub fn new(creds: Credentials, http: reqwest::Client) -> Result<TokenProvider, AuthError> {
+    pub fn new(creds: Credentials, http: Http) -> Result<TokenProvider, AuthError> {
         let base = creds.authority.as_str().trim_end_matches('/');
         let path = match creds.version {
             TokenVersion::V1 => "oauth2/token",
@@ -541,21 +542,9 @@ impl TokenProvider {
 
 /// Sends one token request with auditsync's HTTP client. Statuses that mean "try again" and bodies
 /// that are not Entra ID's are sorted out here; oauth2 reads the rest.
-async fn send(
-    http: &reqwest::Client,
-    req: oauth2::HttpRequest,
-) -> Result<oauth2::HttpResponse, Transport> {
+async fn send(http: &Http, req: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, Transport> {
     let req = reqwest::Request::try_from(req).map_err(|e| Transport::Send(net_reason(&e)))?;
-    let resp = http
-        .execute(req)
-        .await
-        .map_err(|e| Transport::Send(net_reason(&e)))?;
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| Transport::Send(net_reason(&e)))?;
+    let (status, headers, body) = http.exchange(req).await.map_err(Transport::Send)?;
     if status.is_server_error() || status.as_u16() == 429 {
         return Err(Transport::Unavailable {
             status: status.as_u16(),

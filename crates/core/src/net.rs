@@ -46,8 +46,12 @@ pub enum NetError {
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// A request that sends nothing for this long is given up.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
-/// A request that trickles is given up whole after this, and retried.
+/// A request is given up whole after this, however it is going, and retried.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+/// The least progress an answer must make within each stall timeout ([`Http::new`]): its headers,
+/// then this many bytes of body (or its end). 1 KiB: a trickle of a byte every few seconds fails,
+/// any working link passes.
+pub const MIN_PROGRESS: usize = 1024;
 
 /// The transport rule, for configured endpoints and for every URL the service hands back: https, or
 /// plain http to a loopback host only.
@@ -97,6 +101,82 @@ pub fn http_client() -> Result<reqwest::Client, NetError> {
         .timeout(REQUEST_TIMEOUT)
         .build()
         .map_err(|e| NetError::Client(chain(&e)))
+}
+
+/// The HTTP client with the slowest answer it accepts: each request's headers must arrive, and then
+/// each further [`MIN_PROGRESS`] bytes of its body (or its end), within `stall`. A service that
+/// trickles is so given up after `stall`, not after [`REQUEST_TIMEOUT`].
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    stall: Duration,
+}
+
+/// One answer read whole: status, headers, body (reqwest has undone any gzip).
+pub type Exchanged = (
+    reqwest::StatusCode,
+    reqwest::header::HeaderMap,
+    bytes::Bytes,
+);
+
+impl Http {
+    /// [`http_client`] with the stall timeout `stall`.
+    ///
+    /// # Errors
+    /// [`NetError::Client`] when the TLS stack cannot be set up.
+    pub fn new(stall: Duration) -> Result<Http, NetError> {
+        Ok(Http {
+            client: http_client()?,
+            stall,
+        })
+    }
+
+    /// The underlying client, to build requests with.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends `req` and reads its whole answer, or says in a few words why there was none ("it timed
+    /// out", "cannot connect: …", "the answer came too slowly: …").
+    ///
+    /// # Errors
+    /// The reason, as [`net_reason`] writes it, or the stall.
+    pub async fn exchange(&self, req: reqwest::Request) -> Result<Exchanged, String> {
+        let stall = self.stall;
+        let too_slow = |what: &str| {
+            format!(
+                "the answer came too slowly: {what} within {} s (stall_timeout)",
+                stall.as_secs_f64()
+            )
+        };
+        let mut resp = tokio::time::timeout(stall, self.client.execute(req))
+            .await
+            .map_err(|_| too_slow("no headers"))?
+            .map_err(|e| net_reason(&e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let mut body = bytes::BytesMut::new();
+        let mut window = (tokio::time::Instant::now() + stall, 0usize);
+        loop {
+            match tokio::time::timeout_at(window.0, resp.chunk()).await {
+                Err(_) => {
+                    return Err(too_slow(&format!(
+                        "fewer than {MIN_PROGRESS} bytes of the body"
+                    )));
+                }
+                Ok(Err(e)) => return Err(net_reason(&e)),
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(chunk))) => {
+                    body.extend_from_slice(&chunk);
+                    window.1 += chunk.len();
+                    if window.1 >= MIN_PROGRESS {
+                        window = (tokio::time::Instant::now() + stall, 0);
+                    }
+                }
+            }
+        }
+        Ok((status, headers, body.freeze()))
+    }
 }
 
 /// The clock of the host at `url`: the `Date` header (RFC 2822, whole seconds) of its answer to a GET,
@@ -203,6 +283,60 @@ mod tests {
             check_transport(&url("ftp://manage.office.com/")),
             Err(NetError::Scheme { .. })
         ));
+    }
+
+    /// A server on loopback that answers every connection with `head` and then `body`, a chunk of
+    /// `step` bytes every `every`.
+    async fn trickler(head: &'static str, body: Vec<u8>, step: usize, every: Duration) -> Url {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    let _ = sock.write_all(head.as_bytes()).await;
+                    for chunk in body.chunks(step) {
+                        tokio::time::sleep(every).await;
+                        if sock.write_all(chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                    // Holds the connection open: the answer is neither ended nor cut.
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                });
+            }
+        });
+        url(&format!("http://{addr}/"))
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_trickles_is_given_up_after_the_stall_timeout() {
+        let http = Http::new(Duration::from_millis(300)).unwrap();
+        let head = "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n";
+        let slow = trickler(head, vec![b'x'; 100], 1, Duration::from_millis(50)).await;
+        let req = http.client().get(slow).build().unwrap();
+        let err = http.exchange(req).await.unwrap_err();
+        assert!(err.contains("too slowly") && err.contains("body"), "{err}");
+
+        // Headers that never come.
+        let silent = trickler("HTTP/1.1 200 OK\r\n", Vec::new(), 1, Duration::ZERO).await;
+        let err = http
+            .exchange(http.client().get(silent).build().unwrap())
+            .await
+            .unwrap_err();
+        assert!(err.contains("no headers"), "{err}");
+
+        // The same pace of whole kilobytes keeps going, and a short answer is read whole.
+        let head = "HTTP/1.1 200 OK\r\ncontent-length: 4096\r\n\r\n";
+        let steady = trickler(head, vec![b'y'; 4096], 1024, Duration::from_millis(50)).await;
+        let (status, _, body) = http
+            .exchange(http.client().get(steady).build().unwrap())
+            .await
+            .unwrap();
+        assert_eq!((status.as_u16(), body.len()), (200, 4096));
     }
 
     #[test]

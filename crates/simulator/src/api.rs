@@ -485,7 +485,12 @@ async fn content(
             window.end_text,
             cursor(next.created, next.index)
         );
-        let value = HeaderValue::try_from(uri).map_err(|_| internal_error())?;
+        let bad = sim.state().faults.bad_next_page.clone();
+        let value = match bad {
+            Some(bytes) => HeaderValue::from_bytes(&bytes),
+            None => HeaderValue::try_from(uri),
+        }
+        .map_err(|_| internal_error())?;
         response
             .headers_mut()
             .insert(HeaderName::from_static("nextpageuri"), value);

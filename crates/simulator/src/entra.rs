@@ -77,7 +77,8 @@ async fn token_v1(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    token(&sim, Flavor::V1, &tenant, &headers, &body)
+    let trickle = sim.state().faults.trickle_tokens;
+    super::faults::token_answer(token(&sim, Flavor::V1, &tenant, &headers, &body), trickle).await
 }
 
 async fn token_v2(
@@ -86,7 +87,8 @@ async fn token_v2(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    token(&sim, Flavor::V2, &tenant, &headers, &body)
+    let trickle = sim.state().faults.trickle_tokens;
+    super::faults::token_answer(token(&sim, Flavor::V2, &tenant, &headers, &body), trickle).await
 }
 
 fn token(

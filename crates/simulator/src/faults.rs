@@ -1,6 +1,8 @@
 //! Fault injection: the [`Faults`] settings, and how they turn an activity-feed request into a
-//! throttle (403/429 AF429), a server error (500 AF50000 or a bare 503), a dropped connection or a
-//! body cut short. Decisions come from the simulator's seeded random stream.
+//! throttle (403/429 AF429), a server error (500 AF50000 or a bare 503), a fixed answer of a gateway
+//! (a plain-text 500 or 403 for every request), a dropped connection, a body cut short or one that
+//! trickles, and a token answer that trickles. Decisions come from the simulator's seeded random
+//! stream.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -59,6 +61,19 @@ pub struct Faults {
     /// Content ids whose blob GET always answers 500 AF50000 (a blob that keeps failing), once the
     /// blob is found and not expired. Not counted in [`Stats::server_errors`](crate::Stats::server_errors).
     pub broken_blobs: std::collections::BTreeSet<String>,
+    /// The raw bytes sent as `NextPageUri` instead of the real link, on every listing page that has a
+    /// next page: not text (`[0xff]`), empty, or not a URL, as a broken proxy or service may send.
+    /// Bytes a header cannot hold at all (control characters but tab) make the page a bare 500.
+    pub bad_next_page: Option<Vec<u8>>,
+    /// `(status, text)`: every activity-feed request that passed authorization (and `rate_limit`) is
+    /// answered with this status and this `text/plain` body instead, as a gateway in front of a
+    /// failing service answers: `(500, "upstream timeout")`, `(403, "Forbidden")`.
+    pub fixed_answer: Option<(u16, String)>,
+    /// If set, a 200 content listing or blob is sent one byte every this long (its headers at once):
+    /// a service that trickles and holds every request open.
+    pub trickle: Option<Duration>,
+    /// The same for the token endpoints' answers.
+    pub trickle_tokens: Option<Duration>,
 }
 
 /// Marks a response the connection layer must replace by closing the connection.
@@ -88,6 +103,11 @@ pub(super) fn inject(state: &mut State, route: Route, publisher: &str) -> Result
         }
         state.admitted.push_back(now);
     }
+    if let Some((status, text)) = faults.fixed_answer {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let plain = [(CONTENT_TYPE, "text/plain; charset=utf-8")];
+        return Err((status, plain, text).into_response().into());
+    }
     if chance(&mut state.rng, faults.throttle) {
         let status = if chance(&mut state.rng, faults.throttle_as_429) {
             StatusCode::TOO_MANY_REQUESTS
@@ -114,6 +134,13 @@ pub(super) fn inject(state: &mut State, route: Route, publisher: &str) -> Result
 
 /// The 200 answer carrying `body`, unless the `cut_body` fault fires.
 pub(super) fn deliver(state: &mut State, route: Route, body: Bytes) -> Response {
+    if let Some(every) = state.faults.trickle.filter(|_| route.carries_data()) {
+        let mut response = Response::new(trickled(body, every));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(super::JSON));
+        return response;
+    }
     if !(route.carries_data() && chance(&mut state.rng, state.faults.cut_body)) {
         return json_response(StatusCode::OK, body);
     }
@@ -133,6 +160,28 @@ pub(super) fn deliver(state: &mut State, route: Route, body: Bytes) -> Response 
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(super::JSON));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
     response
+}
+
+/// `body` as a stream of one byte every `every`.
+pub(super) fn trickled(body: Bytes, every: Duration) -> Body {
+    let bytes = stream::iter((0..body.len()).map(move |i| body.slice(i..=i)));
+    Body::from_stream(bytes.then(move |b| async move {
+        tokio::time::sleep(every).await;
+        Ok::<Bytes, io::Error>(b)
+    }))
+}
+
+/// A token answer, its body trickled when [`Faults::trickle_tokens`] is set.
+pub(super) async fn token_answer(response: Response, trickle: Option<Duration>) -> Response {
+    let Some(every) = trickle else {
+        return response;
+    };
+    let (mut parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    parts.headers.remove(CONTENT_LENGTH);
+    Response::from_parts(parts, trickled(body, every))
 }
 
 fn throttled(

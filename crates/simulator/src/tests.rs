@@ -1163,6 +1163,74 @@ async fn dropped_connections_and_cut_bodies_fail_at_the_transport() {
 }
 
 #[tokio::test]
+async fn gateway_answers_trickles_and_bad_next_pages() {
+    let f = Fixture::subscribed(SimSpec {
+        page_size: 1,
+        ..spec()
+    })
+    .await;
+    let blob = f.sim.blobs("Audit.General").pop().unwrap();
+    let listing = feed(
+        &f.sim,
+        &format!(
+            "subscriptions/content?contentType=Audit.General&{}",
+            window_query(now() - TimeDelta::hours(24), now())
+        ),
+    );
+
+    // A gateway's plain-text answer, for every activity-feed request past authorization.
+    f.sim.set_faults(Faults {
+        fixed_answer: Some((500, "upstream timeout".into())),
+        ..Faults::default()
+    });
+    for url in [
+        &listing,
+        &blob.content_uri,
+        &feed(&f.sim, "subscriptions/list"),
+    ] {
+        let response = f.get(url).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        assert_eq!(response.text().await.unwrap(), "upstream timeout");
+    }
+
+    // The raw bytes given, as NextPageUri, on a page that has a next one.
+    f.sim.set_faults(Faults {
+        bad_next_page: Some(vec![0xff, 0xfe]),
+        ..Faults::default()
+    });
+    let page = f.get(&listing).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["NextPageUri"].as_bytes(), [0xff, 0xfe]);
+
+    // A trickled body arrives whole, in many pieces; a token answer too.
+    f.sim.set_faults(Faults {
+        trickle: Some(Duration::from_millis(1)),
+        trickle_tokens: Some(Duration::from_millis(1)),
+        ..Faults::default()
+    });
+    let mut response = f.get(&listing).await;
+    let mut pieces = 0;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        pieces += 1;
+        body.extend_from_slice(&chunk);
+    }
+    assert!(pieces > 10, "{pieces}");
+    let entries: Vec<Value> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(entries.len(), 1);
+    let token = post_token(&v1_url(&f.sim), &v1_fields(&f.sim)).await;
+    assert_eq!(token.status(), StatusCode::OK);
+    let token: Value = token.json().await.unwrap();
+    assert!(token["access_token"].is_string());
+}
+
+#[tokio::test]
 async fn throttling_and_server_errors() {
     let f = Fixture::subscribed(spec()).await;
     let listing = feed(&f.sim, "subscriptions/content?contentType=Audit.General");

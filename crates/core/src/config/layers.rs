@@ -88,6 +88,9 @@ pub(super) struct FileSync {
     pub(super) operations: Option<Vec<String>>,
     pub(super) concurrency: Option<u32>,
     pub(super) requests_per_minute: Option<u32>,
+    pub(super) stall_timeout: Option<String>,
+    pub(super) same_failure_limit: Option<u32>,
+    pub(super) run_deadline: Option<String>,
 }
 
 /// Top-level keys, each overridable by `AUDITSYNC_<KEY>`.
@@ -105,7 +108,7 @@ pub(super) const TOP_KEYS: [&str; 11] = [
     "database",
 ];
 /// `[sync]` keys, each overridable by `AUDITSYNC_SYNC_<KEY>` or `AUDITSYNC_<KEY>`.
-pub(super) const SYNC_KEYS: [&str; 9] = [
+pub(super) const SYNC_KEYS: [&str; 12] = [
     "start_time_interval",
     "start_time_unit",
     "time_interval",
@@ -115,6 +118,9 @@ pub(super) const SYNC_KEYS: [&str; 9] = [
     "operations",
     "concurrency",
     "requests_per_minute",
+    "stall_timeout",
+    "same_failure_limit",
+    "run_deadline",
 ];
 
 /// The variable that overrides a key: `AUDITSYNC_<KEY>`.

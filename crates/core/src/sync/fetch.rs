@@ -81,19 +81,27 @@ pub(crate) async fn fetch(
             }
             Fetched::Api(e) if is_fatal(&e) => {
                 // Nothing else can succeed: stop; dropping the queue stops the list stage too.
-                failed.push(FailedBlob::new(&blob, &e.to_string()));
+                failed.push(FailedBlob::new(&blob, &e.to_string(), &e.cause()));
                 return (failed, Some(e));
             }
-            Fetched::Api(e) => e.to_string(),
-            Fetched::Malformed(e) => format!("the blob is malformed: {e}"),
-            Fetched::Internal(e) => format!("parsing stopped unexpectedly: {e}"),
+            Fetched::Api(e) => (e.to_string(), e.cause()),
+            Fetched::Malformed(e) => {
+                let error = format!("the blob is malformed: {e}");
+                (error.clone(), error)
+            }
+            Fetched::Internal(e) => {
+                let error = format!("parsing stopped unexpectedly: {e}");
+                (error.clone(), error)
+            }
         };
-        tracing::warn!(
+        let (error, cause) = error;
+        // At -v: the command prints the blobs not stored grouped by cause.
+        tracing::debug!(
             "blob {} ({}) not stored: {error}",
             blob.content_id,
             blob.content_type
         );
-        failed.push(FailedBlob::new(&blob, &error));
+        failed.push(FailedBlob::new(&blob, &error, &cause));
         progress.update(counters);
         let msg = ToWriter::Failed {
             key: blob.content_id,

@@ -140,6 +140,8 @@ pub async fn run(
         concurrency: settings.sync.concurrency,
         filter: Arc::new(Filter::new(&settings.sync.operations)),
     };
+    // The deadline counts from here: the plan and the lock are done, the requests begin.
+    api.set_deadline(settings.sync.run_deadline);
     let span = tracing::info_span!(
         "sync",
         run = tracing::field::Empty,
@@ -232,6 +234,7 @@ async fn drive(
         unlisted_segments: found.unlisted,
         lost_blobs: lost,
         error: fatal.as_ref().map(ToString::to_string),
+        stopped: source.stopped(),
     };
     let reported: Vec<String> = summary
         .lost_blobs
@@ -318,6 +321,10 @@ mod tests {
             RequestCounts::default()
         }
 
+        fn stopped(&self) -> Option<String> {
+            None
+        }
+
         async fn produce(
             &self,
             segments: &[Segment],
@@ -344,6 +351,7 @@ mod tests {
                         stream: self.streams[0].clone(),
                         segment: i,
                         error: None,
+                        cause: None,
                         keys: if i == 0 {
                             vec![self.blob.content_id.clone()]
                         } else {
@@ -351,7 +359,7 @@ mod tests {
                         },
                     })
                     .collect(),
-                failed: vec![FailedBlob::new(&self.blob, &error)],
+                failed: vec![FailedBlob::new(&self.blob, &error, &error)],
                 fatal: None,
             }
         }

@@ -22,16 +22,20 @@ pub struct FailedBlob {
     pub content_created: String,
     /// Why it was not stored.
     pub error: String,
+    /// The same in a few words without the blob's names, shared by every blob that failed the same
+    /// way (`HTTP 500 Internal Server Error "upstream timeout"`): what [`Summary::causes`] counts.
+    pub cause: String,
 }
 
 impl FailedBlob {
-    /// The blob's fields and the error.
-    pub(crate) fn new(blob: &BlobRef, error: &str) -> FailedBlob {
+    /// The blob's fields, the error and its cause.
+    pub(crate) fn new(blob: &BlobRef, error: &str, cause: &str) -> FailedBlob {
         FailedBlob {
             content_id: blob.content_id.clone(),
             content_type: blob.content_type.clone(),
             content_created: ts(blob.created),
             error: error.to_owned(),
+            cause: cause.to_owned(),
         }
     }
 }
@@ -47,6 +51,8 @@ pub struct UnlistedSegment {
     pub end: String,
     /// Why the listing stopped.
     pub error: String,
+    /// The same without the segment's names, as [`FailedBlob::cause`].
+    pub cause: String,
 }
 
 /// Something a run knows is missing for good: the next run does not retry it, so it is reported by
@@ -141,6 +147,10 @@ pub struct Summary {
     pub lost_blobs: Vec<FailedBlob>,
     /// Why the run stopped early, when it did ("failed").
     pub error: Option<String>,
+    /// Why the run stopped sending requests before it was done, when it did (too many identical
+    /// failures in a row, or `run_deadline`); what it did not do is in `failed_blobs` and
+    /// `unlisted_segments` (the outcome is "incomplete").
+    pub stopped: Option<String>,
 }
 
 impl Summary {
@@ -201,9 +211,83 @@ impl Summary {
                     what.join(", ")
                 ));
             }
+            if let Some(stop) = &self.stopped {
+                s.push_str(&format!("; {stop}"));
+            }
         }
         s
     }
+}
+
+impl Summary {
+    /// What is missing, one line per distinct cause with its count, instead of a line per blob or
+    /// segment (an outage fails hundreds alike): first why the run stopped sending requests, if it
+    /// did, then `N blobs not stored: <cause> (a, b, c, …)` and `N segments not listed to the end:
+    /// <cause> (…)`, the largest group first, naming its first three; a cause of one is named first
+    /// (`not stored: blob <id>: <cause>`, `not listed to the end: <type> from <start> to <end>:
+    /// <cause>`). The detail of each is in `failed_blobs` and `unlisted_segments`.
+    pub fn causes(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .stopped
+            .iter()
+            .map(|s| format!("stopped early: {s}"))
+            .collect();
+        lines.extend(grouped(
+            self.failed_blobs
+                .iter()
+                .map(|f| (f.cause.as_str(), f.content_id.clone())),
+            ("not stored: blob", "blobs not stored"),
+        ));
+        lines.extend(grouped(
+            self.unlisted_segments.iter().map(|s| {
+                (
+                    s.cause.as_str(),
+                    format!("{} from {} to {}", s.content_type, s.start, s.end),
+                )
+            }),
+            ("not listed to the end:", "segments not listed to the end"),
+        ));
+        lines
+    }
+}
+
+/// Most names a grouped line gives.
+const NAMED: usize = 3;
+
+/// One line per distinct cause (as [`crate::api::cause_key`] tells them apart, so that answers that
+/// differ only in a request id or a time are one cause, shown as the first of them): `N <many>:
+/// <cause> (name, name, name, …)`, largest group first; a group of one as `<one> <name>: <cause>`.
+fn grouped<'a>(
+    items: impl Iterator<Item = (&'a str, String)>,
+    (one, many): (&str, &str),
+) -> Vec<String> {
+    let mut groups: Vec<(&str, usize, Vec<String>, String)> = Vec::new();
+    for (cause, name) in items {
+        let key = crate::api::cause_key(cause);
+        let at = match groups.iter().position(|g| g.3 == key) {
+            Some(at) => at,
+            None => {
+                groups.push((cause, 0, Vec::new(), key));
+                groups.len() - 1
+            }
+        };
+        let g = &mut groups[at];
+        g.1 += 1;
+        if g.2.len() < NAMED {
+            g.2.push(name);
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1));
+    groups
+        .into_iter()
+        .map(|(cause, n, names, _)| {
+            let more = if n > names.len() { ", …" } else { "" };
+            match names.as_slice() {
+                [name] if n == 1 => format!("{one} {name}: {cause}"),
+                _ => format!("{n} {many}: {cause} ({}{more})", names.join(", ")),
+            }
+        })
+        .collect()
 }
 
 /// Blobs listed (by earlier runs or this one) that expired by `now` before they could be stored and
@@ -236,6 +320,7 @@ pub(crate) fn lost_blobs(
                 content_type: p.content_type,
                 content_created: ts(p.created),
                 error,
+                cause: "expired before it could be stored".to_owned(),
             }
         })
         .collect())
@@ -322,6 +407,7 @@ pub(crate) fn assess(
                 start: ts(seg.start),
                 end: ts(seg.end),
                 error: err.clone(),
+                cause: l.cause.clone().unwrap_or_else(|| err.clone()),
             });
         }
         all.extend(l.keys.iter());
