@@ -166,7 +166,7 @@ fn token(
     state.tokens.insert(access_token.clone(), issued);
     state.stats.issued_tokens.push(access_token.clone());
 
-    let body = match flavor {
+    let mut body = match flavor {
         Flavor::V1 => json!({
             "token_type": "Bearer",
             "expires_in": lifetime.to_string(),
@@ -183,6 +183,9 @@ fn token(
             "access_token": access_token,
         }),
     };
+    if let Some(v) = &state.faults.token_expires_in {
+        body["expires_in"] = v.clone();
+    }
     entra_response(StatusCode::OK, &body)
 }
 

@@ -59,6 +59,11 @@ pub struct Faults {
     /// Content ids whose blob GET always answers 500 AF50000 (a blob that keeps failing), once the
     /// blob is found and not expired. Not counted in [`Stats::server_errors`](crate::Stats::server_errors).
     pub broken_blobs: std::collections::BTreeSet<String>,
+    /// If set, the `expires_in` every token answer carries instead of the token's lifetime, verbatim
+    /// (any JSON: a huge number, zero, a negative number, a string, `null`); the token itself still
+    /// expires after [`SimSpec::token_lifetime`](crate::SimSpec::token_lifetime). A token endpoint
+    /// sending a lifetime the client must not trust blindly.
+    pub token_expires_in: Option<serde_json::Value>,
 }
 
 /// Marks a response the connection layer must replace by closing the connection.

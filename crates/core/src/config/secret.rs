@@ -129,6 +129,8 @@ pub(super) async fn read_secret(
             origin: origin.clone(),
         });
     }
+    // From now on no text auditsync prints, logs or stores may hold it.
+    crate::redact::register(value);
     Ok(SecretString::from(value.to_owned()))
 }
 

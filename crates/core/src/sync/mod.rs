@@ -206,7 +206,9 @@ async fn drive(
         failed_blobs: failed,
         unlisted_segments: found.unlisted,
         lost_blobs: lost,
-        error: fatal.as_ref().map(ToString::to_string),
+        error: fatal
+            .as_ref()
+            .map(|e| crate::redact::redact(&e.to_string()).into_owned()),
     };
     let reported: Vec<String> = summary
         .lost_blobs

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::list::Listed;
 use super::plan::Plan;
 use crate::model::BlobRef;
+use crate::redact::redact;
 use crate::store::{Reader, StoreError};
 use crate::time::ts;
 
@@ -20,7 +21,7 @@ pub struct FailedBlob {
     pub content_type: String,
     /// `contentCreated`, RFC 3339 UTC.
     pub content_created: String,
-    /// Why it was not stored.
+    /// Why it was not stored ([`redact`]ed).
     pub error: String,
 }
 
@@ -31,7 +32,7 @@ impl FailedBlob {
             content_id: blob.content_id.clone(),
             content_type: blob.content_type.clone(),
             content_created: ts(blob.created),
-            error: error.to_owned(),
+            error: redact(error).into_owned(),
         }
     }
 }
@@ -45,7 +46,7 @@ pub struct UnlistedSegment {
     pub start: String,
     /// Its end (exclusive).
     pub end: String,
-    /// Why the listing stopped.
+    /// Why the listing stopped ([`redact`]ed).
     pub error: String,
 }
 
@@ -221,7 +222,7 @@ pub(crate) fn assess(
                 content_type: l.stream.clone(),
                 start: ts(seg.start),
                 end: ts(seg.end),
-                error: err.clone(),
+                error: redact(err).into_owned(),
             });
         }
         all.extend(l.keys.iter());
