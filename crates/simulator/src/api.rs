@@ -221,7 +221,11 @@ fn admit(
         }
         return Err(refusal);
     }
-    faults::inject(&mut state, route, params.publisher())?;
+    let authorization = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    faults::inject(&mut state, route, params.publisher(), authorization)?;
     drop(state);
     Ok(params)
 }

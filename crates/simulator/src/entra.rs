@@ -114,6 +114,18 @@ fn token(
         );
         return error.render(now, &mut state.rng);
     }
+    if chance(&mut state.rng, state.faults.token_echo) {
+        let error = EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            format!(
+                "The request could not be processed. Request body: {}",
+                String::from_utf8_lossy(body)
+            ),
+        );
+        return error.render(now, &mut state.rng);
+    }
     let request = TokenRequest::parse(body, headers);
     let resource = match check(
         sim.spec(),

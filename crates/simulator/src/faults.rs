@@ -64,6 +64,15 @@ pub struct Faults {
     /// expires after [`SimSpec::token_lifetime`](crate::SimSpec::token_lifetime). A token endpoint
     /// sending a lifetime the client must not trust blindly.
     pub token_expires_in: Option<serde_json::Value>,
+    /// Probability a token request (past `token_error_rate`) is refused with 400 `invalid_request`
+    /// AADSTS900144 whose `error_description` quotes the whole form body (`client_secret` included), as
+    /// a misconfigured proxy or a debugging gateway in front of the token endpoint might.
+    pub token_echo: f64,
+    /// Probability an API request (past authorization, before the other faults) is answered with an
+    /// error that quotes its `Authorization` header (the bearer token): half 400 AF20099 whose message
+    /// quotes it, half a plain-text 500 `Request failed. Headers: Authorization: Bearer …` (which a
+    /// client retries and then reports).
+    pub echo_authorization: f64,
 }
 
 /// Marks a response the connection layer must replace by closing the connection.
@@ -77,8 +86,16 @@ pub(super) fn chance(rng: &mut StdRng, p: f64) -> bool {
 
 /// Faults decided before the handler runs, for an API request that passed authorization.
 /// `Err` is the response that replaces the real one.
-pub(super) fn inject(state: &mut State, route: Route, publisher: &str) -> Result<(), Refusal> {
+pub(super) fn inject(
+    state: &mut State,
+    route: Route,
+    publisher: &str,
+    authorization: &str,
+) -> Result<(), Refusal> {
     let faults = state.faults.clone();
+    if chance(&mut state.rng, faults.echo_authorization) {
+        return Err(echo(&mut state.rng, route, authorization).into());
+    }
     if let Some((capacity, window)) = faults.rate_limit {
         let now = Instant::now();
         while state
@@ -159,6 +176,25 @@ fn throttled(
             .insert(RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
+}
+
+/// An error quoting the request's `Authorization` header (the `echo_authorization` fault).
+fn echo(rng: &mut StdRng, route: Route, authorization: &str) -> Response {
+    if rng.random_bool(0.5) {
+        let message = format!(
+            "The request to {} was rejected. Request headers: Authorization: {authorization}; token {}",
+            route.operation(),
+            authorization.split_once(' ').map_or(authorization, |(_, t)| t)
+        );
+        af_error(StatusCode::BAD_REQUEST, "AF20099", message)
+    } else {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(CONTENT_TYPE, "text/plain")],
+            format!("Request failed. Headers: Authorization: {authorization}\r\n"),
+        )
+            .into_response()
+    }
 }
 
 fn server_error(rng: &mut StdRng) -> Response {
