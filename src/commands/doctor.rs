@@ -24,11 +24,14 @@ struct Report<'a> {
 
 impl Report<'_> {
     fn pass(&mut self, check: &str, detail: &str) -> Result<(), Error> {
+        let detail = auditsync_core::redact::redact(detail);
         writeln!(self.out, "PASS  {check}: {detail}").map_err(stdout_error)
     }
 
     fn fail(&mut self, check: &str, problem: &str) -> Result<(), Error> {
         self.failed += 1;
+        // The problem may quote a service's answer, which may echo a credential.
+        let problem = auditsync_core::redact::redact(problem);
         writeln!(self.out, "FAIL  {check}: {problem}").map_err(stdout_error)
     }
 

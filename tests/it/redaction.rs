@@ -96,19 +96,22 @@ fn echoed_credentials_are_redacted_everywhere() {
     env.sim.set_faults(faults(1.0, 0.0));
     runs.push(env.run_with(&["-vv", "subscribe", "start"], &trace));
     runs.push(env.run_with(&["-vv", "sync", "--json"], &trace));
+    runs.push(env.run_with(&["-vv", "doctor"], &trace));
     // The secret from the environment too.
     runs.push(env.run_with(
         &["-vvv", "subscribe", "list"],
         &[("AUDITSYNC_LOG", "trace"), ("AUDITSYNC_CLIENT_SECRET", &env.secret())],
     ));
     assert!(
-        runs.iter().all(|r| r.code == 1 && r.stderr.contains(REDACTED)),
+        runs.iter()
+            .all(|r| r.code == 1 && (r.stderr.contains(REDACTED) || r.stdout.contains(REDACTED))),
         "each run failed on the echoing token endpoint:\n{}",
         runs.iter().map(Run::all).collect::<String>()
     );
     env.sim.set_faults(faults(0.0, 1.0));
     runs.push(env.run_with(&["-vv", "subscribe", "start"], &trace));
     runs.push(env.run_with(&["-vvv", "subscribe", "list", "--json"], &trace));
+    runs.push(env.run_with(&["-vv", "doctor"], &trace));
     env.sim.set_faults(Faults::default());
     runs.push(env.run_with(&["subscribe", "start"], &trace));
     // Some blobs and listings answered with the echo: their errors are in the summary, the runs

@@ -64,6 +64,8 @@ pub(super) struct FileConfig {
     pub(super) client_secret: Option<SecretString>,
     pub(super) client_secret_file: Option<PathBuf>,
     pub(super) client_secret_command: Option<String>,
+    /// Any TOML value: validated (and refused by name) in `secret`.
+    pub(super) client_secret_command_timeout: Option<toml::Value>,
     pub(super) cloud: Option<String>,
     pub(super) authority: Option<String>,
     pub(super) audience: Option<String>,
@@ -90,12 +92,13 @@ pub(super) struct FileSync {
 }
 
 /// Top-level keys, each overridable by `AUDITSYNC_<KEY>`.
-const TOP_KEYS: [&str; 11] = [
+const TOP_KEYS: [&str; 12] = [
     "tenant_id",
     "client_id",
     "client_secret",
     "client_secret_file",
     "client_secret_command",
+    "client_secret_command_timeout",
     "cloud",
     "authority",
     "audience",
