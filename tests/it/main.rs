@@ -11,6 +11,7 @@
 
 mod architecture;
 mod auth;
+mod bounds;
 mod common;
 mod config;
 mod import;

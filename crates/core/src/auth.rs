@@ -21,7 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 use crate::config::{Cloud, TokenVersion};
-use crate::net::net_reason;
+use crate::net::{BodyError, net_reason, read_body, size_text};
 use crate::retry::{Backoff, retry_after};
 
 /// Everything needed to ask Entra ID for a token (management-api.md §4), as [`Settings`] validated it.
@@ -367,7 +367,13 @@ enum Transport {
     },
     #[error("HTTP {0} without an Entra ID error")]
     NotEntra(u16),
+    #[error("an answer larger than {}", size_text(TOKEN_ANSWER_LIMIT))]
+    TooLarge,
 }
+
+/// The most auditsync reads of a token endpoint's answer: 1 MiB. A token response or an Entra ID error
+/// is a few KB; a longer answer is not one.
+pub const TOKEN_ANSWER_LIMIT: u64 = 1 << 20;
 
 impl TokenProvider {
     /// A provider for `creds` that sends its requests with `http`. Only the token URL is built here; the
@@ -519,6 +525,10 @@ impl TokenProvider {
                 status,
                 retry_after,
             },
+            RequestTokenError::Request(e @ Transport::TooLarge) => AuthError::Malformed {
+                url,
+                reason: format!("{e}; it was not read further"),
+            },
             RequestTokenError::Request(Transport::NotEntra(status)) => AuthError::NotEntra {
                 url,
                 status,
@@ -568,10 +578,12 @@ async fn send(
         .map_err(|e| Transport::Send(net_reason(&e)))?;
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = resp
-        .bytes()
+    let body = read_body(resp, TOKEN_ANSWER_LIMIT)
         .await
-        .map_err(|e| Transport::Send(net_reason(&e)))?;
+        .map_err(|e| match e {
+            BodyError::TooLarge => Transport::TooLarge,
+            BodyError::Net(reason) => Transport::Send(reason),
+        })?;
     if status.is_server_error() || status.as_u16() == 429 {
         return Err(Transport::Unavailable {
             status: status.as_u16(),

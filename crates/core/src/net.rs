@@ -170,6 +170,68 @@ pub fn net_reason(e: &reqwest::Error) -> String {
     }
 }
 
+/// Why a body was not read whole ([`read_body`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// The body, as decoded (after any gzip), is longer than the limit; reading stopped there.
+    TooLarge,
+    /// The answer was cut off or timed out, in a few words ([`net_reason`]).
+    Net(String),
+}
+
+/// Reads a body whole, as a stream, counting its bytes after decoding (reqwest undoes gzip as it
+/// goes): past `limit` bytes it stops and answers [`BodyError::TooLarge`], so neither a body that
+/// inflates a thousandfold nor one that never ends can take more than `limit` bytes of memory. A
+/// `Content-Length` over the limit is refused before a byte is read.
+///
+/// # Errors
+/// [`BodyError::TooLarge`] past the limit, [`BodyError::Net`] when the body cannot be read.
+pub async fn read_body(mut resp: reqwest::Response, limit: u64) -> Result<bytes::Bytes, BodyError> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| BodyError::Net(net_reason(&e)))?
+    {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Reads at most the first `limit` bytes of a body (after decoding) and drops the rest: for error
+/// answers, where the start says what went wrong and a longer one is not worth holding.
+///
+/// # Errors
+/// [`net_reason`]'s few words when the body cannot be read.
+pub async fn read_body_start(mut resp: reqwest::Response, limit: usize) -> Result<bytes::Bytes, String> {
+    let mut body = bytes::BytesMut::new();
+    while body.len() < limit {
+        match resp.chunk().await.map_err(|e| net_reason(&e))? {
+            Some(chunk) => {
+                let room = limit - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            None => break,
+        }
+    }
+    Ok(body.freeze())
+}
+
+/// A size in bytes for messages: "256 MiB", "64 KiB", "900 bytes".
+pub fn size_text(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

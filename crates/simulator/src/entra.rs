@@ -114,6 +114,9 @@ fn token(
         );
         return error.render(now, &mut state.rng);
     }
+    if let Some(huge) = &state.faults.huge_token {
+        return super::faults::huge_body(huge, b'{', b'}');
+    }
     if chance(&mut state.rng, state.faults.token_echo) {
         let error = EntraError::new(
             StatusCode::BAD_REQUEST,

@@ -102,11 +102,13 @@ impl ApiClient {
         Ok(ContentPage { blobs, next })
     }
 
-    /// Downloads one blob at its `contentUri` (with `PublisherIdentifier`), whole.
+    /// Downloads one blob at its `contentUri` (with `PublisherIdentifier`), whole, and at most
+    /// `[sync] blob_size_limit_mib` after decompression.
     ///
     /// # Errors
     /// [`ApiError::Decode`] when `contentUri` is not a URL, [`ApiError::Insecure`] when it is not on
-    /// the API host; otherwise what [`ApiClient::send`] returns (AF20051 once the blob has expired).
+    /// the API host, [`ApiError::TooLarge`] past the limit; otherwise what [`ApiClient::send`] returns
+    /// (AF20051 once the blob has expired).
     pub async fn fetch_blob(&self, blob: &BlobRef) -> Result<Bytes, ApiError> {
         let url = Url::parse(&blob.content_uri).map_err(|e| ApiError::Decode {
             call: format!("blob {}", blob.content_id),
@@ -114,7 +116,13 @@ impl ApiClient {
         })?;
         let call = format!("blob {}", blob.content_id);
         let answer = self
-            .send(Method::GET, url, &call, Some(&blob.content_type))
+            .send_limited(
+                Method::GET,
+                url,
+                &call,
+                Some(&blob.content_type),
+                self.blob_limit,
+            )
             .await?;
         Ok(answer.body)
     }

@@ -18,7 +18,11 @@ use url::Url;
 
 use crate::auth::{AuthError, Credentials, TokenProvider};
 use crate::config::{Cloud, Settings};
-use crate::net::{NetError, check_transport, http_client, net_reason, redact_query, same_origin};
+use crate::net::{
+    BodyError, NetError, check_transport, http_client, net_reason, read_body, read_body_start,
+    redact_query,
+    same_origin, size_text,
+};
 use crate::retry::{Backoff, retry_after};
 use pacer::{Answered, Pacer};
 
@@ -80,6 +84,18 @@ pub enum ApiError {
     /// The HTTP client could not be set up.
     #[error(transparent)]
     Net(#[from] NetError),
+    /// An answer longer, after decompression, than auditsync reads: a blob over `[sync]
+    /// blob_size_limit_mib`, any other answer over [`ANSWER_LIMIT`]. Reading stopped at the limit; the
+    /// request is not repeated.
+    #[error("{call} is larger than {} after decompression; it was not read further ({advice})", size_text(*limit))]
+    TooLarge {
+        /// The operation, as [`ApiClient::send`] was told it (`blob {contentId}` for a blob).
+        call: String,
+        /// The limit, in bytes.
+        limit: u64,
+        /// What to do about it.
+        advice: &'static str,
+    },
     /// A 2xx answer that is not what management-api.md §1.2 documents: a body that is not the
     /// expected JSON, a started subscription whose status is not `enabled`, a `NextPageUri` or
     /// `contentUri` that is not a URL, a `contentCreated` that is not a time.
@@ -232,6 +248,20 @@ struct ErrorDetail {
     message: String,
 }
 
+/// The most auditsync reads of any answer but a blob (a listing page, a subscription list), after
+/// decompression: 16 MiB. A listing entry is about 300 bytes; pages of the real service hold hundreds.
+pub const ANSWER_LIMIT: u64 = 16 << 20;
+/// The most auditsync reads of an error answer; the rest is dropped (its start says what went wrong).
+const ERROR_BODY_LIMIT: usize = 64 << 10;
+
+/// Why one exchange gave no answer to use.
+enum Failure {
+    /// No answer, or one cut off: retried.
+    Net(String),
+    /// A 2xx body over the limit: not retried.
+    TooLarge,
+}
+
 /// A successful answer: headers and the whole body.
 pub struct Answer {
     /// The response headers (`NextPageUri` is read from here).
@@ -253,6 +283,8 @@ pub struct ApiClient {
     audience: Url,
     pacer: Pacer,
     counts: Counts,
+    /// `[sync] blob_size_limit_mib`, in bytes.
+    blob_limit: u64,
 }
 
 /// Requests sent, refused as throttled, and sent again, since the client was made.
@@ -326,6 +358,7 @@ impl ApiClient {
             audience: settings.tenant.audience.clone(),
             pacer: Pacer::new(settings.sync.requests_per_minute),
             counts: Counts::default(),
+            blob_limit: u64::from(settings.sync.blob_size_limit_mib) << 20,
         })
     }
 
@@ -369,9 +402,26 @@ impl ApiClient {
         call: &str,
         content_type: Option<&str>,
     ) -> Result<Answer, ApiError> {
+        self.send_limited(method, url, call, content_type, ANSWER_LIMIT)
+            .await
+    }
+
+    /// [`ApiClient::send`] with the body of a 2xx answer bounded to `limit` bytes after decompression
+    /// ([`ApiError::TooLarge`] past it, not retried).
+    ///
+    /// # Errors
+    /// As [`ApiClient::send`], and [`ApiError::TooLarge`].
+    pub async fn send_limited(
+        &self,
+        method: Method,
+        url: Url,
+        call: &str,
+        content_type: Option<&str>,
+        limit: u64,
+    ) -> Result<Answer, ApiError> {
         let url = self.prepare(url)?;
         let span = tracing::debug_span!("request", call, attempt = tracing::field::Empty);
-        self.attempts(method, url, call, content_type)
+        self.attempts(method, url, call, content_type, limit)
             .instrument(span)
             .await
     }
@@ -405,6 +455,7 @@ impl ApiClient {
         url: Url,
         call: &str,
         content_type: Option<&str>,
+        limit: u64,
     ) -> Result<Answer, ApiError> {
         // Set when the token was renewed because of a 401: a second 401 in a row means the service
         // refuses any token of ours, not that one was stale.
@@ -420,9 +471,22 @@ impl ApiClient {
                 Some(t) => (t, true),
                 None => (self.auth.token().await?, false),
             };
-            let (status, headers, body) = match self.exchange(&method, &url, &token).await {
+            let (status, headers, body) = match self.exchange(&method, &url, &token, limit).await {
                 Ok(answer) => answer,
-                Err(reason) => {
+                Err(Failure::TooLarge) => {
+                    ticket.answered(Answered::Other);
+                    return Err(ApiError::TooLarge {
+                        call: call.to_owned(),
+                        limit,
+                        advice: if call.starts_with("blob ") {
+                            "no real blob is this large; if the service really sends such blobs, raise [sync] \
+                             blob_size_limit_mib"
+                        } else {
+                            "check that `audience` is your cloud's Management API host"
+                        },
+                    });
+                }
+                Err(Failure::Net(reason)) => {
                     ticket.answered(Answered::Other);
                     let Some(delay) = backoff.next(None) else {
                         return Err(ApiError::Unreachable {
@@ -497,13 +561,15 @@ impl ApiClient {
         }
     }
 
-    /// One HTTP exchange: the status, headers and whole body, or why there was none (in a few words).
+    /// One HTTP exchange: the status, headers and body (a 2xx body whole up to `limit` bytes, an error
+    /// body's start), or why there was none.
     async fn exchange(
         &self,
         method: &Method,
         url: &Url,
         token: &crate::auth::Token,
-    ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), String> {
+        limit: u64,
+    ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), Failure> {
         self.counts.sent.fetch_add(1, Ordering::Relaxed);
         let mut req = self.http.request(method.clone(), url.clone());
         req = req.header(AUTHORIZATION, token.header());
@@ -512,10 +578,22 @@ impl ApiClient {
                 .header(reqwest::header::CONTENT_TYPE, "application/json; utf-8")
                 .body("");
         }
-        let resp = req.send().await.map_err(|e| net_reason(&e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| Failure::Net(net_reason(&e)))?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| net_reason(&e))?;
+        let body = if status.is_success() {
+            read_body(resp, limit).await.map_err(|e| match e {
+                BodyError::TooLarge => Failure::TooLarge,
+                BodyError::Net(reason) => Failure::Net(reason),
+            })?
+        } else {
+            read_body_start(resp, ERROR_BODY_LIMIT)
+                .await
+                .map_err(Failure::Net)?
+        };
         Ok((status, headers, body))
     }
 

@@ -89,6 +89,7 @@ pub(super) struct FileSync {
     pub(super) operations: Option<Vec<String>>,
     pub(super) concurrency: Option<u32>,
     pub(super) requests_per_minute: Option<u32>,
+    pub(super) blob_size_limit_mib: Option<u32>,
 }
 
 /// Top-level keys, each overridable by `AUDITSYNC_<KEY>`.
@@ -107,7 +108,7 @@ const TOP_KEYS: [&str; 12] = [
     "database",
 ];
 /// `[sync]` keys, each overridable by `AUDITSYNC_SYNC_<KEY>` or `AUDITSYNC_<KEY>`.
-const SYNC_KEYS: [&str; 9] = [
+const SYNC_KEYS: [&str; 10] = [
     "start_time_interval",
     "start_time_unit",
     "time_interval",
@@ -117,6 +118,7 @@ const SYNC_KEYS: [&str; 9] = [
     "operations",
     "concurrency",
     "requests_per_minute",
+    "blob_size_limit_mib",
 ];
 
 /// The variable that overrides a key: `AUDITSYNC_<KEY>`.

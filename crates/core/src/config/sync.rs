@@ -97,6 +97,11 @@ pub struct SyncSettings {
     /// The pace of API requests, shared by the whole run: 1 to 60,000 a minute. Default 1,500, under the
     /// service's baseline of 2,000 a minute per tenant (management-api.md §2.4).
     pub requests_per_minute: u32,
+    /// The most a blob may hold after decompression, in MiB: 1 to 4096. Default 256, far above any
+    /// blob the service sends (a blob holds the records of minutes; at a few KB a record that is
+    /// megabytes, tens at most), and low enough that `concurrency` blobs at once cannot exhaust a
+    /// small machine's memory. A blob over it is not stored, and reported.
+    pub blob_size_limit_mib: u32,
 }
 
 impl Default for SyncSettings {
@@ -111,6 +116,7 @@ impl Default for SyncSettings {
             operations: vec!["LaunchPowerApp".to_owned()],
             concurrency: 8,
             requests_per_minute: 1500,
+            blob_size_limit_mib: 256,
         }
     }
 }
@@ -152,6 +158,15 @@ pub(super) fn sync_settings(
         )?,
         None => d.requests_per_minute,
     };
+    let blob_size_limit_mib = match layers.sync("blob_size_limit_mib", file.blob_size_limit_mib)? {
+        Some(raw) => within(
+            "blob_size_limit_mib",
+            raw,
+            1..=4096,
+            " (the limit on one blob after decompression, in MiB)",
+        )?,
+        None => d.blob_size_limit_mib,
+    };
     Ok(SyncSettings {
         start_time_interval,
         start_time_unit,
@@ -162,6 +177,7 @@ pub(super) fn sync_settings(
         operations,
         concurrency,
         requests_per_minute,
+        blob_size_limit_mib,
     })
 }
 
@@ -395,6 +411,20 @@ mod tests {
                      minute per tenant)"
                 ),
             ),
+            (
+                "blob_size_limit_mib = 0\n",
+                format!(
+                    "blob_size_limit_mib {file}: 0 is outside 1 to 4096 (the limit on one blob after \
+                     decompression, in MiB)"
+                ),
+            ),
+            (
+                "blob_size_limit_mib = 4097\n",
+                format!(
+                    "blob_size_limit_mib {file}: 4097 is outside 1 to 4096 (the limit on one blob after \
+                     decompression, in MiB)"
+                ),
+            ),
             // The keys are checked in the table's order: the window, the lists, the limits.
             (
                 "concurrency = 0\nstart_time_unit = \"week\"\n",
@@ -420,7 +450,7 @@ mod tests {
                 "{}[sync]\nstart_time_interval = 7\ntime_interval = 24\n\
                  content_types = [\"audit.general\", \"Audit.General\", \" dlp.all \"]\n\
                  operations = [\" LaunchPowerApp \", \"\", \"CreateFlow\"]\n\
-                 concurrency = 64\nrequests_per_minute = 60000\n",
+                 concurrency = 64\nrequests_per_minute = 60000\nblob_size_limit_mib = 4096\n",
                 minimal()
             ),
             &[("AUDITSYNC_TIME_INTERVAL_UNIT", "Hours")],
@@ -434,5 +464,6 @@ mod tests {
         assert_eq!(s.operations, ["LaunchPowerApp", "CreateFlow"]);
         assert_eq!(s.concurrency, 64);
         assert_eq!(s.requests_per_minute, 60_000);
+        assert_eq!(s.blob_size_limit_mib, 4096);
     }
 }
