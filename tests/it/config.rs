@@ -250,6 +250,10 @@ fn run_guarded(env: &TestEnv, args: &[&str], limit: std::time::Duration) -> crat
         if started.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
+            // Leave no stray process behind the failure (the secret command writes its child's pid).
+            if let Ok(pid) = std::fs::read_to_string(env.path("child.pid")) {
+                let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+            }
             panic!("auditsync {args:?} still ran after {limit:?}");
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
