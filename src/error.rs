@@ -88,10 +88,7 @@ pub fn exit(result: Result<Outcome, Error>) -> ExitCode {
             )]
             {
                 // Whatever the message quotes (a service's answer, a path) passes the redaction filter.
-                eprintln!(
-                    "error: {}",
-                    auditsync_core::redact::redact(&e.to_string())
-                );
+                eprintln!("error: {}", auditsync_core::redact::redact(&e.to_string()));
             }
             ExitCode::from(e.exit_code())
         }

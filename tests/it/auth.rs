@@ -143,7 +143,9 @@ fn any_stated_token_lifetime_works() {
             let run = env.run(&["sync"]);
             assert_eq!(run.code, 0, "{what}\n{}", run.all());
             let stats = env.sim.stats();
-            let api = stats.api_requests.start + stats.api_requests.list + stats.api_requests.content
+            let api = stats.api_requests.start
+                + stats.api_requests.list
+                + stats.api_requests.content
                 + stats.api_requests.blob;
             if *use_once {
                 // One token per request: never a refused one.

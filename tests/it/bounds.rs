@@ -77,7 +77,12 @@ fn a_blob_too_large_after_decompression_fails_alone_and_the_run_goes_on() {
             first.assert_stderr(id);
         }
         let listed = s["blobs_listed"].as_u64().unwrap();
-        assert_eq!(s["blobs_fetched"].as_u64().unwrap(), listed - 3, "{}", first.all());
+        assert_eq!(
+            s["blobs_fetched"].as_u64().unwrap(),
+            listed - 3,
+            "{}",
+            first.all()
+        );
 
         // The next run, with the service well again, fetches exactly those three: the others were
         // stored by the first.

@@ -296,8 +296,16 @@ fn a_secret_command_that_hangs_is_stopped_with_its_children() {
         let run = run_guarded(&env, args, std::time::Duration::from_secs(60));
         assert!(run.code == 1, "{args:?}: exit 1\n{}", run.all());
         // `doctor` reports on stdout, the others on stderr.
-        for needle in ["client_secret_command", "did not finish within 1 s", "stopped"] {
-            assert!(run.all().contains(needle), "{args:?}: {needle}\n{}", run.all());
+        for needle in [
+            "client_secret_command",
+            "did not finish within 1 s",
+            "stopped",
+        ] {
+            assert!(
+                run.all().contains(needle),
+                "{args:?}: {needle}\n{}",
+                run.all()
+            );
         }
         let pid: u32 = std::fs::read_to_string(env.path("child.pid"))
             .unwrap()
@@ -332,7 +340,10 @@ fn the_secret_command_timeout_is_validated() {
             .assert_code(2)
             .assert_stderr("client_secret_command_timeout");
     }
-    env.write("auditsync.toml", &env.config_without_secret("client_secret_command = \"true\"\n"));
+    env.write(
+        "auditsync.toml",
+        &env.config_without_secret("client_secret_command = \"true\"\n"),
+    );
     env.run_with(
         &["subscribe", "list"],
         &[("AUDITSYNC_CLIENT_SECRET_COMMAND_TIMEOUT", "forever")],
@@ -368,7 +379,9 @@ fn secret_source_failures_name_the_source_and_the_fix() {
     // Not found on PATH (cron's PATH is /usr/bin:/bin): exit 127, explained.
     env.write(
         "auditsync.toml",
-        &env.config_without_secret("client_secret_command = \"az-not-installed-here keyvault secret show\"\n"),
+        &env.config_without_secret(
+            "client_secret_command = \"az-not-installed-here keyvault secret show\"\n",
+        ),
     );
     env.run(&["subscribe", "list"])
         .assert_code(1)

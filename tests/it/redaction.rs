@@ -100,7 +100,10 @@ fn echoed_credentials_are_redacted_everywhere() {
     // The secret from the environment too.
     runs.push(env.run_with(
         &["-vvv", "subscribe", "list"],
-        &[("AUDITSYNC_LOG", "trace"), ("AUDITSYNC_CLIENT_SECRET", &env.secret())],
+        &[
+            ("AUDITSYNC_LOG", "trace"),
+            ("AUDITSYNC_CLIENT_SECRET", &env.secret()),
+        ],
     ));
     assert!(
         runs.iter()
@@ -136,24 +139,34 @@ fn echoed_credentials_are_redacted_everywhere() {
     }
     let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
     let stored: String = db
-        .query_row(
-            "SELECT group_concat(summary, ' ') FROM runs",
-            [],
-            |r| r.get::<_, Option<String>>(0),
-        )
+        .query_row("SELECT group_concat(summary, ' ') FROM runs", [], |r| {
+            r.get::<_, Option<String>>(0)
+        })
         .unwrap()
         .unwrap_or_default();
-    assert!(stored.contains(REDACTED), "the runs table kept the error, redacted");
+    assert!(
+        stored.contains(REDACTED),
+        "the runs table kept the error, redacted"
+    );
     assert!(printed.contains("TRACE"), "trace logging was on");
     let secret = env.secret();
     let form_encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-    assert!(!printed.contains(&secret), "the client secret was printed or stored");
-    assert!(!printed.contains(&form_encoded), "the form-encoded secret was printed or stored");
+    assert!(
+        !printed.contains(&secret),
+        "the client secret was printed or stored"
+    );
+    assert!(
+        !printed.contains(&form_encoded),
+        "the form-encoded secret was printed or stored"
+    );
     let stats = env.sim.stats();
     assert!(stats.issued_tokens.len() >= 4);
     for token in &stats.issued_tokens {
         let signature = token.rsplit('.').next().unwrap();
-        assert!(!printed.contains(signature), "a token was printed or stored");
+        assert!(
+            !printed.contains(signature),
+            "a token was printed or stored"
+        );
     }
 }
 

@@ -558,9 +558,7 @@ impl TokenProvider {
                 value: response.access_token,
                 generation,
             },
-            renew_at: started
-                .checked_add(lifetime - margin)
-                .unwrap_or(started),
+            renew_at: started.checked_add(lifetime - margin).unwrap_or(started),
         })
     }
 }

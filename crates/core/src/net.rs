@@ -209,7 +209,10 @@ pub async fn read_body(mut resp: reqwest::Response, limit: u64) -> Result<bytes:
 ///
 /// # Errors
 /// [`net_reason`]'s few words when the body cannot be read.
-pub async fn read_body_start(mut resp: reqwest::Response, limit: usize) -> Result<bytes::Bytes, String> {
+pub async fn read_body_start(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, String> {
     let mut body = bytes::BytesMut::new();
     while body.len() < limit {
         match resp.chunk().await.map_err(|e| net_reason(&e))? {

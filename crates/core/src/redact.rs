@@ -66,7 +66,10 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     {
         let registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
         // Longest first, so a value is hidden whole before a shorter spelling of it could split it.
-        let mut values: Vec<&String> = registry.iter().filter(|v| out.contains(v.as_str())).collect();
+        let mut values: Vec<&String> = registry
+            .iter()
+            .filter(|v| out.contains(v.as_str()))
+            .collect();
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         for v in values {
             if out.contains(v.as_str()) {
@@ -258,7 +261,14 @@ mod tests {
         for text in cases {
             let out = redact(text);
             assert!(out.contains(REDACTED), "{text} -> {out}");
-            for word in ["unregistered", "abcdefghijklmnop", "opaque", "b3BhcXVl", "c2lnbmF0", "eyJzdWIi"] {
+            for word in [
+                "unregistered",
+                "abcdefghijklmnop",
+                "opaque",
+                "b3BhcXVl",
+                "c2lnbmF0",
+                "eyJzdWIi",
+            ] {
                 assert!(!out.contains(word), "{text} -> {out}");
             }
         }

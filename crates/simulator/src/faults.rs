@@ -118,9 +118,8 @@ pub(super) fn huge_body(huge: &HugeBody, open: u8, close: u8) -> Response {
         total,
         open,
         close,
-        encoder: gzip.then(|| {
-            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default())
-        }),
+        encoder: gzip
+            .then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default())),
         done: false,
     };
     let pieces = stream::unfold(generator, |mut g| async move {
@@ -168,10 +167,10 @@ impl Whitespace {
             piece[0] = self.open;
         }
         self.sent += len;
-        if self.total == Some(self.sent) {
-            if let Some(last) = piece.last_mut() {
-                *last = self.close;
-            }
+        if self.total == Some(self.sent)
+            && let Some(last) = piece.last_mut()
+        {
+            *last = self.close;
         }
         Some(piece)
     }
@@ -193,7 +192,10 @@ impl Whitespace {
             },
             None => {
                 self.done = true;
-                self.encoder.take().and_then(|e| e.finish().ok()).map(Into::into)
+                self.encoder
+                    .take()
+                    .and_then(|e| e.finish().ok())
+                    .map(Into::into)
             }
         }
     }
@@ -308,7 +310,9 @@ fn echo(rng: &mut StdRng, route: Route, authorization: &str) -> Response {
         let message = format!(
             "The request to {} was rejected. Request headers: Authorization: {authorization}; token {}",
             route.operation(),
-            authorization.split_once(' ').map_or(authorization, |(_, t)| t)
+            authorization
+                .split_once(' ')
+                .map_or(authorization, |(_, t)| t)
         );
         af_error(StatusCode::BAD_REQUEST, "AF20099", message)
     } else {

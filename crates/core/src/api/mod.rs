@@ -20,8 +20,7 @@ use crate::auth::{AuthError, Credentials, TokenProvider};
 use crate::config::{Cloud, Settings};
 use crate::net::{
     BodyError, NetError, check_transport, http_client, net_reason, read_body, read_body_start,
-    redact_query,
-    same_origin, size_text,
+    redact_query, same_origin, size_text,
 };
 use crate::retry::{Backoff, retry_after};
 use pacer::{Answered, Pacer};
@@ -578,10 +577,7 @@ impl ApiClient {
                 .header(reqwest::header::CONTENT_TYPE, "application/json; utf-8")
                 .body("");
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| Failure::Net(net_reason(&e)))?;
+        let resp = req.send().await.map_err(|e| Failure::Net(net_reason(&e)))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = if status.is_success() {

@@ -131,7 +131,9 @@ impl ConfigError {
     /// Exit code for this error: 2 for configuration mistakes, 1 for a failing or hanging secret command.
     pub fn exit_code(&self) -> u8 {
         match self {
-            ConfigError::SecretCommandFailed { .. } | ConfigError::SecretCommandTimedOut { .. } => 1,
+            ConfigError::SecretCommandFailed { .. } | ConfigError::SecretCommandTimedOut { .. } => {
+                1
+            }
             _ => 2,
         }
     }

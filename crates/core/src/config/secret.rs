@@ -106,7 +106,10 @@ pub(super) fn secret_source(
 
 /// `client_secret_command_timeout`: whole seconds from 1 to an hour, default
 /// [`DEFAULT_COMMAND_TIMEOUT`]. Checked whatever the secret's source, so a mistake shows at once.
-fn command_timeout(layers: &Layers<'_>, file: Option<&toml::Value>) -> Result<Duration, ConfigError> {
+fn command_timeout(
+    layers: &Layers<'_>,
+    file: Option<&toml::Value>,
+) -> Result<Duration, ConfigError> {
     let key = "client_secret_command_timeout";
     let file = file.map(|v| match v {
         toml::Value::String(s) => s.clone(),
@@ -286,7 +289,10 @@ async fn run_secret_command(
 /// group), then the shell itself, and reaps it.
 async fn stop_group(child: &mut tokio::process::Child) {
     #[cfg(unix)]
-    if let Some(pid) = child.id().and_then(|id| rustix::process::Pid::from_raw(id as i32)) {
+    if let Some(pid) = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+    {
         let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
     }
     let _ = child.kill().await;
