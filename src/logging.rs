@@ -30,6 +30,14 @@ pub fn init(verbose: u8, quiet: bool) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(verbose > 0)
         .try_init();
+    // A panic's message passes the same filter (the default hook would print it as it is).
+    std::panic::set_hook(Box::new(|info| {
+        let text = auditsync_core::redact::redact(&info.to_string()).into_owned();
+        let _ = writeln!(
+            std::io::stderr(),
+            "auditsync stopped on an internal error (a bug; please report it): {text}"
+        );
+    }));
 }
 
 /// Standard error through the redaction filter. The fmt layer hands each event over whole, in one
