@@ -323,6 +323,19 @@ fn a_secret_command_that_hangs_is_stopped_with_its_children() {
         }
         assert!(gone, "{args:?}: the command's child {pid} still runs");
     }
+    // One that prints without end is stopped once it is past any secret's length.
+    env.write(
+        "auditsync.toml",
+        &env.config_without_secret(
+            "client_secret_command = \"yes\"\nclient_secret_command_timeout = 3600\n",
+        ),
+    );
+    let run = run_guarded(
+        &env,
+        &["subscribe", "list"],
+        std::time::Duration::from_secs(60),
+    );
+    run.assert_code(1).assert_stderr("printed more than 64 KiB");
     assert_eq!(env.sim.stats().token_requests, 0);
 }
 

@@ -241,6 +241,10 @@ async fn run_secret_command(
         .spawn()
         .map_err(|e| failed(format!("it could not be started: {e}")))?;
     let stdout = child.stdout.take();
+    tracing::debug!(
+        timeout_s = timeout.as_secs(),
+        "running client_secret_command {origin}"
+    );
     let run = async {
         let mut out = Vec::new();
         if let Some(stdout) = stdout {
@@ -249,12 +253,26 @@ async fn run_secret_command(
                 .read_to_end(&mut out)
                 .await?;
         }
+        if out.len() as u64 > MAX_COMMAND_OUTPUT {
+            // It would block writing to a pipe nobody reads: no use waiting for it.
+            return Ok::<_, std::io::Error>((out, None));
+        }
         let status = child.wait().await?;
-        Ok::<_, std::io::Error>((out, status))
+        Ok((out, Some(status)))
     };
     let (out, status) = match tokio::time::timeout(timeout, run).await {
-        Ok(Ok(done)) => done,
-        Ok(Err(e)) => return Err(failed(format!("its output could not be read: {e}"))),
+        Ok(Ok((_, None))) => {
+            stop_group(&mut child).await;
+            return Err(failed(format!(
+                "it printed more than {} KiB, far more than a secret; it was stopped",
+                MAX_COMMAND_OUTPUT / 1024
+            )));
+        }
+        Ok(Ok((out, Some(status)))) => (out, status),
+        Ok(Err(e)) => {
+            stop_group(&mut child).await;
+            return Err(failed(format!("its output could not be read: {e}")));
+        }
         Err(_) => {
             stop_group(&mut child).await;
             return Err(ConfigError::SecretCommandTimedOut {
@@ -275,12 +293,6 @@ async fn run_secret_command(
             Some(code) => format!("it exited with status {code}"),
             None => "it was killed by a signal".to_owned(),
         }));
-    }
-    if out.len() as u64 > MAX_COMMAND_OUTPUT {
-        return Err(failed(format!(
-            "it printed more than {} KiB, far more than a secret",
-            MAX_COMMAND_OUTPUT / 1024
-        )));
     }
     String::from_utf8(out).map_err(|_| failed("its output is not UTF-8 text".to_owned()))
 }
