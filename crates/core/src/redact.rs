@@ -134,8 +134,11 @@ fn redact_shapes(text: &str) -> Option<String> {
                 i += 1;
             }
             let end = run(bytes, i, value_char);
-            // "Bearer" as a word followed by a value of some length: "Bearer eyJ…", "basic dXNl…".
-            if starts_word && i > spaces && end - i >= MIN_LEN {
+            // "Bearer" as a word followed by a value of some length with a digit or a symbol in it:
+            // "Bearer eyJ…", "basic dXNl…", but not "basic authentication".
+            let value = &bytes[i..end];
+            let token_like = value.iter().any(|b| !b.is_ascii_alphabetic());
+            if starts_word && i > spaces && value.len() >= MIN_LEN && token_like {
                 spans.push((i, end));
             }
         }
@@ -277,6 +280,7 @@ mod tests {
             "the token endpoint sent a token response auditsync cannot read (at access_token: invalid type)",
             "set client_secret, client_secret_file or client_secret_command",
             "the Bearer scheme",
+            "basic authentication is not used; Bearer tokens are",
         ] {
             assert_eq!(redact(text), text);
         }
