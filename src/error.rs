@@ -95,7 +95,8 @@ pub fn exit(result: Result<Outcome, Error>) -> ExitCode {
                 reason = "the one place an error reaches the admin"
             )]
             {
-                eprintln!("error: {e}");
+                // Whatever the message quotes (a service's answer, a path) passes the redaction filter.
+                eprintln!("error: {}", auditsync_core::redact::redact(&e.to_string()));
             }
             ExitCode::from(e.exit_code())
         }

@@ -29,11 +29,14 @@ impl Report<'_> {
         if self.quiet {
             return Ok(());
         }
+        let detail = auditsync_core::redact::redact(detail);
         writeln!(self.out, "PASS  {check}: {detail}").map_err(stdout_error)
     }
 
     fn fail(&mut self, check: &str, problem: &str) -> Result<(), Error> {
         self.failed += 1;
+        // The problem may quote a service's answer, which may echo a credential.
+        let problem = auditsync_core::redact::redact(problem);
         writeln!(self.out, "FAIL  {check}: {problem}").map_err(stdout_error)
     }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::{load_settings, stdout_error};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::error::{Error, Outcome};
+use auditsync_core::redact::redact;
 use auditsync_core::store::{self, OperationCount, QuarantinedRecord};
 use auditsync_core::time::ts;
 
@@ -80,7 +81,8 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
     let mut out = std::io::stdout().lock();
     if args.json {
         let text = serde_json::to_string_pretty(&status).unwrap_or_default();
-        writeln!(out, "{text}").map_err(stdout_error)?;
+        // The stored texts were redacted when written; a database from before that was not.
+        writeln!(out, "{}", redact(&text)).map_err(stdout_error)?;
         return Ok(Outcome::Done);
     }
     let mut lines = vec![format!("database:   {}", status.database)];
@@ -147,7 +149,7 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
     }
     lines.extend(quarantine_lines(&status));
     for l in lines {
-        writeln!(out, "{l}").map_err(stdout_error)?;
+        writeln!(out, "{}", redact(&l)).map_err(stdout_error)?;
     }
     Ok(Outcome::Done)
 }

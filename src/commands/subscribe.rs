@@ -95,7 +95,8 @@ pub async fn list(
     let rows = rows(subs, wanted, only);
     if json {
         let text = serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into());
-        writeln!(out, "{text}").map_err(stdout_error)?;
+        // What the service sent (a webhook's address, its authId) passes the redaction filter.
+        writeln!(out, "{}", auditsync_core::redact::redact(&text)).map_err(stdout_error)?;
     } else {
         let table: Vec<Vec<String>> = rows
             .iter()
@@ -104,7 +105,7 @@ pub async fn list(
                     None => "none".to_owned(),
                     Some(w) => format!(
                         "{} ({})",
-                        w.address.as_deref().unwrap_or("?"),
+                        auditsync_core::redact::redact(w.address.as_deref().unwrap_or("?")),
                         w.status.as_deref().unwrap_or("unknown")
                     ),
                 };

@@ -39,7 +39,11 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
     // Losses are never retried: said at error level, so -q shows them, whatever else happened.
     for loss in &summary.losses {
         // Quarantined records are kept aside (their text is in the database), the rest is gone.
-        let label = if loss.kind == "quarantined" { "quarantined" } else { "lost" };
+        let label = if loss.kind == "quarantined" {
+            "quarantined"
+        } else {
+            "lost"
+        };
         tracing::error!("{label}: {}", loss.detail);
     }
     if let Some(fatal) = finished.fatal {

@@ -11,14 +11,15 @@
 
 mod architecture;
 mod auth;
+mod bounds;
 mod common;
 mod config;
 mod cron;
 mod import;
 mod maintenance;
+mod outage;
 mod outputs;
 mod records;
-mod outage;
 mod redaction;
 mod reliability;
 mod report;

@@ -116,6 +116,21 @@ fn token(
         );
         return error.render(now, &mut state.rng);
     }
+    if let Some(huge) = &state.faults.huge_token {
+        return super::faults::huge_body(huge, b'{', b'}');
+    }
+    if chance(&mut state.rng, state.faults.token_echo) {
+        let error = EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            format!(
+                "The request could not be processed. Request body: {}",
+                String::from_utf8_lossy(body)
+            ),
+        );
+        return error.render(now, &mut state.rng);
+    }
     let request = TokenRequest::parse(body, headers);
     let resource = match check(
         sim.spec(),
@@ -168,7 +183,7 @@ fn token(
     state.tokens.insert(access_token.clone(), issued);
     state.stats.issued_tokens.push(access_token.clone());
 
-    let body = match flavor {
+    let mut body = match flavor {
         Flavor::V1 => json!({
             "token_type": "Bearer",
             "expires_in": lifetime.to_string(),
@@ -185,6 +200,9 @@ fn token(
             "access_token": access_token,
         }),
     };
+    if let Some(v) = &state.faults.token_expires_in {
+        body["expires_in"] = v.clone();
+    }
     entra_response(StatusCode::OK, &body)
 }
 

@@ -66,7 +66,7 @@ use tower::ServiceExt;
 use url::Url;
 
 pub use control::{ApiRequests, BlobInfo, SimControl, Stats};
-pub use faults::Faults;
+pub use faults::{Faults, HugeBody};
 
 use faults::DropConnection;
 use tenant::{Stream, guid, seeded};

@@ -1590,3 +1590,101 @@ async fn mixed_identities_are_served_and_people_counted_once() {
     assert_eq!(counted, people.len(), "each person once");
     assert!(counted < upns.len() + by_object_id, "not counted twice");
 }
+
+#[tokio::test]
+async fn huge_bodies_are_generated_as_sent_and_are_valid_json() {
+    let fx = Fixture::subscribed(spec()).await;
+    let blobs = fx.sim.blobs("Audit.General");
+    let (bomb, big, endless) = (&blobs[0], &blobs[1], &blobs[2]);
+    let mut faults = Faults::default();
+    faults.huge_blobs.insert(
+        bomb.content_id.clone(),
+        HugeBody::GzipBomb { inflated: 3 << 20 },
+    );
+    faults.huge_blobs.insert(
+        big.content_id.clone(),
+        HugeBody::Oversized { bytes: 1 << 20 },
+    );
+    faults
+        .huge_blobs
+        .insert(endless.content_id.clone(), HugeBody::Endless);
+    fx.sim.set_faults(faults);
+
+    // As sent: a client that does not undo gzip.
+    let raw = Client::builder()
+        .no_proxy()
+        .no_gzip()
+        .build()
+        .expect("an HTTP client");
+    let response = raw
+        .get(&bomb.content_uri)
+        .bearer_auth(&fx.token)
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let body = response.bytes().await.expect("the whole bomb");
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut inflated)
+        .expect("gzip");
+    assert_eq!(inflated.len(), 3 << 20);
+    assert!(
+        body.len() * 500 < inflated.len(),
+        "{} bytes sent",
+        body.len()
+    );
+    let value: Value = serde_json::from_slice(&inflated).expect("JSON");
+    assert_eq!(value, json!([]));
+
+    let response = fx.get(&big.content_uri).await;
+    assert_eq!(response.headers()["content-length"], "1048576");
+    let body = response.bytes().await.expect("the whole body");
+    assert_eq!(body.len(), 1 << 20);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).expect("JSON"),
+        json!([])
+    );
+
+    let mut response = fx.get(&endless.content_uri).await;
+    assert!(response.headers().get("content-length").is_none());
+    let mut read = 0;
+    while read < 4 << 20 {
+        read += response
+            .chunk()
+            .await
+            .expect("a chunk")
+            .expect("no end")
+            .len();
+    }
+}
+
+#[tokio::test]
+async fn echo_faults_quote_the_credentials() {
+    let fx = Fixture::subscribed(spec()).await;
+    fx.sim.set_faults(Faults {
+        token_echo: 1.0,
+        echo_authorization: 1.0,
+        token_expires_in: Some(json!(-5)),
+        ..Faults::default()
+    });
+    let response = post_token(&v1_url(&fx.sim), &v1_fields(&fx.sim)).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let text = response.text().await.expect("a body");
+    let secret: String =
+        form_urlencoded::byte_serialize(fx.sim.spec().client_secret.as_bytes()).collect();
+    assert!(text.contains(&secret), "{text}");
+    for _ in 0..8 {
+        let response = fx.get(&feed(&fx.sim, "subscriptions/list")).await;
+        assert!(response.status().is_client_error() || response.status().is_server_error());
+        let text = response.text().await.expect("a body");
+        assert!(text.contains(&fx.token), "{text}");
+    }
+    fx.sim.set_faults(Faults {
+        token_expires_in: Some(json!("-5")),
+        ..Faults::default()
+    });
+    let response = post_token(&v1_url(&fx.sim), &v1_fields(&fx.sim)).await;
+    let body: Value = response.json().await.expect("a JSON token");
+    assert_eq!(body["expires_in"], "-5");
+}

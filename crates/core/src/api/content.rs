@@ -94,11 +94,13 @@ impl ApiClient {
         Ok(ContentPage { blobs, next })
     }
 
-    /// Downloads one blob at its `contentUri` (with `PublisherIdentifier`), whole.
+    /// Downloads one blob at its `contentUri` (with `PublisherIdentifier`), whole, and at most
+    /// `[sync] blob_size_limit_mib` after decompression.
     ///
     /// # Errors
     /// [`ApiError::Decode`] when `contentUri` is not a URL, [`ApiError::Insecure`] when it is not on
-    /// the API host; otherwise what [`ApiClient::send`] returns (AF20051 once the blob has expired).
+    /// the API host, [`ApiError::TooLarge`] past the limit; otherwise what [`ApiClient::send`] returns
+    /// (AF20051 once the blob has expired).
     pub async fn fetch_blob(&self, blob: &BlobRef) -> Result<Bytes, ApiError> {
         let url = Url::parse(&blob.content_uri).map_err(|e| ApiError::Decode {
             call: format!("blob {}", blob.content_id),
@@ -106,7 +108,13 @@ impl ApiClient {
         })?;
         let call = format!("blob {}", blob.content_id);
         let answer = self
-            .send(Method::GET, url, &call, Some(&blob.content_type))
+            .send_limited(
+                Method::GET,
+                url,
+                &call,
+                Some(&blob.content_type),
+                self.blob_limit,
+            )
             .await?;
         Ok(answer.body)
     }
@@ -257,7 +265,7 @@ mod tests {
             msg.contains("2026-11-20T00:00:00") && msg.contains("clock"),
             "{msg}"
         );
-}
+    }
 
     use reqwest::header::HeaderValue;
 

@@ -19,7 +19,9 @@ use url::Url;
 
 use crate::auth::{AuthError, Credentials, TokenProvider};
 use crate::config::{Cloud, Settings};
-use crate::net::{Exchanged, Http, NetError, check_transport, redact_query, same_origin};
+use crate::net::{
+    BodyError, Exchanged, Http, NetError, check_transport, redact_query, same_origin, size_text,
+};
 use crate::retry::{Backoff, retry_after};
 use breaker::Breaker;
 use pacer::{Answered, Pacer};
@@ -96,6 +98,18 @@ pub enum ApiError {
     /// The HTTP client could not be set up.
     #[error(transparent)]
     Net(#[from] NetError),
+    /// An answer longer, after decompression, than auditsync reads: a blob over `[sync]
+    /// blob_size_limit_mib`, any other answer over [`ANSWER_LIMIT`]. Reading stopped at the limit; the
+    /// request is not repeated.
+    #[error("{call} is larger than {} after decompression; it was not read further ({advice})", size_text(*limit))]
+    TooLarge {
+        /// The operation, as [`ApiClient::send`] was told it (`blob {contentId}` for a blob).
+        call: String,
+        /// The limit, in bytes.
+        limit: u64,
+        /// What to do about it.
+        advice: &'static str,
+    },
     /// A 2xx answer that is not what management-api.md §1.2 documents: a body that is not the
     /// expected JSON, a started subscription whose status is not `enabled`, a `NextPageUri` or
     /// `contentUri` that is not a URL, a `contentCreated` that is not a time.
@@ -416,6 +430,20 @@ struct ErrorDetail {
     message: String,
 }
 
+/// The most auditsync reads of any answer but a blob (a listing page, a subscription list), after
+/// decompression: 16 MiB. A listing entry is about 300 bytes; pages of the real service hold hundreds.
+pub const ANSWER_LIMIT: u64 = 16 << 20;
+/// The most auditsync reads of an error answer; the rest is dropped (its start says what went wrong).
+const ERROR_BODY_LIMIT: usize = 64 << 10;
+
+/// Why one exchange gave no answer to use.
+enum Failure {
+    /// No answer, or one cut off: retried.
+    Net(String),
+    /// A 2xx body over the limit: not retried.
+    TooLarge,
+}
+
 /// A successful answer: headers and the whole body.
 pub struct Answer {
     /// The response headers (`NextPageUri` is read from here).
@@ -438,6 +466,8 @@ pub struct ApiClient {
     pacer: Pacer,
     breaker: Breaker,
     counts: Counts,
+    /// `[sync] blob_size_limit_mib`, in bytes.
+    blob_limit: u64,
 }
 
 /// Requests sent, refused as throttled, and sent again, since the client was made.
@@ -512,6 +542,7 @@ impl ApiClient {
             pacer: Pacer::new(settings.sync.requests_per_minute),
             breaker: Breaker::new(settings.sync.same_failure_limit),
             counts: Counts::default(),
+            blob_limit: u64::from(settings.sync.blob_size_limit_mib) << 20,
         })
     }
 
@@ -571,6 +602,23 @@ impl ApiClient {
         call: &str,
         content_type: Option<&str>,
     ) -> Result<Answer, ApiError> {
+        self.send_limited(method, url, call, content_type, ANSWER_LIMIT)
+            .await
+    }
+
+    /// [`ApiClient::send`] with the body of a 2xx answer bounded to `limit` bytes after decompression
+    /// ([`ApiError::TooLarge`] past it, not retried).
+    ///
+    /// # Errors
+    /// As [`ApiClient::send`], and [`ApiError::TooLarge`].
+    pub async fn send_limited(
+        &self,
+        method: Method,
+        url: Url,
+        call: &str,
+        content_type: Option<&str>,
+        limit: u64,
+    ) -> Result<Answer, ApiError> {
         let url = self.prepare(url)?;
         let stopped = |stop| ApiError::Stopped {
             call: call.to_owned(),
@@ -581,7 +629,7 @@ impl ApiClient {
         }
         let span = tracing::debug_span!("request", call, attempt = tracing::field::Empty);
         let attempts = self
-            .attempts(method, url, call, content_type)
+            .attempts(method, url, call, content_type, limit)
             .instrument(span);
         match self.breaker.deadline() {
             Some(at) => tokio::time::timeout_at(at, attempts)
@@ -620,6 +668,7 @@ impl ApiClient {
         url: Url,
         call: &str,
         content_type: Option<&str>,
+        limit: u64,
     ) -> Result<Answer, ApiError> {
         // Set when the token was renewed because of a 401: a second 401 in a row means the service
         // refuses any token of ours, not that one was stale.
@@ -642,9 +691,22 @@ impl ApiClient {
                 Some(t) => (t, true),
                 None => (self.auth.token().await?, false),
             };
-            let (status, headers, body) = match self.exchange(&method, &url, &token).await {
+            let (status, headers, body) = match self.exchange(&method, &url, &token, limit).await {
                 Ok(answer) => answer,
-                Err(reason) => {
+                Err(Failure::TooLarge) => {
+                    ticket.answered(Answered::Other);
+                    return Err(ApiError::TooLarge {
+                        call: call.to_owned(),
+                        limit,
+                        advice: if call.starts_with("blob ") {
+                            "no real blob is this large; if the service really sends such blobs, raise [sync] \
+                             blob_size_limit_mib"
+                        } else {
+                            "check that `audience` is your cloud's Management API host"
+                        },
+                    });
+                }
+                Err(Failure::Net(reason)) => {
                     ticket.answered(Answered::Other);
                     match self.again(&mut backoff, &reason, None, call) {
                         Some(delay) => {
@@ -766,13 +828,15 @@ impl ApiClient {
         stop.is_some()
     }
 
-    /// One HTTP exchange: the status, headers and whole body, or why there was none (in a few words).
+    /// One HTTP exchange: the status, headers and body (a 2xx body whole up to `limit` bytes, an error
+    /// body's first [`ERROR_BODY_LIMIT`] bytes), or why there was none.
     async fn exchange(
         &self,
         method: &Method,
         url: &Url,
         token: &crate::auth::Token,
-    ) -> Result<Exchanged, String> {
+        limit: u64,
+    ) -> Result<Exchanged, Failure> {
         self.counts.sent.fetch_add(1, Ordering::Relaxed);
         let mut req = self.http.client().request(method.clone(), url.clone());
         req = req.header(AUTHORIZATION, token.header());
@@ -781,8 +845,16 @@ impl ApiClient {
                 .header(reqwest::header::CONTENT_TYPE, "application/json; utf-8")
                 .body("");
         }
-        let req = req.build().map_err(|e| crate::net::net_reason(&e))?;
-        self.http.exchange(req).await
+        let req = req
+            .build()
+            .map_err(|e| Failure::Net(crate::net::net_reason(&e)))?;
+        self.http
+            .exchange(req, limit, ERROR_BODY_LIMIT)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge => Failure::TooLarge,
+                BodyError::Net(reason) => Failure::Net(reason),
+            })
     }
 
     /// The service's error body as a [`ServiceError`] with what is needed to explain it, if the body is

@@ -65,6 +65,8 @@ pub(super) struct FileConfig {
     pub(super) client_secret: Option<SecretString>,
     pub(super) client_secret_file: Option<PathBuf>,
     pub(super) client_secret_command: Option<String>,
+    /// Any TOML value: validated (and refused by name) in `secret`.
+    pub(super) client_secret_command_timeout: Option<toml::Value>,
     pub(super) cloud: Option<String>,
     pub(super) authority: Option<String>,
     pub(super) audience: Option<String>,
@@ -91,15 +93,17 @@ pub(super) struct FileSync {
     pub(super) stall_timeout: Option<String>,
     pub(super) same_failure_limit: Option<u32>,
     pub(super) run_deadline: Option<String>,
+    pub(super) blob_size_limit_mib: Option<u32>,
 }
 
 /// Top-level keys, each overridable by `AUDITSYNC_<KEY>`.
-pub(super) const TOP_KEYS: [&str; 11] = [
+pub(super) const TOP_KEYS: [&str; 12] = [
     "tenant_id",
     "client_id",
     "client_secret",
     "client_secret_file",
     "client_secret_command",
+    "client_secret_command_timeout",
     "cloud",
     "authority",
     "audience",
@@ -108,7 +112,7 @@ pub(super) const TOP_KEYS: [&str; 11] = [
     "database",
 ];
 /// `[sync]` keys, each overridable by `AUDITSYNC_SYNC_<KEY>` or `AUDITSYNC_<KEY>`.
-pub(super) const SYNC_KEYS: [&str; 12] = [
+pub(super) const SYNC_KEYS: [&str; 13] = [
     "start_time_interval",
     "start_time_unit",
     "time_interval",
@@ -121,6 +125,7 @@ pub(super) const SYNC_KEYS: [&str; 12] = [
     "stall_timeout",
     "same_failure_limit",
     "run_deadline",
+    "blob_size_limit_mib",
 ];
 
 /// The variable that overrides a key: `AUDITSYNC_<KEY>`.

@@ -111,6 +111,11 @@ pub struct SyncSettings {
     /// Keep it shorter than the interval between scheduled runs. Written like `50m` or `2h`, 1 second
     /// to 24 hours. Default 50 minutes.
     pub run_deadline: std::time::Duration,
+    /// The most a blob may hold after decompression, in MiB: 1 to 4096. Default 256, far above any
+    /// blob the service sends (a blob holds the records of minutes; at a few KB a record that is
+    /// megabytes, tens at most), and low enough that `concurrency` blobs at once cannot exhaust a
+    /// small machine's memory. A blob over it is not stored, and reported.
+    pub blob_size_limit_mib: u32,
 }
 
 impl Default for SyncSettings {
@@ -128,6 +133,7 @@ impl Default for SyncSettings {
             stall_timeout: std::time::Duration::from_secs(30),
             same_failure_limit: 10,
             run_deadline: std::time::Duration::from_secs(50 * 60),
+            blob_size_limit_mib: 256,
         }
     }
 }
@@ -186,6 +192,15 @@ pub(super) fn sync_settings(
         )?,
         None => d.run_deadline,
     };
+    let blob_size_limit_mib = match layers.sync("blob_size_limit_mib", file.blob_size_limit_mib)? {
+        Some(raw) => within(
+            "blob_size_limit_mib",
+            raw,
+            1..=4096,
+            " (the limit on one blob after decompression, in MiB)",
+        )?,
+        None => d.blob_size_limit_mib,
+    };
     Ok(SyncSettings {
         start_time_interval,
         start_time_unit,
@@ -199,6 +214,7 @@ pub(super) fn sync_settings(
         stall_timeout,
         same_failure_limit,
         run_deadline,
+        blob_size_limit_mib,
     })
 }
 
@@ -514,6 +530,20 @@ mod tests {
                      \"30s\", \"50m\" or \"2h\""
                 ),
             ),
+            (
+                "blob_size_limit_mib = 0\n",
+                format!(
+                    "blob_size_limit_mib {file}: 0 is outside 1 to 4096 (the limit on one blob after \
+                     decompression, in MiB)"
+                ),
+            ),
+            (
+                "blob_size_limit_mib = 4097\n",
+                format!(
+                    "blob_size_limit_mib {file}: 4097 is outside 1 to 4096 (the limit on one blob after \
+                     decompression, in MiB)"
+                ),
+            ),
             // The keys are checked in the table's order: the window, the lists, the limits.
             (
                 "concurrency = 0\nstart_time_unit = \"week\"\n",
@@ -543,7 +573,7 @@ mod tests {
                 "{}[sync]\nstart_time_interval = 7\ntime_interval = 24\n\
                  content_types = [\"audit.general\", \"Audit.General\", \" dlp.all \"]\n\
                  operations = [\" LaunchPowerApp \", \"\", \"CreateFlow\"]\n\
-                 concurrency = 64\nrequests_per_minute = 60000\n",
+                 concurrency = 64\nrequests_per_minute = 60000\nblob_size_limit_mib = 4096\n",
                 minimal()
             ),
             &[("AUDITSYNC_TIME_INTERVAL_UNIT", "Hours")],
@@ -557,6 +587,7 @@ mod tests {
         assert_eq!(s.operations, ["LaunchPowerApp", "CreateFlow"]);
         assert_eq!(s.concurrency, 64);
         assert_eq!(s.requests_per_minute, 60_000);
+        assert_eq!(s.blob_size_limit_mib, 4096);
         let s = load(
             &format!(
                 "{}[sync]\nstall_timeout = \" 5 min \"\nsame_failure_limit = 1000\n",

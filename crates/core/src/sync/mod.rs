@@ -233,7 +233,9 @@ async fn drive(
         failed_blobs: failed,
         unlisted_segments: found.unlisted,
         lost_blobs: lost,
-        error: fatal.as_ref().map(ToString::to_string),
+        error: fatal
+            .as_ref()
+            .map(|e| crate::redact::redact(&e.to_string()).into_owned()),
         stopped: source.stopped(),
     };
     let reported: Vec<String> = summary

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::list::Listed;
 use super::plan::Plan;
 use crate::model::BlobRef;
+use crate::redact::redact;
 use crate::store::{Reader, StoreError};
 use crate::time::ts;
 
@@ -20,7 +21,7 @@ pub struct FailedBlob {
     pub content_type: String,
     /// `contentCreated`, RFC 3339 UTC.
     pub content_created: String,
-    /// Why it was not stored.
+    /// Why it was not stored ([`redact`]ed).
     pub error: String,
     /// The same in a few words without the blob's names, shared by every blob that failed the same
     /// way (`HTTP 500 Internal Server Error "upstream timeout"`): what [`Summary::causes`] counts.
@@ -34,8 +35,8 @@ impl FailedBlob {
             content_id: blob.content_id.clone(),
             content_type: blob.content_type.clone(),
             content_created: ts(blob.created),
-            error: error.to_owned(),
-            cause: cause.to_owned(),
+            error: redact(error).into_owned(),
+            cause: redact(cause).into_owned(),
         }
     }
 }
@@ -49,7 +50,7 @@ pub struct UnlistedSegment {
     pub start: String,
     /// Its end (exclusive).
     pub end: String,
-    /// Why the listing stopped.
+    /// Why the listing stopped ([`redact`]ed).
     pub error: String,
     /// The same without the segment's names, as [`FailedBlob::cause`].
     pub cause: String,
@@ -406,8 +407,8 @@ pub(crate) fn assess(
                 content_type: l.stream.clone(),
                 start: ts(seg.start),
                 end: ts(seg.end),
-                error: err.clone(),
-                cause: l.cause.clone().unwrap_or_else(|| err.clone()),
+                error: redact(err).into_owned(),
+                cause: redact(&l.cause.clone().unwrap_or_else(|| err.clone())).into_owned(),
             });
         }
         all.extend(l.keys.iter());

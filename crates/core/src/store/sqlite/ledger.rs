@@ -46,7 +46,8 @@ impl SqliteStore {
                 stmt.execute(params![
                     b.content_id,
                     b.content_type,
-                    b.content_uri,
+                    // As handed back by the service, which could have put a credential in it.
+                    crate::redact::redact(&b.content_uri),
                     ts(b.created),
                     b.expiration.map(ts),
                     now
@@ -129,7 +130,8 @@ impl SqliteStore {
         self.conn
             .execute(
                 "UPDATE pending_blobs SET attempts = attempts + 1, last_error = ?2 WHERE content_id = ?1",
-                params![content_id, error],
+                // The error may quote a service's answer that echoed a credential.
+                params![content_id, crate::redact::redact(error)],
             )
             .map(drop)
             .map_err(|e| self.write_err(e))

@@ -81,7 +81,8 @@ impl SqliteStore {
             .map_err(|e| map_write(&self.path, e))?;
         tx.execute(
             "UPDATE runs SET finished_at = ?2, outcome = ?3, summary = ?4 WHERE id = ?1",
-            params![id, ts(Utc::now()), outcome, summary],
+            // The summary quotes errors, which may quote a service's answer that echoed a credential.
+            params![id, ts(Utc::now()), outcome, crate::redact::redact(summary)],
         )
         .map_err(|e| map_write(&self.path, e))?;
         for content_id in reported_lost {
