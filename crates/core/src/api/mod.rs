@@ -695,16 +695,7 @@ impl ApiClient {
                 Ok(answer) => answer,
                 Err(Failure::TooLarge) => {
                     ticket.answered(Answered::Other);
-                    return Err(ApiError::TooLarge {
-                        call: call.to_owned(),
-                        limit,
-                        advice: if call.starts_with("blob ") {
-                            "no real blob is this large; if the service really sends such blobs, raise [sync] \
-                             blob_size_limit_mib"
-                        } else {
-                            "check that `audience` is your cloud's Management API host"
-                        },
-                    });
+                    return Err(too_large(call, limit));
                 }
                 Err(Failure::Net(reason)) => {
                     ticket.answered(Answered::Other);
@@ -914,6 +905,21 @@ fn error_body(body: &[u8]) -> Option<(String, String)> {
     })
 }
 
+
+/// A 2xx answer larger than `limit` bytes after decompression: not retried (it would be as large
+/// again), with the advice that fits the call.
+fn too_large(call: &str, limit: u64) -> ApiError {
+    ApiError::TooLarge {
+        call: call.to_owned(),
+        limit,
+        advice: if call.starts_with("blob ") {
+            "no real blob is this large; if the service really sends such blobs, raise [sync] \
+             blob_size_limit_mib"
+        } else {
+            "check that `audience` is your cloud's Management API host"
+        },
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::{ApiError, answer_text, error_body};
