@@ -32,7 +32,23 @@ struct LastRun {
     /// The sync holding the lock ("pid 123, since …") when the last run is still going.
     #[serde(skip_serializing_if = "Option::is_none")]
     running: Option<String>,
+    /// Why it failed or was interrupted, on one line and at most [`ERROR_CHARS`] characters (the
+    /// whole text is in `summary.error`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
     summary: Option<serde_json::Value>,
+}
+
+/// The longest error `status` prints; a service's answer can be long.
+const ERROR_CHARS: usize = 300;
+
+/// An error on one line, cut at [`ERROR_CHARS`] characters.
+fn shorten(error: &str) -> String {
+    let line = error.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(ERROR_CHARS) {
+        Some((at, _)) => format!("{}… (see `auditsync status --json` for all of it)", &line[..at]),
+        None => line,
+    }
 }
 
 pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
@@ -48,6 +64,8 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
                 .writer()
                 .filter(|_| r.outcome.is_none())
                 .map(str::to_owned);
+            let summary: Option<serde_json::Value> =
+                r.summary.and_then(|s| serde_json::from_str(&s).ok());
             LastRun {
                 started_at: r.started_at.map_or_else(|| "unknown".to_owned(), ts),
                 finished_at: r.finished_at.map(ts),
@@ -57,7 +75,11 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
                     (None, None) => "interrupted".into(),
                 },
                 running,
-                summary: r.summary.and_then(|s| serde_json::from_str(&s).ok()),
+                error: summary
+                    .as_ref()
+                    .and_then(|s| s["error"].as_str())
+                    .map(shorten),
+                summary,
             }
         }),
         events: store.events_by_operation()?,
@@ -87,8 +109,9 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
                 .summary
                 .as_ref()
                 .map(|s| {
-                    let why = s["error"]
-                        .as_str()
+                    let why = r
+                        .error
+                        .as_deref()
                         .map(|e| format!(": {e}"))
                         .unwrap_or_default();
                     format!(
@@ -98,7 +121,10 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
                 })
                 .unwrap_or_default();
             match &r.running {
-                Some(holder) => format!("last run:   {} running now ({holder})", r.started_at),
+                Some(holder) => format!(
+                    "last run:   {} running ({holder}); `auditsync status` again once it is done",
+                    r.started_at
+                ),
                 None => format!("last run:   {} {}{detail}", r.started_at, r.outcome),
             }
         }

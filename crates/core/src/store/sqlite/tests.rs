@@ -433,7 +433,7 @@ fn reading_a_database_in_a_folder_that_does_not_exist_says_so() {
     let p = dir.path().join("nowhere/a.db");
     assert!(matches!(
         SqliteStore::open_read(&p),
-        Err(StoreError::NoFolder(_))
+        Err(StoreError::NoFolder { .. })
     ));
     assert!(matches!(
         SqliteStore::open_read(&dir.path().join("a.db")),
