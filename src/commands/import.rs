@@ -43,7 +43,13 @@ pub async fn run(args: ImportArgs, global: &GlobalArgs) -> Result<Outcome, Error
     let mut out = std::io::stdout().lock();
     for (done, path) in args.files.iter().enumerate() {
         if let Some(signal) = stop.requested() {
-            return Err(interrupted(signal, store.as_ref(), events_before, &args.files[done..], None));
+            return Err(interrupted(
+                signal,
+                store.as_ref(),
+                events_before,
+                &args.files[done..],
+                None,
+            ));
         }
         progress.set_message(path.display().to_string());
         // Parsing and SQLite are blocking work: keep them off the async workers.
@@ -63,7 +69,13 @@ pub async fn run(args: ImportArgs, global: &GlobalArgs) -> Result<Outcome, Error
             Err(ImportError::Store(StoreError::Interrupted(signal))) => {
                 progress.finish_and_clear();
                 let rest = &args.files[done + 1..];
-                return Err(interrupted(signal, store.as_ref(), events_before, rest, Some(path)));
+                return Err(interrupted(
+                    signal,
+                    store.as_ref(),
+                    events_before,
+                    rest,
+                    Some(path),
+                ));
             }
             Err(e) => {
                 // One unreadable file does not stop the others.
@@ -142,7 +154,8 @@ fn interrupted(
     rest: &[std::path::PathBuf],
     current: Option<&std::path::Path>,
 ) -> Error {
-    let new = total_events(store).map_or_else(|_| "some".to_owned(), |n| (n - events_before).to_string());
+    let new =
+        total_events(store).map_or_else(|_| "some".to_owned(), |n| (n - events_before).to_string());
     let mut kept = format!("{new} new events are stored and kept");
     if let Some(file) = current {
         kept.push_str(&format!(

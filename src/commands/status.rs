@@ -14,6 +14,9 @@ use auditsync_core::time::ts;
 #[derive(Serialize)]
 struct Status {
     database: String,
+    /// The sync, import or prune holding the database now ("pid 123, since …"), if one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    running: Option<String>,
     watermark: Option<String>,
     last_run: Option<LastRun>,
     events: Vec<OperationCount>,
@@ -46,7 +49,10 @@ const ERROR_CHARS: usize = 300;
 fn shorten(error: &str) -> String {
     let line = error.split_whitespace().collect::<Vec<_>>().join(" ");
     match line.char_indices().nth(ERROR_CHARS) {
-        Some((at, _)) => format!("{}… (see `auditsync status --json` for all of it)", &line[..at]),
+        Some((at, _)) => format!(
+            "{}… (see `auditsync status --json` for all of it)",
+            &line[..at]
+        ),
         None => line,
     }
 }
@@ -57,6 +63,7 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
     let pending = store.pending()?;
     let status = Status {
         database: settings.database.display().to_string(),
+        running: store.writer().map(str::to_owned),
         watermark: store.watermark()?.map(ts),
         last_run: store.last_run()?.map(|r| {
             // A run that has not finished is still going while a writer holds the lock.
@@ -129,6 +136,14 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
             }
         }
     });
+    // A writer that has not recorded its run yet, or an import or prune (they record none).
+    if let Some(holder) = status
+        .running
+        .as_ref()
+        .filter(|_| status.last_run.as_ref().is_none_or(|r| r.running.is_none()))
+    {
+        lines.push(format!("now:        running ({holder})"));
+    }
     if status.events.is_empty() {
         lines.push("events:     none".to_owned());
     }

@@ -18,5 +18,6 @@ mod maintenance;
 mod redaction;
 mod reliability;
 mod report;
+mod state;
 mod subscribe;
 mod sync;

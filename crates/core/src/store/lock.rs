@@ -129,7 +129,10 @@ fn holder(database: &Path) -> String {
         }
     }
     let via = "through another name of the same file";
-    match std::fs::metadata(database).ok().and_then(|m| proc_holder(&m)) {
+    match std::fs::metadata(database)
+        .ok()
+        .and_then(|m| proc_holder(&m))
+    {
         Some((pid, Some(text))) if text.contains(&format!("pid {pid}")) => format!("{text}, {via}"),
         Some((pid, _)) => format!("pid {pid}, {via}"),
         None => format!("a process {via}"),
@@ -151,16 +154,20 @@ fn proc_holder(meta: &std::fs::Metadata) -> Option<(u32, Option<String>)> {
     // "1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF"
     let pid: u32 = locks.lines().find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
-        (f.get(1) == Some(&"FLOCK") && f.get(3) == Some(&"WRITE") && f.get(5) == Some(&key.as_str()))
-            .then(|| f.get(4)?.parse().ok())
-            .flatten()
+        (f.get(1) == Some(&"FLOCK")
+            && f.get(3) == Some(&"WRITE")
+            && f.get(5) == Some(&key.as_str()))
+        .then(|| f.get(4)?.parse().ok())
+        .flatten()
     })?;
-    let text = std::fs::read_dir(format!("/proc/{pid}/fd")).ok().and_then(|fds| {
-        fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-            .find(|target| target.extension().is_some_and(|e| e == "lock"))
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .map(|t| t.trim().replace('\n', ", "))
-    });
+    let text = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()
+        .and_then(|fds| {
+            fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                .find(|target| target.extension().is_some_and(|e| e == "lock"))
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .map(|t| t.trim().replace('\n', ", "))
+        });
     Some((pid, text))
 }
 
@@ -352,11 +359,7 @@ impl RunLock {
             },
         };
         let mut options = OpenOptions::new();
-        options
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false);
+        options.read(true).write(true).create(true).truncate(false);
         nonblocking(&mut options);
         let mut sidecar = options.open(&path).map_err(io)?;
         let file = open_database(database)?;

@@ -70,6 +70,16 @@ pub enum StoreError {
         /// This binary's ([`SCHEMA_VERSION`]).
         known: i64,
     },
+    /// A read-only command found the database being created by a sync that still runs.
+    #[error(
+        "{path} is being created by the sync that holds it ({owner}); run this again when that sync is done"
+    )]
+    Creating {
+        /// The database.
+        path: PathBuf,
+        /// The holder as its lock file says ("pid 123, since …").
+        owner: String,
+    },
     /// A read-only command found no database.
     #[error("there is no database at {0} yet; run `auditsync sync` first")]
     Missing(PathBuf),

@@ -23,8 +23,8 @@ use super::{
     AppRow, DayRow, OperationCount, Pending, PruneScope, Pruned, Reader, ReportFilter, RunLock,
     RunRecord, StoreError, UserRow, Writer, check_path,
 };
-use crate::stop::Stop;
 use crate::model::{BlobRef, Event, Unit};
+use crate::stop::Stop;
 
 pub use migrations::SCHEMA_VERSION;
 
@@ -168,6 +168,20 @@ fn existing_read_only(path: &Path) -> Result<Option<(Connection, i64, Share)>, S
     let (conn, share) = connect_read_only(path)?;
     let (app_id, version) = header(&conn, path)?;
     if app_id != APPLICATION_ID {
+        // A first sync creating the database: SQLite's header is written, the schema not yet.
+        let blank = version == 0
+            && conn
+                .query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .is_ok_and(|n| n == 0);
+        if blank && let Share::Writer(owner) = share {
+            drop(conn);
+            return Err(StoreError::Creating {
+                path: path.to_owned(),
+                owner,
+            });
+        }
         return Err(StoreError::Foreign(path.to_owned()));
     }
     Ok(Some((conn, version, share)))

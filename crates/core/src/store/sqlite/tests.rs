@@ -440,3 +440,104 @@ fn reading_a_database_in_a_folder_that_does_not_exist_says_so() {
         Err(StoreError::Missing(_))
     ));
 }
+
+/// A unit for blob `id` created `hours` ago, holding one event per age in `event_hours` (hours ago).
+fn aged_unit(id: &str, hours: i64, event_hours: &[i64]) -> Unit {
+    let mut b = blob(id);
+    b.created = Utc::now() - TimeDelta::hours(hours);
+    let events = event_hours
+        .iter()
+        .map(|h| {
+            let mut e = event(&format!("{id}-{h}"));
+            e.creation_time = crate::time::ts(Utc::now() - TimeDelta::hours(*h));
+            e
+        })
+        .collect();
+    Unit {
+        ledger: LedgerEntry::Blob(b),
+        events,
+        records_seen: event_hours.len(),
+    }
+}
+
+#[test]
+fn pruning_inside_the_fetchable_window_forgets_the_ledger_rows_of_the_blobs_it_empties() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    // b-old: all its events before the cutoff (12 h ago); b-mixed: created after the cutoff but holding
+    // an event from before it (a blob is created after its records); b-new: all after.
+    s.commit(&[
+        aged_unit("b-old", 20, &[22, 21]),
+        aged_unit("b-mixed", 11, &[13, 11]),
+        aged_unit("b-new", 2, &[3]),
+    ])
+    .unwrap();
+    let mut listed = blob("b-listed");
+    listed.created = Utc::now() - TimeDelta::hours(30);
+    s.add_pending(&[listed]).unwrap();
+    s.begin_run((Utc::now(), Utc::now())).unwrap();
+    let scope = PruneScope {
+        cutoff: Utc::now() - TimeDelta::hours(12),
+        include_fetchable: true,
+    };
+    let preview = s.prune_preview(scope).unwrap();
+    let before = event_ids(&s);
+    assert_eq!(event_ids(&s), before, "a preview changes nothing");
+    let pruned = s.prune(scope).unwrap();
+    assert_eq!(pruned, preview, "the preview counts what the prune deletes");
+    assert_eq!(
+        (
+            pruned.events,
+            pruned.ledger_rows,
+            pruned.pending_rows,
+            pruned.runs
+        ),
+        (3, 2, 1, 0)
+    );
+    assert_eq!(event_ids(&s), ["b-mixed-11", "b-new-3"]);
+    let stored = s.stored_since(Utc::now() - TimeDelta::days(2)).unwrap();
+    assert_eq!(stored, HashSet::from(["b-new".to_owned()]));
+
+    // Without the fetchable days, ledger rows of the last 8 days stay whatever the cutoff.
+    s.commit(&[
+        aged_unit("b-week", 24 * 9, &[24 * 9 + 1]),
+        aged_unit("b-six", 24 * 6, &[24 * 6 + 1]),
+    ])
+    .unwrap();
+    let kept = PruneScope {
+        cutoff: Utc::now() - TimeDelta::hours(24 * 5),
+        include_fetchable: false,
+    };
+    let pruned = s.prune(kept).unwrap();
+    assert_eq!((pruned.events, pruned.ledger_rows), (2, 1));
+    assert!(
+        s.stored_since(Utc::now() - TimeDelta::days(7))
+            .unwrap()
+            .contains("b-six")
+    );
+}
+
+#[test]
+fn a_raised_stop_ends_batch_writes_before_the_next_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    s.commit(&[aged_unit("b1", 24 * 30, &[24 * 30 + 1])])
+        .unwrap();
+    let stop = crate::stop::Stop::new();
+    s.set_stop(stop.clone());
+    s.insert_events(&[event("e1")], "file.csv").unwrap();
+    stop.request(crate::stop::Signal::Terminate);
+    assert!(matches!(
+        s.insert_events(&[event("e2")], "file.csv"),
+        Err(StoreError::Interrupted(crate::stop::Signal::Terminate))
+    ));
+    let pruned = s
+        .prune(PruneScope {
+            cutoff: Utc::now() - TimeDelta::days(10),
+            include_fetchable: false,
+        })
+        .unwrap();
+    assert_eq!(pruned.interrupted, Some(crate::stop::Signal::Terminate));
+    assert_eq!(pruned.events, 0, "stopped before the first batch");
+    assert_eq!(event_ids(&s).len(), 2);
+}
