@@ -57,6 +57,32 @@ fn shorten(error: &str) -> String {
     }
 }
 
+/// `last run:   <started> <outcome>, <blobs> blobs fetched, <events> events kept: <why>`, or the run
+/// going on now.
+fn last_run_line(run: Option<&LastRun>) -> String {
+    match run {
+        None => "last run:   none".to_owned(),
+        Some(r) => {
+            let counts = r
+                .summary
+                .as_ref()
+                .and_then(|s| Some((s["blobs_fetched"].as_u64()?, s["events_kept"].as_u64()?)))
+                .map(|(blobs, events)| format!(", {blobs} blobs fetched, {events} events kept"))
+                .unwrap_or_default();
+            let why = r
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            let detail = format!("{counts}{why}");
+            match &r.running {
+                Some(holder) => format!("last run:   {} running ({holder})", r.started_at),
+                None => format!("last run:   {} {}{detail}", r.started_at, r.outcome),
+            }
+        }
+    }
+}
+
 pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
     let settings = load_settings(global)?;
     let store = store::open_read(&settings.database)?;
@@ -109,33 +135,7 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
             .as_deref()
             .unwrap_or("none yet (no run has completed a segment)")
     ));
-    lines.push(match &status.last_run {
-        None => "last run:   none".to_owned(),
-        Some(r) => {
-            let detail = r
-                .summary
-                .as_ref()
-                .map(|s| {
-                    let why = r
-                        .error
-                        .as_deref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default();
-                    format!(
-                        ", {} blobs fetched, {} events kept{why}",
-                        s["blobs_fetched"], s["events_kept"]
-                    )
-                })
-                .unwrap_or_default();
-            match &r.running {
-                Some(holder) => format!(
-                    "last run:   {} running ({holder}); `auditsync status` again once it is done",
-                    r.started_at
-                ),
-                None => format!("last run:   {} {}{detail}", r.started_at, r.outcome),
-            }
-        }
-    });
+    lines.push(last_run_line(status.last_run.as_ref()));
     // A writer that has not recorded its run yet, or an import or prune (they record none).
     if let Some(holder) = status
         .running

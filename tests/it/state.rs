@@ -638,7 +638,7 @@ fn sigterm_or_ctrl_c_during_a_sync_keeps_what_was_stored_and_says_so() {
         env.run(&["status"])
             .assert_code(0)
             .assert_stdout("interrupted")
-            .assert_stdout(&format!("interrupted by"));
+            .assert_stdout("interrupted by");
     }
     // The next run fetches the rest (a blob in flight when the signal came is fetched again, and
     // stored once).

@@ -123,10 +123,10 @@ fn owner(file: &mut File) -> String {
 /// Who holds the database's lock exclusively: as this name's `.lock` says when the holder took it
 /// through this name, else found through `/proc` (the holder came in through another name: a hard link).
 fn holder(database: &Path) -> String {
-    if let Ok(mut sidecar) = open_regular(&lock_path(database)) {
-        if matches!(sidecar.try_lock_shared(), Err(TryLockError::WouldBlock)) {
-            return owner(&mut sidecar);
-        }
+    if let Ok(mut sidecar) = open_regular(&lock_path(database))
+        && matches!(sidecar.try_lock_shared(), Err(TryLockError::WouldBlock))
+    {
+        return owner(&mut sidecar);
     }
     let via = "through another name of the same file";
     match std::fs::metadata(database)
