@@ -671,3 +671,106 @@ fn sigterm_while_import_or_prune_waits_for_the_lock_stops_it_saying_nothing_was_
     drop(lock);
     assert_eq!(stored_ids(&env), before);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_during_an_import_keeps_the_committed_batches_and_names_what_is_left() {
+    let env = tenant();
+    let rows = 80_000;
+    let big = export(&env, "big.csv", rows);
+    let small = export(&env, "small.csv", 5);
+    let db = env.path("auditsync.db");
+    let child = spawn(
+        &env,
+        &["import", big.to_str().unwrap(), small.to_str().unwrap()],
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count(&db, "SELECT count(*) FROM audit_events") < 1000 {
+        assert!(Instant::now() < deadline, "no batch was committed");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    send(&child, libc::SIGINT);
+    let run = finish(
+        &env,
+        child,
+        Duration::from_secs(60),
+        "the interrupted import",
+    );
+    run.assert_code(130)
+        .assert_stderr("interrupted by Ctrl-C (SIGINT)")
+        .assert_stderr("new events are stored and kept")
+        .assert_stderr("big.csv was stopped partway")
+        .assert_stderr("not imported:")
+        .assert_stderr("small.csv");
+    let kept = count(&db, "SELECT count(*) FROM audit_events");
+    assert!(kept >= 1000 && kept < rows as i64, "{kept} of {rows}");
+    assert!(
+        run.stderr.contains(&format!("{kept} new events")),
+        "{}",
+        run.all()
+    );
+    // Importing again adds only the rest.
+    env.run(&["import", big.to_str().unwrap(), small.to_str().unwrap()])
+        .assert_code(0);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM audit_events"),
+        rows as i64 + 5
+    );
+}
+
+#[test]
+fn doctor_and_prune_dry_run_read_a_read_only_database_and_change_nothing() {
+    let env = TestEnv::with(|s| {
+        s.now = Utc::now();
+        s.hours = 6;
+    });
+    let dir = env.path("data");
+    std::fs::create_dir(&dir).unwrap();
+    let mount = |options: &str| {
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !mount("size=64m") {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(dir.clone());
+    config_for(&env, "auditsync.toml", "data/auditsync.db");
+    env.run(&["subscribe", "start"]).assert_code(0);
+    env.run(&["sync"]).assert_code(0);
+    let remounted = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(remounted.success());
+    let before = snapshot(&dir);
+    let doctor = env.run(&["doctor"]);
+    doctor
+        .assert_code(1)
+        .assert_stdout("cannot be written by this user")
+        .assert_stdout("PASS  last sync");
+    env.run(&["prune", "--older-than", "400d", "--dry-run"])
+        .assert_code(0)
+        .assert_stdout("would delete 0 events");
+    env.run(&["status"])
+        .assert_code(0)
+        .assert_stdout("complete");
+    assert!(
+        snapshot(&dir) == before,
+        "a reader changed the read-only mount"
+    );
+    let _ = Command::new("mount")
+        .args(["-o", "remount,rw"])
+        .arg(&dir)
+        .status();
+}
