@@ -97,11 +97,12 @@ async fn before_writing<T>(
     work: impl std::future::Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
     tokio::select! {
-        result = work => result,
+        biased;
         signal = stop.wait() => Err(Error::Interrupted {
             signal,
             kept: "nothing was written to the database yet".into(),
         }),
+        result = work => result,
     }
 }
 

@@ -213,7 +213,14 @@ impl SqliteStore {
     pub(super) fn open_read(path: &Path) -> Result<SqliteStore, StoreError> {
         let Some((conn, version, share)) = existing_read_only(path)? else {
             // "Run sync first" would not help if the folder is not there either.
-            // A missing folder was refused by `check_path` already.
+            // A missing folder was refused by `check_path` already. An empty file locked by a writer:
+            // a first sync has just created it.
+            if let Share::Writer(owner) = lock::share(path) {
+                return Err(StoreError::Creating {
+                    path: path.to_owned(),
+                    owner,
+                });
+            }
             return Err(StoreError::Missing(path.to_owned()));
         };
         check_version(path, version, false)?;

@@ -541,3 +541,20 @@ fn a_raised_stop_ends_batch_writes_before_the_next_batch() {
     assert_eq!(pruned.events, 0, "stopped before the first batch");
     assert_eq!(event_ids(&s).len(), 2);
 }
+
+#[test]
+fn a_database_a_first_sync_is_still_creating_is_named_as_such_to_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    // The writer has created the file (empty) to lock it, and not written a byte yet.
+    let lock = RunLock::try_acquire(&p).unwrap();
+    assert!(matches!(
+        SqliteStore::open_read(&p),
+        Err(StoreError::Creating { .. })
+    ));
+    drop(lock);
+    assert!(matches!(
+        SqliteStore::open_read(&p),
+        Err(StoreError::Missing(_))
+    ));
+}
