@@ -101,7 +101,11 @@ impl SqliteStore {
         };
         Ok(Pruned {
             events: count("audit_events", PRUNE_EVENTS, &[&p.0])?,
-            ledger_rows: count("blob_ledger", FORGET_LEDGER, &[&p.0, &p.1, &p.2])?,
+            ledger_rows: count(
+                "blob_ledger",
+                FORGET_LEDGER,
+                &[&p.0, &p.1, &p.2, &p.3, &p.4],
+            )?,
             pending_rows: count("pending_blobs", FORGET_PENDING, &[&p.0, &p.1, &p.2])?,
             runs: count("runs", PRUNE_RUNS, &[&p.0])?,
             interrupted: None,
@@ -121,7 +125,7 @@ impl SqliteStore {
         pruned.ledger_rows = tx
             .execute(
                 &format!("DELETE FROM blob_ledger WHERE {FORGET_LEDGER}"),
-                params![p.0, p.1, p.2],
+                params![p.0, p.1, p.2, p.3, p.4],
             )
             .map_err(|e| map_write(&self.path, e))?;
         pruned.pending_rows = tx
@@ -164,9 +168,14 @@ const PRUNE_EVENTS: &str = "creation_time < ?1";
 
 /// Ledger rows to forget: `?2` the ledger's cutoff (the cutoff, or 8 days ago if that is earlier and
 /// the fetchable days are not included), `?3` whether they are: then also the blobs the deleted events
-/// came from (a blob is created after its records, so some are younger than the cutoff).
+/// came from (a blob is created after its records, so some are younger than the cutoff), and, when
+/// imported events (which name no blob) of the last 7 days + 48 hours (`?5`) are deleted, every blob
+/// created before the cutoff + 48 hours (`?4`), which could hold them (the service can publish a record
+/// up to 48 hours late). A blob forgotten that held nothing deleted is fetched again for nothing.
 const FORGET_LEDGER: &str = "content_created < ?2 OR (?3 AND content_id IN \
-     (SELECT content_id FROM audit_events WHERE creation_time < ?1 AND content_type IS NOT NULL))";
+     (SELECT content_id FROM audit_events WHERE creation_time < ?1 AND content_type IS NOT NULL)) \
+     OR (?3 AND content_created < ?4 AND EXISTS (SELECT 1 FROM audit_events \
+     WHERE creation_time < ?1 AND creation_time >= ?5 AND content_type IS NULL))";
 
 /// Pending rows to delete: those reported lost before the ledger's cutoff; with the fetchable days,
 /// every blob listed but not stored before the cutoff (a sync lists it again).
@@ -175,16 +184,23 @@ const FORGET_PENDING: &str = "content_created < ?2 AND (lost_reported = 1 OR ?3)
 /// Runs to delete: those that started before the cutoff, but never the latest (`status` shows it).
 const PRUNE_RUNS: &str = "started_at < ?1 AND id < (SELECT max(id) FROM runs)";
 
-/// The cutoff, the ledger's cutoff and the fetchable flag, as stored text and a number.
-fn prune_params(scope: PruneScope) -> (String, String, i64) {
+/// How late the service may publish a record, at most (the CoE's "up to 48 hours").
+const LATE: TimeDelta = TimeDelta::hours(48);
+
+/// The cutoff, the ledger's cutoff, the fetchable flag (as a number), the cutoff + [`LATE`], and the
+/// oldest event time a listable blob may hold (7 days + [`LATE`] ago), as stored text.
+fn prune_params(scope: PruneScope) -> (String, String, i64, String, String) {
+    let now = Utc::now();
     let ledger_cutoff = if scope.include_fetchable {
         scope.cutoff
     } else {
-        scope.cutoff.min(Utc::now() - TimeDelta::days(8))
+        scope.cutoff.min(now - TimeDelta::days(8))
     };
     (
         ts(scope.cutoff),
         ts(ledger_cutoff),
         i64::from(scope.include_fetchable),
+        ts(scope.cutoff + LATE),
+        ts(now - TimeDelta::days(crate::store::FETCHABLE_DAYS) - LATE),
     )
 }

@@ -558,3 +558,27 @@ fn a_database_a_first_sync_is_still_creating_is_named_as_such_to_readers() {
         Err(StoreError::Missing(_))
     ));
 }
+
+#[test]
+fn pruning_imported_events_inside_the_fetchable_window_forgets_the_blobs_that_could_hold_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    // Blobs 20 h and 2 h old; an imported event (no blob named) from 13 h ago, which a blob up to 48 h
+    // younger could hold.
+    s.commit(&[aged_unit("b-20", 20, &[]), aged_unit("b-2", 2, &[3])])
+        .unwrap();
+    let mut imported = event("imported");
+    imported.creation_time = crate::time::ts(Utc::now() - TimeDelta::hours(13));
+    s.insert_events(&[imported], "import:x.csv").unwrap();
+    let scope = PruneScope {
+        cutoff: Utc::now() - TimeDelta::hours(12),
+        include_fetchable: true,
+    };
+    let pruned = s.prune(scope).unwrap();
+    assert_eq!((pruned.events, pruned.ledger_rows), (1, 2));
+    assert!(
+        s.stored_since(Utc::now() - TimeDelta::days(2))
+            .unwrap()
+            .is_empty()
+    );
+}
