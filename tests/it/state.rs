@@ -479,6 +479,18 @@ fn a_missing_database_folder_gets_one_message_from_every_command() {
     let doctor = env.run(&["doctor"]);
     assert!(doctor.stdout.contains(&message), "{}", doctor.all());
     assert!(!env.path("nowhere").exists(), "nothing was created");
+    // A file where the folder should be is named as such.
+    env.write("notes.txt", "not a folder\n");
+    config_for(&env, "auditsync.toml", "notes.txt/auditsync.db");
+    for args in [
+        &["sync"][..],
+        &["status"],
+        &["prune", "--older-than", "400d"],
+    ] {
+        env.run(args)
+            .assert_code(2)
+            .assert_stderr("notes.txt is not a folder");
+    }
 }
 
 #[cfg(unix)]

@@ -118,6 +118,17 @@ pub enum StoreError {
         /// The folder to create (absolute, symlinks resolved as far as they exist).
         folder: PathBuf,
     },
+    /// The path of the database's folder names a file, not a folder.
+    #[error(
+        "{folder} is not a folder, so the database {database} cannot be in it; set `database` to a path in \
+         a folder"
+    )]
+    FolderNotAFolder {
+        /// The database, as configured.
+        database: PathBuf,
+        /// What should be its folder.
+        folder: PathBuf,
+    },
     /// `database` names something that is neither a regular file nor nothing: a named pipe, a socket,
     /// a device. Refused before it is opened (opening a named pipe would block).
     #[error(
@@ -169,6 +180,7 @@ impl StoreError {
             | StoreError::TooOld { .. }
             | StoreError::Missing(_)
             | StoreError::NoFolder { .. }
+            | StoreError::FolderNotAFolder { .. }
             | StoreError::NotAFile { .. } => 2,
             StoreError::Interrupted(signal) => signal.exit_code(),
             _ => 1,
@@ -391,16 +403,24 @@ pub fn check_path(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// [`StoreError::NoFolder`] for `database`, naming the folder to create.
+/// [`StoreError::NoFolder`] for `database`, naming the folder to create ([`StoreError::FolderNotAFolder`]
+/// when that path is a file).
 fn no_folder(database: &Path) -> StoreError {
     let real = lock::real_path(database);
     let folder = match real.parent() {
         Some(f) if !f.as_os_str().is_empty() => f.to_owned(),
         _ => PathBuf::from("."),
     };
+    let folder = std::path::absolute(&folder).unwrap_or(folder);
+    if folder.exists() {
+        return StoreError::FolderNotAFolder {
+            database: database.to_owned(),
+            folder,
+        };
+    }
     StoreError::NoFolder {
         database: database.to_owned(),
-        folder: std::path::absolute(&folder).unwrap_or(folder),
+        folder,
     }
 }
 
