@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{load_settings, stdout_error};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::error::{Error, Outcome};
-use auditsync_core::store::{self, OperationCount};
+use auditsync_core::store::{self, OperationCount, StoreError};
 use auditsync_core::time::ts;
 
 #[derive(Serialize)]
@@ -83,9 +83,36 @@ fn last_run_line(run: Option<&LastRun>) -> String {
     }
 }
 
+/// What `status` can say while a sync writes the database through another name of the file (a hard
+/// link): who runs; the rest cannot be read safely through this name until it is done.
+fn written_elsewhere(
+    database: &std::path::Path,
+    owner: &str,
+    json: bool,
+) -> Result<Outcome, Error> {
+    let mut out = std::io::stdout().lock();
+    let text = if json {
+        serde_json::json!({ "database": database.display().to_string(), "running": owner })
+            .to_string()
+    } else {
+        format!(
+            "database:   {}\nnow:        running ({owner})\n            the rest shows once it is done (SQLite \
+             cannot read the database through this name while it is written through another)",
+            database.display()
+        )
+    };
+    writeln!(out, "{text}").map_err(stdout_error)?;
+    Ok(Outcome::Done)
+}
+
 pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
     let settings = load_settings(global)?;
-    let store = store::open_read(&settings.database)?;
+    let store = match store::open_read(&settings.database) {
+        Err(StoreError::WrittenElsewhere { owner, .. }) => {
+            return written_elsewhere(&settings.database, &owner, args.json);
+        }
+        other => other?,
+    };
     let pending = store.pending()?;
     let status = Status {
         database: settings.database.display().to_string(),

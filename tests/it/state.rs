@@ -219,7 +219,7 @@ fn prune_inside_the_fetchable_window_needs_asking_and_a_sync_from_brings_back_ex
 /// Starts a slow sync with `config`, waits until it holds `lock`, and checks that a sync through the
 /// default configuration (another name of the same database) is refused naming it, and that `status`
 /// through that name sees it running.
-fn second_name_is_refused(env: &TestEnv, config: &str, lock: &str) {
+fn second_name_is_refused(env: &TestEnv, config: &str, lock: &str, hard_link: bool) {
     let first = spawn(env, &["--config", config, "sync"]);
     wait_for_holder(&env.path(lock), first.id());
     let holder = format!("pid {}", first.id());
@@ -229,7 +229,9 @@ fn second_name_is_refused(env: &TestEnv, config: &str, lock: &str) {
         .assert_stderr(&holder);
     // Once it has recorded its run (before, a first sync may still be creating the database):
     let deadline = Instant::now() + Duration::from_secs(60);
-    while count(&env.path("auditsync.db"), "SELECT count(*) FROM runs") == 0 {
+    // (Looked at through the name the sync uses: SQLite's journal is beside it.)
+    let writer_db = lock.trim_end_matches(".lock");
+    while count(&env.path(writer_db), "SELECT count(*) FROM runs") == 0 {
         assert!(Instant::now() < deadline, "the sync never recorded its run");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -244,7 +246,23 @@ fn second_name_is_refused(env: &TestEnv, config: &str, lock: &str) {
         "{status}"
     );
     assert_ne!(status["last_run"]["outcome"], "interrupted", "{status}");
-    finish(env, first, Duration::from_secs(120), "the first sync").assert_code(0);
+    if hard_link {
+        // SQLite's journal is beside the other name: reading through this one waits for the end.
+        env.run(&["report", "apps"])
+            .assert_code(1)
+            .assert_stderr("cannot be read through this name meanwhile");
+    }
+    let run = finish(env, first, Duration::from_secs(120), "the first sync");
+    run.assert_code(0);
+    if hard_link {
+        run.assert_stderr("hard links");
+    }
+    for leftover in ["auditsync.db-wal", "auditsync.db-shm"] {
+        assert!(
+            !env.path(leftover).exists(),
+            "{leftover} left beside the other name"
+        );
+    }
     let check: String = rusqlite::Connection::open(env.path("auditsync.db"))
         .unwrap()
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -266,7 +284,7 @@ fn a_hard_link_to_the_database_never_runs_a_second_writer() {
     std::fs::create_dir(env.path("other")).unwrap();
     std::fs::hard_link(env.path("auditsync.db"), env.path("other/hard.db")).unwrap();
     config_for(&env, "hard.toml", "other/hard.db");
-    second_name_is_refused(&env, "hard.toml", "other/hard.db.lock");
+    second_name_is_refused(&env, "hard.toml", "other/hard.db.lock", true);
     assert!(
         env.sim
             .stats()
@@ -289,7 +307,7 @@ fn a_symlink_to_a_database_not_created_yet_never_runs_a_second_writer() {
     std::os::unix::fs::symlink("../auditsync.db", env.path("other/link.db")).unwrap();
     config_for(&env, "link.toml", "other/link.db");
     // The first sync creates the database through the link.
-    second_name_is_refused(&env, "link.toml", "auditsync.db.lock");
+    second_name_is_refused(&env, "link.toml", "auditsync.db.lock", false);
 }
 
 // ---- point 14: readers never write ----

@@ -86,6 +86,9 @@ pub(crate) enum Share {
     Held(#[allow(dead_code, reason = "held for its lock, never read")] Vec<File>),
     /// A writer holds it: the holder as its lock file says ("pid 123, since …").
     Writer(String),
+    /// A writer holds it through another name of the file (a hard link): SQLite keeps the write-ahead
+    /// log beside the name it opened, so this name cannot be read safely until it is done.
+    Elsewhere(String),
     /// This user may not open the database file or lock it: no writer can be kept out.
     Absent,
 }
@@ -121,22 +124,24 @@ fn owner(file: &mut File) -> String {
 }
 
 /// Who holds the database's lock exclusively: as this name's `.lock` says when the holder took it
-/// through this name, else found through `/proc` (the holder came in through another name: a hard link).
-fn holder(database: &Path) -> String {
+/// through this name, else found through `/proc` (the holder came in through another name: a hard
+/// link; then `true`).
+fn holder(database: &Path) -> (String, bool) {
     if let Ok(mut sidecar) = open_regular(&lock_path(database))
         && matches!(sidecar.try_lock_shared(), Err(TryLockError::WouldBlock))
     {
-        return owner(&mut sidecar);
+        return (owner(&mut sidecar), false);
     }
     let via = "through another name of the same file";
-    match std::fs::metadata(database)
+    let text = match std::fs::metadata(database)
         .ok()
         .and_then(|m| proc_holder(&m))
     {
         Some((pid, Some(text))) if text.contains(&format!("pid {pid}")) => format!("{text}, {via}"),
         Some((pid, _)) => format!("pid {pid}, {via}"),
         None => format!("a process {via}"),
-    }
+    };
+    (text, true)
 }
 
 /// The pid holding an exclusive `flock` on the file of `meta` (from `/proc/locks`), and what its
@@ -185,7 +190,12 @@ pub(crate) fn share(database: &Path) -> Share {
     };
     match file.try_lock_shared() {
         Ok(()) => {}
-        Err(TryLockError::WouldBlock) => return Share::Writer(holder(database)),
+        Err(TryLockError::WouldBlock) => {
+            return match holder(database) {
+                (owner, false) => Share::Writer(owner),
+                (owner, true) => Share::Elsewhere(owner),
+            };
+        }
         Err(TryLockError::Error(_)) => return Share::Absent,
     }
     let mut held = vec![file];
@@ -278,6 +288,27 @@ fn open_database(database: &Path) -> Result<File, StoreError> {
     Ok(file)
 }
 
+/// Warns when the database file has several names (hard links): the lock keeps two runs apart, but
+/// SQLite keeps its journal beside the name it opened, so after a crash a run through another name
+/// would not see the journal the crashed one left.
+fn warn_if_linked(meta: &std::fs::Metadata, database: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() > 1 {
+            tracing::warn!(
+                "{} has {} names (hard links); runs through them never overlap, but SQLite keeps its journal \
+                 beside the name a run opened, so after a crash a run through another name would not see it: \
+                 name the database by one path in every configuration (a symlink is fine)",
+                database.display(),
+                meta.nlink()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (meta, database);
+}
+
 impl RunLock {
     /// Takes the lock of `database`, waiting up to `wait` for another run to finish.
     ///
@@ -363,7 +394,9 @@ impl RunLock {
         nonblocking(&mut options);
         let mut sidecar = options.open(&path).map_err(io)?;
         let file = open_database(database)?;
-        let identity = Identity::of(&file.metadata().map_err(io)?, database);
+        let meta = file.metadata().map_err(io)?;
+        let identity = Identity::of(&meta, database);
+        warn_if_linked(&meta, database);
         // The database file first: it is what every name of the database shares.
         let busy = |readers: bool, owner: String| {
             if readers {
@@ -384,7 +417,7 @@ impl RunLock {
             Err(TryLockError::WouldBlock) => {
                 // Only readers share it; a writer holds it alone.
                 let readers = file.try_lock_shared().is_ok();
-                return Err(busy(readers, holder(database)));
+                return Err(busy(readers, holder(database).0));
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
@@ -467,7 +500,8 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(share(&hard), Share::Writer(_)));
+        assert!(matches!(share(&hard), Share::Elsewhere(_)));
+        assert!(matches!(share(&db), Share::Writer(_)));
         drop(held);
         let reader = share(&hard);
         assert!(matches!(reader, Share::Held(_)));

@@ -80,6 +80,20 @@ pub enum StoreError {
         /// The holder as its lock file says ("pid 123, since …").
         owner: String,
     },
+    /// A writer holds the database through another name of the file (a hard link): SQLite keeps its
+    /// write-ahead log beside the name it opened, so reading through this name meanwhile could see a
+    /// half-written state; refused instead (exit 1).
+    #[error(
+        "the sync that holds {path} ({owner}) is writing it; SQLite keeps its journal beside the name it \
+         was opened by, so it cannot be read through this name meanwhile: run this again when that sync is \
+         done, or name the database by the same path in every configuration"
+    )]
+    WrittenElsewhere {
+        /// The database, as this command names it.
+        path: PathBuf,
+        /// The holder ("pid 123, since …, through another name of the same file").
+        owner: String,
+    },
     /// A read-only command found no database.
     #[error("there is no database at {0} yet; run `auditsync sync` first")]
     Missing(PathBuf),

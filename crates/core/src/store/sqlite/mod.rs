@@ -78,6 +78,12 @@ fn add_functions(conn: &Connection) -> rusqlite::Result<()> {
 /// is there beside the file; it is opened read-only through it.
 fn connect_read_only(path: &Path) -> Result<(Connection, Share), StoreError> {
     let share = lock::share(path);
+    if let Share::Elsewhere(owner) = share {
+        return Err(StoreError::WrittenElsewhere {
+            path: path.to_owned(),
+            owner,
+        });
+    }
     let quiet =
         !matches!(share, Share::Writer(_)) && !sidecar(&lock::real_path(path), "-wal").exists();
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -215,7 +221,7 @@ impl SqliteStore {
             // "Run sync first" would not help if the folder is not there either.
             // A missing folder was refused by `check_path` already. An empty file locked by a writer:
             // a first sync has just created it.
-            if let Share::Writer(owner) = lock::share(path) {
+            if let Share::Writer(owner) | Share::Elsewhere(owner) = lock::share(path) {
                 return Err(StoreError::Creating {
                     path: path.to_owned(),
                     owner,
