@@ -221,9 +221,17 @@ pub struct ImportArgs {
 /// `auditsync prune`.
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Delete events older than this: a number of days (400d), weeks (52w) or hours (48h)
+    /// Delete events older than this: a number of days (400d), weeks (52w) or hours (48h); less than
+    /// 7 days needs --include-fetchable
     #[arg(long, value_name = "AGE", value_parser = parse_age)]
     pub older_than: chrono::TimeDelta,
+    /// Allow an age under 7 days, whose content the API still serves: those events are deleted and the
+    /// ledger forgets their blobs, so a later `sync --from` fetches them again
+    #[arg(long)]
+    pub include_fetchable: bool,
+    /// Say what would be deleted (events, ledger rows, pending blobs, runs) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `auditsync demo`.

@@ -1,5 +1,7 @@
 //! The one place where errors become what the admin reads and the exit code cron sees:
-//! 0 success, 1 failed or incomplete, 2 bad usage or configuration.
+//! 0 success, 1 failed or incomplete, 2 bad usage or configuration; 130 (Ctrl-C) and 143 (SIGTERM)
+//! when a signal stopped `sync`, `import` or `prune`, as a shell reports a process the signal killed
+//! (a failure to cron; what was committed is kept and the message says what).
 
 use std::process::ExitCode;
 
@@ -42,6 +44,15 @@ pub enum Error {
     /// message says what to do.
     #[error("{0}")]
     Usage(String),
+    /// Ctrl-C or SIGTERM stopped `import` or `prune` between two batches (exit 130 or 143); `kept`
+    /// says what was done and what is left.
+    #[error("interrupted by {signal}: {kept}")]
+    Interrupted {
+        /// The signal.
+        signal: auditsync_core::stop::Signal,
+        /// What was kept, and how to finish.
+        kept: String,
+    },
     /// Local I/O outside the modules' own errors: standard output, an output file, the simulator's
     /// port, the async runtime, a blocking task that died (exit 1; a broken pipe exits 0).
     #[error("{what}: {source}")]
@@ -65,6 +76,7 @@ impl Error {
             Error::Import(e) => e.exit_code(),
             Error::Output(e) => e.exit_code(),
             Error::Usage(_) => 2,
+            Error::Interrupted { signal, .. } => signal.exit_code(),
             Error::Auth(_) | Error::Io { .. } => 1,
         }
     }

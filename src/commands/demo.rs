@@ -56,6 +56,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
     let opts = Options {
         range: None,
         progress: std::io::stderr().is_terminal(),
+        stop: Default::default(),
     };
     let plan = sync::plan(&settings, Some(&*store), &opts)?;
     let first = sync::run(&settings, api.clone(), store, plan, &opts).await?;

@@ -17,6 +17,7 @@ use crate::cli::{Cli, Command, GlobalArgs};
 use crate::error::{Error, Outcome};
 use crate::output::Keep;
 use auditsync_core::config::{Env, SecretSource, Settings};
+use auditsync_core::stop::{Signal, Stop};
 use auditsync_core::store;
 
 /// Refuses `--config` for a command that would ignore it (exit 2), rather than run as if it were read.
@@ -98,6 +99,68 @@ fn load_settings(global: &GlobalArgs) -> Result<Settings, Error> {
         tracing::debug!(file = %p.display(), "configuration read");
     }
     Ok(settings)
+}
+
+/// For the commands that write (`sync`, `import`, `prune`): the first Ctrl-C or SIGTERM raises the
+/// returned [`Stop`], so the command stops between two units of work and says what it kept; a second
+/// one exits at once (SQLite keeps what was committed, as after a kill).
+fn stop_on_signals() -> Stop {
+    let stop = Stop::new();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            tracing::debug!("cannot listen for SIGINT and SIGTERM; they stop auditsync at once");
+            return stop;
+        };
+        let flag = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let signal = tokio::select! {
+                    _ = interrupt.recv() => Signal::Interrupt,
+                    _ = terminate.recv() => Signal::Terminate,
+                };
+                if flag.requested().is_some() {
+                    tracing::error!("{signal} again: stopping at once");
+                    std::process::exit(signal.exit_code().into());
+                }
+                tracing::warn!(
+                    "{signal}: stopping once what is in hand is committed (send it again to stop at once)"
+                );
+                flag.request(signal);
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let flag = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                flag.request(Signal::Interrupt);
+            }
+        });
+    }
+    stop
+}
+
+/// Runs `work` unless `stop` is raised first; then the command ends with [`Error::Interrupted`]
+/// saying that nothing was written yet (for the waits before a command writes: the run lock, the
+/// secret command).
+async fn before_writing<T>(
+    stop: &Stop,
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::select! {
+        biased;
+        signal = stop.wait() => Err(Error::Interrupted {
+            signal,
+            kept: "nothing was written to the database yet".into(),
+        }),
+        result = work => result,
+    }
 }
 
 /// A configuration for a simulated tenant (its secret included: it is a simulated one).

@@ -1,26 +1,64 @@
-//! `auditsync prune --older-than AGE`: retention.
+//! `auditsync prune --older-than AGE [--include-fetchable] [--dry-run]`: retention.
 
 use std::io::Write;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{TimeDelta, Utc};
 
-use super::{load_settings, stdout_error};
+use super::{before_writing, load_settings, stdout_error, stop_on_signals};
 use crate::cli::{GlobalArgs, PruneArgs};
 use crate::error::{Error, Outcome};
-use auditsync_core::store::{self, StoreError};
+use auditsync_core::store::{self, FETCHABLE_DAYS, PruneScope, StoreError};
 use auditsync_core::time::ts;
 
 pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
+    let stop = stop_on_signals();
     let settings = load_settings(global)?;
+    let now = Utc::now();
+    let cutoff = now - args.older_than;
+    let fetchable_from = now - TimeDelta::days(FETCHABLE_DAYS);
+    // Refused before the database is looked at: the age alone decides.
+    if cutoff > fetchable_from && !args.include_fetchable {
+        return Err(Error::Usage(format!(
+            "--older-than reaches into the last {FETCHABLE_DAYS} days (events created after {}), whose content \
+             the Management Activity API still serves; prune them only if you mean to: add \
+             --include-fetchable (their ledger rows are forgotten too, so a later `auditsync sync --from` \
+             fetches them again), or use --older-than {FETCHABLE_DAYS}d or more",
+            ts(fetchable_from)
+        )));
+    }
+    let scope = PruneScope {
+        cutoff,
+        include_fetchable: args.include_fetchable,
+    };
     store::check_path(&settings.database)?;
     // Pruning never creates a database.
     if !settings.database.exists() {
         return Err(StoreError::Missing(settings.database.clone()).into());
     }
-    let mut store = store::lock_and_open(&settings.database, Duration::from_secs(60)).await?;
-    let cutoff = Utc::now() - args.older_than;
-    let pruned = tokio::task::spawn_blocking(move || store.prune(cutoff))
+    let mut out = std::io::stdout().lock();
+    if args.dry_run {
+        // Read-only: no lock for writing, nothing changed.
+        let would = store::open_read(&settings.database)?.prune_preview(scope)?;
+        writeln!(
+            out,
+            "prune --dry-run: would delete {} events created before {}, forget {} ledger rows, delete {} \
+             pending-blob rows and {} runs; nothing was changed",
+            would.events,
+            ts(cutoff),
+            would.ledger_rows,
+            would.pending_rows,
+            would.runs
+        )
+        .map_err(stdout_error)?;
+        return Ok(Outcome::Done);
+    }
+    let mut store = before_writing(&stop, async {
+        Ok(store::lock_and_open(&settings.database, Duration::from_secs(60)).await?)
+    })
+    .await?;
+    store.set_stop(stop);
+    let pruned = tokio::task::spawn_blocking(move || store.prune(scope))
         .await
         .map_err(|e| Error::Io {
             what: "the prune stopped unexpectedly".into(),
@@ -30,13 +68,33 @@ pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error>
         return Ok(Outcome::Done);
     }
     writeln!(
-        std::io::stdout().lock(),
-        "prune: deleted {} events created before {}, {} ledger rows and {} lost-blob records",
+        out,
+        "prune: deleted {} events created before {}, {} ledger rows, {} pending-blob rows and {} runs",
         pruned.events,
         ts(cutoff),
         pruned.ledger_rows,
-        pruned.lost_blob_rows
+        pruned.pending_rows,
+        pruned.runs
     )
     .map_err(stdout_error)?;
+    if args.include_fetchable && pruned.ledger_rows > 0 {
+        tracing::warn!(
+            "the ledger forgot {} blobs; those the API still serves (created after {}) are fetched again by \
+             `auditsync sync --from` a time before {}",
+            pruned.ledger_rows,
+            ts(fetchable_from),
+            ts(cutoff)
+        );
+    }
+    if let Some(signal) = pruned.interrupted {
+        return Err(Error::Interrupted {
+            signal,
+            kept: format!(
+                "{} events were deleted before it stopped (and the ledger rows above forgotten); the rest \
+                 is still there: run the same prune again to finish",
+                pruned.events
+            ),
+        });
+    }
     Ok(Outcome::Done)
 }

@@ -9,12 +9,15 @@ use super::{load_settings, stdout_error};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::error::{Error, Outcome};
 use auditsync_core::redact::redact;
-use auditsync_core::store::{self, OperationCount, QuarantinedRecord};
+use auditsync_core::store::{self, OperationCount, QuarantinedRecord, StoreError};
 use auditsync_core::time::ts;
 
 #[derive(Serialize)]
 struct Status {
     database: String,
+    /// The sync, import or prune holding the database now ("pid 123, since …"), if one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    running: Option<String>,
     watermark: Option<String>,
     last_run: Option<LastRun>,
     events: Vec<OperationCount>,
@@ -41,16 +44,89 @@ struct LastRun {
     /// The sync holding the lock ("pid 123, since …") when the last run is still going.
     #[serde(skip_serializing_if = "Option::is_none")]
     running: Option<String>,
+    /// Why it failed or was interrupted, on one line and at most [`ERROR_CHARS`] characters (the
+    /// whole text is in `summary.error`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
     summary: Option<serde_json::Value>,
+}
+
+/// The longest error `status` prints; a service's answer can be long.
+const ERROR_CHARS: usize = 300;
+
+/// An error on one line, cut at [`ERROR_CHARS`] characters.
+fn shorten(error: &str) -> String {
+    let line = error.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(ERROR_CHARS) {
+        Some((at, _)) => format!(
+            "{}… (see `auditsync status --json` for all of it)",
+            &line[..at]
+        ),
+        None => line,
+    }
+}
+
+/// `last run:   <started> <outcome>, <blobs> blobs fetched, <events> events kept: <why>`, or the run
+/// going on now.
+fn last_run_line(run: Option<&LastRun>) -> String {
+    match run {
+        None => "last run:   none".to_owned(),
+        Some(r) => {
+            let counts = r
+                .summary
+                .as_ref()
+                .and_then(|s| Some((s["blobs_fetched"].as_u64()?, s["events_kept"].as_u64()?)))
+                .map(|(blobs, events)| format!(", {blobs} blobs fetched, {events} events kept"))
+                .unwrap_or_default();
+            let why = r
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            let detail = format!("{counts}{why}");
+            match &r.running {
+                Some(holder) => format!("last run:   {} running ({holder})", r.started_at),
+                None => format!("last run:   {} {}{detail}", r.started_at, r.outcome),
+            }
+        }
+    }
+}
+
+/// What `status` can say while a sync writes the database through another name of the file (a hard
+/// link): who runs; the rest cannot be read safely through this name until it is done.
+fn written_elsewhere(
+    database: &std::path::Path,
+    owner: &str,
+    json: bool,
+) -> Result<Outcome, Error> {
+    let mut out = std::io::stdout().lock();
+    let text = if json {
+        serde_json::json!({ "database": database.display().to_string(), "running": owner })
+            .to_string()
+    } else {
+        format!(
+            "database:   {}\nnow:        running ({owner})\n            the rest shows once it is done (SQLite \
+             cannot read the database through this name while it is written through another)",
+            database.display()
+        )
+    };
+    writeln!(out, "{text}").map_err(stdout_error)?;
+    Ok(Outcome::Done)
 }
 
 pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
     let settings = load_settings(global)?;
-    let store = store::open_read(&settings.database)?;
+    let store = match store::open_read(&settings.database) {
+        Err(StoreError::WrittenElsewhere { owner, .. }) => {
+            return written_elsewhere(&settings.database, &owner, args.json);
+        }
+        other => other?,
+    };
     let pending = store.pending()?;
     let quarantine = store.quarantine(QUARANTINE_SHOWN)?;
     let status = Status {
         database: settings.database.display().to_string(),
+        running: store.writer().map(str::to_owned),
         watermark: store.watermark()?.map(ts),
         last_run: store.last_run()?.map(|r| {
             // A run that has not finished is still going while a writer holds the lock.
@@ -58,6 +134,8 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
                 .writer()
                 .filter(|_| r.outcome.is_none())
                 .map(str::to_owned);
+            let summary: Option<serde_json::Value> =
+                r.summary.and_then(|s| serde_json::from_str(&s).ok());
             LastRun {
                 started_at: r.started_at.map_or_else(|| "unknown".to_owned(), ts),
                 finished_at: r.finished_at.map(ts),
@@ -67,7 +145,11 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
                     (None, None) => "interrupted".into(),
                 },
                 running,
-                summary: r.summary.and_then(|s| serde_json::from_str(&s).ok()),
+                error: summary
+                    .as_ref()
+                    .and_then(|s| s["error"].as_str())
+                    .map(shorten),
+                summary,
             }
         }),
         events: store.events_by_operation()?,
@@ -93,29 +175,15 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
             .as_deref()
             .unwrap_or("none yet (no run has completed a segment)")
     ));
-    lines.push(match &status.last_run {
-        None => "last run:   none".to_owned(),
-        Some(r) => {
-            let detail = r
-                .summary
-                .as_ref()
-                .map(|s| {
-                    let why = s["error"]
-                        .as_str()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default();
-                    format!(
-                        ", {} blobs fetched, {} events kept{why}",
-                        s["blobs_fetched"], s["events_kept"]
-                    )
-                })
-                .unwrap_or_default();
-            match &r.running {
-                Some(holder) => format!("last run:   {} running now ({holder})", r.started_at),
-                None => format!("last run:   {} {}{detail}", r.started_at, r.outcome),
-            }
-        }
-    });
+    lines.push(last_run_line(status.last_run.as_ref()));
+    // A writer that has not recorded its run yet, or an import or prune (they record none).
+    if let Some(holder) = status
+        .running
+        .as_ref()
+        .filter(|_| status.last_run.as_ref().is_none_or(|r| r.running.is_none()))
+    {
+        lines.push(format!("now:        running ({holder})"));
+    }
     if status.events.is_empty() {
         lines.push("events:     none".to_owned());
     }

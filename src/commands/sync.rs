@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{load_settings, stdout_error};
+use super::{before_writing, load_settings, stdout_error, stop_on_signals};
 use crate::cli::{GlobalArgs, SyncArgs};
 use crate::error::{Error, Outcome};
 use auditsync_core::api::ApiClient;
@@ -12,18 +12,23 @@ use auditsync_core::store;
 use auditsync_core::sync::{self, Options, plan::Range};
 
 pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
+    let stop = stop_on_signals();
     let settings = load_settings(global)?;
     let opts = Options {
         range: args.from.map(|from| Range { from, to: args.to }),
         progress: !global.quiet && std::io::stderr().is_terminal(),
+        stop: stop.clone(),
     };
     // The order is that of the refusals: nothing is written until the configuration, the window and
     // the secret are known to be good.
     sync::plan(&settings, None, &opts)?;
-    let secret = settings.client_secret().await?;
+    let secret = before_writing(&stop, async { Ok(settings.client_secret().await?) }).await?;
     // The lock comes before the database is opened, so a newer auditsync never migrates the schema
     // under an older one that is still running.
-    let store = store::lock_and_open(&settings.database, Duration::from_secs(args.wait)).await?;
+    let store = before_writing(&stop, async {
+        Ok(store::lock_and_open(&settings.database, Duration::from_secs(args.wait)).await?)
+    })
+    .await?;
     let plan = sync::plan(&settings, Some(&*store), &opts)?;
     let api = Arc::new(ApiClient::new(&settings, secret)?);
     let finished = sync::run(&settings, api, store, plan, &opts).await?;

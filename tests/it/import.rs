@@ -309,8 +309,9 @@ fn a_broken_row_is_reported_by_line_and_the_rows_around_it_still_land() {
     env.run(&["import", "not-an-export.csv"])
         .assert_code(1)
         .assert_stderr("has no AuditData column");
+    // A file the command line names that is not there: bad usage (exit 2), checked before anything.
     env.run(&["import", "missing.csv"])
-        .assert_code(1)
+        .assert_code(2)
         .assert_stderr("missing.csv");
 }
 

@@ -23,5 +23,6 @@ mod records;
 mod redaction;
 mod reliability;
 mod report;
+mod state;
 mod subscribe;
 mod sync;

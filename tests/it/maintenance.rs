@@ -144,10 +144,38 @@ fn pruned_events_stay_pruned_after_the_next_sync() {
             .unwrap()
     };
     let before = count(&env);
-    let run = env.run(&["prune", "--older-than", "6h"]);
-    run.assert_code(0).assert_stdout("0 ledger rows");
+    // Inside the API's 7 days: refused unless asked for. Asked for, the ledger forgets those blobs
+    // (tests/it/state.rs: the next sync fetches them again), so what stays pruned is what is older.
+    env.run(&["prune", "--older-than", "6h"])
+        .assert_code(2)
+        .assert_stderr("--include-fetchable");
+    assert_eq!(count(&env), before);
+    // Events (and their blobs' ledger rows) from 9 days ago, beyond what the API serves.
+    let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
+    let old = (Utc::now() - TimeDelta::days(9))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    for i in 0..3 {
+        db.execute(
+            "INSERT INTO audit_events (id, creation_time, operation, content_type, content_id, raw) \
+             VALUES (?1, ?2, 'LaunchPowerApp', 'Audit.General', ?3, '{}')",
+            [format!("old-{i}"), old.clone(), format!("old-blob-{i}")],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO blob_ledger (content_id, content_type, content_created, stored_at, records_seen, \
+             records_kept) VALUES (?1, 'Audit.General', ?2, ?2, 1, 1)",
+            [format!("old-blob-{i}"), old.clone()],
+        )
+        .unwrap();
+    }
+    drop(db);
+    let run = env.run(&["prune", "--older-than", "7d"]);
+    run.assert_code(0)
+        .assert_stdout("prune: deleted 3 events")
+        .assert_stdout("3 ledger rows");
     let after = count(&env);
-    assert!(after < before && after > 0, "{before} -> {after}");
+    assert_eq!(after, before);
     let blobs = env.sim.stats().api_requests.blob;
     env.run(&["sync"]).assert_code(0);
     assert_eq!(count(&env), after, "the next sync brings nothing back");

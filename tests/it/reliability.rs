@@ -528,6 +528,14 @@ fn a_user_who_may_only_read_the_database_gets_status_and_reports_and_leaves_noth
         assert_eq!(code, 0, "{args:?}: {stderr}");
         assert_eq!(&stdout, expected, "{args:?}");
     }
+    // doctor reads it too, says this user could not sync into it, and leaves nothing either.
+    let (code, stdout, stderr) = as_nobody(&["doctor"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("cannot be written by this user"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PASS  last sync"), "{stdout}");
     assert!(
         folder(env.dir.path()) == before,
         "a reader created or changed a file beside the database"

@@ -5,12 +5,13 @@
 //! leaves:   net (https-or-loopback, the HTTP client)   time (edge parsing, the stored form)
 //!           model (BlobRef, Event, Unit)                retry (back-off)
 //!           redact (secrets and tokens out of every text printed, logged or stored)
+//!           stop (Ctrl-C / SIGTERM: stop between units of work)
 //! config    file + AUDITSYNC_* → validated Settings (per tenant: config::tenant)
 //! auth      Entra ID tokens (cache, renew, AADSTS explained)              → config net retry
 //! api       Management Activity API: send, subscriptions, content        → auth config model net retry time
 //! extract   the one definition of a launch event (both schemas)         → model time
-//! store     Reader / Writer traits; sqlite/ the one implementation      → model time
-//! sync      plan → source (list → fetch) → write → summary               → api config extract model store time
+//! store     Reader / Writer traits; sqlite/ the one implementation      → model stop time
+//! sync      plan → source (list → fetch) → write → summary               → api config extract model stop store time
 //! import    Purview exports → extract → store                             → extract model store
 //! report    table, CSV, JSON, HTML of the store's report rows            → store time
 //! ```
@@ -25,6 +26,7 @@ pub mod net;
 pub mod redact;
 pub mod report;
 pub mod retry;
+pub mod stop;
 pub mod store;
 pub mod sync;
 pub mod time;

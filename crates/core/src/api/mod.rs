@@ -905,7 +905,6 @@ fn error_body(body: &[u8]) -> Option<(String, String)> {
     })
 }
 
-
 /// A 2xx answer larger than `limit` bytes after decompression: not retried (it would be as large
 /// again), with the advice that fits the call.
 fn too_large(call: &str, limit: u64) -> ApiError {

@@ -72,6 +72,30 @@ pub enum StoreError {
         /// This binary's ([`SCHEMA_VERSION`]).
         known: i64,
     },
+    /// A read-only command found the database being created by a sync that still runs.
+    #[error(
+        "{path} is being created by the sync that holds it ({owner}); run this again when that sync is done"
+    )]
+    Creating {
+        /// The database.
+        path: PathBuf,
+        /// The holder as its lock file says ("pid 123, since …").
+        owner: String,
+    },
+    /// A writer holds the database through another name of the file (a hard link): SQLite keeps its
+    /// write-ahead log beside the name it opened, so reading through this name meanwhile could see a
+    /// half-written state; refused instead (exit 1).
+    #[error(
+        "the sync that holds {path} ({owner}) is writing it; SQLite keeps its journal beside the name it \
+         was opened by, so it cannot be read through this name meanwhile: run this again when that sync is \
+         done, or name the database by the same path in every configuration"
+    )]
+    WrittenElsewhere {
+        /// The database, as this command names it.
+        path: PathBuf,
+        /// The holder ("pid 123, since …, through another name of the same file").
+        owner: String,
+    },
     /// A read-only command found no database.
     #[error("there is no database at {0} yet; run `auditsync sync` first")]
     Missing(PathBuf),
@@ -99,12 +123,43 @@ pub enum StoreError {
         /// Seconds waited.
         waited: u64,
     },
-    /// The database's folder does not exist.
+    /// The database's folder does not exist: one message from every command.
     #[error(
-        "the folder of the database {0} does not exist; create it, or set `database` to a path in a folder \
-         that exists"
+        "the folder {folder} for the database {database} does not exist; create it (mkdir -p {folder}), or \
+         set `database` to a path in a folder that exists"
     )]
-    NoFolder(PathBuf),
+    NoFolder {
+        /// The database, as configured.
+        database: PathBuf,
+        /// The folder to create (absolute, symlinks resolved as far as they exist).
+        folder: PathBuf,
+    },
+    /// The path of the database's folder names a file, not a folder.
+    #[error(
+        "{folder} is not a folder, so the database {database} cannot be in it; set `database` to a path in \
+         a folder"
+    )]
+    FolderNotAFolder {
+        /// The database, as configured.
+        database: PathBuf,
+        /// What should be its folder.
+        folder: PathBuf,
+    },
+    /// `database` names something that is neither a regular file nor nothing: a named pipe, a socket,
+    /// a device. Refused before it is opened (opening a named pipe would block).
+    #[error(
+        "the database path {path} is {kind}, not a regular file; set `database` to a file path such as \
+         auditsync.db"
+    )]
+    NotAFile {
+        /// The database.
+        path: PathBuf,
+        /// What it is: "a named pipe", "a socket", "a character device"...
+        kind: &'static str,
+    },
+    /// Ctrl-C or SIGTERM stopped the work between two transactions; what was committed is kept.
+    #[error("interrupted by {0}")]
+    Interrupted(crate::stop::Signal),
     /// The database could not be opened.
     #[error("cannot open the database {path}: {reason}")]
     Open {
@@ -140,7 +195,10 @@ impl StoreError {
             | StoreError::TooNew { .. }
             | StoreError::TooOld { .. }
             | StoreError::Missing(_)
-            | StoreError::NoFolder(_) => 2,
+            | StoreError::NoFolder { .. }
+            | StoreError::FolderNotAFolder { .. }
+            | StoreError::NotAFile { .. } => 2,
+            StoreError::Interrupted(signal) => signal.exit_code(),
             _ => 1,
         }
     }
@@ -205,15 +263,38 @@ pub struct QuarantinedRecord {
     pub reason: String,
 }
 
-/// What a prune deleted.
+/// How many days the Management Activity API serves a blob after its `contentCreated` (its
+/// `contentExpiration`; the reference's "available for 7 days"). Events younger than this may still be
+/// fetched again; `prune` refuses to delete them unless asked explicitly.
+pub const FETCHABLE_DAYS: i64 = 7;
+
+/// What to prune: events created before `cutoff`, and the bookkeeping that goes with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneScope {
+    /// Events created before this are deleted.
+    pub cutoff: DateTime<Utc>,
+    /// The cutoff may lie inside the last [`FETCHABLE_DAYS`] (the caller was asked explicitly): the
+    /// ledger rows and pending rows of the blobs the deleted events came from are forgotten too, so that
+    /// a `sync --from` fetches those events again. Without it, ledger rows of the last 8 days are kept
+    /// whatever the cutoff, so the next sync does not bring pruned events back.
+    pub include_fetchable: bool,
+}
+
+/// What a prune deleted, or (dry run) would delete.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Pruned {
     /// Rows of `audit_events`.
     pub events: usize,
-    /// Rows of `blob_ledger`.
+    /// Rows of `blob_ledger` forgotten (a sync may fetch those blobs again if they are still served).
     pub ledger_rows: usize,
-    /// Rows of `pending_blobs` already reported lost.
-    pub lost_blob_rows: usize,
+    /// Rows of `pending_blobs`: blobs reported lost, and with `include_fetchable` blobs listed but not
+    /// stored before the cutoff.
+    pub pending_rows: usize,
+    /// Rows of `runs` that started before the cutoff (the latest run is always kept).
+    pub runs: usize,
+    /// The signal that stopped the prune between two batches; the counts are what was deleted by then.
+    #[serde(skip)]
+    pub interrupted: Option<crate::stop::Signal>,
 }
 
 /// The reads: what `status`, `report` and `doctor` need, and what a run reads before it starts.
@@ -252,6 +333,8 @@ pub trait Reader {
     fn report_users(&self, filter: &ReportFilter) -> Result<Vec<UserRow>, StoreError>;
     /// The daily report: one row per UTC day with launches, oldest first.
     fn report_daily(&self, filter: &ReportFilter) -> Result<Vec<DayRow>, StoreError>;
+    /// What [`Writer::prune`] would delete for `scope`, changing nothing (`prune --dry-run`).
+    fn prune_preview(&self, scope: PruneScope) -> Result<Pruned, StoreError>;
 }
 
 /// The writes of `sync`, `import` and `prune`. Only [`open_write`] makes one, under the run lock.
@@ -280,13 +363,18 @@ pub trait Writer: Reader + Send {
         summary: &str,
         reported_lost: &[String],
     ) -> Result<(), StoreError>;
-    /// Deletes events created before `cutoff`, in batches, and the bookkeeping of the same age. Ledger
-    /// rows of the last 8 days are kept whatever the cutoff: without them a sync would fetch those
-    /// blobs again and bring the pruned events back.
-    fn prune(&mut self, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError>;
+    /// Deletes what [`Reader::prune_preview`] counts for `scope`: first (in one transaction) the ledger
+    /// and pending rows to forget, so that an interruption never leaves an event deleted while its
+    /// ledger row says it is stored; then the events, in batches, stopping between two batches when
+    /// [`Writer::set_stop`]'s flag is raised (the result says so); then the runs.
+    fn prune(&mut self, scope: PruneScope) -> Result<Pruned, StoreError>;
+    /// Makes batch writes (`insert_events`, `prune`) stop before their next batch once `stop` is
+    /// raised: `insert_events` then fails with [`StoreError::Interrupted`].
+    fn set_stop(&mut self, stop: crate::stop::Stop);
 }
 
-/// What the commands that write call: refuses a folder as `database`, takes the run lock (waiting up
+/// What the commands that write call: refuses a `database` that cannot be a file ([`check_path`]),
+/// takes the run lock (waiting up
 /// to `wait` for another writer or for readers), then [`open_write`].
 ///
 /// # Errors
@@ -351,14 +439,69 @@ pub fn files(path: &Path) -> Vec<(PathBuf, &'static str)> {
     out
 }
 
-/// Refuses a `database` path that cannot be a database file (a directory), before anything is created
-/// next to it (the lock file).
+/// Refuses a `database` path that cannot be a database file, before anything is opened or created
+/// next to it (the lock file): a directory, a named pipe, a socket, a device (anything but a regular
+/// file or nothing), or a path whose folder does not exist. Looks only at metadata, so it never blocks.
 ///
 /// # Errors
-/// [`StoreError::IsDirectory`].
+/// [`StoreError::IsDirectory`], [`StoreError::NotAFile`], [`StoreError::NoFolder`].
 pub fn check_path(path: &Path) -> Result<(), StoreError> {
-    if path.is_dir() {
-        return Err(StoreError::IsDirectory(path.to_owned()));
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(StoreError::IsDirectory(path.to_owned())),
+        Ok(m) if !m.is_file() => Err(StoreError::NotAFile {
+            path: path.to_owned(),
+            kind: file_kind(&m),
+        }),
+        Ok(_) => Ok(()),
+        Err(_) => match lock::real_path(path).parent() {
+            Some(folder) if !folder.as_os_str().is_empty() && !folder.is_dir() => {
+                Err(no_folder(path))
+            }
+            _ => Ok(()),
+        },
     }
-    Ok(())
+}
+
+/// [`StoreError::NoFolder`] for `database`, naming the folder to create ([`StoreError::FolderNotAFolder`]
+/// when that path is a file).
+fn no_folder(database: &Path) -> StoreError {
+    let real = lock::real_path(database);
+    let folder = match real.parent() {
+        Some(f) if !f.as_os_str().is_empty() => f.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let folder = std::path::absolute(&folder).unwrap_or(folder);
+    if folder.exists() {
+        return StoreError::FolderNotAFolder {
+            database: database.to_owned(),
+            folder,
+        };
+    }
+    StoreError::NoFolder {
+        database: database.to_owned(),
+        folder,
+    }
+}
+
+/// What a non-regular file is, in words.
+fn file_kind(m: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        if t.is_fifo() {
+            return "a named pipe";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+    }
+    let _ = m;
+    "not a regular file"
 }

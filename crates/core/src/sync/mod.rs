@@ -52,6 +52,20 @@ pub enum SyncError {
     /// A stage died (a panic or a thread that could not start).
     #[error("the sync stopped unexpectedly: {0}")]
     Internal(String),
+    /// Ctrl-C or SIGTERM stopped the run; the writer committed what it had, and the run is recorded as
+    /// interrupted (exit 130 or 143).
+    #[error(
+        "interrupted by {signal}: {blobs} blobs stored ({events_new} new events) are kept; the next run \
+         fetches the rest"
+    )]
+    Interrupted {
+        /// The signal.
+        signal: crate::stop::Signal,
+        /// Blobs this run stored (each with its ledger row).
+        blobs: usize,
+        /// New events in them.
+        events_new: usize,
+    },
 }
 
 impl SyncError {
@@ -62,6 +76,7 @@ impl SyncError {
             SyncError::Store(e) => e.exit_code(),
             SyncError::Api(e) => e.exit_code(),
             SyncError::Internal(_) => 1,
+            SyncError::Interrupted { signal, .. } => signal.exit_code(),
         }
     }
 }
@@ -73,6 +88,8 @@ pub struct Options {
     pub range: Option<Range>,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Raised by Ctrl-C or SIGTERM: listing and fetching stop, what was fetched is committed.
+    pub stop: crate::stop::Stop,
 }
 
 /// Plans the window; refuses it before any request if it cannot be done.
@@ -178,18 +195,26 @@ async fn drive(
     let progress = Progress::new(opts.progress, plan.segments.len() * source.streams().len());
 
     let (to_writer, writer) = write::spawn(store)?;
+    // A stop drops the source (its requests, and its sender to the writer), so the writer commits what
+    // it was sent and ends.
+    let produced = tokio::select! {
+        p = source.produce(&plan.segments, &known, to_writer, &counters, &progress) => Ok(p),
+        signal = opts.stop.wait() => Err(signal),
+    };
+    progress.finish();
+    let (mut store, report) = writer.join().await?;
     let Produced {
         listed,
         mut failed,
         fatal,
-    } = source
-        .produce(&plan.segments, &known, to_writer, &counters, &progress)
-        .await;
-    progress.finish();
-    let (mut store, report) = writer.join().await?;
+    } = match produced {
+        Ok(p) => p,
+        Err(signal) => return Err(interrupted(store.as_mut(), run_id, signal, &report)),
+    };
     if let Some(e) = report.error {
-        // Best effort: the database is what failed.
-        let _ = store.finish_run(run_id, "failed", "{}", &[]);
+        // Best effort: the database is what failed. `status` shows why.
+        let why = serde_json::json!({ "outcome": "failed", "error": e.to_string() });
+        let _ = store.finish_run(run_id, "failed", &why.to_string(), &[]);
         return Err(e.into());
     }
 
@@ -255,6 +280,34 @@ async fn drive(
         summary,
         fatal,
     })
+}
+
+/// Records a run that Ctrl-C or SIGTERM stopped (outcome `interrupted`, what it stored, why), and
+/// the error that says so. The watermark does not move: the listing was cut short.
+fn interrupted(
+    store: &mut dyn Writer,
+    run_id: i64,
+    signal: crate::stop::Signal,
+    report: &write::WriterReport,
+) -> SyncError {
+    let summary = serde_json::json!({
+        "outcome": "interrupted",
+        "blobs_fetched": report.stored.len(),
+        "events_kept": report.events_kept,
+        "events_new": report.events_new,
+        "error": format!("interrupted by {signal}"),
+    });
+    if let Some(e) = &report.error {
+        tracing::error!("{e}");
+    }
+    if let Err(e) = store.finish_run(run_id, "interrupted", &summary.to_string(), &[]) {
+        tracing::error!("the run could not be recorded as interrupted: {e}");
+    }
+    SyncError::Interrupted {
+        signal,
+        blobs: report.stored.len(),
+        events_new: report.events_new,
+    }
 }
 
 /// Moves the watermark to the end of the unbroken run of complete segments (see

@@ -1,12 +1,12 @@
 //! `audit_events`: the insert every source shares, imported events, the per-operation counts of
 //! `status`, and pruning by age.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{TimeDelta, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{SqliteStore, map_write};
 use crate::model::Event;
-use crate::store::{OperationCount, Pruned, StoreError};
+use crate::store::{OperationCount, PruneScope, Pruned, StoreError};
 use crate::time::ts;
 
 /// Rows deleted per transaction when pruning, so a large prune never holds the database for long.
@@ -133,19 +133,69 @@ impl SqliteStore {
         rows.collect::<Result<_, _>>().map_err(|e| self.read_err(e))
     }
 
-    pub(super) fn delete_older_than(
-        &mut self,
-        cutoff: DateTime<Utc>,
-    ) -> Result<Pruned, StoreError> {
-        let ledger_cutoff = cutoff.min(Utc::now() - TimeDelta::days(8));
+    /// See [`Reader::prune_preview`](crate::store::Reader::prune_preview): the same conditions as
+    /// [`SqliteStore::delete_prunable`], counted.
+    pub(super) fn count_prunable(&self, scope: PruneScope) -> Result<Pruned, StoreError> {
+        let p = prune_params(scope);
+        let count = |table: &str, condition: &str, params: &[&dyn rusqlite::ToSql]| {
+            self.conn
+                .query_row(
+                    &format!("SELECT count(*) FROM {table} WHERE {condition}"),
+                    params,
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| usize::try_from(n).unwrap_or_default())
+                .map_err(|e| self.read_err(e))
+        };
+        Ok(Pruned {
+            events: count("audit_events", PRUNE_EVENTS, &[&p.0])?,
+            ledger_rows: count(
+                "blob_ledger",
+                FORGET_LEDGER,
+                &[&p.0, &p.1, &p.2, &p.3, &p.4],
+            )?,
+            pending_rows: count("pending_blobs", FORGET_PENDING, &[&p.0, &p.1, &p.2])?,
+            runs: count("runs", PRUNE_RUNS, &[&p.0])?,
+            interrupted: None,
+        })
+    }
+
+    /// See [`Writer::prune`](crate::store::Writer::prune).
+    pub(super) fn delete_prunable(&mut self, scope: PruneScope) -> Result<Pruned, StoreError> {
+        let p = prune_params(scope);
         let mut pruned = Pruned::default();
+        // The bookkeeping first, in one transaction: if the prune stops after it, the events are still
+        // there and a sync that fetches their blobs again only finds them stored.
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| map_write(&self.path, e))?;
+        pruned.ledger_rows = tx
+            .execute(
+                &format!("DELETE FROM blob_ledger WHERE {FORGET_LEDGER}"),
+                params![p.0, p.1, p.2, p.3, p.4],
+            )
+            .map_err(|e| map_write(&self.path, e))?;
+        pruned.pending_rows = tx
+            .execute(
+                &format!("DELETE FROM pending_blobs WHERE {FORGET_PENDING}"),
+                params![p.0, p.1, p.2],
+            )
+            .map_err(|e| map_write(&self.path, e))?;
+        tx.commit().map_err(|e| map_write(&self.path, e))?;
         loop {
+            if let Some(signal) = self.stop.requested() {
+                pruned.interrupted = Some(signal);
+                return Ok(pruned);
+            }
             let n = self
                 .conn
                 .execute(
-                    "DELETE FROM audit_events WHERE rowid IN \
-                     (SELECT rowid FROM audit_events WHERE creation_time < ?1 LIMIT ?2)",
-                    params![ts(cutoff), PRUNE_BATCH as i64],
+                    &format!(
+                        "DELETE FROM audit_events WHERE rowid IN \
+                         (SELECT rowid FROM audit_events WHERE {PRUNE_EVENTS} LIMIT ?2)"
+                    ),
+                    params![p.0, PRUNE_BATCH as i64],
                 )
                 .map_err(|e| map_write(&self.path, e))?;
             pruned.events += n;
@@ -153,20 +203,52 @@ impl SqliteStore {
                 break;
             }
         }
-        pruned.ledger_rows = self
+        pruned.runs = self
             .conn
-            .execute(
-                "DELETE FROM blob_ledger WHERE content_created < ?1",
-                [ts(ledger_cutoff)],
-            )
-            .map_err(|e| map_write(&self.path, e))?;
-        pruned.lost_blob_rows = self
-            .conn
-            .execute(
-                "DELETE FROM pending_blobs WHERE lost_reported = 1 AND content_created < ?1",
-                [ts(ledger_cutoff)],
-            )
+            .execute(&format!("DELETE FROM runs WHERE {PRUNE_RUNS}"), [&p.0])
             .map_err(|e| map_write(&self.path, e))?;
         Ok(pruned)
     }
+}
+
+/// Events to delete: `?1` the cutoff.
+const PRUNE_EVENTS: &str = "creation_time < ?1";
+
+/// Ledger rows to forget: `?2` the ledger's cutoff (the cutoff, or 8 days ago if that is earlier and
+/// the fetchable days are not included), `?3` whether they are: then also the blobs the deleted events
+/// came from (a blob is created after its records, so some are younger than the cutoff), and, when
+/// imported events (which name no blob) of the last 7 days + 48 hours (`?5`) are deleted, every blob
+/// created before the cutoff + 48 hours (`?4`), which could hold them (the service can publish a record
+/// up to 48 hours late). A blob forgotten that held nothing deleted is fetched again for nothing.
+const FORGET_LEDGER: &str = "content_created < ?2 OR (?3 AND content_id IN \
+     (SELECT content_id FROM audit_events WHERE creation_time < ?1 AND content_type IS NOT NULL)) \
+     OR (?3 AND content_created < ?4 AND EXISTS (SELECT 1 FROM audit_events \
+     WHERE creation_time < ?1 AND creation_time >= ?5 AND content_type IS NULL))";
+
+/// Pending rows to delete: those reported lost before the ledger's cutoff; with the fetchable days,
+/// every blob listed but not stored before the cutoff (a sync lists it again).
+const FORGET_PENDING: &str = "content_created < ?2 AND (lost_reported = 1 OR ?3) AND ?1 = ?1";
+
+/// Runs to delete: those that started before the cutoff, but never the latest (`status` shows it).
+const PRUNE_RUNS: &str = "started_at < ?1 AND id < (SELECT max(id) FROM runs)";
+
+/// How late the service may publish a record, at most (the CoE's "up to 48 hours").
+const LATE: TimeDelta = TimeDelta::hours(48);
+
+/// The cutoff, the ledger's cutoff, the fetchable flag (as a number), the cutoff + [`LATE`], and the
+/// oldest event time a listable blob may hold (7 days + [`LATE`] ago), as stored text.
+fn prune_params(scope: PruneScope) -> (String, String, i64, String, String) {
+    let now = Utc::now();
+    let ledger_cutoff = if scope.include_fetchable {
+        scope.cutoff
+    } else {
+        scope.cutoff.min(now - TimeDelta::days(8))
+    };
+    (
+        ts(scope.cutoff),
+        ts(ledger_cutoff),
+        i64::from(scope.include_fetchable),
+        ts(scope.cutoff + LATE),
+        ts(now - TimeDelta::days(crate::store::FETCHABLE_DAYS) - LATE),
+    )
 }

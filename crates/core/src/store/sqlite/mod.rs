@@ -20,10 +20,11 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::lock::{self, Share};
 use super::{
-    AppRow, DayRow, OperationCount, Pending, Pruned, QuarantinedRecord, Reader, ReportFilter,
-    RunLock, RunRecord, StoreError, UserRow, Writer, check_path,
+    AppRow, DayRow, OperationCount, Pending, PruneScope, Pruned, QuarantinedRecord, Reader,
+    ReportFilter, RunLock, RunRecord, StoreError, UserRow, Writer, check_path,
 };
 use crate::model::{BlobRef, Event, Unit};
+use crate::stop::Stop;
 
 pub use migrations::SCHEMA_VERSION;
 
@@ -32,6 +33,10 @@ pub use migrations::SCHEMA_VERSION;
 const APPLICATION_ID: i32 = 0x4155_4453;
 
 /// An open SQLite database: read-only, or writable while it holds the run lock.
+///
+/// The connection is the first field on purpose: Rust drops fields in declaration order, and the lock's
+/// descriptors of the database file must be closed only after SQLite's (closing any descriptor of a
+/// file drops the process's `fcntl` locks on it; see `lock.rs`).
 pub(super) struct SqliteStore {
     conn: Connection,
     path: PathBuf,
@@ -39,6 +44,8 @@ pub(super) struct SqliteStore {
     _lock: Option<RunLock>,
     /// A read-only store's look at the run lock: held shared while it reads, or the writer it found.
     share: Option<Share>,
+    /// Raised by Ctrl-C or SIGTERM: batch writes stop before their next batch.
+    stop: Stop,
 }
 
 /// The functions every connection has: `fold_case`, SQLite's `lower()` for any alphabet (UPNs may
@@ -71,6 +78,12 @@ fn add_functions(conn: &Connection) -> rusqlite::Result<()> {
 /// is there beside the file; it is opened read-only through it.
 fn connect_read_only(path: &Path) -> Result<(Connection, Share), StoreError> {
     let share = lock::share(path);
+    if let Share::Elsewhere(owner) = share {
+        return Err(StoreError::WrittenElsewhere {
+            path: path.to_owned(),
+            owner,
+        });
+    }
     let quiet =
         !matches!(share, Share::Writer(_)) && !sidecar(&lock::real_path(path), "-wal").exists();
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -161,6 +174,20 @@ fn existing_read_only(path: &Path) -> Result<Option<(Connection, i64, Share)>, S
     let (conn, share) = connect_read_only(path)?;
     let (app_id, version) = header(&conn, path)?;
     if app_id != APPLICATION_ID {
+        // A first sync creating the database: SQLite's header is written, the schema not yet.
+        let blank = version == 0
+            && conn
+                .query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .is_ok_and(|n| n == 0);
+        if blank && let Share::Writer(owner) = share {
+            drop(conn);
+            return Err(StoreError::Creating {
+                path: path.to_owned(),
+                owner,
+            });
+        }
         return Err(StoreError::Foreign(path.to_owned()));
     }
     Ok(Some((conn, version, share)))
@@ -192,11 +219,15 @@ impl SqliteStore {
     pub(super) fn open_read(path: &Path) -> Result<SqliteStore, StoreError> {
         let Some((conn, version, share)) = existing_read_only(path)? else {
             // "Run sync first" would not help if the folder is not there either.
-            let folder = lock::real_path(path).parent().map(Path::to_owned);
-            return Err(match folder {
-                Some(f) if !f.is_dir() => StoreError::NoFolder(path.to_owned()),
-                _ => StoreError::Missing(path.to_owned()),
-            });
+            // A missing folder was refused by `check_path` already. An empty file locked by a writer:
+            // a first sync has just created it.
+            if let Share::Writer(owner) | Share::Elsewhere(owner) = lock::share(path) {
+                return Err(StoreError::Creating {
+                    path: path.to_owned(),
+                    owner,
+                });
+            }
+            return Err(StoreError::Missing(path.to_owned()));
         };
         check_version(path, version, false)?;
         conn.busy_timeout(Duration::from_secs(10))
@@ -210,6 +241,7 @@ impl SqliteStore {
             path: path.to_owned(),
             _lock: None,
             share: Some(share),
+            stop: Stop::new(),
         })
     }
 
@@ -263,6 +295,7 @@ impl SqliteStore {
             path: path.to_owned(),
             _lock: Some(lock),
             share: None,
+            stop: Stop::new(),
         };
         // Reading the header fails with NOTADB on a file that is not SQLite.
         let (app_id, version) = header(&store.conn, path).map_err(|e| match e {
@@ -411,6 +444,9 @@ impl Reader for SqliteStore {
     fn report_daily(&self, filter: &ReportFilter) -> Result<Vec<DayRow>, StoreError> {
         self.query_daily(filter)
     }
+    fn prune_preview(&self, scope: PruneScope) -> Result<Pruned, StoreError> {
+        self.count_prunable(scope)
+    }
 }
 
 impl Writer for SqliteStore {
@@ -424,6 +460,9 @@ impl Writer for SqliteStore {
         self.write_failure(content_id, error)
     }
     fn insert_events(&mut self, events: &[Event], source: &str) -> Result<usize, StoreError> {
+        if let Some(signal) = self.stop.requested() {
+            return Err(StoreError::Interrupted(signal));
+        }
         self.write_events(events, source)
     }
     fn set_watermark(&mut self, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -441,8 +480,11 @@ impl Writer for SqliteStore {
     ) -> Result<(), StoreError> {
         self.write_run_end(id, outcome, summary, reported_lost)
     }
-    fn prune(&mut self, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
-        self.delete_older_than(cutoff)
+    fn prune(&mut self, scope: PruneScope) -> Result<Pruned, StoreError> {
+        self.delete_prunable(scope)
+    }
+    fn set_stop(&mut self, stop: Stop) {
+        self.stop = stop;
     }
 }
 

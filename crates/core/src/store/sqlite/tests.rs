@@ -498,7 +498,7 @@ fn reading_a_database_in_a_folder_that_does_not_exist_says_so() {
     let p = dir.path().join("nowhere/a.db");
     assert!(matches!(
         SqliteStore::open_read(&p),
-        Err(StoreError::NoFolder(_))
+        Err(StoreError::NoFolder { .. })
     ));
     assert!(matches!(
         SqliteStore::open_read(&dir.path().join("a.db")),
@@ -691,4 +691,147 @@ fn quarantined_records_commit_with_their_blob() {
         )
         .unwrap();
     assert_eq!((raw.as_str(), uri.as_str()), ("{\"n\":0}", "https://x/b1"));
+}
+
+/// A unit for blob `id` created `hours` ago, holding one event per age in `event_hours` (hours ago).
+fn aged_unit(id: &str, hours: i64, event_hours: &[i64]) -> Unit {
+    let mut b = blob(id);
+    b.created = Utc::now() - TimeDelta::hours(hours);
+    let events = event_hours
+        .iter()
+        .map(|h| {
+            let mut e = event(&format!("{id}-{h}"));
+            e.creation_time = crate::time::ts(Utc::now() - TimeDelta::hours(*h));
+            e
+        })
+        .collect();
+    Unit {
+        ledger: LedgerEntry::Blob(b),
+        events,
+        records_seen: event_hours.len(),
+        quarantined: Vec::new(),
+    }
+}
+
+#[test]
+fn pruning_inside_the_fetchable_window_forgets_the_ledger_rows_of_the_blobs_it_empties() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    // b-old: all its events before the cutoff (12 h ago); b-mixed: created after the cutoff but holding
+    // an event from before it (a blob is created after its records); b-new: all after.
+    s.commit(&[
+        aged_unit("b-old", 20, &[22, 21]),
+        aged_unit("b-mixed", 11, &[13, 11]),
+        aged_unit("b-new", 2, &[3]),
+    ])
+    .unwrap();
+    let mut listed = blob("b-listed");
+    listed.created = Utc::now() - TimeDelta::hours(30);
+    s.add_pending(&[listed]).unwrap();
+    s.begin_run((Utc::now(), Utc::now())).unwrap();
+    let scope = PruneScope {
+        cutoff: Utc::now() - TimeDelta::hours(12),
+        include_fetchable: true,
+    };
+    let preview = s.prune_preview(scope).unwrap();
+    let before = event_ids(&s);
+    assert_eq!(event_ids(&s), before, "a preview changes nothing");
+    let pruned = s.prune(scope).unwrap();
+    assert_eq!(pruned, preview, "the preview counts what the prune deletes");
+    assert_eq!(
+        (
+            pruned.events,
+            pruned.ledger_rows,
+            pruned.pending_rows,
+            pruned.runs
+        ),
+        (3, 2, 1, 0)
+    );
+    assert_eq!(event_ids(&s), ["b-mixed-11", "b-new-3"]);
+    let stored = s.stored_since(Utc::now() - TimeDelta::days(2)).unwrap();
+    assert_eq!(stored, HashSet::from(["b-new".to_owned()]));
+
+    // Without the fetchable days, ledger rows of the last 8 days stay whatever the cutoff.
+    s.commit(&[
+        aged_unit("b-week", 24 * 9, &[24 * 9 + 1]),
+        aged_unit("b-six", 24 * 6, &[24 * 6 + 1]),
+    ])
+    .unwrap();
+    let kept = PruneScope {
+        cutoff: Utc::now() - TimeDelta::hours(24 * 5),
+        include_fetchable: false,
+    };
+    let pruned = s.prune(kept).unwrap();
+    assert_eq!((pruned.events, pruned.ledger_rows), (2, 1));
+    assert!(
+        s.stored_since(Utc::now() - TimeDelta::days(7))
+            .unwrap()
+            .contains("b-six")
+    );
+}
+
+#[test]
+fn a_raised_stop_ends_batch_writes_before_the_next_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    s.commit(&[aged_unit("b1", 24 * 30, &[24 * 30 + 1])])
+        .unwrap();
+    let stop = crate::stop::Stop::new();
+    s.set_stop(stop.clone());
+    s.insert_events(&[event("e1")], "file.csv").unwrap();
+    stop.request(crate::stop::Signal::Terminate);
+    assert!(matches!(
+        s.insert_events(&[event("e2")], "file.csv"),
+        Err(StoreError::Interrupted(crate::stop::Signal::Terminate))
+    ));
+    let pruned = s
+        .prune(PruneScope {
+            cutoff: Utc::now() - TimeDelta::days(10),
+            include_fetchable: false,
+        })
+        .unwrap();
+    assert_eq!(pruned.interrupted, Some(crate::stop::Signal::Terminate));
+    assert_eq!(pruned.events, 0, "stopped before the first batch");
+    assert_eq!(event_ids(&s).len(), 2);
+}
+
+#[test]
+fn a_database_a_first_sync_is_still_creating_is_named_as_such_to_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    // The writer has created the file (empty) to lock it, and not written a byte yet.
+    let lock = RunLock::try_acquire(&p).unwrap();
+    assert!(matches!(
+        SqliteStore::open_read(&p),
+        Err(StoreError::Creating { .. })
+    ));
+    drop(lock);
+    assert!(matches!(
+        SqliteStore::open_read(&p),
+        Err(StoreError::Missing(_))
+    ));
+}
+
+#[test]
+fn pruning_imported_events_inside_the_fetchable_window_forgets_the_blobs_that_could_hold_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    // Blobs 20 h and 2 h old; an imported event (no blob named) from 13 h ago, which a blob up to 48 h
+    // younger could hold.
+    s.commit(&[aged_unit("b-20", 20, &[]), aged_unit("b-2", 2, &[3])])
+        .unwrap();
+    let mut imported = event("imported");
+    imported.creation_time = crate::time::ts(Utc::now() - TimeDelta::hours(13));
+    s.insert_events(&[imported], "import:x.csv").unwrap();
+    let scope = PruneScope {
+        cutoff: Utc::now() - TimeDelta::hours(12),
+        include_fetchable: true,
+    };
+    let pruned = s.prune(scope).unwrap();
+    assert_eq!((pruned.events, pruned.ledger_rows), (1, 2));
+    assert!(
+        s.stored_since(Utc::now() - TimeDelta::days(2))
+            .unwrap()
+            .is_empty()
+    );
 }
