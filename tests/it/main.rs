@@ -11,6 +11,7 @@
 
 mod architecture;
 mod auth;
+mod build;
 mod common;
 mod config;
 mod import;
