@@ -33,7 +33,7 @@ pub struct GlobalArgs {
     /// More detail on stderr (-v debug, -vv trace, -vvv every library too); AUDITSYNC_LOG overrides
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Only errors on stderr
+    /// Silent on success: only errors (and anything lost) on stderr, no summary line
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 }
@@ -124,11 +124,33 @@ pub struct StatusArgs {
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
     /// Per app: launches, unique users, first and last launch, environment, production app
-    Apps(ReportArgs),
+    Apps(AppsReportArgs),
     /// Per user: launches and apps used
-    Users(ReportArgs),
+    Users(TextReportArgs),
     /// Per day: launches and unique users
-    Daily(ReportArgs),
+    Daily(TextReportArgs),
+}
+
+/// `auditsync report apps`: the options of every report, and its formats (html included).
+#[derive(Debug, Args)]
+pub struct AppsReportArgs {
+    /// The options of every report.
+    #[command(flatten)]
+    pub common: ReportArgs,
+    /// Output format (html: one self-contained page with a chart, written with --output)
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub(crate) format: ReportFormat,
+}
+
+/// `auditsync report users|daily`: the options of every report, and its formats (no html).
+#[derive(Debug, Args)]
+pub struct TextReportArgs {
+    /// The options of every report.
+    #[command(flatten)]
+    pub common: ReportArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TextFormat::Table)]
+    pub(crate) format: TextFormat,
 }
 
 /// The options of every `report` command.
@@ -147,24 +169,44 @@ pub struct ReportArgs {
     /// Only this environment (its id)
     #[arg(long, value_name = "ENVIRONMENT_ID")]
     pub environment: Option<String>,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub(crate) format: ReportFormat,
-    /// Write to this file instead of standard output (needed for --format html)
+    /// Write to this file instead of standard output (mode 600; never the database or the
+    /// configuration)
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+    /// Replace the --output file if it exists
+    #[arg(long, requires = "output")]
+    pub force: bool,
 }
 
-/// `report --format`: `table` (aligned columns for the terminal), `csv` (with a header row), `json`
-/// (an array of objects), `html` (one self-contained page with a chart; `report apps` only, and only
-/// with `--output`). The variants carry no doc comments on purpose: clap would turn them into
-/// per-value help and change the layout of `report --help`.
+/// `report apps --format`: `table` (aligned columns for the terminal), `csv` (with a header row),
+/// `json` (an array of objects), `html` (one self-contained page with a chart; only with `--output`).
+/// The variants carry no doc comments on purpose: clap would turn them into per-value help and change
+/// the layout of `report --help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum ReportFormat {
     Table,
     Csv,
     Json,
     Html,
+}
+
+/// `report users|daily --format`: the formats of [`ReportFormat`] but `html` (the page is the apps
+/// report's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TextFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+impl From<TextFormat> for ReportFormat {
+    fn from(f: TextFormat) -> ReportFormat {
+        match f {
+            TextFormat::Table => ReportFormat::Table,
+            TextFormat::Csv => ReportFormat::Csv,
+            TextFormat::Json => ReportFormat::Json,
+        }
+    }
 }
 
 /// `auditsync import`.
@@ -225,6 +267,9 @@ pub struct SimulatorArgs {
     /// Write a configuration file for this simulated tenant here (mode 600)
     #[arg(long, value_name = "PATH")]
     pub write_config: Option<PathBuf>,
+    /// Replace the --write-config file if it exists
+    #[arg(long, requires = "write_config")]
+    pub force: bool,
 }
 
 fn parse_content_type(s: &str) -> Result<String, String> {

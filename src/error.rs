@@ -9,6 +9,8 @@ use auditsync_core::config::ConfigError;
 use auditsync_core::store::StoreError;
 use auditsync_core::sync::SyncError;
 
+use crate::output::OutputError;
+
 /// Any error a command can end with. Each module's own enum keeps its detail.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -30,6 +32,11 @@ pub enum Error {
     /// A file could not be imported (`import` itself logs each file's failure and goes on).
     #[error(transparent)]
     Import(#[from] auditsync_core::import::ImportError),
+    /// An output file (`report --output`, `simulator --write-config`) was refused (exit 2: it is the
+    /// database or the configuration, a folder, or there without `--force`) or could not be written
+    /// (exit 1).
+    #[error(transparent)]
+    Output(#[from] OutputError),
     /// Bad usage found after parsing (`--from` not before `--to`, `--format html` where it does not
     /// apply, a malformed `--rate-limit`), or `doctor` without a valid configuration (exit 2); the
     /// message says what to do.
@@ -56,6 +63,7 @@ impl Error {
             Error::Store(e) => e.exit_code(),
             Error::Sync(e) => e.exit_code(),
             Error::Import(e) => e.exit_code(),
+            Error::Output(e) => e.exit_code(),
             Error::Usage(_) => 2,
             Error::Auth(_) | Error::Io { .. } => 1,
         }
@@ -87,7 +95,8 @@ pub fn exit(result: Result<Outcome, Error>) -> ExitCode {
                 reason = "the one place an error reaches the admin"
             )]
             {
-                eprintln!("error: {e}");
+                // Whatever the message quotes (a service's answer, a path) passes the redaction filter.
+                eprintln!("error: {}", auditsync_core::redact::redact(&e.to_string()));
             }
             ExitCode::from(e.exit_code())
         }

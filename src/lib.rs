@@ -1,11 +1,12 @@
-//! auditsync, the application: the command line, one module per verb, logging, and the one place
-//! errors become messages and exit codes. The client library is `auditsync_core`; the simulated service
+//! auditsync, the application: the command line, one module per verb, logging, the one way files other
+//! than the database are written (`output`), and the one place errors become messages and exit codes. The client library is `auditsync_core`; the simulated service
 //! is `auditsync_simulator`.
 
 pub mod cli;
 mod commands;
 pub mod error;
 pub mod logging;
+pub mod output;
 
 use error::{Error, Outcome};
 

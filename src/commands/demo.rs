@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::{simulator_config, stdout_error, subscribe, write_table};
+use super::{kept_files, simulator_config, stdout_error, subscribe, write_table};
 use crate::cli::DemoArgs;
 use crate::error::{Error, Outcome};
+use crate::output::{self, Target};
 use auditsync_core::api::ApiClient;
 use auditsync_core::config::{Env, Settings};
 use auditsync_core::report::{self, Page, Report};
@@ -24,8 +25,9 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
     let sim = Simulator::start(SimSpec::new(args.seed))
         .await
         .map_err(io("cannot start the simulated service"))?;
-    let dir = std::env::temp_dir().join(format!("auditsync-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(io("cannot create the demo folder"))?;
+    let dir = private_folder().map_err(io(
+        "cannot create the demo folder in the temporary folder (set TMPDIR to one that is writable)",
+    ))?;
     let database = dir.join("auditsync.db");
     let text = simulator_config(&sim, &database.to_string_lossy());
     let settings = Settings::from_parts(None, Some(&text), &Env::default())?;
@@ -81,10 +83,10 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
     let filter = ReportFilter::default();
     let mut apps = store.report_apps(&filter)?;
     let page = dir.join("usage.html");
-    let mut file = std::fs::File::create(&page).map_err(io("cannot write the demo's report"))?;
+    let mut html = Vec::new();
     let daily = store.report_daily(&filter)?;
     report::html(
-        &mut file,
+        &mut html,
         &Page {
             filter: &filter,
             apps: &apps,
@@ -92,7 +94,18 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
             generated_at: Utc::now(),
         },
     )
-    .map_err(io("cannot write the demo's report"))?;
+    .map_err(io("cannot render the demo's report"))?;
+    output::write(
+        &Target {
+            path: &page,
+            flag: "--output",
+            what: "the demo's report",
+            example: "usage.html",
+            force: false,
+        },
+        &kept_files(&settings),
+        &html,
+    )?;
     apps.truncate(5);
     let (header, rows) = report::table(&Report::Apps(apps));
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
@@ -113,4 +126,17 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
     } else {
         Outcome::Incomplete
     })
+}
+
+/// A new folder of the demo's own in the temporary folder (`TMPDIR`): a random name, mode 700, kept
+/// afterwards for the admin to look at (never one a previous run, or another user, left there).
+fn private_folder() -> std::io::Result<std::path::PathBuf> {
+    let mut folder = tempfile::Builder::new();
+    folder.prefix("auditsync-demo-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        folder.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(folder.tempdir()?.keep())
 }

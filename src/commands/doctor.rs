@@ -20,15 +20,23 @@ const SKEW: TimeDelta = TimeDelta::minutes(2);
 struct Report<'a> {
     out: std::io::StdoutLock<'a>,
     failed: usize,
+    /// `-q`: only the failures are printed.
+    quiet: bool,
 }
 
 impl Report<'_> {
     fn pass(&mut self, check: &str, detail: &str) -> Result<(), Error> {
+        if self.quiet {
+            return Ok(());
+        }
+        let detail = auditsync_core::redact::redact(detail);
         writeln!(self.out, "PASS  {check}: {detail}").map_err(stdout_error)
     }
 
     fn fail(&mut self, check: &str, problem: &str) -> Result<(), Error> {
         self.failed += 1;
+        // The problem may quote a service's answer, which may echo a credential.
+        let problem = auditsync_core::redact::redact(problem);
         writeln!(self.out, "FAIL  {check}: {problem}").map_err(stdout_error)
     }
 
@@ -43,6 +51,7 @@ impl Report<'_> {
 pub async fn run(global: &GlobalArgs) -> Result<Outcome, Error> {
     let mut report = Report {
         out: std::io::stdout().lock(),
+        quiet: global.quiet,
         failed: 0,
     };
     let settings = match load_settings(global) {
@@ -281,6 +290,29 @@ fn database(report: &mut Report<'_>, settings: &Settings) -> Result<(), Error> {
                 }
             },
         )?;
+        watermark(report, store.as_ref())?;
     }
     Ok(())
+}
+
+/// A watermark later than now (a clock set back, a database copied from a machine whose clock was
+/// ahead) is not trusted by `sync` (`sync::plan::window`); the doctor says so before it runs.
+fn watermark(report: &mut Report<'_>, store: &dyn store::Reader) -> Result<(), Error> {
+    let Some(w) = store.watermark()? else {
+        return Ok(());
+    };
+    let now = Utc::now();
+    let result = if w > now + auditsync_core::sync::plan::FUTURE_SKEW {
+        Err(format!(
+            "the watermark {} is later than now ({}): this machine's clock was set back, or the database is a \
+             copy from a machine whose clock was ahead; check the clock (NTP). The next `auditsync sync` does \
+             not trust it: it reaches back as far as the API serves (7 days), fetches whatever is missing and \
+             sets the watermark back",
+            ts(w),
+            ts(now)
+        ))
+    } else {
+        Ok(format!("{} (where the last complete sync ended)", ts(w)))
+    };
+    report.check("watermark", result).map(drop)
 }

@@ -55,28 +55,33 @@ pub async fn run(args: ImportArgs, global: &GlobalArgs) -> Result<Outcome, Error
             }
         };
         progress.finish_and_clear();
+        complete &= report.bad_row_count == 0;
+        if global.quiet && report.bad_row_count == 0 {
+            // -q: a file imported whole is not worth a line.
+            continue;
+        }
         writeln!(
             out,
-            "import {} ({}): {} rows, {} events kept ({} new), {} rows could not be read",
+            "import {} ({}): {} rows, {} events kept ({} new), {} rows could not be read; read as {}",
             report.file,
             report.shape,
             report.rows,
             report.events_kept,
             report.events_new,
-            report.bad_rows.len()
+            report.bad_row_count,
+            report.format
         )
         .map_err(stdout_error)?;
         for bad in report.bad_rows.iter().take(SHOWN) {
             tracing::error!("{} line {}: {}", report.file, bad.line, bad.reason);
         }
-        if report.bad_rows.len() > SHOWN {
+        if report.bad_row_count > SHOWN as u64 {
             tracing::error!(
                 "{}: and {} more rows that could not be read",
                 report.file,
-                report.bad_rows.len() - SHOWN
+                report.bad_row_count - SHOWN as u64
             );
         }
-        complete &= report.bad_rows.is_empty();
     }
     Ok(if complete {
         Outcome::Done

@@ -15,7 +15,50 @@ use std::io::Write;
 
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::error::{Error, Outcome};
-use auditsync_core::config::{Env, Settings};
+use crate::output::Keep;
+use auditsync_core::config::{Env, SecretSource, Settings};
+use auditsync_core::store;
+
+/// Refuses `--config` for a command that would ignore it (exit 2), rather than run as if it were read.
+fn no_config(global: &GlobalArgs, what: &str, instead: &str) -> Result<(), Error> {
+    match &global.config {
+        Some(path) => Err(Error::Usage(format!(
+            "--config {} was given, but {what}: drop --config ({instead})",
+            path.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The files an output (`report --output`) must never be: the database and its companions, the
+/// configuration file, the client secret's file.
+fn kept_files(settings: &Settings) -> Vec<Keep> {
+    let db = settings.database.display();
+    let mut keep: Vec<Keep> = store::files(&settings.database)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (path, what))| Keep {
+            what: match i {
+                0 => format!("{what} {db}"),
+                _ => format!("{what} of the database {db}"),
+            },
+            path,
+        })
+        .collect();
+    if let Some(file) = &settings.file {
+        keep.push(Keep {
+            path: file.clone(),
+            what: format!("the configuration file {}", file.display()),
+        });
+    }
+    if let Some(SecretSource::File(path, _)) = &settings.tenant.secret {
+        keep.push(Keep {
+            path: path.clone(),
+            what: format!("the client secret file {}", path.display()),
+        });
+    }
+    keep
+}
 
 pub async fn run(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
@@ -26,8 +69,22 @@ pub async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Import(args) => import::run(args, &cli.global).await,
         Command::Doctor => doctor::run(&cli.global).await,
         Command::Prune(args) => prune::run(args, &cli.global).await,
-        Command::Demo(args) => demo::run(args).await,
-        Command::Simulator(args) => simulator::run(args).await,
+        Command::Demo(args) => {
+            no_config(
+                &cli.global,
+                "demo runs against its own simulated tenant and reads no configuration",
+                "to try your own tenant, run e.g. `auditsync --config PATH doctor`",
+            )?;
+            demo::run(args).await
+        }
+        Command::Simulator(args) => {
+            no_config(
+                &cli.global,
+                "simulator serves a simulated tenant and reads no configuration",
+                "to write a configuration for it, pass --write-config PATH",
+            )?;
+            simulator::run(args).await
+        }
     }
 }
 
@@ -63,28 +120,8 @@ fn stdout_error(source: std::io::Error) -> Error {
     }
 }
 
-/// Writes rows as left-aligned columns under a header, two spaces apart.
+/// Writes rows as aligned columns under a header ([`auditsync_core::report::write_table`]: control
+/// characters escaped, wide characters measured, long cells shortened).
 fn write_table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        s
-    };
-    writeln!(out, "{}", line(header.to_vec()))?;
-    for row in rows {
-        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
-    }
-    Ok(())
+    auditsync_core::report::write_table(out, header, rows)
 }

@@ -26,6 +26,9 @@ pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error>
             what: "the prune stopped unexpectedly".into(),
             source: std::io::Error::other(e.to_string()),
         })??;
+    if global.quiet {
+        return Ok(Outcome::Done);
+    }
     writeln!(
         std::io::stdout().lock(),
         "prune: deleted {} events created before {}, {} ledger rows and {} lost-blob records",

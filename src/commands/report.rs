@@ -2,13 +2,13 @@
 //! output or into `--output`.
 
 use std::io::Write;
-use std::path::Path;
 
 use chrono::Utc;
 
-use super::{load_settings, stdout_error, write_table};
+use super::{kept_files, load_settings, stdout_error, write_table};
 use crate::cli::{GlobalArgs, ReportArgs, ReportCommand, ReportFormat};
 use crate::error::{Error, Outcome};
+use crate::output::{self, Target};
 use auditsync_core::report::{self, Page, Report};
 use auditsync_core::store::{self, ReportFilter};
 use auditsync_core::time::ts;
@@ -21,13 +21,25 @@ enum Kind {
 }
 
 pub async fn run(cmd: ReportCommand, global: &GlobalArgs) -> Result<Outcome, Error> {
-    let (kind, args) = match cmd {
-        ReportCommand::Apps(a) => (Kind::Apps, a),
-        ReportCommand::Users(a) => (Kind::Users, a),
-        ReportCommand::Daily(a) => (Kind::Daily, a),
+    let (kind, args, format) = match cmd {
+        ReportCommand::Apps(a) => (Kind::Apps, a.common, a.format),
+        ReportCommand::Users(a) => (Kind::Users, a.common, a.format.into()),
+        ReportCommand::Daily(a) => (Kind::Daily, a.common, a.format.into()),
     };
-    check(kind, &args)?;
+    check(kind, &args, format)?;
     let settings = load_settings(global)?;
+    let keep = kept_files(&settings);
+    let target = args.output.as_deref().map(|path| Target {
+        path,
+        flag: "--output",
+        what: "the report",
+        example: "usage.html",
+        force: args.force,
+    });
+    // Refused before the database is read; checked again when written.
+    if let Some(target) = &target {
+        output::check(target, &keep)?;
+    }
     let store = store::open_read(&settings.database)?;
     let filter = ReportFilter {
         from: args.from,
@@ -40,12 +52,12 @@ pub async fn run(cmd: ReportCommand, global: &GlobalArgs) -> Result<Outcome, Err
         Kind::Users => Report::Users(store.report_users(&filter)?),
         Kind::Daily => Report::Daily(store.report_daily(&filter)?),
     };
-    let daily = match (&report, args.format) {
+    let daily = match (&report, format) {
         (Report::Apps(_), ReportFormat::Html) => store.report_daily(&filter)?,
         _ => Vec::new(),
     };
 
-    let render = |out: &mut dyn Write| match (args.format, &report) {
+    let render = |out: &mut dyn Write| match (format, &report) {
         (ReportFormat::Table, _) => {
             let (header, rows) = report::table(&report);
             let header: Vec<&str> = header.iter().map(String::as_str).collect();
@@ -64,10 +76,20 @@ pub async fn run(cmd: ReportCommand, global: &GlobalArgs) -> Result<Outcome, Err
         ),
         (ReportFormat::Html, _) => unreachable!("refused by check()"),
     };
-    match &args.output {
-        Some(path) => {
-            write_file(path, render)?;
-            tracing::info!(rows = report.len(), file = %path.display(), "report written");
+    match &target {
+        Some(target) => {
+            // Rendered into memory first, so that a failed render leaves no file.
+            let mut buf = Vec::new();
+            render(&mut buf).map_err(|source| Error::Io {
+                what: "cannot render the report".into(),
+                source,
+            })?;
+            output::write(target, &keep, &buf)?;
+            tracing::info!(
+                "report written to {} ({} rows)",
+                target.path.display(),
+                report.len()
+            );
         }
         None => {
             let mut out = std::io::stdout().lock();
@@ -79,7 +101,7 @@ pub async fn run(cmd: ReportCommand, global: &GlobalArgs) -> Result<Outcome, Err
 }
 
 /// Refuses option combinations that cannot work, before the database is opened.
-fn check(kind: Kind, args: &ReportArgs) -> Result<(), Error> {
+fn check(kind: Kind, args: &ReportArgs, format: ReportFormat) -> Result<(), Error> {
     if let (Some(from), Some(to)) = (args.from, args.to)
         && from >= to
     {
@@ -89,7 +111,7 @@ fn check(kind: Kind, args: &ReportArgs) -> Result<(), Error> {
             ts(to)
         )));
     }
-    if args.format == ReportFormat::Html {
+    if format == ReportFormat::Html {
         if kind != Kind::Apps {
             return Err(Error::Usage(
                 "--format html is only for `auditsync report apps`; use table, csv or json here"
@@ -104,21 +126,4 @@ fn check(kind: Kind, args: &ReportArgs) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// Renders into memory, then writes the file, so that a failed render leaves no half-written file.
-fn write_file(
-    path: &Path,
-    render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<(), Error> {
-    let mut buf = Vec::new();
-    let io = |source| Error::Io {
-        what: format!(
-            "cannot write the report to {} (pass --output a file in a folder that exists and is writable)",
-            path.display()
-        ),
-        source,
-    };
-    render(&mut buf).map_err(io)?;
-    std::fs::write(path, buf).map_err(io)
 }

@@ -6,6 +6,7 @@ use std::io::Write;
 use super::{simulator_config, stdout_error};
 use crate::cli::SimulatorArgs;
 use crate::error::{Error, Outcome};
+use crate::output::{self, Target};
 use auditsync_simulator::{SimSpec, Simulator};
 
 pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
@@ -25,6 +26,17 @@ pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
             )));
         };
         spec.faults.rate_limit = Some((capacity, std::time::Duration::from_secs(seconds)));
+    }
+    let target = args.write_config.as_deref().map(|path| Target {
+        path,
+        flag: "--write-config",
+        what: "the configuration",
+        example: "auditsync.toml",
+        force: args.force,
+    });
+    // Refused before anything is served; checked again when written.
+    if let Some(target) = &target {
+        output::check(target, &[])?;
     }
     let sim = Simulator::start_on(spec, args.port)
         .await
@@ -55,19 +67,15 @@ pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
         sim.spec().client_id
     )
     .map_err(stdout_error)?;
-    match &args.write_config {
-        Some(path) => {
-            write_private(path, &simulator_config(&sim, "auditsync.db")).map_err(|source| {
-                Error::Io {
-                    what: format!("cannot write {}", path.display()),
-                    source,
-                }
-            })?;
+    match &target {
+        Some(target) => {
+            let text = simulator_config(&sim, "auditsync.db");
+            output::write(target, &[], text.as_bytes())?;
             writeln!(
                 out,
                 "configuration written to {} (try: auditsync --config {} subscribe start)",
-                path.display(),
-                path.display()
+                target.path.display(),
+                target.path.display()
             )
             .map_err(stdout_error)?;
         }
@@ -84,16 +92,4 @@ pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
         source,
     })?;
     Ok(Outcome::Done)
-}
-
-/// Writes a file only its owner can read (it holds a secret).
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(text.as_bytes())
 }

@@ -8,7 +8,8 @@ use serde::Serialize;
 use super::{load_settings, stdout_error};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::error::{Error, Outcome};
-use auditsync_core::store::{self, OperationCount};
+use auditsync_core::redact::redact;
+use auditsync_core::store::{self, OperationCount, QuarantinedRecord};
 use auditsync_core::time::ts;
 
 #[derive(Serialize)]
@@ -21,7 +22,15 @@ struct Status {
     pending_blobs: usize,
     pending_first_expiration: Option<String>,
     lost_blobs: i64,
+    /// Records that could not be read, kept in the `quarantine` table (their blobs' other records
+    /// are stored).
+    quarantined_records: i64,
+    /// The newest of them, newest first.
+    quarantine_newest: Vec<QuarantinedRecord>,
 }
+
+/// How many of the newest quarantined records `status` shows.
+const QUARANTINE_SHOWN: usize = 5;
 
 #[derive(Serialize)]
 struct LastRun {
@@ -39,6 +48,7 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
     let settings = load_settings(global)?;
     let store = store::open_read(&settings.database)?;
     let pending = store.pending()?;
+    let quarantine = store.quarantine(QUARANTINE_SHOWN)?;
     let status = Status {
         database: settings.database.display().to_string(),
         watermark: store.watermark()?.map(ts),
@@ -65,11 +75,14 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
         pending_blobs: pending.len(),
         pending_first_expiration: pending.iter().filter_map(|p| p.expiration).min().map(ts),
         lost_blobs: store.lost_count()?,
+        quarantined_records: quarantine.0,
+        quarantine_newest: quarantine.1,
     };
     let mut out = std::io::stdout().lock();
     if args.json {
         let text = serde_json::to_string_pretty(&status).unwrap_or_default();
-        writeln!(out, "{text}").map_err(stdout_error)?;
+        // The stored texts were redacted when written; a database from before that was not.
+        writeln!(out, "{}", redact(&text)).map_err(stdout_error)?;
         return Ok(Outcome::Done);
     }
     let mut lines = vec![format!("database:   {}", status.database)];
@@ -134,8 +147,32 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
             status.lost_blobs
         ));
     }
+    lines.extend(quarantine_lines(&status));
     for l in lines {
-        writeln!(out, "{l}").map_err(stdout_error)?;
+        writeln!(out, "{}", redact(&l)).map_err(stdout_error)?;
     }
     Ok(Outcome::Done)
+}
+
+/// The quarantine's lines of the text output: how many records, and the newest few; none when empty.
+fn quarantine_lines(status: &Status) -> Vec<String> {
+    if status.quarantined_records == 0 {
+        return Vec::new();
+    }
+    let mut lines = vec![format!(
+        "quarantine: {} records could not be read and are kept aside (table quarantine, with their \
+         text); their blobs' other records are stored. Newest:",
+        status.quarantined_records
+    )];
+    for q in &status.quarantine_newest {
+        lines.push(format!(
+            "            {} blob {} ({}) record {}: {}",
+            q.quarantined_at,
+            q.origin,
+            q.content_type.as_deref().unwrap_or("?"),
+            q.position,
+            q.reason
+        ));
+    }
+    lines
 }

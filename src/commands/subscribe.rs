@@ -20,17 +20,20 @@ pub async fn run(cmd: SubscribeCommand, global: &GlobalArgs) -> Result<Outcome, 
     };
     let secret = settings.client_secret().await?;
     let api = ApiClient::new(&settings, secret)?;
-    let mut out = std::io::stdout().lock();
+    let mut stdout = std::io::stdout().lock();
+    // -q: starting and stopping say nothing when they succeed (a list is what was asked for).
+    let mut sink = std::io::sink();
+    let confirm: &mut dyn Write = if global.quiet { &mut sink } else { &mut stdout };
     match cmd {
-        SubscribeCommand::Start(a) => start(&api, &pick(&a.content_types), &mut out).await,
-        SubscribeCommand::Stop(a) => stop(&api, &pick(&a.content_types), &mut out).await,
+        SubscribeCommand::Start(a) => start(&api, &pick(&a.content_types), confirm).await,
+        SubscribeCommand::Stop(a) => stop(&api, &pick(&a.content_types), confirm).await,
         SubscribeCommand::List(a) => {
             let filter = (!a.content_types.content_types.is_empty())
                 .then(|| a.content_types.content_types.clone());
             let wanted = filter
                 .clone()
                 .unwrap_or(settings.sync.content_types.clone());
-            list(&api, &wanted, filter.is_some(), a.json, &mut out).await
+            list(&api, &wanted, filter.is_some(), a.json, &mut stdout).await
         }
     }
 }
@@ -92,7 +95,8 @@ pub async fn list(
     let rows = rows(subs, wanted, only);
     if json {
         let text = serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into());
-        writeln!(out, "{text}").map_err(stdout_error)?;
+        // What the service sent (a webhook's address, its authId) passes the redaction filter.
+        writeln!(out, "{}", auditsync_core::redact::redact(&text)).map_err(stdout_error)?;
     } else {
         let table: Vec<Vec<String>> = rows
             .iter()
@@ -101,7 +105,7 @@ pub async fn list(
                     None => "none".to_owned(),
                     Some(w) => format!(
                         "{} ({})",
-                        w.address.as_deref().unwrap_or("?"),
+                        auditsync_core::redact::redact(w.address.as_deref().unwrap_or("?")),
                         w.status.as_deref().unwrap_or("unknown")
                     ),
                 };

@@ -32,8 +32,19 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
     if args.json {
         let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
         writeln!(out, "{text}").map_err(stdout_error)?;
-    } else {
+    } else if !(global.quiet && summary.complete()) {
+        // Under -q a complete run prints nothing (cron mails only when something is wrong).
         writeln!(out, "{}", summary.line()).map_err(stdout_error)?;
+    }
+    // Losses are never retried: said at error level, so -q shows them, whatever else happened.
+    for loss in &summary.losses {
+        // Quarantined records are kept aside (their text is in the database), the rest is gone.
+        let label = if loss.kind == "quarantined" {
+            "quarantined"
+        } else {
+            "lost"
+        };
+        tracing::error!("{label}: {}", loss.detail);
     }
     if let Some(fatal) = finished.fatal {
         return Err(fatal.into());
@@ -41,8 +52,13 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
     if summary.complete() {
         Ok(Outcome::Done)
     } else {
+        // One line per cause (an outage fails every blob alike); each blob and segment at -v and in
+        // --json.
+        for line in summary.causes() {
+            tracing::error!("{line}");
+        }
         for f in &summary.failed_blobs {
-            tracing::error!(
+            tracing::debug!(
                 "not stored: blob {} ({}, created {}): {}",
                 f.content_id,
                 f.content_type,
@@ -51,7 +67,7 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
             );
         }
         for s in &summary.unlisted_segments {
-            tracing::error!(
+            tracing::debug!(
                 "not listed to the end: {} from {} to {}: {}",
                 s.content_type,
                 s.start,
@@ -59,7 +75,9 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<Outcome, Error> 
                 s.error
             );
         }
-        tracing::error!("the sync is incomplete; the next run tries the missing parts again");
+        if summary.blobs_failed > 0 || summary.segments_complete < summary.segments {
+            tracing::error!("the sync is incomplete; the next run tries the missing parts again");
+        }
         Ok(Outcome::Incomplete)
     }
 }

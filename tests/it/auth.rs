@@ -107,6 +107,58 @@ fn authority_that_is_not_entra() {
         .assert_stderr("check that `authority`");
 }
 
+/// Whatever lifetime the token endpoint states (huge, zero, negative, a string as v1 sends, none), a
+/// run works: a huge one is capped (no clock overflow), zero or less means a new token per request.
+#[test]
+fn any_stated_token_lifetime_works() {
+    let cases = [
+        (serde_json::json!(u64::MAX), false),
+        (serde_json::json!(1e300), false),
+        (serde_json::json!("9999999999999999999999"), false),
+        (serde_json::json!(i64::MAX), false),
+        (serde_json::json!("3599"), false),
+        (serde_json::Value::Null, false),
+        (serde_json::json!(0), true),
+        (serde_json::json!(-3600), true),
+        (serde_json::json!("-1"), true),
+        (serde_json::json!(0.5), true),
+    ];
+    for version in ["v1", "v2"] {
+        for (expires_in, use_once) in &cases {
+            let env = TestEnv::with(|s| {
+                s.hours = 3;
+                s.blobs_per_hour = 2;
+                s.records_per_blob = 5;
+            });
+            env.write_config(&format!(
+                "token_version = \"{version}\"\n[sync]\nstart_time_interval = 2\nstart_time_unit = \"hour\"\n"
+            ));
+            env.sim.set_faults(auditsync_simulator::Faults {
+                token_expires_in: Some(expires_in.clone()),
+                ..Default::default()
+            });
+            let what = format!("{version}, expires_in {expires_in}");
+            let run = env.run(&["subscribe", "start"]);
+            assert_eq!(run.code, 0, "{what}\n{}", run.all());
+            let run = env.run(&["sync"]);
+            assert_eq!(run.code, 0, "{what}\n{}", run.all());
+            let stats = env.sim.stats();
+            let api = stats.api_requests.start
+                + stats.api_requests.list
+                + stats.api_requests.content
+                + stats.api_requests.blob;
+            if *use_once {
+                // One token per request: never a refused one.
+                assert_eq!(stats.token_requests, api, "{what}");
+            } else {
+                // One per run.
+                assert_eq!(stats.token_requests, 2, "{what}");
+            }
+            assert_eq!(stats.unauthorized, 0, "{what}");
+        }
+    }
+}
+
 /// The token cache, driven through the library: renewed before it runs out, and once after a 401.
 mod cache {
     use std::time::Duration;

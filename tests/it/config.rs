@@ -236,3 +236,359 @@ fn bad_usage_exits_2() {
         .assert_code(0)
         .assert_stdout("subscribe");
 }
+
+/// Writes ./auditsync.toml as `edit` makes it from a working one, and checks that `subscribe list`
+/// refuses it with exit 2 before any request, naming the file and each of `needles`.
+fn refused(env: &TestEnv, edit: impl Fn(String) -> String, needles: &[&str]) {
+    let good = format!(
+        "client_secret = \"{}\"\n{}",
+        env.secret(),
+        env.config_without_secret("")
+    );
+    let text = edit(good);
+    env.write("auditsync.toml", &text);
+    let run = env.run(&["subscribe", "list"]);
+    run.assert_code(2).assert_stderr("auditsync.toml");
+    for needle in needles {
+        run.assert_stderr(needle);
+    }
+    assert!(!run.stderr.contains(&env.secret()), "the secret was quoted");
+    assert_eq!(env.sim.stats().token_requests, 0, "{text}");
+}
+
+#[test]
+fn an_unquoted_guid_is_explained() {
+    let env = TestEnv::new();
+    let tenant = env.sim.spec().tenant_id.clone();
+    let client = env.sim.spec().client_id.clone();
+    // tenant_id is on line 2, client_id on line 3.
+    refused(
+        &env,
+        |t| t.replace(&format!("\"{tenant}\""), &tenant),
+        &["line 2", "tenant_id", "quotes", "tenant_id = \""],
+    );
+    refused(
+        &env,
+        |t| t.replace(&format!("\"{client}\""), &client),
+        &["line 3", "client_id", "quotes", "client_id = \""],
+    );
+    // One that starts with letters, and one that toml reads as a number with a dash.
+    for guid in [
+        "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+        "12345678-1234-1234-1234-123456789012",
+    ] {
+        refused(
+            &env,
+            |t| format!("publisher_identifier = {guid}\n{t}"),
+            &["line 1", "publisher_identifier", "quotes"],
+        );
+    }
+}
+
+#[test]
+fn smart_quotes_are_explained() {
+    let env = TestEnv::new();
+    let tenant = env.sim.spec().tenant_id.clone();
+    for (open, close) in [("“", "”"), ("‘", "’"), ("”", "”")] {
+        refused(
+            &env,
+            |t| t.replace(&format!("\"{tenant}\""), &format!("{open}{tenant}{close}")),
+            &["line 2", "tenant_id", "typographic", "tenant_id = \""],
+        );
+    }
+    // Also in a table, on a list.
+    refused(
+        &env,
+        |t| format!("{t}[sync]\ncontent_types = [“Audit.General”]\n"),
+        &["line 8", "content_types", "typographic"],
+    );
+}
+
+#[test]
+fn a_key_under_the_wrong_table_is_explained() {
+    let env = TestEnv::new();
+    // A [sync] key at the top level.
+    refused(
+        &env,
+        |t| format!("concurrency = 4\n{t}"),
+        &["line 1", "concurrency", "[sync]"],
+    );
+    refused(
+        &env,
+        |t| format!("{t}time_interval = 1\n"),
+        &["line 7", "time_interval", "[sync]"],
+    );
+    // A top-level key after [sync].
+    let tenant = env.sim.spec().tenant_id.clone();
+    refused(
+        &env,
+        |t| {
+            let without: String = t
+                .lines()
+                .filter(|l| !l.starts_with("tenant_id"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            format!("{without}[sync]\nconcurrency = 4\ntenant_id = \"{tenant}\"\n")
+        },
+        &["line 8", "tenant_id", "[sync]", "top"],
+    );
+}
+
+#[test]
+fn a_typo_in_a_key_names_the_nearest_known_one() {
+    let env = TestEnv::new();
+    for (extra, typo, want) in [
+        ("tennant_id = \"x\"\n", "tennant_id", "tenant_id"),
+        (
+            "clientsecret_file = \"x\"\n",
+            "clientsecret_file",
+            "client_secret_file",
+        ),
+        ("[sync]\nconcurency = 4\n", "concurency", "concurrency"),
+        (
+            "[sync]\nContent_Types = []\n",
+            "Content_Types",
+            "content_types",
+        ),
+        ("[synk]\nconcurrency = 4\n", "synk", "[sync]"),
+        ("datbase = \"a.db\"\n", "datbase", "database"),
+    ] {
+        refused(
+            &env,
+            |t| format!("{t}{extra}"),
+            &[typo, &format!("did you mean {want}")],
+        );
+    }
+}
+
+#[test]
+fn an_authority_with_the_tenant_appended_is_explained() {
+    let env = TestEnv::new();
+    let tenant = env.sim.spec().tenant_id.clone();
+    let base = env.base();
+    for tail in [
+        tenant.clone(),
+        format!("{tenant}/"),
+        "contoso.onmicrosoft.com".to_owned(),
+        "common".to_owned(),
+        format!("{tenant}/oauth2/token"),
+        format!("{tenant}/oauth2/v2.0/token"),
+    ] {
+        refused(
+            &env,
+            |t| {
+                t.replace(
+                    &format!("authority = \"{base}\""),
+                    &format!("authority = \"{base}/{tail}\""),
+                )
+            },
+            &[
+                "authority",
+                "line 4",
+                &format!("authority = \"{base}\""),
+                "tenant",
+            ],
+        );
+    }
+    // The commercial login host the same way.
+    refused(
+        &env,
+        |t| {
+            t.replace(
+                &format!("authority = \"{base}\""),
+                &format!("authority = \"https://login.microsoftonline.com/{tenant}\""),
+            )
+        },
+        &["authority = \"https://login.microsoftonline.com\""],
+    );
+    // And an audience with the API's path.
+    refused(
+        &env,
+        |t| {
+            t.replace(
+                &format!("audience = \"{base}\""),
+                &format!("audience = \"{base}/api/v1.0/{tenant}/activity/feed\""),
+            )
+        },
+        &["audience", "line 5", &format!("audience = \"{base}\"")],
+    );
+}
+
+/// Runs the binary, killing it (and failing) if it is still running after `limit`: a guard so that a
+/// hang fails the test instead of holding it forever. Not a measure of speed.
+fn run_guarded(env: &TestEnv, args: &[&str], limit: std::time::Duration) -> crate::common::Run {
+    let mut cmd = env.cmd();
+    cmd.args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            // Leave no stray process behind the failure (the secret command writes its child's pid).
+            if let Ok(pid) = std::fs::read_to_string(env.path("child.pid")) {
+                let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+            }
+            panic!("auditsync {args:?} still ran after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let run = crate::common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    env.assert_nothing_leaked(&run.all());
+    run
+}
+
+/// Whether a process runs (a zombie waiting for its parent does not count).
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_secret_command_that_hangs_is_stopped_with_its_children() {
+    let env = TestEnv::new();
+    // A shell that starts a child and waits on it, as a vault CLI waiting for the network would.
+    env.write(
+        "auditsync.toml",
+        &env.config_without_secret(
+            "client_secret_command = \"sleep 100001 & echo $! > child.pid; wait\"\n\
+             client_secret_command_timeout = 1\n",
+        ),
+    );
+    for args in [&["sync"][..], &["subscribe", "list"], &["doctor"]] {
+        let run = run_guarded(&env, args, std::time::Duration::from_secs(60));
+        assert!(run.code == 1, "{args:?}: exit 1\n{}", run.all());
+        // `doctor` reports on stdout, the others on stderr.
+        for needle in [
+            "client_secret_command",
+            "did not finish within 1 s",
+            "stopped",
+        ] {
+            assert!(
+                run.all().contains(needle),
+                "{args:?}: {needle}\n{}",
+                run.all()
+            );
+        }
+        let pid: u32 = std::fs::read_to_string(env.path("child.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The kill is sent before auditsync exits; the child's end is reaped by init soon after.
+        let mut gone = false;
+        for _ in 0..100 {
+            if !running(pid) {
+                gone = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(gone, "{args:?}: the command's child {pid} still runs");
+    }
+    // One that prints without end is stopped once it is past any secret's length.
+    env.write(
+        "auditsync.toml",
+        &env.config_without_secret(
+            "client_secret_command = \"yes\"\nclient_secret_command_timeout = 3600\n",
+        ),
+    );
+    let run = run_guarded(
+        &env,
+        &["subscribe", "list"],
+        std::time::Duration::from_secs(60),
+    );
+    run.assert_code(1).assert_stderr("printed more than 64 KiB");
+    assert_eq!(env.sim.stats().token_requests, 0);
+}
+
+#[test]
+fn the_secret_command_timeout_is_validated() {
+    let env = TestEnv::new();
+    for bad in ["0", "3601", "\"soon\"", "-1"] {
+        env.write(
+            "auditsync.toml",
+            &env.config_without_secret(&format!(
+                "client_secret_command = \"true\"\nclient_secret_command_timeout = {bad}\n"
+            )),
+        );
+        env.run(&["subscribe", "list"])
+            .assert_code(2)
+            .assert_stderr("client_secret_command_timeout");
+    }
+    env.write(
+        "auditsync.toml",
+        &env.config_without_secret("client_secret_command = \"true\"\n"),
+    );
+    env.run_with(
+        &["subscribe", "list"],
+        &[("AUDITSYNC_CLIENT_SECRET_COMMAND_TIMEOUT", "forever")],
+    )
+    .assert_code(2)
+    .assert_stderr("AUDITSYNC_CLIENT_SECRET_COMMAND_TIMEOUT")
+    .assert_stderr("from 1 to 3600");
+}
+
+#[test]
+fn secret_source_failures_name_the_source_and_the_fix() {
+    let env = TestEnv::new();
+    // An empty secret file: the file is named, not the configuration.
+    env.write("secret.txt", "\n  \n");
+    env.write(
+        "auditsync.toml",
+        &env.config_without_secret("client_secret_file = \"secret.txt\"\n"),
+    );
+    let run = env.run(&["subscribe", "list"]);
+    run.assert_code(2)
+        .assert_stderr("client secret file")
+        .assert_stderr("secret.txt")
+        .assert_stderr("is empty");
+    // A command that prints nothing.
+    env.write(
+        "auditsync.toml",
+        &env.config_without_secret("client_secret_command = \"true\"\n"),
+    );
+    env.run(&["subscribe", "list"])
+        .assert_code(2)
+        .assert_stderr("client_secret_command")
+        .assert_stderr("printed nothing");
+    // Not found on PATH (cron's PATH is /usr/bin:/bin): exit 127, explained.
+    env.write(
+        "auditsync.toml",
+        &env.config_without_secret(
+            "client_secret_command = \"az-not-installed-here keyvault secret show\"\n",
+        ),
+    );
+    env.run(&["subscribe", "list"])
+        .assert_code(1)
+        .assert_stderr("127")
+        .assert_stderr("command not found")
+        .assert_stderr("PATH=/usr/bin:/bin")
+        .assert_stderr("absolute path");
+    // Found but not executable: exit 126, explained.
+    env.write("get-secret.sh", "#!/bin/sh\necho x\n");
+    set_mode(&env.path("get-secret.sh"), 0o600);
+    env.write(
+        "auditsync.toml",
+        &env.config_without_secret("client_secret_command = \"./get-secret.sh\"\n"),
+    );
+    env.run(&["subscribe", "list"])
+        .assert_code(1)
+        .assert_stderr("126")
+        .assert_stderr("chmod +x");
+    assert_eq!(env.sim.stats().token_requests, 0);
+}

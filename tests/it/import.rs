@@ -415,3 +415,439 @@ fn an_unclosed_quote_is_named_with_the_lines_it_swallowed() {
         .assert_stderr("open.csv line 3")
         .assert_stderr("a quote is probably not closed");
 }
+
+/// One row of the classic export (`x,a,LaunchPowerApp,<audit>`), CSV-quoted with `sep` between
+/// fields and CRLF at its end.
+fn classic_row(sep: u8, audit: &str) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(sep)
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    w.write_record([
+        "2025-03-04T10:00:00",
+        "a@contoso.com",
+        "LaunchPowerApp",
+        audit,
+    ])
+    .unwrap();
+    String::from_utf8(w.into_inner().unwrap()).unwrap()
+}
+
+/// A good classic row holding a legacy launch with this id.
+fn good_row(id: &str) -> String {
+    classic_row(
+        b',',
+        &launch_45(id, "app-2", "a@contoso.com", "2025-03-04T10:00:00"),
+    )
+}
+
+const CLASSIC_HEADER: &str = "CreationDate,UserIds,Operations,AuditData\r\n";
+
+/// What a refused file printed must be a message, not the file (the old reader echoed a header of
+/// megabytes of NUL bytes).
+#[track_caller]
+fn short_refusal(run: &crate::common::Run, file: &str, needle: &str) {
+    run.assert_code(1).assert_stderr(file).assert_stderr(needle);
+    assert!(
+        run.stderr.len() < 2_000 && !run.stderr.contains('\0'),
+        "the message is not short: {} bytes",
+        run.stderr.len()
+    );
+}
+
+#[test]
+fn hostile_files_are_bounded_named_by_line_and_the_good_rows_around_them_kept() {
+    let env = TestEnv::new();
+    env.write_config("");
+    let huge = 17 << 20; // over the 16 MiB a record may take
+
+    // One endless line (no quote in it) between two good rows: the reader skips to its line end.
+    let mut long =
+        format!("{CLASSIC_HEADER}{}x,a,LaunchPowerApp,", good_row("long-1")).into_bytes();
+    long.resize(long.len() + huge, b'A');
+    long.extend(b"\r\n");
+    long.extend(good_row("long-2").as_bytes());
+    std::fs::write(env.path("long.csv"), long).unwrap();
+    env.run(&["import", "long.csv"])
+        .assert_code(1)
+        .assert_stderr("long.csv line 3:")
+        .assert_stderr("longer than 16 MiB")
+        .assert_stdout("3 rows, 2 events kept (2 new), 1 rows could not be read");
+    let ids: Vec<String> = stored(&env).into_iter().map(|r| r.0).collect();
+    assert_eq!(ids, ["long-1", "long-2"]);
+
+    // A quote never closed: everything after it is one field, to the end of the file.
+    let mut open = format!(
+        "{CLASSIC_HEADER}{}x,a,LaunchPowerApp,\"{{\"\"Id\"\": \"\"open\r\n",
+        good_row("open-1")
+    );
+    while open.len() < huge {
+        open.push_str("2025-03-04T10:00:00,a@contoso.com,LaunchPowerApp,lost\r\n");
+    }
+    std::fs::write(env.path("open.csv"), &open).unwrap();
+    let run = env.run(&["import", "open.csv"]);
+    run.assert_code(1)
+        .assert_stderr("open.csv line 3:")
+        .assert_stderr("never closed")
+        .assert_stderr("rest of the file")
+        .assert_stdout("2 rows, 1 events kept (1 new), 1 rows could not be read");
+    assert!(stored(&env).iter().any(|r| r.0 == "open-1"));
+
+    // A file cut short by a crash: good rows, then megabytes of NUL bytes.
+    let mut cut = format!("{CLASSIC_HEADER}{}", good_row("cut-1")).into_bytes();
+    cut.resize(cut.len() + (2 << 20), 0);
+    std::fs::write(env.path("cut.csv"), cut).unwrap();
+    let run = env.run(&["import", "cut.csv"]);
+    run.assert_code(1)
+        .assert_stderr("cut.csv line 3:")
+        .assert_stderr("NUL bytes")
+        .assert_stdout("1 events kept (1 new)");
+    assert!(!run.stderr.contains('\0'));
+    assert!(stored(&env).iter().any(|r| r.0 == "cut-1"));
+
+    // Whole files that are not text at all, and an empty one: one clear line each, exit 1.
+    std::fs::write(env.path("zeros.csv"), vec![0u8; 3 << 20]).unwrap();
+    short_refusal(&env.run(&["import", "zeros.csv"]), "zeros.csv", "NUL bytes");
+    // One endless line and nothing else: no header can be that long.
+    std::fs::write(env.path("endless.csv"), vec![b'A'; 3 << 20]).unwrap();
+    short_refusal(
+        &env.run(&["import", "endless.csv"]),
+        "endless.csv",
+        "runs over 1 MiB",
+    );
+    std::fs::write(env.path("empty.csv"), b"").unwrap();
+    short_refusal(
+        &env.run(&["import", "empty.csv"]),
+        "empty.csv",
+        "empty (0 bytes)",
+    );
+    let mut zip = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00".to_vec();
+    zip.extend((0..4096u32).map(|i| (i * 7919 % 251) as u8));
+    std::fs::write(env.path("audit.xlsx"), zip).unwrap();
+    short_refusal(
+        &env.run(&["import", "audit.xlsx"]),
+        "audit.xlsx",
+        "ZIP archive",
+    );
+    let mut elf = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
+    elf.extend((0..8192u32).map(|i| (i * 31 % 256) as u8));
+    std::fs::write(env.path("auditsync"), elf).unwrap();
+    short_refusal(
+        &env.run(&["import", "auditsync"]),
+        "auditsync",
+        "binary file",
+    );
+
+    // A refused file does not stop the next one, and the good rows still land.
+    let run = env.run(&["import", "zeros.csv", "long.csv"]);
+    run.assert_code(1).assert_stdout("long.csv");
+}
+
+/// An export as text: `header` and `rows` joined by `sep`, CRLF line ends, quoted where needed (or
+/// everywhere, as PowerShell's Export-Csv does).
+fn export_text(sep: u8, quote_all: bool, header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(sep)
+        .terminator(csv::Terminator::CRLF)
+        .quote_style(if quote_all {
+            csv::QuoteStyle::Always
+        } else {
+            csv::QuoteStyle::Necessary
+        })
+        .from_writer(Vec::new());
+    w.write_record(header).unwrap();
+    for r in rows {
+        w.write_record(r).unwrap();
+    }
+    String::from_utf8(w.into_inner().unwrap()).unwrap()
+}
+
+fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for unit in bom.then_some(0xFEFF).into_iter().chain(text.encode_utf16()) {
+        out.extend(if big_endian {
+            unit.to_be_bytes()
+        } else {
+            unit.to_le_bytes()
+        });
+    }
+    out
+}
+
+fn windows_1252(text: &str) -> Vec<u8> {
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(text);
+    assert!(!unmappable);
+    bytes.into_owned()
+}
+
+/// The stdout line that reports `file`.
+#[track_caller]
+fn line_for<'a>(run: &'a crate::common::Run, file: &str) -> &'a str {
+    run.stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("import {file} ")))
+        .unwrap_or_else(|| panic!("no line for {file}\n{}", run.all()))
+}
+
+#[test]
+fn real_export_encodings_separators_and_preambles_are_read_and_named() {
+    let env = TestEnv::new();
+    env.write_config("");
+    let classic = ["CreationDate", "UserIds", "Operations", "AuditData"];
+    let classic_rows = |id: &str, user: &str| {
+        vec![vec![
+            "2025-03-04T10:00:00".to_owned(),
+            user.to_owned(),
+            "LaunchPowerApp".to_owned(),
+            launch_45(id, "app-2", user, "2025-03-04T10:00:00"),
+        ]]
+    };
+    let new_header = [
+        "RecordId",
+        "CreationDate",
+        "RecordType",
+        "Operation",
+        "UserId",
+        "AuditData",
+        "AssociatedAdminUnits",
+        "AssociatedAdminUnitsNames",
+    ];
+    let new_rows = |id: &str, user: &str| {
+        vec![vec![
+            id.to_owned(),
+            "04.03.2025 10:00:00".to_owned(),
+            "256".to_owned(),
+            "LaunchPowerApp".to_owned(),
+            user.to_owned(),
+            launch_256(id, "app-1", user, "2025-03-04T10:00:00"),
+            String::new(),
+            String::new(),
+        ]]
+    };
+    let ps_header = [
+        "RecordType",
+        "CreationDate",
+        "UserIds",
+        "Operations",
+        "AuditData",
+        "ResultIndex",
+        "ResultCount",
+        "Identity",
+        "IsValid",
+        "ObjectState",
+    ];
+    let user = |id: &str| {
+        vec![
+            "PowerAppsApp".to_owned(),
+            "04.03.2025 10:00:00".to_owned(),
+            "zoë@contoso.com".to_owned(),
+            "LaunchPowerApp".to_owned(),
+            launch_45(id, "app-3", "zoë@contoso.com", "2025-03-04T10:00:00"),
+            "1".to_owned(),
+            "1".to_owned(),
+            id.to_owned(),
+            "True".to_owned(),
+            "Unchanged".to_owned(),
+        ]
+    };
+
+    // Windows PowerShell 5.1: Export-Csv -Encoding Unicode (UTF-16 LE, BOM) with its #TYPE line.
+    let ps = format!(
+        "#TYPE System.Management.Automation.PSCustomObject\r\n{}",
+        export_text(b',', true, &ps_header, &[user("ps-1")])
+    );
+    std::fs::write(env.path("ps51.csv"), utf16(&ps, false, true)).unwrap();
+    // UTF-16 BE with BOM; UTF-16 LE without one.
+    let be = export_text(
+        b',',
+        false,
+        &classic,
+        &classic_rows("be-1", "jürgen@contoso.com"),
+    );
+    std::fs::write(env.path("be.csv"), utf16(&be, true, true)).unwrap();
+    let nobom = export_text(
+        b',',
+        false,
+        &classic,
+        &classic_rows("nb-1", "åsa@contoso.com"),
+    );
+    std::fs::write(env.path("nobom16.csv"), utf16(&nobom, false, false)).unwrap();
+    // Export-Csv -Encoding UTF32 (little-endian, BOM), tab-separated for good measure.
+    let wide = export_text(
+        b'\t',
+        false,
+        &classic,
+        &classic_rows("u32-1", "łukasz@contoso.com"),
+    );
+    let wide: Vec<u8> = std::iter::once('\u{FEFF}')
+        .chain(wide.chars())
+        .flat_map(|c| u32::from(c).to_le_bytes())
+        .collect();
+    std::fs::write(env.path("utf32.tsv"), wide).unwrap();
+    // Excel in a decimal-comma locale: UTF-8 with BOM, a sep=; line, ';' between fields.
+    let de = format!(
+        "\u{FEFF}sep=;\r\n{}",
+        export_text(
+            b';',
+            false,
+            &new_header,
+            &new_rows("de-1", "müller@contoso.com")
+        )
+    );
+    std::fs::write(env.path("excel-de.csv"), de).unwrap();
+    // ';' with no sep= line (told from the header), tab, and sep=, before a comma file.
+    let semi = export_text(b';', false, &new_header, &new_rows("sc-1", "a@contoso.com"));
+    std::fs::write(env.path("semicolon.csv"), semi).unwrap();
+    let tab = export_text(
+        b'\t',
+        false,
+        &classic,
+        &classic_rows("tab-1", "b@contoso.com"),
+    );
+    std::fs::write(env.path("tab.tsv"), tab).unwrap();
+    let sepc = format!(
+        "sep=,\r\n{}",
+        export_text(
+            b',',
+            false,
+            &classic,
+            &classic_rows("sepc-1", "c@contoso.com")
+        )
+    );
+    std::fs::write(env.path("sepcomma.csv"), sepc).unwrap();
+    // ANSI (Windows-1252) from the first line on, and a UTF-8 file whose first non-UTF-8 row comes
+    // after 100 KiB of plain rows.
+    let ansi = export_text(
+        b',',
+        false,
+        &classic,
+        &classic_rows("ansi-1", "rené.€@contoso.com"),
+    );
+    std::fs::write(env.path("ansi.csv"), windows_1252(&ansi)).unwrap();
+    let mut late = CLASSIC_HEADER.to_owned();
+    let mut lines = 1;
+    let mut late_ids = Vec::new();
+    while late.len() < 100 << 10 {
+        let id = format!("late-{lines}");
+        late.push_str(&good_row(&id));
+        late_ids.push(id);
+        lines += 1;
+    }
+    let late_line = lines + 1;
+    late.push_str(
+        &export_text(
+            b',',
+            false,
+            &classic,
+            &classic_rows("late-x", "josé@contoso.com"),
+        )[CLASSIC_HEADER.len()..],
+    );
+    std::fs::write(env.path("late-ansi.csv"), windows_1252(&late)).unwrap();
+
+    let files = [
+        "ps51.csv",
+        "be.csv",
+        "nobom16.csv",
+        "utf32.tsv",
+        "excel-de.csv",
+        "semicolon.csv",
+        "tab.tsv",
+        "sepcomma.csv",
+        "ansi.csv",
+        "late-ansi.csv",
+    ];
+    let mut args = vec!["import"];
+    args.extend(files);
+    let run = env.run(&args);
+    run.assert_code(0)
+        .assert_stderr("ansi.csv")
+        .assert_stderr("Windows-1252")
+        .assert_stderr(&format!("late-ansi.csv: line {late_line} is not UTF-8"));
+    let expect = [
+        (
+            "ps51.csv",
+            "(Search-UnifiedAuditLog export): 1 rows, 1 events kept (1 new), 0 rows",
+            &[
+                "UTF-16 LE with byte-order mark",
+                "','-separated",
+                "#TYPE line",
+            ][..],
+        ),
+        (
+            "be.csv",
+            "(classic Purview audit export): 1 rows, 1 events kept (1 new), 0 rows",
+            &["UTF-16 BE with byte-order mark", "','-separated"][..],
+        ),
+        (
+            "nobom16.csv",
+            "(classic Purview audit export): 1 rows, 1 events kept (1 new), 0 rows",
+            &["UTF-16 LE without byte-order mark"][..],
+        ),
+        (
+            "utf32.tsv",
+            "(classic Purview audit export): 1 rows, 1 events kept (1 new), 0 rows",
+            &["UTF-32 LE with byte-order mark, tab-separated"][..],
+        ),
+        (
+            "excel-de.csv",
+            "(Purview audit search export): 1 rows, 1 events kept (1 new), 0 rows",
+            &[
+                "UTF-8 with byte-order mark",
+                "';'-separated (its sep=; line)",
+            ][..],
+        ),
+        (
+            "semicolon.csv",
+            "(Purview audit search export): 1 rows, 1 events kept (1 new), 0 rows",
+            &["UTF-8,", "';'-separated"][..],
+        ),
+        (
+            "tab.tsv",
+            "(classic Purview audit export): 1 rows, 1 events kept (1 new), 0 rows",
+            &["tab-separated"][..],
+        ),
+        (
+            "sepcomma.csv",
+            "(classic Purview audit export): 1 rows, 1 events kept (1 new), 0 rows",
+            &["','-separated (its sep=, line)"][..],
+        ),
+        (
+            "ansi.csv",
+            "(classic Purview audit export): 1 rows, 1 events kept (1 new), 0 rows",
+            &["Windows-1252"][..],
+        ),
+        (
+            "late-ansi.csv",
+            "0 rows could not be read",
+            &["Windows-1252 from line"][..],
+        ),
+    ];
+    for (file, counts, parts) in expect {
+        let line = line_for(&run, file);
+        assert!(line.contains(counts), "{file}: {line}");
+        for part in parts {
+            assert!(line.contains(part), "{file} lacks {part:?}: {line}");
+        }
+    }
+    assert!(line_for(&run, "ps51.csv").contains("columns RecordType,CreationDate,UserIds"));
+
+    let users: std::collections::BTreeMap<String, Option<String>> =
+        stored(&env).into_iter().map(|r| (r.0, r.3)).collect();
+    for (id, user) in [
+        ("ps-1", "zoë@contoso.com"),
+        ("be-1", "jürgen@contoso.com"),
+        ("nb-1", "åsa@contoso.com"),
+        ("u32-1", "łukasz@contoso.com"),
+        ("de-1", "müller@contoso.com"),
+        ("sc-1", "a@contoso.com"),
+        ("tab-1", "b@contoso.com"),
+        ("sepc-1", "c@contoso.com"),
+        ("ansi-1", "rené.€@contoso.com"),
+        ("late-x", "josé@contoso.com"),
+    ] {
+        assert_eq!(users.get(id), Some(&Some(user.to_owned())), "{id}");
+    }
+    for id in &late_ids {
+        assert!(users.contains_key(id), "{id}");
+    }
+}

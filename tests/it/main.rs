@@ -11,11 +11,16 @@
 
 mod architecture;
 mod auth;
+mod bounds;
 mod build;
 mod common;
 mod config;
+mod cron;
 mod import;
 mod maintenance;
+mod outage;
+mod outputs;
+mod records;
 mod redaction;
 mod reliability;
 mod report;

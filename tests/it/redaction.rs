@@ -1,7 +1,12 @@
 //! The client secret and the access tokens never appear in anything auditsync prints, at any log level,
 //! whether the run succeeds or fails.
 
+use auditsync_simulator::Faults;
+
 use crate::common::{Run, TestEnv};
+
+/// What a redacted value becomes.
+const REDACTED: &str = auditsync_core::redact::REDACTED;
 
 #[test]
 fn secret_and_tokens_never_printed_even_at_trace_level() {
@@ -66,6 +71,101 @@ fn secret_and_tokens_never_printed_even_at_trace_level() {
         assert!(
             !printed.contains(signature),
             "a token's signature was printed"
+        );
+    }
+}
+
+/// A token endpoint that quotes the form body in its error and an API that quotes the Authorization
+/// header in 4xx and 5xx bodies: the secret and the tokens reach no output and no byte of the database,
+/// at trace level, whatever command met them.
+#[test]
+fn echoed_credentials_are_redacted_everywhere() {
+    let env = TestEnv::with(|s| {
+        s.hours = 6;
+        s.blobs_per_hour = 3;
+        s.records_per_blob = 5;
+    });
+    env.write_config("[sync]\nstart_time_interval = 5\nstart_time_unit = \"hour\"\n");
+    let trace = [("AUDITSYNC_LOG", "trace")];
+    let mut runs: Vec<Run> = Vec::new();
+    let faults = |token_echo: f64, echo_authorization: f64| Faults {
+        token_echo,
+        echo_authorization,
+        ..Faults::default()
+    };
+    env.sim.set_faults(faults(1.0, 0.0));
+    runs.push(env.run_with(&["-vv", "subscribe", "start"], &trace));
+    runs.push(env.run_with(&["-vv", "sync", "--json"], &trace));
+    runs.push(env.run_with(&["-vv", "doctor"], &trace));
+    // The secret from the environment too.
+    runs.push(env.run_with(
+        &["-vvv", "subscribe", "list"],
+        &[
+            ("AUDITSYNC_LOG", "trace"),
+            ("AUDITSYNC_CLIENT_SECRET", &env.secret()),
+        ],
+    ));
+    assert!(
+        runs.iter()
+            .all(|r| r.code == 1 && (r.stderr.contains(REDACTED) || r.stdout.contains(REDACTED))),
+        "each run failed on the echoing token endpoint:\n{}",
+        runs.iter().map(Run::all).collect::<String>()
+    );
+    env.sim.set_faults(faults(0.0, 1.0));
+    runs.push(env.run_with(&["-vv", "subscribe", "start"], &trace));
+    runs.push(env.run_with(&["-vvv", "subscribe", "list", "--json"], &trace));
+    runs.push(env.run_with(&["-vv", "doctor"], &trace));
+    env.sim.set_faults(Faults::default());
+    runs.push(env.run_with(&["subscribe", "start"], &trace));
+    // Some blobs and listings answered with the echo: their errors are in the summary, the runs
+    // table and the pending blobs' last errors.
+    env.sim.set_faults(faults(0.0, 0.4));
+    runs.push(env.run_with(&["-vv", "sync", "--json"], &trace));
+    runs.push(env.run_with(&["-vv", "sync"], &trace));
+    runs.push(env.run_with(&["status", "--json"], &trace));
+    runs.push(env.run_with(&["status"], &trace));
+    let sync = &runs[runs.len() - 4];
+    assert!(
+        sync.stdout.contains(REDACTED),
+        "a failed blob's error quoted the echo:\n{}",
+        sync.all()
+    );
+
+    let mut printed: String = runs.iter().map(Run::all).collect();
+    for file in ["auditsync.db", "auditsync.db-wal"] {
+        if let Ok(bytes) = std::fs::read(env.path(file)) {
+            printed.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
+    let stored: String = db
+        .query_row("SELECT group_concat(summary, ' ') FROM runs", [], |r| {
+            r.get::<_, Option<String>>(0)
+        })
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        stored.contains(REDACTED),
+        "the runs table kept the error, redacted"
+    );
+    assert!(printed.contains("TRACE"), "trace logging was on");
+    let secret = env.secret();
+    let form_encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    assert!(
+        !printed.contains(&secret),
+        "the client secret was printed or stored"
+    );
+    assert!(
+        !printed.contains(&form_encoded),
+        "the form-encoded secret was printed or stored"
+    );
+    let stats = env.sim.stats();
+    assert!(stats.issued_tokens.len() >= 4);
+    for token in &stats.issued_tokens {
+        let signature = token.rsplit('.').next().unwrap();
+        assert!(
+            !printed.contains(signature),
+            "a token was printed or stored"
         );
     }
 }

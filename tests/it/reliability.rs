@@ -490,8 +490,10 @@ fn a_user_who_may_only_read_the_database_gets_status_and_reports_and_leaves_noth
     env.run(&["subscribe", "start"]).assert_code(0);
     env.run(&["sync"]).assert_code(0);
     // Readable by all, writable by root only: the folder, the database, its lock, the configuration.
+    // (The database is created 0600; sharing it with readers is the admin's choice.)
     crate::common::set_mode(env.dir.path(), 0o755);
     crate::common::set_mode(&config, 0o644);
+    crate::common::set_mode(&env.path("auditsync.db"), 0o644);
     let reads: [&[&str]; 3] = [
         &["status", "--json"],
         &["report", "apps", "--format", "json"],

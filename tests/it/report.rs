@@ -21,7 +21,7 @@ const XSS: &str = r#"<script>alert(1)</script> & "Co""#;
 const XSS_ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Co&quot;";
 
 /// One `audit_events` row.
-struct Row<'a> {
+pub(crate) struct Row<'a> {
     time: &'a str,
     user: &'a str,
     app: Option<&'a str>,
@@ -31,7 +31,7 @@ struct Row<'a> {
     operation: &'a str,
 }
 
-fn launch<'a>(
+pub(crate) fn launch<'a>(
     time: &'a str,
     user: &'a str,
     app: Option<&'a str>,
@@ -51,7 +51,7 @@ fn launch<'a>(
 }
 
 /// A configured test folder whose database, created by auditsync's own store, holds exactly `rows`.
-fn store_with(rows: &[Row]) -> TestEnv {
+pub(crate) fn store_with(rows: &[Row]) -> TestEnv {
     let env = TestEnv::new();
     env.write_config("");
     let path = env.path("auditsync.db");
@@ -480,9 +480,10 @@ fn report_refuses_bad_ranges_and_html_without_output() {
     let run = report(&env, &["apps", "--format", "html"]);
     run.assert_code(2).assert_stderr("add --output usage.html");
     assert!(run.stdout.is_empty());
+    // Refused by the command line: only `report apps` has html.
     report(&env, &["users", "--format", "html", "--output", "u.html"])
         .assert_code(2)
-        .assert_stderr("only for `auditsync report apps`");
+        .assert_stderr("possible values: table, csv, json");
     assert!(!env.path("u.html").exists());
     report(&env, &["apps", "--from", "yesterday"])
         .assert_code(2)

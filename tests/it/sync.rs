@@ -247,10 +247,10 @@ fn a_malformed_blob_makes_the_run_incomplete_and_is_tried_again() {
             .publish_blob_with_body(created, "[{\"Id\": \"x\", \"Operation\": "),
         env.sim
             .publish_blob_with_body(created, "{\"not\": \"an array\"}"),
-        env.sim.publish_blob_with_body(
-            created,
-            "[{\"Operation\": \"LaunchPowerApp\", \"RecordType\": 256}]",
-        ),
+        // Not JSON text at all (a record without an Id is a quarantined record, not this: see
+        // records.rs).
+        env.sim
+            .publish_blob_with_body(created, &b"\xff\xfe[\x00{"[..]),
     ];
     let run = env.run(&["sync", "--json"]);
     run.assert_code(1);
@@ -261,8 +261,7 @@ fn a_malformed_blob_makes_the_run_incomplete_and_is_tried_again() {
         run.assert_stderr(id);
     }
     run.assert_stderr("not valid JSON")
-        .assert_stderr("not a JSON array")
-        .assert_stderr("has no Id");
+        .assert_stderr("not a JSON array");
     // Everything else was stored; the watermark stops before the bad blobs' segment.
     assert_eq!(stored_ids(&env), truth(&env, &s));
     let watermark = time(&s["watermark"]);

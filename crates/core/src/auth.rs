@@ -21,7 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 use crate::config::{Cloud, TokenVersion};
-use crate::net::net_reason;
+use crate::net::{BodyError, Http, net_reason, size_text};
 use crate::retry::{Backoff, retry_after};
 
 /// Everything needed to ask Entra ID for a token (management-api.md §4), as [`Settings`] validated it.
@@ -248,26 +248,30 @@ impl EntraErrorResponse {
 pub struct EntraTokenResponse {
     access_token: AccessToken,
     token_type: BasicTokenType,
-    #[serde(default, deserialize_with = "number_or_string")]
+    #[serde(default, deserialize_with = "lifetime_seconds")]
     expires_in: Option<u64>,
 }
 
-fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum NumOrStr {
-        Num(u64),
-        Str(String),
-    }
-    match Option::<NumOrStr>::deserialize(d)? {
-        None => Ok(None),
-        Some(NumOrStr::Num(n)) => Ok(Some(n)),
-        Some(NumOrStr::Str(s)) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("expires_in {s:?} is not a number"))),
-    }
+/// The longest token lifetime auditsync believes: a day. Entra ID issues app tokens for 60 to 90
+/// minutes (a configurable lifetime policy allowed at most a day); anything longer is an answer not to
+/// trust, and a lifetime of years would overflow the clock arithmetic.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// `expires_in` as whole seconds in `[0, MAX_TOKEN_LIFETIME]`, from a number (whole or not, negative
+/// included) or a string holding one, as v1 sends it; zero or less is 0 (the token is used once, then
+/// a new one is asked for). Absent, `null` or text that is not a number is `None` (the default
+/// lifetime applies).
+fn lifetime_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let seconds = match Option::<serde_json::Value>::deserialize(d)? {
+        Some(serde_json::Value::Number(n)) => n.as_f64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    Ok(seconds.filter(|s| !s.is_nan()).map(|s| {
+        let max = MAX_TOKEN_LIFETIME.as_secs();
+        // The float-to-integer cast saturates: -1e300 is 0, 1e300 is u64::MAX.
+        (s.max(0.0).floor() as u64).min(max)
+    }))
 }
 
 impl TokenResponse for EntraTokenResponse {
@@ -345,7 +349,7 @@ struct Cached {
 /// Hands out tokens, asking Entra ID only when the cached one is near its end or was refused.
 pub struct TokenProvider {
     oauth: EntraClient,
-    http: reqwest::Client,
+    http: Http,
     token_url: Url,
     creds: Credentials,
     cache: tokio::sync::Mutex<Option<Cached>>,
@@ -363,15 +367,22 @@ enum Transport {
     },
     #[error("HTTP {0} without an Entra ID error")]
     NotEntra(u16),
+    #[error("an answer larger than {}", size_text(TOKEN_ANSWER_LIMIT))]
+    TooLarge,
 }
 
+/// The most auditsync reads of a token endpoint's answer: 1 MiB. A token response or an Entra ID error
+/// is a few KB; a longer answer is not one.
+pub const TOKEN_ANSWER_LIMIT: u64 = 1 << 20;
+
 impl TokenProvider {
-    /// A provider for `creds` that sends its requests with `http`. Only the token URL is built here; the
+    /// A provider for `creds` that sends its requests with `http` (whose stall timeout bounds a token
+    /// answer that trickles, as any other). Only the token URL is built here; the
     /// first request is made by the first [`TokenProvider::token`].
     ///
     /// # Errors
     /// [`AuthError::Malformed`] when `authority` and `tenant_id` do not make a URL.
-    pub fn new(creds: Credentials, http: reqwest::Client) -> Result<TokenProvider, AuthError> {
+    pub fn new(creds: Credentials, http: Http) -> Result<TokenProvider, AuthError> {
         let base = creds.authority.as_str().trim_end_matches('/');
         let path = match creds.version {
             TokenVersion::V1 => "oauth2/token",
@@ -382,6 +393,8 @@ impl TokenProvider {
             url: creds.authority.clone(),
             reason: e.to_string(),
         })?;
+        // However the secret reached here, no text auditsync prints, logs or stores may hold it.
+        crate::redact::register(creds.secret.expose_secret());
         let oauth = oauth2::Client::new(ClientId::new(creds.client_id.clone()))
             .set_client_secret(ClientSecret::new(creds.secret.expose_secret().to_owned()))
             .set_auth_type(AuthType::RequestBody)
@@ -397,7 +410,8 @@ impl TokenProvider {
 
     /// The cached token, or a new one when it is missing or close to expiry. A token is renewed a fifth
     /// of its lifetime before it ends, and at most five minutes before (management-api.md §4: "renew the
-    /// token before it expires"); a response without `expires_in` counts as 3599 s.
+    /// token before it expires"); a response without a readable `expires_in` counts as 3599 s, one of
+    /// zero or less is used once, one over [`MAX_TOKEN_LIFETIME`] counts as that.
     ///
     /// # Errors
     /// [`AuthError::Rejected`] when Entra ID refuses the request, [`AuthError::NotEntra`] or
@@ -512,6 +526,10 @@ impl TokenProvider {
                 status,
                 retry_after,
             },
+            RequestTokenError::Request(e @ Transport::TooLarge) => AuthError::Malformed {
+                url,
+                reason: format!("{e}; it was not read further"),
+            },
             RequestTokenError::Request(Transport::NotEntra(status)) => AuthError::NotEntra {
                 url,
                 status,
@@ -525,8 +543,15 @@ impl TokenProvider {
             },
             RequestTokenError::Other(reason) => AuthError::Malformed { url, reason },
         })?;
-        let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3599));
-        // Renew a fifth of the lifetime early, and at most five minutes early.
+        // Before anything could echo it back: no text auditsync prints, logs or stores may hold it.
+        crate::redact::register(response.access_token.secret());
+        let lifetime = response
+            .expires_in()
+            .unwrap_or(Duration::from_secs(3599))
+            .min(MAX_TOKEN_LIFETIME);
+        // Renew a fifth of the lifetime early, and at most five minutes early. A lifetime of zero
+        // makes `renew_at` the start: the token serves the request that asked for it, and the next
+        // asks for a new one.
         let margin = (lifetime / 5).min(Duration::from_secs(300));
         tracing::debug!(lifetime_s = lifetime.as_secs(), "got a token from Entra ID");
         Ok(Cached {
@@ -534,28 +559,22 @@ impl TokenProvider {
                 value: response.access_token,
                 generation,
             },
-            renew_at: started + lifetime - margin,
+            renew_at: started.checked_add(lifetime - margin).unwrap_or(started),
         })
     }
 }
 
 /// Sends one token request with auditsync's HTTP client. Statuses that mean "try again" and bodies
 /// that are not Entra ID's are sorted out here; oauth2 reads the rest.
-async fn send(
-    http: &reqwest::Client,
-    req: oauth2::HttpRequest,
-) -> Result<oauth2::HttpResponse, Transport> {
+async fn send(http: &Http, req: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, Transport> {
     let req = reqwest::Request::try_from(req).map_err(|e| Transport::Send(net_reason(&e)))?;
-    let resp = http
-        .execute(req)
+    let (status, headers, body) = http
+        .exchange(req, TOKEN_ANSWER_LIMIT, TOKEN_ANSWER_LIMIT as usize)
         .await
-        .map_err(|e| Transport::Send(net_reason(&e)))?;
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| Transport::Send(net_reason(&e)))?;
+        .map_err(|e| match e {
+            BodyError::TooLarge => Transport::TooLarge,
+            BodyError::Net(reason) => Transport::Send(reason),
+        })?;
     if status.is_server_error() || status.as_u16() == 429 {
         return Err(Transport::Unavailable {
             status: status.as_u16(),
@@ -592,6 +611,36 @@ mod tests {
                 .unwrap();
         assert_eq!(v2.expires_in(), Some(Duration::from_secs(3599)));
         assert!(!format!("{v2:?}").contains("\"a\""));
+    }
+
+    #[test]
+    fn any_expires_in_is_a_bounded_lifetime() {
+        let lifetime = |v: &str| {
+            let r: EntraTokenResponse = serde_json::from_str(&format!(
+                r#"{{"token_type":"Bearer","access_token":"a"{v}}}"#
+            ))
+            .unwrap();
+            r.expires_in()
+        };
+        let day = Some(MAX_TOKEN_LIFETIME);
+        for (v, want) in [
+            (r#","expires_in":"3599""#, Some(Duration::from_secs(3599))),
+            (r#","expires_in":" 60 ""#, Some(Duration::from_secs(60))),
+            (r#","expires_in":3599.7"#, Some(Duration::from_secs(3599))),
+            (r#","expires_in":0"#, Some(Duration::ZERO)),
+            (r#","expires_in":"0""#, Some(Duration::ZERO)),
+            (r#","expires_in":-5"#, Some(Duration::ZERO)),
+            (r#","expires_in":"-3600""#, Some(Duration::ZERO)),
+            (r#","expires_in":18446744073709551615"#, day),
+            (r#","expires_in":1e300"#, day),
+            (r#","expires_in":"99999999999999999999999""#, day),
+            (r#","expires_in":null"#, None),
+            (r#","expires_in":"soon""#, None),
+            (r#","expires_in":true"#, None),
+            ("", None),
+        ] {
+            assert_eq!(lifetime(v), want, "{v}");
+        }
     }
 
     #[test]

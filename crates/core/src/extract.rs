@@ -4,11 +4,30 @@
 //! mentions the operation elsewhere (an ObjectId, a property's value) is not kept. The app is read from
 //! either launch schema (management-api.md §5): RecordType 256 with
 //! `powerplatform.analytics.resource.power_app.id` (and display name, environment id) in
-//! `PropertyCollection`, or legacy RecordType 45 with the app's GUID in `AppName`. A launch whose record
+//! `PropertyCollection`, or legacy RecordType 45 with the app's GUID in `AppName` and its display
+//! name as `appName` in `AdditionalInfo` (a JSON object written as a string). A launch whose record
 //! carries no app id is still a user's session: it is kept, with no app, and counted.
 //!
-//! Parsing borrows from the blob and reads only the fields below; every other field is skipped. A
-//! field of an unexpected JSON type counts as absent rather than failing the record.
+//! Field names are matched without regard to ASCII case (`CreationTime`, `creationTime`,
+//! `CREATIONTIME`), the record's own fields as well as `PropertyCollection`'s `Name`/`Value` and the
+//! keys inside `AdditionalInfo`: some export tools write AuditData in camelCase. Should a record carry
+//! one field twice in different cases, the first non-empty one counts.
+//!
+//! The user is read twice over: `UserId` as logged (the UPN, sometimes the user's object id), and the
+//! identity reports count people by ([`Event::user_object_id`], [`Event::user_upn`]).
+//!
+//! # Which faults cost a blob, which cost one record
+//! A blob ([`Filter::blob`]) is refused whole, and tried again by the next run, only when its body is
+//! not JSON (cut short, not text) or is JSON but not an array ([`BlobError`]): nothing in it can be
+//! trusted. Inside an array, a record that cannot be read is **quarantined** and the others are kept
+//! ([`Extracted::quarantined`]): an element that is not a JSON object, a record with no `Id` (absent,
+//! null, empty, an array or an object), or a record that would be kept whose `CreationTime` is
+//! missing or not a time ([`time::parse_time`] reads every shape the service and exports write).
+//! A record that does not even mention a wanted operation is not parsed: it is quarantined only when
+//! its text holds no `"Id"` key at all (in any case), and its time is not looked at.
+//! Fields of an unexpected JSON type otherwise count as absent rather than failing the record.
+//!
+//! Parsing borrows from the blob and reads only the fields below; every other field is skipped.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -17,7 +36,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde_json::value::RawValue;
 
-use crate::model::Event;
+use crate::model::{Event, Quarantined};
 use crate::time;
 
 /// The `Operation` of a Power Apps launch, in both schemas (management-api.md §5.2, §5.3).
@@ -25,8 +44,14 @@ pub const LAUNCH: &str = "LaunchPowerApp";
 const APP_ID: &str = "powerplatform.analytics.resource.power_app.id";
 const APP_NAME: &str = "powerplatform.analytics.resource.power_app.display_name";
 const ENV_ID: &str = "powerplatform.analytics.resource.environment.id";
+/// The user's Entra object id in RecordType 256's `PropertyCollection` (management-api.md §5.2).
+const USER_OBJECT_ID: &str = "enduser.id";
+/// The user's UPN in RecordType 256's `PropertyCollection`.
+const USER_PRINCIPAL: &str = "enduser.principal_name";
 
-/// Why a blob cannot be used. The whole blob is skipped: storing part of it would make it look done.
+/// Why a blob cannot be used at all. The whole blob is skipped (and tried again by the next run):
+/// storing part of it would make it look done. Unreadable records inside a JSON array are not blob
+/// errors: they are quarantined ([`Extracted::quarantined`]).
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum BlobError {
     /// The body is not JSON (or is cut short); the parser's message.
@@ -35,20 +60,6 @@ pub enum BlobError {
     /// The body is JSON but not an array (management-api.md §1.2: a blob is an array of records).
     #[error("it is not a JSON array of records")]
     NotArray,
-    /// The record at this index (from 0) has no `Id`. Every record needs one, kept or not: it is the
-    /// key events are deduplicated on (management-api.md §2.2).
-    #[error("record {0} has no Id")]
-    NoId(usize),
-    /// A record that is not a JSON object, or a wanted one that cannot be read.
-    #[error("record {index} ({id}) cannot be read: {reason}")]
-    BadRecord {
-        /// The record's index in the blob, from 0.
-        index: usize,
-        /// The record's `Id`, or `?` when it could not be read.
-        id: String,
-        /// What is wrong with it.
-        reason: String,
-    },
 }
 
 /// What one blob held.
@@ -56,8 +67,10 @@ pub enum BlobError {
 pub struct Extracted {
     /// The records the filter kept, in the blob's order.
     pub events: Vec<Event>,
-    /// Records in the blob, kept or not.
+    /// Records in the blob, kept or not, quarantined ones included.
     pub seen: usize,
+    /// The records that could not be read, in the blob's order: their text and why.
+    pub quarantined: Vec<Quarantined>,
 }
 
 /// Which operations to keep.
@@ -84,11 +97,11 @@ impl Filter {
         self.operations.iter().any(|o| raw.contains(o.as_str()))
     }
 
-    /// Reads one blob (a JSON array of records) and keeps what the filter wants.
+    /// Reads one blob (a JSON array of records) and keeps what the filter wants; the records that
+    /// cannot be read are quarantined, the others kept (see the module's notes).
     ///
     /// # Errors
-    /// A [`BlobError`] for the body or for the first record that cannot be used; the caller skips the
-    /// blob whole.
+    /// A [`BlobError`] when the body is not JSON or not an array; the caller skips the blob whole.
     pub fn blob(&self, body: &[u8]) -> Result<Extracted, BlobError> {
         let records: Vec<&RawValue> = match serde_json::from_slice(body) {
             Ok(r) => r,
@@ -100,29 +113,30 @@ impl Filter {
         let mut out = Extracted {
             events: Vec::new(),
             seen: records.len(),
+            quarantined: Vec::new(),
         };
         for (index, raw) in records.iter().enumerate() {
             let text = raw.get();
-            if !text.starts_with('{') {
-                return Err(BlobError::BadRecord {
-                    index,
-                    id: "?".into(),
-                    reason: "it is not a JSON object".into(),
-                });
-            }
-            if !self.may_want(text) {
-                if !text.contains("\"Id\"") {
-                    return Err(BlobError::NoId(index));
+            let result = if !text.starts_with('{') {
+                Err(format!("it is not a JSON object but {}", json_kind(text)))
+            } else if !self.may_want(text) {
+                // Not parsed: only its Id matters, and a record with none anywhere has none.
+                if has_id_key(text) {
+                    Ok(None)
+                } else {
+                    Err("it has no Id".to_owned())
                 }
-                continue;
-            }
-            match self.record(text) {
+            } else {
+                self.record(text).map_err(|e| e.to_string())
+            };
+            match result {
                 Ok(Some(e)) => out.events.push(e),
                 Ok(None) => {}
-                Err(RecordError::NoId) => return Err(BlobError::NoId(index)),
-                Err(RecordError::Bad { id, reason }) => {
-                    return Err(BlobError::BadRecord { index, id, reason });
-                }
+                Err(reason) => out.quarantined.push(Quarantined {
+                    position: index as u64,
+                    raw: text.to_owned(),
+                    reason,
+                }),
             }
         }
         Ok(out)
@@ -132,37 +146,48 @@ impl Filter {
     ///
     /// # Errors
     /// [`RecordError::NoId`] when the record has no `Id`, whatever its operation;
-    /// [`RecordError::Bad`] when it is not JSON of a record's shape, or when a kept record's
-    /// `CreationTime` is not a time.
+    /// [`RecordError::Bad`] when it is not a JSON object, or when a kept record's `CreationTime` is
+    /// missing or not a time.
     pub fn record(&self, raw: &str) -> Result<Option<Event>, RecordError> {
         let r: Record<'_> = serde_json::from_str(raw).map_err(|e| RecordError::Bad {
             id: "?".into(),
             reason: e.to_string(),
         })?;
-        let id = r.id.ok_or(RecordError::NoId)?.into_owned();
+        let id =
+            r.id.filter(|id| !id.trim().is_empty())
+                .ok_or(RecordError::NoId)?
+                .into_owned();
         let Some(operation) = r.operation.filter(|o| self.wants(o)) else {
             return Ok(None);
         };
-        let from_properties = |name: &str| -> Option<String> {
+        let property = |name: &str| -> Option<String> {
             r.properties
                 .iter()
-                .find(|p| p.name.as_deref() == Some(name))
+                .find(|p| {
+                    p.name
+                        .as_deref()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                })
                 .and_then(|p| p.value.as_deref())
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
+        let top_app_id = r.app_id.as_deref().map(last_segment);
         let (app_id, app_name, environment_id) = match r.record_type {
             Some(256) => (
-                from_properties(APP_ID).map(|v| last_segment(&v)),
-                from_properties(APP_NAME),
-                from_properties(ENV_ID).or_else(|| r.environment_id.as_deref().map(str::to_owned)),
+                property(APP_ID).map(|v| last_segment(&v)).or(top_app_id),
+                property(APP_NAME),
+                property(ENV_ID).or_else(|| r.environment_id.as_deref().map(str::to_owned)),
             ),
-            _ => (
-                r.app_name.as_deref().map(last_segment),
-                None,
-                r.additional_info.as_deref().and_then(environment_from_info),
-            ),
+            _ => {
+                let info = r.additional_info.and_then(additional_info);
+                (
+                    r.app_name.as_deref().map(last_segment).or(top_app_id),
+                    info_field(info.as_ref(), &["appName", "appDisplayName"]),
+                    info_field(info.as_ref(), &["environmentId", "environmentName"]),
+                )
+            }
         };
         let creation_time = r
             .creation_time
@@ -170,19 +195,33 @@ impl Filter {
             .and_then(time::parse_time)
             .ok_or_else(|| RecordError::Bad {
                 id: id.clone(),
-                reason: format!(
-                    "its CreationTime {:?} is not a time",
-                    r.creation_time.as_deref().unwrap_or("(missing)")
-                ),
+                reason: match r.creation_time.as_deref() {
+                    Some(t) => format!("its CreationTime {t:?} is not a time"),
+                    None => "it has no CreationTime".to_owned(),
+                },
             })
             .map(time::ts)?;
+        let user_id = r.user_id.map(Cow::into_owned);
+        let user_object_id = property(USER_OBJECT_ID)
+            .as_deref()
+            .and_then(guid)
+            .or_else(|| r.user_key.as_deref().and_then(guid))
+            .or_else(|| user_id.as_deref().and_then(guid));
+        let user_upn = user_id
+            .as_deref()
+            .filter(|u| u.contains('@'))
+            .map(str::to_owned)
+            .or_else(|| property(USER_PRINCIPAL).filter(|u| u.contains('@')))
+            .map(|u| u.trim().to_lowercase());
         Ok(Some(Event {
             id,
             creation_time,
             operation: operation.into_owned(),
             workload: r.workload.map(Cow::into_owned),
             record_type: r.record_type,
-            user_id: r.user_id.map(Cow::into_owned),
+            user_id,
+            user_object_id,
+            user_upn,
             app_id,
             app_name,
             environment_id,
@@ -192,17 +231,45 @@ impl Filter {
 }
 
 /// Why a single record cannot be read.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, thiserror::Error)]
 pub enum RecordError {
-    /// No `Id`: absent, `null`, or an array or object (a number or a bool counts as its text).
+    /// No `Id`: absent, `null`, empty, or an array or object (a number or a bool counts as its text).
+    #[error("it has no Id")]
     NoId,
     /// The record cannot be read.
+    #[error("{reason}")]
     Bad {
         /// The record's `Id`, or `?` when the record could not be parsed at all.
         id: String,
         /// What is wrong with it: the JSON parser's message, or the `CreationTime` that is not a time.
         reason: String,
     },
+}
+
+/// What a JSON value that is not an object is, for a quarantine reason.
+fn json_kind(text: &str) -> &'static str {
+    match text.as_bytes().first() {
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b'n') => "null",
+        Some(b't' | b'f') => "a boolean",
+        _ => "a number",
+    }
+}
+
+/// Whether the text holds a key `"Id"` in any case (a cheap test for records that are not parsed).
+fn has_id_key(text: &str) -> bool {
+    text.as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"\"id\""))
+}
+
+/// The text as a lower-case hyphenated GUID, if it is one (`{…}` and upper case accepted).
+fn guid(v: &str) -> Option<String> {
+    uuid::Uuid::try_parse(v.trim().trim_start_matches('{').trim_end_matches('}'))
+        .ok()
+        .filter(|g| !g.is_nil())
+        .map(|g| g.hyphenated().to_string())
 }
 
 /// `/providers/Microsoft.PowerApps/apps/<guid>` → `<guid>`; a plain GUID stays as it is.
@@ -222,60 +289,248 @@ fn last_segment(v: &str) -> String {
     }
 }
 
-/// The legacy schema's `AdditionalInfo` is a JSON string whose keys are undocumented; take an
-/// environment id or name if one is there.
-fn environment_from_info(info: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(info).ok()?;
-    let obj = v.as_object()?;
-    [
-        "environmentId",
-        "EnvironmentId",
-        "environmentName",
-        "EnvironmentName",
-    ]
-    .iter()
-    .find_map(|k| obj.get(*k)?.as_str().map(str::to_owned))
+/// The legacy schema's `AdditionalInfo`: a JSON object written as a string (management-api.md
+/// §5.3), or, in some exports, the object itself. Its keys are undocumented; the simulator's and
+/// the reports' records carry `environmentName` and `appName`. `None` when it is neither.
+fn additional_info(raw: &RawValue) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let text = raw.get();
+    let object = if text.starts_with('"') {
+        let inner: String = serde_json::from_str(text).ok()?;
+        serde_json::from_str(&inner).ok()?
+    } else {
+        serde_json::from_str(text).ok()?
+    };
+    match object {
+        serde_json::Value::Object(map) => Some(map),
+        _ => None,
+    }
 }
 
-/// The fields auditsync reads; serde skips every other one.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
+/// The first of `keys` (compared without regard to ASCII case) that `AdditionalInfo` holds as
+/// non-blank text.
+fn info_field(
+    info: Option<&serde_json::Map<String, serde_json::Value>>,
+    keys: &[&str],
+) -> Option<String> {
+    let info = info?;
+    keys.iter().find_map(|k| {
+        info.iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(k))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    })
+}
+
+/// The fields auditsync reads; every other one is skipped. Names are matched without regard to ASCII
+/// case (see [`Field`]).
+#[derive(Default)]
 struct Record<'a> {
-    #[serde(borrow, default, deserialize_with = "lenient_str")]
     id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "lenient_str")]
     creation_time: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "lenient_str")]
     operation: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "lenient_str")]
     workload: Option<Cow<'a, str>>,
-    #[serde(default, deserialize_with = "lenient_int")]
     record_type: Option<i64>,
-    #[serde(borrow, default, deserialize_with = "lenient_str")]
     user_id: Option<Cow<'a, str>>,
+    /// The user's key: the Entra object id in Power Apps records.
+    user_key: Option<Cow<'a, str>>,
     /// Legacy schema: the app's GUID.
-    #[serde(borrow, default, deserialize_with = "lenient_str")]
     app_name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "lenient_str")]
-    additional_info: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "lenient_str")]
+    /// A top-level app id some tools write; used only when the schema's own field is absent.
+    app_id: Option<Cow<'a, str>>,
+    /// Legacy schema: a JSON object as a string.
+    additional_info: Option<&'a RawValue>,
     environment_id: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "PropertyCollection",
-        borrow,
-        default,
-        deserialize_with = "lenient_props"
-    )]
     properties: Vec<Property<'a>>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
+/// A field of a record, by its name in any case.
+#[derive(Clone, Copy)]
+enum Field {
+    Id,
+    CreationTime,
+    Operation,
+    Workload,
+    RecordType,
+    UserId,
+    UserKey,
+    AppName,
+    AppId,
+    AdditionalInfo,
+    EnvironmentId,
+    PropertyCollection,
+    Other,
+}
+
+const FIELDS: &[(&str, Field)] = &[
+    ("Id", Field::Id),
+    ("CreationTime", Field::CreationTime),
+    ("Operation", Field::Operation),
+    ("Workload", Field::Workload),
+    ("RecordType", Field::RecordType),
+    ("UserId", Field::UserId),
+    ("UserKey", Field::UserKey),
+    ("AppName", Field::AppName),
+    ("AppId", Field::AppId),
+    ("AdditionalInfo", Field::AdditionalInfo),
+    ("EnvironmentId", Field::EnvironmentId),
+    ("PropertyCollection", Field::PropertyCollection),
+];
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Field, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Field;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
+                Ok(FIELDS
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(v))
+                    .map_or(Field::Other, |(_, f)| *f))
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
+
+/// A string field read leniently (see [`lenient_str`]).
+struct Lenient<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lenient_str(d).map(Lenient)
+    }
+}
+
+/// `PropertyCollection` read leniently (see [`lenient_props`]).
+struct Props<'a>(Vec<Property<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Props<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lenient_props(d).map(Props)
+    }
+}
+
+/// Keeps the first value that is there: a field repeated in another case does not undo it.
+fn first<T>(slot: &mut Option<T>, value: Option<T>) {
+    if slot.is_none() {
+        *slot = value;
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Record<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Record<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an audit record (a JSON object)")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Record<'de>, A::Error> {
+                let mut r = Record::default();
+                while let Some(field) = a.next_key::<Field>()? {
+                    let s = |a: &mut A| a.next_value::<Lenient<'de>>().map(|l| l.0);
+                    match field {
+                        Field::Id => first(&mut r.id, s(&mut a)?),
+                        Field::CreationTime => first(&mut r.creation_time, s(&mut a)?),
+                        Field::Operation => first(&mut r.operation, s(&mut a)?),
+                        Field::Workload => first(&mut r.workload, s(&mut a)?),
+                        Field::RecordType => first(
+                            &mut r.record_type,
+                            s(&mut a)?.and_then(|v| v.trim().parse().ok()),
+                        ),
+                        Field::UserId => first(&mut r.user_id, s(&mut a)?),
+                        Field::UserKey => first(&mut r.user_key, s(&mut a)?),
+                        Field::AppName => first(&mut r.app_name, s(&mut a)?),
+                        Field::AppId => first(&mut r.app_id, s(&mut a)?),
+                        Field::EnvironmentId => first(&mut r.environment_id, s(&mut a)?),
+                        Field::AdditionalInfo => {
+                            let v: &'de RawValue = a.next_value()?;
+                            first(&mut r.additional_info, Some(v));
+                        }
+                        Field::PropertyCollection => {
+                            let p = a.next_value::<Props<'de>>()?.0;
+                            if r.properties.is_empty() {
+                                r.properties = p;
+                            }
+                        }
+                        Field::Other => {
+                            a.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(r)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// One `{Name, Value}` of `PropertyCollection`, its two keys in any case.
 struct Property<'a> {
-    #[serde(borrow, default, deserialize_with = "lenient_str")]
     name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "lenient_str")]
     value: Option<Cow<'a, str>>,
+}
+
+impl Property<'_> {
+    const NONE: Property<'static> = Property {
+        name: None,
+        value: None,
+    };
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Property<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Property<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a property")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Property<'de>, A::Error> {
+                let (mut name, mut value) = (None, None);
+                while let Some(key) = a.next_key::<Lenient<'de>>()? {
+                    let key = key.0.unwrap_or_default();
+                    if key.eq_ignore_ascii_case("Name") {
+                        first(&mut name, a.next_value::<Lenient<'de>>()?.0);
+                    } else if key.eq_ignore_ascii_case("Value") {
+                        first(&mut value, a.next_value::<Lenient<'de>>()?.0);
+                    } else {
+                        a.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Property { name, value })
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Property::NONE)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Property::NONE)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Property::NONE)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Property::NONE)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Property::NONE)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Property::NONE)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Property::NONE)
+            }
+        }
+        // Anything but an object is a property with neither name nor value.
+        d.deserialize_any(V)
+    }
 }
 
 /// A string field that may hold anything: a string (borrowed when it has no escapes), a number or a
@@ -329,11 +584,6 @@ fn lenient_str<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'a,
     d.deserialize_any(V)
 }
 
-/// An integer field that may arrive as a number or as numeric text.
-fn lenient_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    Ok(lenient_str(d)?.and_then(|s| s.trim().parse().ok()))
-}
-
 /// `PropertyCollection`: an array of `{Name, Value}`; anything else counts as empty. (A visitor
 /// rather than an untagged enum, which would buffer the whole value first.)
 fn lenient_props<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Vec<Property<'a>>, D::Error> {
@@ -345,8 +595,8 @@ fn lenient_props<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Vec<Property
         }
         fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
             let mut out = Vec::new();
-            while let Some(p) = a.next_element::<Option<Property<'de>>>()? {
-                out.extend(p);
+            while let Some(p) = a.next_element::<Property<'de>>()? {
+                out.push(p);
             }
             Ok(out)
         }
@@ -485,16 +735,250 @@ mod tests {
         assert_eq!(f.blob(b"[]").unwrap().seen, 0);
         assert!(matches!(f.blob(b"[{\"Id\":"), Err(BlobError::NotJson(_))));
         assert_eq!(f.blob(b"{\"a\":1}").unwrap_err(), BlobError::NotArray);
-        assert_eq!(
-            f.blob(br#"[{"Operation":"MailItemsAccessed"}]"#)
-                .unwrap_err(),
-            BlobError::NoId(0)
-        );
+    }
+
+    /// Only a body that is not JSON, or not an array, costs the whole blob; one unreadable record
+    /// of any kind is quarantined with its text and position, and every readable one is kept.
+    #[test]
+    fn unreadable_records_are_quarantined_and_the_rest_kept() {
+        let f = launches();
         let no_id = NEW.replace(r#""Id":"e2a84675-8952-4d91-a2ea-4d89f310f1a7","#, "");
-        assert_eq!(
-            f.blob(format!("[{no_id}]").as_bytes()).unwrap_err(),
-            BlobError::NoId(0)
+        let id_object = NEW.replace(
+            r#""Id":"e2a84675-8952-4d91-a2ea-4d89f310f1a7""#,
+            r#""Id":{"v":1}"#,
         );
+        let id_empty = LEGACY.replace(
+            r#""Id":"a11a1111-a1a1-42bb-998b-20bd9c0ba8fb""#,
+            r#""Id":"""#,
+        );
+        let bad_time = LEGACY.replace("2023-11-16T14:34:32.1234567Z", "16/11/2023 14:34:32");
+        let no_time = LEGACY.replace(r#""CreationTime":"2023-11-16T14:34:32.1234567Z","#, "");
+        let time_number = LEGACY.replace(r#""2023-11-16T14:34:32.1234567Z""#, "1700145272");
+        let other_no_id =
+            r#"{"Operation":"MailItemsAccessed","CreationTime":"2026-01-01T00:00:00"}"#;
+        // A record of another operation is not parsed: its time is not looked at.
+        let other_bad_time = r#"{"Id":"o","Operation":"FileAccessed","CreationTime":"whenever"}"#;
+        let good2 = NEW.replace("e2a84675-8952-4d91-a2ea-4d89f310f1a7", "g2");
+        let blob = format!(
+            "[{NEW},{no_id},\"text\",42,null,true,[1,2],{id_object},{id_empty},{bad_time},{no_time},\
+             {time_number},{other_no_id},{other_bad_time},{LEGACY},{good2}]"
+        );
+        let x = f.blob(blob.as_bytes()).unwrap();
+        assert_eq!(x.seen, 16);
+        let kept: Vec<&str> = x.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(
+            kept,
+            [
+                "e2a84675-8952-4d91-a2ea-4d89f310f1a7",
+                "a11a1111-a1a1-42bb-998b-20bd9c0ba8fb",
+                "g2"
+            ]
+        );
+        let positions: Vec<u64> = x.quarantined.iter().map(|q| q.position).collect();
+        assert_eq!(positions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        let reason = |i: usize| x.quarantined[i].reason.as_str();
+        assert_eq!(reason(0), "it has no Id");
+        assert_eq!(reason(1), "it is not a JSON object but a string");
+        assert_eq!(reason(2), "it is not a JSON object but a number");
+        assert_eq!(reason(3), "it is not a JSON object but null");
+        assert_eq!(reason(4), "it is not a JSON object but a boolean");
+        assert_eq!(reason(5), "it is not a JSON object but an array");
+        assert_eq!(reason(6), "it has no Id");
+        assert_eq!(reason(7), "it has no Id");
+        assert_eq!(
+            reason(8),
+            r#"its CreationTime "16/11/2023 14:34:32" is not a time"#
+        );
+        assert_eq!(reason(9), "it has no CreationTime");
+        assert_eq!(reason(10), r#"its CreationTime "1700145272" is not a time"#);
+        assert_eq!(reason(11), "it has no Id");
+        // The text exactly as received.
+        assert_eq!(x.quarantined[0].raw, no_id);
+        assert_eq!(x.quarantined[1].raw, "\"text\"");
+        assert_eq!(x.quarantined[8].raw, bad_time);
+        // A blob of nothing but unreadable records is still a blob: all of them quarantined.
+        let x = f.blob(b"[1, {\"Operation\":\"LaunchPowerApp\"}]").unwrap();
+        assert_eq!((x.seen, x.events.len(), x.quarantined.len()), (2, 0, 2));
+        // The body itself: not JSON, cut short, not an array.
+        assert!(matches!(f.blob(b"[{\"Id\":"), Err(BlobError::NotJson(_))));
+        assert!(matches!(f.blob(b"\xff\xfe["), Err(BlobError::NotJson(_))));
+        assert!(matches!(f.blob(b""), Err(BlobError::NotJson(_))));
+        assert_eq!(f.blob(b"{\"a\":1}").unwrap_err(), BlobError::NotArray);
+        assert_eq!(f.blob(b"\"[]\"").unwrap_err(), BlobError::NotArray);
+        assert_eq!(f.blob(b"null").unwrap_err(), BlobError::NotArray);
+    }
+
+    /// The times the service and exports write are read, the issue's space-separated one included.
+    #[test]
+    fn every_creation_time_shape_is_read() {
+        for (time, stored) in [
+            ("2026-11-28 13:29:30", "2026-11-28T13:29:30Z"),
+            ("2026-11-28T13:29:30.1Z", "2026-11-28T13:29:30Z"),
+            ("2026-11-28T13:29:30.123456789", "2026-11-28T13:29:30Z"),
+            ("2026-11-28T14:29:30+0100", "2026-11-28T13:29:30Z"),
+            ("2026-11-28 14:29:30.55+01:00", "2026-11-28T13:29:30Z"),
+        ] {
+            let r = LEGACY.replace("2023-11-16T14:34:32.1234567Z", time);
+            let e = launches().record(&r).unwrap().unwrap();
+            assert_eq!(e.creation_time, stored, "{time}");
+        }
+    }
+
+    /// Some export tools write AuditData's field names in camelCase (or another case): every field
+    /// is read alike, PropertyCollection's Name/Value and AdditionalInfo's keys too.
+    #[test]
+    fn field_names_in_any_case() {
+        let camel_new = NEW
+            .replace(r#""PropertyCollection""#, r#""propertyCollection""#)
+            .replace(r#""Name""#, r#""name""#)
+            .replace(r#""Value""#, r#""value""#)
+            .replace(r#""EnvironmentId""#, r#""environmentId""#)
+            .replace(r#""UserId""#, r#""userId""#)
+            .replace(r#""Id""#, r#""id""#)
+            .replace(r#""RecordType""#, r#""recordType""#)
+            .replace(r#""CreationTime""#, r#""creationTime""#)
+            .replace(r#""Operation""#, r#""operation""#)
+            .replace(r#""UserKey""#, r#""userKey""#)
+            .replace(r#""Workload""#, r#""workload""#);
+        assert!(!camel_new.contains(r#""Id""#) && !camel_new.contains(r#""Operation""#));
+        let want = launches().record(NEW).unwrap().unwrap();
+        let got = launches().record(&camel_new).unwrap().unwrap();
+        assert_eq!(
+            Event {
+                raw: NEW.into(),
+                ..got
+            },
+            want
+        );
+
+        let shout_legacy = LEGACY
+            .replace(r#""CreationTime""#, r#""CREATIONTIME""#)
+            .replace(r#""Id""#, r#""ID""#)
+            .replace(r#""Operation""#, r#""operation""#)
+            .replace(r#""RecordType""#, r#""recordtype""#)
+            .replace(r#""UserId""#, r#""userID""#)
+            .replace(r#""AppName""#, r#""appName""#)
+            .replace(r#""AdditionalInfo""#, r#""additionalInfo""#)
+            .replace(r#"\"environmentName\""#, r#"\"EnvironmentName\""#);
+        let want = launches().record(LEGACY).unwrap().unwrap();
+        let got = launches().record(&shout_legacy).unwrap().unwrap();
+        assert_eq!(
+            Event {
+                raw: LEGACY.into(),
+                ..got
+            },
+            want
+        );
+        // A blob of camelCase records: kept, and a camelCase id is an Id (not quarantined).
+        let other = r#"{"id":"o","operation":"FileAccessed"}"#;
+        let x = launches()
+            .blob(format!("[{camel_new},{other}]").as_bytes())
+            .unwrap();
+        assert_eq!((x.events.len(), x.quarantined.len()), (1, 0));
+        // A top-level AppId (any case) names the app when the schema's own field is absent.
+        let app_id = LEGACY.replace(r#""AppName""#, r#""appId""#);
+        assert_eq!(
+            launches()
+                .record(&app_id)
+                .unwrap()
+                .unwrap()
+                .app_id
+                .as_deref(),
+            Some("3b9a4f5e-1111-4222-8333-944445555666")
+        );
+    }
+
+    /// RecordType 45 carries the app's display name as `appName` in `AdditionalInfo` (a JSON object
+    /// written as a string; some exports write the object itself).
+    #[test]
+    fn legacy_launches_have_their_app_name() {
+        let with_name = LEGACY.replace(
+            r#"{\"environmentName\":\"Default-a11a\"}"#,
+            r#"{\"environmentName\":\"Default-a11a\",\"appName\":\"Leave Request\"}"#,
+        );
+        let e = launches().record(&with_name).unwrap().unwrap();
+        assert_eq!(e.app_name.as_deref(), Some("Leave Request"));
+        assert_eq!(e.environment_id.as_deref(), Some("Default-a11a"));
+        let object = with_name.replace(
+            r#""AdditionalInfo":"{\"environmentName\":\"Default-a11a\",\"appName\":\"Leave Request\"}""#,
+            r#""AdditionalInfo":{"AppName":"Leave Request"}"#,
+        );
+        assert_ne!(object, with_name);
+        let e = launches().record(&object).unwrap().unwrap();
+        assert_eq!(e.app_name.as_deref(), Some("Leave Request"));
+        // No name, an empty one, or AdditionalInfo that is not an object: no name, still a launch.
+        assert_eq!(launches().record(LEGACY).unwrap().unwrap().app_name, None);
+        for info in [r#""{\"appName\":\"  \"}""#, r#""not json""#, "[1]", "7"] {
+            let r = LEGACY.replace(r#""{\"environmentName\":\"Default-a11a\"}""#, info);
+            assert_ne!(r, LEGACY);
+            assert_eq!(
+                launches().record(&r).unwrap().unwrap().app_name,
+                None,
+                "{info}"
+            );
+        }
+    }
+
+    /// Who the user is: the Entra object id from `enduser.id`, `UserKey` or a GUID `UserId`; the
+    /// UPN from `UserId` or `enduser.principal_name`, lower-cased.
+    #[test]
+    fn the_user_by_object_id_and_upn() {
+        let e = launches().record(NEW).unwrap().unwrap();
+        assert_eq!(
+            e.user_object_id.as_deref(),
+            Some("7ff1e0f1-e2a4-48a0-874e-34db43893df1")
+        );
+        assert_eq!(
+            e.user_upn.as_deref(),
+            Some("amberr@contoso.onmicrosoft.com")
+        );
+        // UserId holds the object id (in capitals): the UPN comes from the properties.
+        let by_id = NEW
+            .replace(
+                r#""UserId":"AmberR@CONTOSO.OnMicrosoft.com""#,
+                r#""UserId":"7FF1E0F1-E2A4-48A0-874E-34DB43893DF1""#,
+            )
+            .replace(r#","UserKey":"7ff1e0f1-e2a4-48a0-874e-34db43893df1""#, "")
+            .replace(
+                r#"{"Name":"enduser.id","Value":"7ff1e0f1-e2a4-48a0-874e-34db43893df1"},"#,
+                "",
+            );
+        let e = launches().record(&by_id).unwrap().unwrap();
+        assert_eq!(
+            e.user_object_id.as_deref(),
+            Some("7ff1e0f1-e2a4-48a0-874e-34db43893df1")
+        );
+        assert_eq!(
+            e.user_upn.as_deref(),
+            Some("amberr@contoso.onmicrosoft.com")
+        );
+        assert_eq!(
+            e.user_id.as_deref(),
+            Some("7FF1E0F1-E2A4-48A0-874E-34DB43893DF1")
+        );
+        // The legacy sample's UserKey is not a GUID ("k"): a UPN only.
+        let e = launches().record(LEGACY).unwrap().unwrap();
+        assert_eq!(e.user_object_id, None);
+        assert_eq!(e.user_upn.as_deref(), Some("joe@company.onmicrosoft.com"));
+        let keyed = LEGACY.replace(
+            r#""UserKey":"k""#,
+            r#""UserKey":"A11A1111-A1A1-4955-9276-3D9B30A67DD2""#,
+        );
+        assert_eq!(
+            launches()
+                .record(&keyed)
+                .unwrap()
+                .unwrap()
+                .user_object_id
+                .as_deref(),
+            Some("a11a1111-a1a1-4955-9276-3d9b30a67dd2")
+        );
+        // Neither: no user at all.
+        let nobody = LEGACY
+            .replace(r#""UserId":"Joe@company.onmicrosoft.com","#, "")
+            .replace(r#""UserKey":"k","#, "");
+        let e = launches().record(&nobody).unwrap().unwrap();
+        assert_eq!((e.user_object_id, e.user_upn), (None, None));
     }
 
     #[test]

@@ -6,22 +6,51 @@
 //! - `Search-UnifiedAuditLog | Export-Csv` output (`"RecordType","CreationDate","UserIds",...`, every
 //!   field quoted).
 //!
+//! As files reach an admin, re-saved by Excel or written by Windows PowerShell 5.1, they come in more
+//! forms, and all are read ([`input`]): UTF-8 with or without a byte-order mark, UTF-16 LE or BE
+//! (with a byte-order mark, or told from its NUL bytes), UTF-32 with a byte-order mark, and ANSI
+//! (Windows-1252, with a warning naming the file and line); `,`, `;` (Excel where the decimal mark
+//! is a comma) or tab between fields, told from the header line outside quotes; a first line
+//! `sep=;` (Excel), which is honoured and skipped; a `#TYPE` line (Export-Csv without
+//! `-NoTypeInformation`). The report says
+//! which of these a file was ([`Format`]).
+//!
 //! All three carry the record as JSON in `AuditData`, which is what is read: its `Id` and
 //! `CreationTime`, through the same [`Filter`] as sync, so an imported launch is the same row as a
-//! synced one. The file is streamed through a real CSV reader (AuditData holds commas, quotes and
-//! doubled quotes; lines end in CRLF), so there is no size limit. A row that cannot be read is
-//! reported with its line number and skipped; the rows around it are stored.
+//! synced one. The file is streamed (UTF-16 and UTF-32 decoded as it is read) through a CSV state machine
+//! (AuditData holds commas, quotes and doubled quotes; lines end in CRLF, LF or CR), with bounded
+//! memory ([`records`]): a row may take [`MAX_RECORD`] bytes. A row that cannot be read, or is
+//! larger, is reported with its line number and skipped; the rows around it are stored. Files that
+//! are not text (empty, NUL bytes, an archive) are refused with one line saying what they are.
 
+mod input;
+mod records;
+
+use std::borrow::Cow;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
 use crate::extract::{Filter, RecordError};
 use crate::model::Event;
 use crate::store::{StoreError, Writer};
+use input::{SNIFF, Transcode, size, sniff};
+use records::{Next, Records, Span};
 
-/// Events written per transaction.
+pub use input::TextEncoding;
+pub use records::{MAX_FIELDS, MAX_RECORD};
+
+/// Events written per transaction, at most.
 const BATCH: usize = 1_000;
+
+/// AuditData held in one batch, at most: rows near [`MAX_RECORD`] each must not make a batch of
+/// 1,000 hold gigabytes.
+const BATCH_BYTES: usize = 64 << 20;
+
+/// Rows that could not be used kept in detail per file, the first ones; the rest are counted. A file
+/// of millions of bad lines must not hold millions of messages in memory (10 million short bad rows
+/// took 640 MB before this bound).
+pub const BAD_ROWS_KEPT: usize = 1_000;
 
 /// Why a file could not be imported (as opposed to a row: see [`BadRow`]). The events of the batches
 /// committed before the failure stay stored.
@@ -36,6 +65,15 @@ pub enum ImportError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is not text with a header line: empty, NUL bytes, an archive or another binary
+    /// format, or a first line too long to be a header.
+    #[error("cannot import {path}: it {reason}")]
+    NotText {
+        /// The file, as given.
+        path: PathBuf,
+        /// What it is instead, and what to do (a phrase after "it").
+        reason: String,
+    },
     /// The header has no `AuditData` column (compared without case or spaces).
     #[error(
         "{path} is not an audit log export: its header ({header}) has no AuditData column; export from \
@@ -44,17 +82,17 @@ pub enum ImportError {
     NotAnExport {
         /// The file, as given.
         path: PathBuf,
-        /// The header's column names, joined with commas.
+        /// The header's column names, joined with commas (shortened), and how it was read.
         header: String,
     },
-    /// The header cannot be read, or reading stopped on an I/O error partway through.
+    /// Reading stopped on an I/O error partway through.
     #[error("cannot read {path} at line {line}: {reason}")]
     Read {
         /// The file, as given.
         path: PathBuf,
-        /// The line where reading stopped, from 1 (a `#TYPE` line counts).
+        /// The line where reading stopped, from 1 (a `sep=` or `#TYPE` line counts).
         line: u64,
-        /// The CSV reader's message.
+        /// The I/O error's message.
         reason: String,
     },
     /// The database failed while storing a batch.
@@ -75,11 +113,61 @@ impl ImportError {
 /// A row that could not be used.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BadRow {
-    /// The line the row starts on, from 1 (a `#TYPE` line counts).
+    /// The line the row starts on, from 1 (a `sep=` or `#TYPE` line counts).
     pub line: u64,
-    /// Why it cannot be used, for the admin (no AuditData, not an audit record, no `Id`, or the
-    /// CSV reader's complaint).
+    /// Why it cannot be used, for the admin (no AuditData, not an audit record, no `Id`, NUL bytes,
+    /// larger than [`MAX_RECORD`], a quote never closed).
     pub reason: String,
+}
+
+/// How a file was read: the shape recognised besides its columns.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Format {
+    /// Its text encoding (a UTF-8 file that turned out not to be is `Windows1252` from that line).
+    pub encoding: TextEncoding,
+    /// The field separator: `,`, `;` or tab.
+    pub separator: char,
+    /// Whether a `sep=` line (Excel) named the separator.
+    pub sep_line: bool,
+    /// Whether a `#TYPE` line (Export-Csv without `-NoTypeInformation`) came first.
+    pub type_line: bool,
+    /// The header's column names, as in the file.
+    pub columns: Vec<String>,
+}
+
+impl Format {
+    /// How the text was read, without the columns: e.g. "UTF-16 LE with byte-order mark,
+    /// ';'-separated (its sep=; line), after a #TYPE line".
+    pub fn reading(&self) -> String {
+        let sep = if self.separator == '\t' {
+            "tab".to_owned()
+        } else {
+            format!("'{}'", self.separator)
+        };
+        let mut text = format!("{}, {sep}-separated", self.encoding);
+        if self.sep_line {
+            match self.separator {
+                '\t' => text.push_str(" (its sep= line)"),
+                c => text.push_str(&format!(" (its sep={c} line)")),
+            }
+        }
+        if self.type_line {
+            text.push_str(", after a #TYPE line");
+        }
+        text
+    }
+}
+
+impl std::fmt::Display for Format {
+    /// [`Format::reading`], then ", columns A,B,C".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}, columns {}",
+            self.reading(),
+            shown(&self.columns.join(","))
+        )
+    }
 }
 
 /// What one file gave.
@@ -90,6 +178,8 @@ pub struct FileReport {
     /// Which export it is, told by the header: "Purview audit search export", "Search-UnifiedAuditLog
     /// export" or "classic Purview audit export".
     pub shape: &'static str,
+    /// How it was read: encoding, separator, preamble lines, columns.
+    pub format: Format,
     /// Data rows read, bad ones included; blank rows are not counted.
     pub rows: u64,
     /// Rows whose record the filter kept, whether or not the store already had them.
@@ -97,12 +187,34 @@ pub struct FileReport {
     /// Of those, the ones the store did not have yet (an `Id` already stored, from any source, is not
     /// inserted again).
     pub events_new: u64,
-    /// The rows that could not be used, in file order; they are skipped, not errors.
+    /// The first [`BAD_ROWS_KEPT`] rows that could not be used, in file order; they are skipped,
+    /// not errors.
     pub bad_rows: Vec<BadRow>,
+    /// How many rows could not be used, all of them (`bad_rows` holds the first of them).
+    pub bad_row_count: u64,
+}
+
+/// The rows that could not be used: the first [`BAD_ROWS_KEPT`], and a count of all.
+#[derive(Default)]
+struct BadRows {
+    kept: Vec<BadRow>,
+    count: u64,
+}
+
+impl BadRows {
+    fn push(&mut self, line: u64, reason: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.kept.len() < BAD_ROWS_KEPT {
+            self.kept.push(BadRow {
+                line,
+                reason: reason(),
+            });
+        }
+    }
 }
 
 /// The export shapes, by their header.
-fn shape(header: &csv::StringRecord) -> &'static str {
+fn shape(header: &[String]) -> &'static str {
     let has = |name: &str| header.iter().any(|h| h.trim().eq_ignore_ascii_case(name));
     if has("RecordId") {
         "Purview audit search export"
@@ -113,78 +225,292 @@ fn shape(header: &csv::StringRecord) -> &'static str {
     }
 }
 
-/// An export opened past its preamble: a byte-order mark and a `#TYPE` line are skipped.
-struct Opened {
-    reader: BufReader<File>,
-    /// Lines skipped before the header (the `#TYPE` line).
-    skipped: u64,
-    /// Whether lines end in CRLF.
-    crlf: bool,
+/// Text from the file for a message: control characters escaped, at most 300 characters.
+fn shown(text: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == 300 {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
-/// Opens an export and reads past what comes before its header.
+/// Whether a column name is `AuditData`, whatever its case, spacing ("Audit Data") or quotes.
+fn is_audit_column(name: &[u8]) -> bool {
+    name.iter()
+        .filter(|b| !b.is_ascii_whitespace() && **b != b'"')
+        .map(u8::to_ascii_lowercase)
+        .eq(b"auditdata".iter().copied())
+}
+
+/// The fields of one line split at `separator`, quotes respected.
+fn split_outside_quotes(line: &[u8], separator: u8) -> Vec<&[u8]> {
+    let (mut fields, mut start, mut quoted) = (Vec::new(), 0, false);
+    for (i, b) in line.iter().enumerate() {
+        if *b == b'"' {
+            quoted = !quoted;
+        } else if *b == separator && !quoted {
+            fields.push(&line[start..i]);
+            start = i + 1;
+        }
+    }
+    fields.push(&line[start..]);
+    fields
+}
+
+/// The separator of a header line: the one of `,`, `;` and tab that yields an AuditData column, or
+/// else the most frequent one outside quotes (so a refusal shows the columns as they were meant).
+fn detect_separator(header: &[u8]) -> u8 {
+    const CANDIDATES: [u8; 3] = [b',', b';', b'\t'];
+    CANDIDATES
+        .into_iter()
+        .find(|sep| {
+            split_outside_quotes(header, *sep)
+                .into_iter()
+                .any(is_audit_column)
+        })
+        .unwrap_or_else(|| {
+            CANDIDATES
+                .into_iter()
+                .max_by_key(|sep| split_outside_quotes(header, *sep).len())
+                .unwrap_or(b',')
+        })
+}
+
+/// The separator an Excel `sep=;` line names (also quoted, or followed by separators, as a
+/// re-saved file has it).
+fn sep_line(line: &[u8]) -> Option<u8> {
+    let line = line.strip_prefix(b"\"").unwrap_or(line);
+    let rest = line
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case(b"sep="))
+        .map(|_| &line[4..])?;
+    let rest = rest.strip_suffix(b"\"").unwrap_or(rest);
+    match rest {
+        [c, more @ ..] if !matches!(c, b'"' | b'\r' | b'\n') && more.iter().all(|m| m == c) => {
+            Some(*c)
+        }
+        _ => None,
+    }
+}
+
+/// An export opened past its preamble and header.
+struct Opened {
+    records: Records<Box<dyn Read>>,
+    format: Format,
+    /// The AuditData column.
+    audit: usize,
+}
+
+/// `bytes`, a field of the file, as text; a UTF-8 file turns Windows-1252 (with a warning) at its
+/// first field that is not UTF-8.
+fn decode<'a>(format: &mut Format, bytes: &'a [u8], line: u64, path: &Path) -> Cow<'a, str> {
+    let (text, switched) = format.encoding.decode(bytes, line);
+    if switched {
+        tracing::warn!(
+            "{}: line {line} is not UTF-8; reading it and the rest of the file as Windows-1252 \
+             (ANSI). If a name looks wrong, save the file as UTF-8 (Excel: \"CSV UTF-8\") before \
+             importing",
+            path.display()
+        );
+    }
+    text
+}
+
+/// Opens an export: tells its encoding, decodes UTF-16 and UTF-32 as they stream, reads past a `sep=` line and
+/// a `#TYPE` line, tells the separator and reads the header.
 fn open_export(path: &Path, progress: &indicatif::ProgressBar) -> Result<Opened, ImportError> {
-    let file = File::open(path).map_err(|source| ImportError::Open {
+    let open_err = |source| ImportError::Open {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let file = File::open(path).map_err(open_err)?;
     if let Ok(meta) = file.metadata() {
         progress.set_length(meta.len());
     }
     progress.set_position(0);
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    // A UTF-8 byte-order mark would otherwise stick to the first column's name.
-    let bom = reader
-        .fill_buf()
-        .map(|b| b.starts_with(b"\xEF\xBB\xBF"))
-        .unwrap_or(false);
-    if bom {
-        reader.consume(3);
+    let mut file = progress.wrap_read(file);
+    let mut head = Vec::with_capacity(SNIFF);
+    (&mut file)
+        .take(SNIFF as u64)
+        .read_to_end(&mut head)
+        .map_err(open_err)?;
+    let not_text = |reason: String| ImportError::NotText {
+        path: path.to_owned(),
+        reason,
+    };
+    let (encoding, bom) = sniff(&head).map_err(not_text)?;
+    if let TextEncoding::Windows1252 { .. } = encoding {
+        tracing::warn!(
+            "{}: not UTF-8 text; reading it as Windows-1252 (ANSI). If a name looks wrong, save the \
+             file as UTF-8 (Excel: \"CSV UTF-8\") before importing",
+            path.display()
+        );
     }
-    // Windows PowerShell's Export-Csv without -NoTypeInformation writes a "#TYPE ..." line first.
-    let type_line = reader
-        .fill_buf()
-        .ok()
-        .filter(|b| b.starts_with(b"#TYPE"))
-        .and_then(|b| b.iter().position(|c| *c == b'\n'));
-    if let Some(end) = type_line {
-        reader.consume(end + 1);
+    let mut rest = Cursor::new(head);
+    rest.set_position(bom as u64);
+    let rest = rest.chain(file);
+    let stream: Box<dyn Read> = match encoding.wide() {
+        Some(wide) => Box::new(Transcode::new(rest, wide)),
+        None => Box::new(rest),
+    };
+    let mut records = Records::new(stream);
+    let (separator, sep_line, type_line) = preamble(&mut records, path)?;
+    records.separator(separator);
+    let mut format = Format {
+        encoding,
+        separator: char::from(separator),
+        sep_line,
+        type_line,
+        columns: Vec::new(),
+    };
+    let no_header = "has no header line: it holds only blank lines (or a sep= line); export the \
+                     audit search again";
+    let line = match records.next() {
+        Ok(Next::Record(span)) => span.line,
+        Ok(Next::TooLong { .. }) => {
+            return Err(not_text(format!(
+                "has no header line: its first row is longer than {} MiB (a quote is not closed?)",
+                MAX_RECORD >> 20
+            )));
+        }
+        Ok(Next::End) => return Err(not_text(no_header.to_owned())),
+        Err(e) => return Err(read_error(path, records.line(), &e)),
+    };
+    let fields: Vec<Vec<u8>> = records.fields().map(<[u8]>::to_vec).collect();
+    for field in &fields {
+        let name = decode(&mut format, field, line, path);
+        format.columns.push(name.trim().to_owned());
     }
-    // The csv reader numbers the records of a CRLF file one line short (it counts the "\n" of a
-    // record's end at the start of the next record); the header line tells which kind the file is.
-    let crlf = reader
-        .fill_buf()
-        .ok()
-        .and_then(|b| {
-            b.iter()
-                .position(|c| *c == b'\n')
-                .map(|i| i > 0 && b[i - 1] == b'\r')
-        })
-        .unwrap_or(false);
+    let Some(audit) = fields.iter().position(|f| is_audit_column(f)) else {
+        return Err(ImportError::NotAnExport {
+            path: path.to_owned(),
+            header: format!(
+                "{}; read as {}",
+                shown(&format.columns.join(",")),
+                format.reading()
+            ),
+        });
+    };
     Ok(Opened {
-        reader,
-        skipped: u64::from(type_line.is_some()),
-        crlf,
+        records,
+        format,
+        audit,
     })
 }
 
-/// The `AuditData` column, whatever its case and spacing ("Audit Data").
-fn audit_column(header: &csv::StringRecord) -> Option<usize> {
-    header.iter().position(|h| {
-        h.chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .eq_ignore_ascii_case("AuditData")
-    })
+fn read_error(path: &Path, line: u64, e: &std::io::Error) -> ImportError {
+    ImportError::Read {
+        path: path.to_owned(),
+        line,
+        reason: e.to_string(),
+    }
+}
+
+/// Reads past an Excel `sep=` line and a PowerShell `#TYPE` line (either first) and blank lines,
+/// and tells the separator from the header line: (separator, from a `sep=` line, after `#TYPE`).
+fn preamble(
+    records: &mut Records<Box<dyn Read>>,
+    path: &Path,
+) -> Result<(u8, bool, bool), ImportError> {
+    let (mut sep, mut type_line) = (None, false);
+    loop {
+        let at = records.line();
+        let line = records
+            .peek_line()
+            .map_err(|e| read_error(path, at, &e))?
+            .ok_or_else(|| ImportError::NotText {
+                path: path.to_owned(),
+                reason: format!(
+                    "has no header line: its first line runs over {} MiB without a line end, so it \
+                     is no CSV export; export the audit search again",
+                    records::MAX_LINE >> 20
+                ),
+            })?;
+        let line = line.to_vec();
+        let len = line.len();
+        if sep.is_none()
+            && !type_line
+            && let Some(s) = sep_line(&line)
+        {
+            sep = Some(s);
+        } else if !type_line && line.starts_with(b"#TYPE") {
+            type_line = true;
+        } else if line.iter().all(u8::is_ascii_whitespace) && !records.exhausted() {
+            // A blank line before the header.
+        } else {
+            let separator = sep.unwrap_or_else(|| detect_separator(&line));
+            return Ok((separator, sep.is_some(), type_line));
+        }
+        records.skip_line(len);
+    }
+}
+
+/// Why a row past the bounds was not loaded.
+fn too_long(span: Span, bytes: u64, fields: bool, only_nul: bool, next_line: u64) -> String {
+    let lines = if span.inner_lines > 0 {
+        format!("lines {}–{}", span.line, span.line + span.inner_lines)
+    } else {
+        format!("line {}", span.line)
+    };
+    let bytes = size(bytes);
+    if only_nul && span.at_eof {
+        return format!(
+            "from here to its end the file holds only NUL bytes ({bytes}): it was cut short, by a \
+             crash or a full disk; export the audit search again and import it (rows already \
+             stored are not added twice)"
+        );
+    }
+    if only_nul {
+        return format!(
+            "{lines} hold only NUL bytes ({bytes}), not a row: skipped; reading went on at line \
+             {next_line}"
+        );
+    }
+    let what = if fields {
+        format!("has more than {MAX_FIELDS} fields")
+    } else {
+        format!(
+            "is longer than {} MiB (the most one row may take; a real AuditData is a few KB)",
+            MAX_RECORD >> 20
+        )
+    };
+    if span.at_eof && span.inner_lines > 0 {
+        format!(
+            "a quote opened in this row is never closed, so the rest of the file ({lines}, {bytes}) \
+             was read as one field, which {what}: none of it was loaded; close the quote (or export \
+             again) and import the file again (rows already stored are not added twice)"
+        )
+    } else if span.at_eof {
+        format!(
+            "this row {what} and runs to the end of the file ({bytes}) without a line end: it was \
+             not loaded"
+        )
+    } else {
+        format!(
+            "this row ({lines}, {bytes}) {what}: it was skipped and reading went on at line \
+             {next_line}"
+        )
+    }
 }
 
 /// One row's `AuditData` field: the event it holds (`None` for another operation), or why the row is
 /// bad.
-fn read_audit_data(filter: &Filter, field: Option<&[u8]>) -> Result<Option<Event>, String> {
-    let json = match field.map(|f| std::str::from_utf8(f).map(str::trim)) {
-        None | Some(Ok("")) => return Err("it has no AuditData".to_owned()),
-        Some(Err(_)) => return Err("its AuditData is not UTF-8 text".to_owned()),
-        Some(Ok(json)) => json,
+fn read_audit_data(
+    filter: &Filter,
+    field: Option<&str>,
+    span: Span,
+) -> Result<Option<Event>, String> {
+    let json = match field.map(str::trim) {
+        None | Some("") => return Err("it has no AuditData".to_owned()),
+        Some(json) => json,
     };
     match filter.record(json) {
         Ok(event) => Ok(event),
@@ -192,7 +518,15 @@ fn read_audit_data(filter: &Filter, field: Option<&[u8]>) -> Result<Option<Event
         Err(RecordError::Bad { reason, .. }) => {
             // A quote left open swallows the lines after it into this field.
             let spans = json.lines().count();
-            let hint = if spans > 1 {
+            let hint = if span.at_eof && span.inner_lines > 0 {
+                format!(
+                    "; a quote opened in this row is never closed, so the rest of the file (lines \
+                     {}–{}) was read as one field and none of it was loaded: close the quote and \
+                     import the file again",
+                    span.line,
+                    span.line + span.inner_lines
+                )
+            } else if spans > 1 {
                 format!(
                     "; it runs over {spans} lines, so a quote is probably not closed and the rows on the \
                      next {} lines were read as part of it: fix the file and import it again",
@@ -208,13 +542,14 @@ fn read_audit_data(filter: &Filter, field: Option<&[u8]>) -> Result<Option<Event
     }
 }
 
-/// Reads one export into the store, [`BATCH`] events per transaction. `progress` is told how many
+/// Reads one export into the store, [`BATCH`] events (or [`BATCH_BYTES`]) per transaction. `progress` is told how many
 /// bytes were read.
 ///
 /// # Errors
-/// [`ImportError::Open`], [`ImportError::NotAnExport`] (no AuditData column), [`ImportError::Read`]
-/// when the file cannot be read on, [`ImportError::Store`]. Rows that cannot be read are not errors:
-/// they are in the report, with their line numbers.
+/// [`ImportError::Open`], [`ImportError::NotText`] (empty, binary, no header line),
+/// [`ImportError::NotAnExport`] (no AuditData column), [`ImportError::Read`] when the file cannot
+/// be read on (the events before are stored), [`ImportError::Store`]. Rows that cannot be read are
+/// not errors: they are in the report, with their line numbers.
 pub fn import_file(
     path: &Path,
     filter: &Filter,
@@ -222,81 +557,135 @@ pub fn import_file(
     progress: &indicatif::ProgressBar,
 ) -> Result<FileReport, ImportError> {
     let Opened {
-        reader,
-        skipped,
-        crlf,
+        mut records,
+        mut format,
+        audit,
     } = open_export(path, progress)?;
-    let line_of = |p: &csv::Position| p.line() + u64::from(crlf) + skipped;
-    let mut csv = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(progress.wrap_read(reader));
-    let read_err = |line: u64, e: &dyn std::fmt::Display| ImportError::Read {
-        path: path.to_owned(),
-        line,
-        reason: e.to_string(),
-    };
-    let header = csv
-        .headers()
-        .map_err(|e| read_err(1 + skipped, &e))?
-        .clone();
-    let Some(audit) = audit_column(&header) else {
-        return Err(ImportError::NotAnExport {
-            path: path.to_owned(),
-            header: header.iter().collect::<Vec<_>>().join(","),
-        });
-    };
     let source = format!(
         "import:{}",
         path.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     );
-    let mut report = FileReport {
-        file: path.display().to_string(),
-        shape: shape(&header),
-        rows: 0,
-        events_kept: 0,
-        events_new: 0,
-        bad_rows: Vec::new(),
-    };
+    let (mut rows, mut events_kept, mut events_new) = (0, 0, 0);
+    let mut bad_rows = BadRows::default();
     let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
-    // Bytes, not text: a stray byte in another column must not cost the row its AuditData.
-    let mut row = csv::ByteRecord::new();
+    // AuditData bytes in `batch`.
+    let mut held = 0;
+    let mut store_batch = |batch: &mut Vec<Event>| -> Result<(), ImportError> {
+        events_kept += batch.len() as u64;
+        events_new += store.insert_events(batch, &source)? as u64;
+        batch.clear();
+        Ok(())
+    };
     loop {
-        let line = line_of(csv.position());
-        match csv.read_byte_record(&mut row) {
-            Ok(false) => break,
-            Ok(true) => {}
-            // A row that is not text (or not CSV) is one bad row; the reader goes on at the next line.
-            Err(e) if !matches!(e.kind(), csv::ErrorKind::Io(_)) => {
-                report.rows += 1;
-                report.bad_rows.push(BadRow {
-                    line,
-                    reason: e.to_string(),
+        let span = match records.next() {
+            Ok(Next::End) => break,
+            Ok(Next::Record(span)) => span,
+            Ok(Next::TooLong {
+                span,
+                bytes,
+                fields,
+                only_nul,
+            }) => {
+                rows += 1;
+                let next_line = records.line();
+                bad_rows.push(span.line, || {
+                    too_long(span, bytes, fields, only_nul, next_line)
                 });
                 continue;
             }
-            Err(e) => return Err(read_err(line, &e)),
-        }
-        let line = row.position().map_or(line, line_of);
-        if row.iter().all(|f| f.trim_ascii().is_empty()) {
+            Err(e) => {
+                // What was read before the failure is kept.
+                store_batch(&mut batch)?;
+                return Err(read_error(path, records.line(), &e));
+            }
+        };
+        // Bytes, not text: a stray byte in another column must not cost the row its AuditData.
+        if records.fields().all(|f| f.trim_ascii().is_empty()) {
             continue;
         }
-        report.rows += 1;
-        match read_audit_data(filter, row.get(audit)) {
-            Ok(Some(event)) => batch.push(event),
+        rows += 1;
+        let result = if records.fields().any(|f| f.contains(&0)) {
+            Err(
+                "it holds NUL bytes: the file was probably cut short here (by a crash or a full \
+                 disk) and zero-filled; export the audit search again and import it (rows already \
+                 stored are not added twice)"
+                    .to_owned(),
+            )
+        } else {
+            let field = records
+                .field(audit)
+                .map(|f| decode(&mut format, f, span.line, path));
+            read_audit_data(filter, field.as_deref(), span)
+        };
+        match result {
+            Ok(Some(event)) => {
+                held += event.raw.len();
+                batch.push(event);
+            }
             Ok(None) => {}
-            Err(reason) => report.bad_rows.push(BadRow { line, reason }),
+            Err(reason) => bad_rows.push(span.line, || reason),
         }
-        if batch.len() == BATCH {
-            report.events_kept += batch.len() as u64;
-            report.events_new += store.insert_events(&batch, &source)? as u64;
-            batch.clear();
+        if batch.len() == BATCH || held >= BATCH_BYTES {
+            store_batch(&mut batch)?;
+            held = 0;
         }
     }
-    if !batch.is_empty() {
-        report.events_kept += batch.len() as u64;
-        report.events_new += store.insert_events(&batch, &source)? as u64;
+    store_batch(&mut batch)?;
+    Ok(FileReport {
+        file: path.display().to_string(),
+        shape: shape(&format.columns),
+        format,
+        rows,
+        events_kept,
+        events_new,
+        bad_rows: bad_rows.kept,
+        bad_row_count: bad_rows.count,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_rows_past_the_first_thousand_are_counted_not_kept() {
+        let mut bad = BadRows::default();
+        for line in 1..=50_000 {
+            bad.push(line, || format!("row {line}"));
+        }
+        assert_eq!(bad.count, 50_000);
+        assert_eq!(bad.kept.len(), BAD_ROWS_KEPT);
+        assert_eq!(bad.kept[999].line, 1_000);
     }
-    Ok(report)
+
+    #[test]
+    fn the_separator_is_told_from_the_header_outside_quotes() {
+        assert_eq!(
+            detect_separator(b"CreationDate,UserIds,Operations,AuditData"),
+            b','
+        );
+        assert_eq!(
+            detect_separator(b"CreationDate;UserIds;Operations;AuditData"),
+            b';'
+        );
+        assert_eq!(detect_separator(b"\"A;B\",\"Audit Data\""), b',');
+        assert_eq!(detect_separator(b"\"A,B\";\"AuditData\""), b';');
+        assert_eq!(detect_separator(b"CreationDate\tAuditData"), b'\t');
+        // No AuditData anywhere: the most frequent, for the refusal's message.
+        assert_eq!(detect_separator(b"a;b;c,d"), b';');
+    }
+
+    #[test]
+    fn excel_sep_lines_are_read() {
+        assert_eq!(sep_line(b"sep=;"), Some(b';'));
+        assert_eq!(sep_line(b"SEP=,"), Some(b','));
+        assert_eq!(sep_line(b"\"sep=;\""), Some(b';'));
+        assert_eq!(sep_line(b"sep=\t"), Some(b'\t'));
+        assert_eq!(sep_line(b"sep=;;;"), Some(b';'));
+        assert_eq!(sep_line(b"sep="), None);
+        assert_eq!(sep_line(b"sep=ab"), None);
+        assert_eq!(sep_line(b"CreationDate,AuditData"), None);
+    }
 }

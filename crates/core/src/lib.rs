@@ -4,6 +4,7 @@
 //! ```text
 //! leaves:   net (https-or-loopback, the HTTP client)   time (edge parsing, the stored form)
 //!           model (BlobRef, Event, Unit)                retry (back-off)
+//!           redact (secrets and tokens out of every text printed, logged or stored)
 //! config    file + AUDITSYNC_* → validated Settings (per tenant: config::tenant)
 //! auth      Entra ID tokens (cache, renew, AADSTS explained)              → config net retry
 //! api       Management Activity API: send, subscriptions, content        → auth config model net retry time
@@ -21,6 +22,7 @@ pub mod extract;
 pub mod import;
 pub mod model;
 pub mod net;
+pub mod redact;
 pub mod report;
 pub mod retry;
 pub mod store;

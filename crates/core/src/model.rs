@@ -34,11 +34,18 @@ pub struct Event {
     pub workload: Option<String>,
     /// `RecordType`.
     pub record_type: Option<i64>,
-    /// `UserId`: the user's UPN as logged.
+    /// `UserId` as logged: the user's UPN, or in some records the user's object id.
     pub user_id: Option<String>,
+    /// The user's Entra object id, a lower-case GUID: `enduser.id` (RecordType 256), else `UserKey`,
+    /// else `UserId`, whichever is a GUID first. Users are counted by it where records carry it.
+    pub user_object_id: Option<String>,
+    /// The user's UPN, lower-cased: `UserId` when it is one (it holds an `@`), else
+    /// `enduser.principal_name`. Users are counted by it where no record names their object id.
+    pub user_upn: Option<String>,
     /// The app's GUID, lower-cased; `None` when the record names no app.
     pub app_id: Option<String>,
-    /// The app's display name (RecordType 256 only).
+    /// The app's display name: `power_app.display_name` (RecordType 256), or `appName` in the
+    /// legacy record's `AdditionalInfo` (RecordType 45).
     pub app_name: Option<String>,
     /// The app's environment id, when the record says it.
     pub environment_id: Option<String>,
@@ -55,8 +62,24 @@ pub struct Unit {
     pub ledger: LedgerEntry,
     /// The kept events (possibly none: the unit still counts as stored).
     pub events: Vec<Event>,
-    /// Records the unit held, kept or not.
+    /// Records the unit held, kept or not, quarantined ones included.
     pub records_seen: usize,
+    /// The records that could not be read; stored in the quarantine table with the unit's ledger
+    /// row, in the same transaction.
+    pub quarantined: Vec<Quarantined>,
+}
+
+/// A record that could not be read (see `extract` for which faults are a record's), kept with its
+/// text so that nothing is silently dropped: the store's quarantine table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    /// Where it was in its source: the record's index in its blob's array (from 0), or the line of an
+    /// imported file (from 1).
+    pub position: u64,
+    /// The record's text exactly as received.
+    pub raw: String,
+    /// Why it cannot be read, for the admin.
+    pub reason: String,
 }
 
 /// What a unit's ledger row says was stored: a blob of the Management Activity API (row in

@@ -46,8 +46,12 @@ pub enum NetError {
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// A request that sends nothing for this long is given up.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
-/// A request that trickles is given up whole after this, and retried.
+/// A request is given up whole after this, however it is going, and retried.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+/// The least progress an answer must make within each stall timeout ([`Http::new`]): its headers,
+/// then this many bytes of body (or its end). 1 KiB: a trickle of a byte every few seconds fails,
+/// any working link passes.
+pub const MIN_PROGRESS: usize = 1024;
 
 /// The transport rule, for configured endpoints and for every URL the service hands back: https, or
 /// plain http to a loopback host only.
@@ -109,6 +113,106 @@ pub fn http_client() -> Result<reqwest::Client, NetError> {
 pub fn install_tls_provider() {
     // `Err` only means another provider is installed already, which is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The HTTP client with the slowest answer it accepts: each request's headers must arrive, and then
+/// each further [`MIN_PROGRESS`] bytes of its body (or its end), within `stall`. A service that
+/// trickles is so given up after `stall`, not after [`REQUEST_TIMEOUT`].
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    stall: Duration,
+}
+
+/// One answer read whole: status, headers, body (reqwest has undone any gzip).
+pub type Exchanged = (
+    reqwest::StatusCode,
+    reqwest::header::HeaderMap,
+    bytes::Bytes,
+);
+
+impl Http {
+    /// [`http_client`] with the stall timeout `stall`.
+    ///
+    /// # Errors
+    /// [`NetError::Client`] when the TLS stack cannot be set up.
+    pub fn new(stall: Duration) -> Result<Http, NetError> {
+        Ok(Http {
+            client: http_client()?,
+            stall,
+        })
+    }
+
+    /// The underlying client, to build requests with.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends `req` and reads its answer: a 2xx body whole, up to `limit` bytes after decoding (reqwest
+    /// undoes gzip as it goes, so neither a body that inflates a thousandfold nor one that never ends
+    /// takes more than `limit` bytes of memory; a `Content-Length` over it is refused before a byte is
+    /// read); any other status's body only up to its first `error_start` bytes (the start says what went
+    /// wrong), the rest left unread. Each `MIN_PROGRESS` bytes must come within the stall timeout.
+    ///
+    /// # Errors
+    /// [`BodyError::TooLarge`] past `limit`; [`BodyError::Net`] with the reason in a few words, as
+    /// [`net_reason`] writes it ("it timed out", "cannot connect: …"), or "the answer came too slowly:
+    /// …".
+    pub async fn exchange(
+        &self,
+        req: reqwest::Request,
+        limit: u64,
+        error_start: usize,
+    ) -> Result<Exchanged, BodyError> {
+        let stall = self.stall;
+        let too_slow = |what: &str| {
+            BodyError::Net(format!(
+                "the answer came too slowly: {what} within {} s (stall_timeout)",
+                stall.as_secs_f64()
+            ))
+        };
+        let mut resp = tokio::time::timeout(stall, self.client.execute(req))
+            .await
+            .map_err(|_| too_slow("no headers"))?
+            .map_err(|e| BodyError::Net(net_reason(&e)))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let whole = status.is_success();
+        if whole && resp.content_length().is_some_and(|n| n > limit) {
+            return Err(BodyError::TooLarge);
+        }
+        let mut body = bytes::BytesMut::new();
+        let mut window = (tokio::time::Instant::now() + stall, 0usize);
+        loop {
+            let chunk = match tokio::time::timeout_at(window.0, resp.chunk()).await {
+                Err(_) => {
+                    return Err(too_slow(&format!(
+                        "fewer than {MIN_PROGRESS} bytes of the body"
+                    )));
+                }
+                Ok(Err(e)) => return Err(BodyError::Net(net_reason(&e))),
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(chunk))) => chunk,
+            };
+            if whole {
+                if (body.len() + chunk.len()) as u64 > limit {
+                    return Err(BodyError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            } else {
+                let room = error_start.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() >= error_start {
+                    break;
+                }
+            }
+            window.1 += chunk.len();
+            if window.1 >= MIN_PROGRESS {
+                window = (tokio::time::Instant::now() + stall, 0);
+            }
+        }
+        Ok((status, headers, body.freeze()))
+    }
 }
 
 /// The clock of the host at `url`: the `Date` header (RFC 2822, whole seconds) of its answer to a GET,
@@ -182,6 +286,24 @@ pub fn net_reason(e: &reqwest::Error) -> String {
     }
 }
 
+/// Why a body was not read whole ([`Http::exchange`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// The body, as decoded (after any gzip), is longer than the limit; reading stopped there.
+    TooLarge,
+    /// The answer was cut off or timed out, in a few words ([`net_reason`]).
+    Net(String),
+}
+
+/// A size in bytes for messages: "256 MiB", "64 KiB", "900 bytes".
+pub fn size_text(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +337,99 @@ mod tests {
             check_transport(&url("ftp://manage.office.com/")),
             Err(NetError::Scheme { .. })
         ));
+    }
+
+    /// A server on loopback that answers every connection with `head` and then `body`, a chunk of
+    /// `step` bytes every `every`.
+    async fn trickler(head: &'static str, body: Vec<u8>, step: usize, every: Duration) -> Url {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    let _ = sock.write_all(head.as_bytes()).await;
+                    for chunk in body.chunks(step) {
+                        tokio::time::sleep(every).await;
+                        if sock.write_all(chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                    // Holds the connection open: the answer is neither ended nor cut.
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                });
+            }
+        });
+        url(&format!("http://{addr}/"))
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_trickles_is_given_up_after_the_stall_timeout() {
+        let http = Http::new(Duration::from_millis(300)).unwrap();
+        let head = "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n";
+        let slow = trickler(head, vec![b'x'; 100], 1, Duration::from_millis(50)).await;
+        let req = http.client().get(slow).build().unwrap();
+        let err = net_error(http.exchange(req, 1 << 20, 1 << 10).await);
+        assert!(err.contains("too slowly") && err.contains("body"), "{err}");
+
+        // Headers that never come.
+        let silent = trickler("HTTP/1.1 200 OK\r\n", Vec::new(), 1, Duration::ZERO).await;
+        let err = net_error(
+            http.exchange(http.client().get(silent).build().unwrap(), 1 << 20, 1 << 10)
+                .await,
+        );
+        assert!(err.contains("no headers"), "{err}");
+
+        // The same pace of whole kilobytes keeps going, and a short answer is read whole.
+        let head = "HTTP/1.1 200 OK\r\ncontent-length: 4096\r\n\r\n";
+        let steady = trickler(head, vec![b'y'; 4096], 1024, Duration::from_millis(50)).await;
+        let (status, _, body) = http
+            .exchange(http.client().get(steady).build().unwrap(), 1 << 20, 1 << 10)
+            .await
+            .unwrap();
+        assert_eq!((status.as_u16(), body.len()), (200, 4096));
+    }
+
+    fn net_error(r: Result<Exchanged, BodyError>) -> String {
+        match r {
+            Err(BodyError::Net(reason)) => reason,
+            other => panic!("not a network failure: {other:?}"),
+        }
+    }
+
+    /// A 2xx body past the limit is refused (by its Content-Length before a byte is read, or as it
+    /// streams); an error answer keeps only its start.
+    #[tokio::test]
+    async fn a_body_is_read_up_to_its_limit_and_an_error_body_only_its_start() {
+        let http = Http::new(Duration::from_secs(5)).unwrap();
+        let head = "HTTP/1.1 200 OK\r\ncontent-length: 4096\r\n\r\n";
+        let big = trickler(head, vec![b'x'; 4096], 4096, Duration::ZERO).await;
+        let got = http
+            .exchange(http.client().get(big).build().unwrap(), 4095, 1 << 10)
+            .await;
+        assert!(matches!(got, Err(BodyError::TooLarge)), "{got:?}");
+        let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+        let mut chunked = Vec::new();
+        for _ in 0..4 {
+            chunked.extend_from_slice(b"400\r\n");
+            chunked.extend_from_slice(&[b'y'; 1024]);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        let endless = trickler(head, chunked, 1024, Duration::ZERO).await;
+        let got = http
+            .exchange(http.client().get(endless).build().unwrap(), 3000, 1 << 10)
+            .await;
+        assert!(matches!(got, Err(BodyError::TooLarge)), "{got:?}");
+        let head = "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4096\r\n\r\n";
+        let failing = trickler(head, vec![b'z'; 4096], 4096, Duration::ZERO).await;
+        let (status, _, body) = http
+            .exchange(http.client().get(failing).build().unwrap(), 1 << 20, 100)
+            .await
+            .unwrap();
+        assert_eq!((status.as_u16(), body.len()), (500, 100));
     }
 
     #[test]

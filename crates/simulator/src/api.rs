@@ -221,7 +221,11 @@ fn admit(
         }
         return Err(refusal);
     }
-    faults::inject(&mut state, route, params.publisher())?;
+    let authorization = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    faults::inject(&mut state, route, params.publisher(), authorization)?;
     drop(state);
     Ok(params)
 }
@@ -439,6 +443,10 @@ async fn content(
     }
     let now = sim.now();
     let window = Window::new(&params, now)?;
+    let huge = sim.state().faults.huge_listing.clone();
+    if let Some(huge) = huge {
+        return Ok(faults::huge_body(&huge, b'[', b']'));
+    }
     let blobs = sim
         .tenant
         .listing(content_type, window.start, window.end, now);
@@ -485,7 +493,12 @@ async fn content(
             window.end_text,
             cursor(next.created, next.index)
         );
-        let value = HeaderValue::try_from(uri).map_err(|_| internal_error())?;
+        let bad = sim.state().faults.bad_next_page.clone();
+        let value = match bad {
+            Some(bytes) => HeaderValue::from_bytes(&bytes),
+            None => HeaderValue::try_from(uri),
+        }
+        .map_err(|_| internal_error())?;
         response
             .headers_mut()
             .insert(HeaderName::from_static("nextpageuri"), value);
@@ -608,6 +621,10 @@ async fn blob(
     }
     if sim.state().faults.broken_blobs.contains(&content_id) {
         return Err(internal_error());
+    }
+    let huge = sim.state().faults.huge_blobs.get(&content_id).cloned();
+    if let Some(huge) = huge {
+        return Ok(faults::huge_body(&huge, b'[', b']'));
     }
     let delay = sim.state().faults.blob_delay;
     if !delay.is_zero() {

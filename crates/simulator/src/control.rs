@@ -266,6 +266,34 @@ impl SimControl {
             .ground_truth(content_type, start, end, self.now(), operations)
     }
 
+    /// How many records of the blobs [`SimControl::ground_truth`] looks at a correct client cannot
+    /// read and quarantines: not a JSON object, no string `Id`, or (a record to keep) a
+    /// `CreationTime` that is not a time (see [`SimSpec::unreadable_share`](crate::SimSpec)).
+    pub fn unreadable_records(
+        &self,
+        content_type: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        operations: &[&str],
+    ) -> usize {
+        self.tenant
+            .unreadable_records(content_type, start, end, self.now(), operations)
+    }
+
+    /// How many people launched apps (LaunchPowerApp) in the blobs of `content_type` listed for
+    /// [start, end), as a correct client can tell them apart: a record naming a UPN and an object id
+    /// makes them one person; records naming one only are that person too when such a link exists
+    /// (see [`SimSpec::identity_mix`](crate::SimSpec)).
+    pub fn unique_users(
+        &self,
+        content_type: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> usize {
+        self.tenant
+            .unique_users(content_type, start, end, self.now())
+    }
+
     /// Every blob of `content_type` (expired ones too), sorted by `created`.
     pub fn blobs(&self, content_type: &str) -> Vec<BlobInfo> {
         self.tenant
@@ -290,8 +318,8 @@ impl SimControl {
     }
 
     /// Adds an Audit.General blob created at `created` whose body is `body` verbatim (invalid JSON, not
-    /// an array, records without Id...); returns its content id. Ground truth counts its records only
-    /// if a correct client could store them.
+    /// an array, records without Id...); returns its content id. Ground truth counts the records of a
+    /// JSON array that a correct client can read (the others it quarantines); nothing of another body.
     pub fn publish_blob_with_body(
         &self,
         created: DateTime<Utc>,

@@ -77,7 +77,8 @@ async fn token_v1(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    token(&sim, Flavor::V1, &tenant, &headers, &body)
+    let trickle = sim.state().faults.trickle_tokens;
+    super::faults::token_answer(token(&sim, Flavor::V1, &tenant, &headers, &body), trickle).await
 }
 
 async fn token_v2(
@@ -86,7 +87,8 @@ async fn token_v2(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    token(&sim, Flavor::V2, &tenant, &headers, &body)
+    let trickle = sim.state().faults.trickle_tokens;
+    super::faults::token_answer(token(&sim, Flavor::V2, &tenant, &headers, &body), trickle).await
 }
 
 fn token(
@@ -111,6 +113,21 @@ fn token(
             "temporarily_unavailable",
             90033,
             "A transient error has occurred. Please try again.".into(),
+        );
+        return error.render(now, &mut state.rng);
+    }
+    if let Some(huge) = &state.faults.huge_token {
+        return super::faults::huge_body(huge, b'{', b'}');
+    }
+    if chance(&mut state.rng, state.faults.token_echo) {
+        let error = EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            format!(
+                "The request could not be processed. Request body: {}",
+                String::from_utf8_lossy(body)
+            ),
         );
         return error.render(now, &mut state.rng);
     }
@@ -166,7 +183,7 @@ fn token(
     state.tokens.insert(access_token.clone(), issued);
     state.stats.issued_tokens.push(access_token.clone());
 
-    let body = match flavor {
+    let mut body = match flavor {
         Flavor::V1 => json!({
             "token_type": "Bearer",
             "expires_in": lifetime.to_string(),
@@ -183,6 +200,9 @@ fn token(
             "access_token": access_token,
         }),
     };
+    if let Some(v) = &state.faults.token_expires_in {
+        body["expires_in"] = v.clone();
+    }
     entra_response(StatusCode::OK, &body)
 }
 

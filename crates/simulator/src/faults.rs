@@ -1,6 +1,8 @@
 //! Fault injection: the [`Faults`] settings, and how they turn an activity-feed request into a
-//! throttle (403/429 AF429), a server error (500 AF50000 or a bare 503), a dropped connection or a
-//! body cut short. Decisions come from the simulator's seeded random stream.
+//! throttle (403/429 AF429), a server error (500 AF50000 or a bare 503), a fixed answer of a gateway
+//! (a plain-text 500 or 403 for every request), a dropped connection, a body cut short or one that
+//! trickles, and a token answer that trickles. Decisions come from the simulator's seeded random
+//! stream.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -59,6 +61,159 @@ pub struct Faults {
     /// Content ids whose blob GET always answers 500 AF50000 (a blob that keeps failing), once the
     /// blob is found and not expired. Not counted in [`Stats::server_errors`](crate::Stats::server_errors).
     pub broken_blobs: std::collections::BTreeSet<String>,
+    /// The raw bytes sent as `NextPageUri` instead of the real link, on every listing page that has a
+    /// next page: not text (`[0xff]`), empty, or not a URL, as a broken proxy or service may send.
+    /// Bytes a header cannot hold at all (control characters but tab) make the page a bare 500.
+    pub bad_next_page: Option<Vec<u8>>,
+    /// `(status, text)`: every activity-feed request that passed authorization (and `rate_limit`) is
+    /// answered with this status and this `text/plain` body instead, as a gateway in front of a
+    /// failing service answers: `(500, "upstream timeout")`, `(403, "Forbidden")`.
+    pub fixed_answer: Option<(u16, String)>,
+    /// If set, a 200 content listing or blob is sent one byte every this long (its headers at once):
+    /// a service that trickles and holds every request open.
+    pub trickle: Option<Duration>,
+    /// The same for the token endpoints' answers.
+    pub trickle_tokens: Option<Duration>,
+    /// If set, the `expires_in` every token answer carries instead of the token's lifetime, verbatim
+    /// (any JSON: a huge number, zero, a negative number, a string, `null`); the token itself still
+    /// expires after [`SimSpec::token_lifetime`](crate::SimSpec::token_lifetime). A token endpoint
+    /// sending a lifetime the client must not trust blindly.
+    pub token_expires_in: Option<serde_json::Value>,
+    /// Probability a token request (past `token_error_rate`) is refused with 400 `invalid_request`
+    /// AADSTS900144 whose `error_description` quotes the whole form body (`client_secret` included), as
+    /// a misconfigured proxy or a debugging gateway in front of the token endpoint might.
+    pub token_echo: f64,
+    /// Probability an API request (past authorization, before the other faults) is answered with an
+    /// error that quotes its `Authorization` header (the bearer token): half 400 AF20099 whose message
+    /// quotes it, half a plain-text 500 `Request failed. Headers: Authorization: Bearer …` (which a
+    /// client retries and then reports).
+    pub echo_authorization: f64,
+    /// Content ids whose blob GET (once the blob is found and not expired) answers 200 with a huge
+    /// body instead of the blob: see [`HugeBody`].
+    pub huge_blobs: std::collections::BTreeMap<String, HugeBody>,
+    /// If set, every content listing that passes its checks answers 200 with this huge body (a JSON
+    /// array of whitespace, no `NextPageUri`).
+    pub huge_listing: Option<HugeBody>,
+    /// If set, every token request (past `token_error_rate`) answers 200 with this huge body (a JSON
+    /// object of whitespace).
+    pub huge_token: Option<HugeBody>,
+}
+
+/// A body no real answer has, to try a client's memory bounds. Its text is whitespace between the
+/// brackets of a JSON array (an object for tokens): valid JSON, so only its size is wrong. Generated
+/// as it is sent, in 64 KiB pieces, so the simulator never holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HugeBody {
+    /// `Content-Encoding: gzip` (whatever the request accepts), chunked: a body of `inflated` bytes
+    /// that compresses about 800-fold (2 GiB in under 3 MB).
+    GzipBomb {
+        /// Bytes after decompression.
+        inflated: u64,
+    },
+    /// `bytes` bytes, uncompressed, with their `Content-Length`.
+    Oversized {
+        /// Bytes of the body.
+        bytes: u64,
+    },
+    /// Chunked, uncompressed, and endless: the opening bracket, then whitespace until the client
+    /// stops reading.
+    Endless,
+}
+
+/// The 200 answer carrying `huge`'s body between `open` and `close` (`[`/`]`, `{`/`}`).
+pub(super) fn huge_body(huge: &HugeBody, open: u8, close: u8) -> Response {
+    let (total, gzip) = match *huge {
+        HugeBody::GzipBomb { inflated } => (Some(inflated.max(2)), true),
+        HugeBody::Oversized { bytes } => (Some(bytes.max(2)), false),
+        HugeBody::Endless => (None, false),
+    };
+    let generator = Whitespace {
+        sent: 0,
+        total,
+        open,
+        close,
+        encoder: gzip
+            .then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default())),
+        done: false,
+    };
+    let pieces = stream::unfold(generator, |mut g| async move {
+        g.next_piece().map(|b| (Ok::<_, io::Error>(b), g))
+    });
+    let mut response = Response::new(Body::from_stream(pieces));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(super::JSON));
+    if gzip {
+        headers.insert(
+            http::header::CONTENT_ENCODING,
+            HeaderValue::from_static("gzip"),
+        );
+    } else if let Some(n) = total {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    response
+}
+
+/// The generator of a [`HugeBody`]: `total` bytes (`None`: endless), gzip-compressed on the way when
+/// it has an encoder.
+struct Whitespace {
+    sent: u64,
+    total: Option<u64>,
+    open: u8,
+    close: u8,
+    encoder: Option<flate2::write::GzEncoder<Vec<u8>>>,
+    done: bool,
+}
+
+impl Whitespace {
+    const PIECE: u64 = 64 * 1024;
+
+    /// The next piece of the body as it is before compression.
+    fn next_plain(&mut self) -> Option<Vec<u8>> {
+        let len = match self.total {
+            Some(t) => t.saturating_sub(self.sent).min(Self::PIECE),
+            None => Self::PIECE,
+        };
+        if len == 0 {
+            return None;
+        }
+        let mut piece = vec![b' '; usize::try_from(len).unwrap_or(usize::MAX)];
+        if self.sent == 0 {
+            piece[0] = self.open;
+        }
+        self.sent += len;
+        if self.total == Some(self.sent)
+            && let Some(last) = piece.last_mut()
+        {
+            *last = self.close;
+        }
+        Some(piece)
+    }
+
+    /// The next piece as sent (compressed if it is a gzip bomb); `None` at the end.
+    fn next_piece(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
+        }
+        match self.next_plain() {
+            Some(plain) => match &mut self.encoder {
+                None => Some(plain.into()),
+                Some(encoder) => {
+                    // Flushed piece by piece, so the client inflates as it goes (about 1000:1 still).
+                    std::io::Write::write_all(encoder, &plain).ok()?;
+                    std::io::Write::flush(encoder).ok()?;
+                    Some(std::mem::take(encoder.get_mut()).into())
+                }
+            },
+            None => {
+                self.done = true;
+                self.encoder
+                    .take()
+                    .and_then(|e| e.finish().ok())
+                    .map(Into::into)
+            }
+        }
+    }
 }
 
 /// Marks a response the connection layer must replace by closing the connection.
@@ -72,8 +227,16 @@ pub(super) fn chance(rng: &mut StdRng, p: f64) -> bool {
 
 /// Faults decided before the handler runs, for an API request that passed authorization.
 /// `Err` is the response that replaces the real one.
-pub(super) fn inject(state: &mut State, route: Route, publisher: &str) -> Result<(), Refusal> {
+pub(super) fn inject(
+    state: &mut State,
+    route: Route,
+    publisher: &str,
+    authorization: &str,
+) -> Result<(), Refusal> {
     let faults = state.faults.clone();
+    if chance(&mut state.rng, faults.echo_authorization) {
+        return Err(echo(&mut state.rng, route, authorization).into());
+    }
     if let Some((capacity, window)) = faults.rate_limit {
         let now = Instant::now();
         while state
@@ -87,6 +250,11 @@ pub(super) fn inject(state: &mut State, route: Route, publisher: &str) -> Result
             return Err(throttled(state, route, publisher, StatusCode::FORBIDDEN, None).into());
         }
         state.admitted.push_back(now);
+    }
+    if let Some((status, text)) = faults.fixed_answer {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let plain = [(CONTENT_TYPE, "text/plain; charset=utf-8")];
+        return Err((status, plain, text).into_response().into());
     }
     if chance(&mut state.rng, faults.throttle) {
         let status = if chance(&mut state.rng, faults.throttle_as_429) {
@@ -114,6 +282,13 @@ pub(super) fn inject(state: &mut State, route: Route, publisher: &str) -> Result
 
 /// The 200 answer carrying `body`, unless the `cut_body` fault fires.
 pub(super) fn deliver(state: &mut State, route: Route, body: Bytes) -> Response {
+    if let Some(every) = state.faults.trickle.filter(|_| route.carries_data()) {
+        let mut response = Response::new(trickled(body, every));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(super::JSON));
+        return response;
+    }
     if !(route.carries_data() && chance(&mut state.rng, state.faults.cut_body)) {
         return json_response(StatusCode::OK, body);
     }
@@ -135,6 +310,28 @@ pub(super) fn deliver(state: &mut State, route: Route, body: Bytes) -> Response 
     response
 }
 
+/// `body` as a stream of one byte every `every`.
+pub(super) fn trickled(body: Bytes, every: Duration) -> Body {
+    let bytes = stream::iter((0..body.len()).map(move |i| body.slice(i..=i)));
+    Body::from_stream(bytes.then(move |b| async move {
+        tokio::time::sleep(every).await;
+        Ok::<Bytes, io::Error>(b)
+    }))
+}
+
+/// A token answer, its body trickled when [`Faults::trickle_tokens`] is set.
+pub(super) async fn token_answer(response: Response, trickle: Option<Duration>) -> Response {
+    let Some(every) = trickle else {
+        return response;
+    };
+    let (mut parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    parts.headers.remove(CONTENT_LENGTH);
+    Response::from_parts(parts, trickled(body, every))
+}
+
 fn throttled(
     state: &mut State,
     route: Route,
@@ -154,6 +351,27 @@ fn throttled(
             .insert(RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
+}
+
+/// An error quoting the request's `Authorization` header (the `echo_authorization` fault).
+fn echo(rng: &mut StdRng, route: Route, authorization: &str) -> Response {
+    if rng.random_bool(0.5) {
+        let message = format!(
+            "The request to {} was rejected. Request headers: Authorization: {authorization}; token {}",
+            route.operation(),
+            authorization
+                .split_once(' ')
+                .map_or(authorization, |(_, t)| t)
+        );
+        af_error(StatusCode::BAD_REQUEST, "AF20099", message)
+    } else {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(CONTENT_TYPE, "text/plain")],
+            format!("Request failed. Headers: Authorization: {authorization}\r\n"),
+        )
+            .into_response()
+    }
 }
 
 fn server_error(rng: &mut StdRng) -> Response {

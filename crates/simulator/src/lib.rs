@@ -66,7 +66,7 @@ use tower::ServiceExt;
 use url::Url;
 
 pub use control::{ApiRequests, BlobInfo, SimControl, Stats};
-pub use faults::Faults;
+pub use faults::{Faults, HugeBody};
 
 use faults::DropConnection;
 use tenant::{Stream, guid, seeded};
@@ -121,6 +121,18 @@ pub struct SimSpec {
     /// Share of Audit.General records that are real LaunchPowerApp launches (~60 % RecordType 256,
     /// ~40 % legacy 45; management-api.md §5.2, §5.3).
     pub launch_share: f64,
+    /// Share of Power Apps records (both schemas) that name their user one way only: half of them by
+    /// Entra object id alone (`UserId` holds the object id, RecordType 256 without
+    /// `enduser.principal_name`), half by UPN alone (`UserKey` a PUID rather than the object id,
+    /// RecordType 256 without `enduser.id`). The other records carry both, which links the two.
+    /// [`SimControl::unique_users`] counts people as a correct client can tell them apart.
+    pub identity_mix: f64,
+    /// Share of launch record slots (Audit.General) served unreadable, each with one defect: no
+    /// `Id`, an `Id` that is an object, a `CreationTime` no client can read (`28/11/2026 13:29:30`),
+    /// or the record as a JSON string or `null` instead of an object. The rest of the blob is
+    /// intact. Ground truth excludes them; [`SimControl::unreadable_records`] counts them. 0 by
+    /// default.
+    pub unreadable_share: f64,
     /// (content type, enabled) subscriptions present at start, as if started earlier. Content
     /// listing needs an enabled one: AF20022 without, AF20023 if disabled (management-api.md §3).
     pub initial_subscriptions: Vec<(String, bool)>,
@@ -135,7 +147,8 @@ pub struct SimSpec {
 impl SimSpec {
     /// The defaults: identity derived from `seed`, roles `ActivityFeed.Read` and `ServiceHealth.Read`,
     /// audit log on, tokens for 3599 s, pages of 100, 24 hours up to `Utc::now()` at 4 blobs an hour
-    /// of 50 records, 10 % launches, no subscriptions, no faults.
+    /// of 50 records, 10 % launches, 10 % of Power Apps records naming their user one way only, no
+    /// unreadable records, no subscriptions, no faults.
     pub fn new(seed: u64) -> Self {
         let mut rng = seeded(seed, Stream::Identity, 0, 0);
         Self {
@@ -153,6 +166,8 @@ impl SimSpec {
             blobs_per_hour: 4,
             records_per_blob: 50,
             launch_share: 0.1,
+            identity_mix: 0.1,
+            unreadable_share: 0.0,
             initial_subscriptions: Vec::new(),
             faults: Faults::default(),
             gzip: false,
@@ -183,6 +198,8 @@ impl fmt::Debug for SimSpec {
             .field("blobs_per_hour", &self.blobs_per_hour)
             .field("records_per_blob", &self.records_per_blob)
             .field("launch_share", &self.launch_share)
+            .field("identity_mix", &self.identity_mix)
+            .field("unreadable_share", &self.unreadable_share)
             .field("initial_subscriptions", &self.initial_subscriptions)
             .field("faults", &self.faults)
             .field("gzip", &self.gzip)

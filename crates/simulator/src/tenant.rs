@@ -43,6 +43,9 @@ pub(super) enum Stream {
     Record,
     /// Fault decisions, token signatures and Entra trace ids, all from one running stream.
     Faults,
+    /// One record slot's quirks (how it names its user, whether it is served unreadable), keyed like
+    /// [`Stream::Record`]; a stream of its own so the records themselves stay as they were.
+    Quirks,
 }
 
 /// A random generator for `stream`, keyed by two indices (e.g. blob and record slot).
@@ -250,6 +253,8 @@ pub(super) struct Tenant {
     region: &'static str,
     records_per_blob: u32,
     launch_share: f64,
+    identity_mix: f64,
+    unreadable_share: f64,
     environments: Vec<Environment>,
     apps: Vec<App>,
     users: Vec<User>,
@@ -312,6 +317,8 @@ impl Tenant {
             region,
             records_per_blob: spec.records_per_blob,
             launch_share: spec.launch_share,
+            identity_mix: spec.identity_mix,
+            unreadable_share: spec.unreadable_share,
             environments,
             apps,
             users,
@@ -452,7 +459,8 @@ impl Tenant {
         body
     }
 
-    /// Ids of the records a correct client stores from the blobs listed for the window (see [`is_stored`]).
+    /// Ids of the records a correct client stores from the blobs listed for the window (see
+    /// [`is_stored`]); unreadable records (see [`readable`]) are not among them.
     pub(super) fn ground_truth(
         &self,
         content_type: &str,
@@ -461,18 +469,67 @@ impl Tenant {
         now: DateTime<Utc>,
         operations: &[&str],
     ) -> BTreeSet<String> {
+        self.listed_records(content_type, start, end, now)
+            .into_iter()
+            .filter(|record| is_stored(record, operations) && readable(record, operations))
+            .filter_map(|record| record["Id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// How many records of the blobs listed for the window a correct client quarantines (see
+    /// [`readable`]).
+    pub(super) fn unreadable_records(
+        &self,
+        content_type: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+        operations: &[&str],
+    ) -> usize {
+        self.listed_records(content_type, start, end, now)
+            .iter()
+            .filter(|record| !readable(record, operations))
+            .count()
+    }
+
+    /// How many people launched apps in the blobs listed for the window, as a correct client can tell
+    /// them apart: records naming one by UPN and by object id are one person when any record names
+    /// both; a launch naming no user counts no one.
+    pub(super) fn unique_users(
+        &self,
+        content_type: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> usize {
+        let mut people = People::default();
+        for record in self.listed_records(content_type, start, end, now) {
+            if is_stored(&record, &["LaunchPowerApp"]) && readable(&record, &["LaunchPowerApp"]) {
+                let (upn, object_id) = identity(&record);
+                people.add(upn, object_id);
+            }
+        }
+        people.count()
+    }
+
+    /// Every record served by the blobs listed for the window.
+    fn listed_records(
+        &self,
+        content_type: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Vec<Value> {
         let listed = self.listing(content_type, start, end, now);
         let catalogue = self.read();
         listed
             .iter()
             .flat_map(|blob| self.served_records(&catalogue, blob.index))
-            .filter(|record| is_stored(record, operations))
-            .filter_map(|record| record["Id"].as_str().map(str::to_owned))
             .collect()
     }
 
-    /// The records a client can read from the blob: a given body's only if it is a JSON array of
-    /// objects that all have an Id (a client must skip a malformed blob whole), else the generated ones.
+    /// The records as served: a given body's if it is a JSON array (a client skips any other body
+    /// whole), else the generated ones.
     fn served_records(&self, catalogue: &Catalogue, index: usize) -> Vec<Value> {
         if !self
             .given
@@ -488,15 +545,25 @@ impl Tenant {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&index)
             .cloned();
-        match body.and_then(|b| serde_json::from_slice::<Vec<Value>>(&b).ok()) {
-            Some(records) if records.iter().all(|r| r["Id"].is_string()) => records,
-            _ => Vec::new(),
-        }
+        body.and_then(|b| serde_json::from_slice::<Vec<Value>>(&b).ok())
+            .unwrap_or_default()
     }
 
     fn records(&self, catalogue: &Catalogue, index: usize) -> Vec<Value> {
         (0..self.records_per_blob)
-            .map(|slot| self.record(catalogue, index, slot))
+            .map(|slot| {
+                let record = self.record(catalogue, index, slot);
+                let mut rng = seeded(self.seed, Stream::Quirks, index as u64, slot.into());
+                // The first draw is the identity's (see `fresh`); this one is the slot's own.
+                let _ = rng.random::<f64>();
+                if record["Operation"] == "LaunchPowerApp"
+                    && rng.random::<f64>() < self.unreadable_share
+                {
+                    spoil(&mut rng, record)
+                } else {
+                    record
+                }
+            })
             .collect()
     }
 
@@ -513,7 +580,15 @@ impl Tenant {
                 slot = rng.random_range(0..self.records_per_blob);
                 continue;
             }
-            return self.fresh(&mut rng, blob);
+            let mut record = self.fresh(&mut rng, blob);
+            let mut quirks = seeded(self.seed, Stream::Quirks, index as u64, slot.into());
+            if record["Workload"] == "PowerPlatform" || record["Workload"] == "PowerApps" {
+                let draw = quirks.random::<f64>();
+                if draw < self.identity_mix {
+                    one_identity(&mut record, draw < self.identity_mix / 2.0, &mut quirks);
+                }
+            }
+            return record;
         }
     }
 
@@ -877,6 +952,145 @@ impl Tenant {
         }));
         pad(rng, &mut record);
         record
+    }
+}
+
+/// Makes a Power Apps record name its user one way only: by object id (`UserId` = the object id,
+/// no `enduser.principal_name`) or by UPN (`UserKey` a PUID, no `enduser.id`).
+fn one_identity(record: &mut Value, by_object_id: bool, rng: &mut StdRng) {
+    let Some(fields) = record.as_object_mut() else {
+        return;
+    };
+    let drop_property = if by_object_id {
+        if let Some(key) = fields.get("UserKey").cloned() {
+            fields.insert("UserId".into(), key);
+        }
+        "enduser.principal_name"
+    } else {
+        fields.insert(
+            "UserKey".into(),
+            format!("10032000{}", hex(rng, 8).to_uppercase()).into(),
+        );
+        "enduser.id"
+    };
+    if let Some(Value::Array(properties)) = fields.get_mut("PropertyCollection") {
+        properties.retain(|p| p["Name"] != drop_property);
+    }
+}
+
+/// One launch record made unreadable, in one of the shapes seen in the wild.
+fn spoil(rng: &mut StdRng, mut record: Value) -> Value {
+    match rng.random_range(0..5) {
+        0 => {
+            if let Some(fields) = record.as_object_mut() {
+                fields.remove("Id");
+            }
+            record
+        }
+        1 => {
+            let id = record["Id"].clone();
+            record["Id"] = json!({ "value": id });
+            record
+        }
+        2 => {
+            let day_first = record["CreationTime"]
+                .as_str()
+                .and_then(|t| t.get(..19))
+                .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S").ok())
+                .map(|t| t.format("%d/%m/%Y %H:%M:%S").to_string())
+                .unwrap_or_else(|| "28/11/2026 13:29:30".into());
+            record["CreationTime"] = day_first.into();
+            record
+        }
+        3 => Value::String(record.to_string()),
+        _ => Value::Null,
+    }
+}
+
+/// Whether a correct client can read `record` when collecting `operations` (it quarantines it
+/// otherwise): a JSON object with a non-empty string `Id`, and, if it is one to keep, a
+/// `CreationTime` in a form the service or an export writes (`YYYY-MM-DD`, `T` or a space, the time,
+/// a fraction, `Z` or an offset). Written here on its own, not shared with the client.
+pub(super) fn readable(record: &Value, operations: &[&str]) -> bool {
+    let has_id = record["Id"]
+        .as_str()
+        .is_some_and(|id| !id.trim().is_empty());
+    let time_ok = || {
+        record["CreationTime"].as_str().is_some_and(|t| {
+            let t = t.trim().replacen(' ', "T", 1);
+            chrono::DateTime::parse_from_rfc3339(&t).is_ok()
+                || chrono::DateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f%z").is_ok()
+                || chrono::NaiveDateTime::parse_from_str(
+                    t.trim_end_matches('Z'),
+                    "%Y-%m-%dT%H:%M:%S%.f",
+                )
+                .is_ok()
+        })
+    };
+    record.is_object() && has_id && (!is_stored(record, operations) || time_ok())
+}
+
+/// The user a stored record names: its UPN (lower-cased) and its Entra object id, each if present,
+/// read as the reference describes (management-api.md §5.2, §5.3).
+fn identity(record: &Value) -> (Option<String>, Option<String>) {
+    let guid = |v: &Value| {
+        v.as_str()
+            .and_then(|s| uuid::Uuid::try_parse(s).ok())
+            .map(|g| g.hyphenated().to_string())
+    };
+    let property = |name: &str| {
+        record["PropertyCollection"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["Name"] == name))
+            .map(|p| p["Value"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let upn = [&record["UserId"], &property("enduser.principal_name")]
+        .into_iter()
+        .find_map(|v| {
+            v.as_str()
+                .filter(|s| s.contains('@'))
+                .map(str::to_lowercase)
+        });
+    let object_id = guid(&property("enduser.id"))
+        .or_else(|| guid(&record["UserKey"]))
+        .or_else(|| guid(&record["UserId"]));
+    (upn, object_id)
+}
+
+/// People told apart by their identifiers: a UPN and an object id named by one record are one person.
+#[derive(Default)]
+struct People {
+    /// Identifier → its parent in the union-find.
+    parent: HashMap<String, String>,
+}
+
+impl People {
+    fn root(&mut self, id: &str) -> String {
+        let mut at = id.to_owned();
+        while let Some(up) = self.parent.get(&at).filter(|up| **up != at) {
+            at = up.clone();
+        }
+        at
+    }
+
+    fn add(&mut self, upn: Option<String>, object_id: Option<String>) {
+        let ids: Vec<String> = [upn, object_id].into_iter().flatten().collect();
+        for id in &ids {
+            self.parent.entry(id.clone()).or_insert_with(|| id.clone());
+        }
+        if let [a, b] = ids.as_slice() {
+            let (ra, rb) = (self.root(a), self.root(b));
+            self.parent.insert(ra, rb);
+        }
+    }
+
+    fn count(&mut self) -> usize {
+        let ids: Vec<String> = self.parent.keys().cloned().collect();
+        ids.iter()
+            .map(|id| self.root(id))
+            .collect::<HashSet<_>>()
+            .len()
     }
 }
 

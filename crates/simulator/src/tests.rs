@@ -708,9 +708,16 @@ async fn time_window_rules() {
             "{query}"
         );
     }
+    // The whole-second request an empty last segment made (`--to …T12:00:00.5Z` cut to seconds), and
+    // windows empty or inverted by a fraction.
+    let second = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let hour = now() - TimeDelta::hours(2);
     for query in [
         window_query(now(), now() - TimeDelta::hours(1)),
         window_query(now(), now()),
+        format!("startTime={}&endTime={}", second(hour), second(hour)),
+        format!("startTime={}.7Z&endTime={}.2Z", second(hour), second(hour)),
+        format!("startTime={}.5&endTime={}.5", second(hour), second(hour)),
     ] {
         let (status, code, message) = af(f.get(&list(&query)).await).await;
         assert_eq!(
@@ -1158,6 +1165,74 @@ async fn dropped_connections_and_cut_bodies_fail_at_the_transport() {
 }
 
 #[tokio::test]
+async fn gateway_answers_trickles_and_bad_next_pages() {
+    let f = Fixture::subscribed(SimSpec {
+        page_size: 1,
+        ..spec()
+    })
+    .await;
+    let blob = f.sim.blobs("Audit.General").pop().unwrap();
+    let listing = feed(
+        &f.sim,
+        &format!(
+            "subscriptions/content?contentType=Audit.General&{}",
+            window_query(now() - TimeDelta::hours(24), now())
+        ),
+    );
+
+    // A gateway's plain-text answer, for every activity-feed request past authorization.
+    f.sim.set_faults(Faults {
+        fixed_answer: Some((500, "upstream timeout".into())),
+        ..Faults::default()
+    });
+    for url in [
+        &listing,
+        &blob.content_uri,
+        &feed(&f.sim, "subscriptions/list"),
+    ] {
+        let response = f.get(url).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        assert_eq!(response.text().await.unwrap(), "upstream timeout");
+    }
+
+    // The raw bytes given, as NextPageUri, on a page that has a next one.
+    f.sim.set_faults(Faults {
+        bad_next_page: Some(vec![0xff, 0xfe]),
+        ..Faults::default()
+    });
+    let page = f.get(&listing).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["NextPageUri"].as_bytes(), [0xff, 0xfe]);
+
+    // A trickled body arrives whole, in many pieces; a token answer too.
+    f.sim.set_faults(Faults {
+        trickle: Some(Duration::from_millis(1)),
+        trickle_tokens: Some(Duration::from_millis(1)),
+        ..Faults::default()
+    });
+    let mut response = f.get(&listing).await;
+    let mut pieces = 0;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        pieces += 1;
+        body.extend_from_slice(&chunk);
+    }
+    assert!(pieces > 10, "{pieces}");
+    let entries: Vec<Value> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(entries.len(), 1);
+    let token = post_token(&v1_url(&f.sim), &v1_fields(&f.sim)).await;
+    assert_eq!(token.status(), StatusCode::OK);
+    let token: Value = token.json().await.unwrap();
+    assert!(token["access_token"].is_string());
+}
+
+#[tokio::test]
 async fn throttling_and_server_errors() {
     let f = Fixture::subscribed(spec()).await;
     let listing = feed(&f.sim, "subscriptions/content?contentType=Audit.General");
@@ -1407,4 +1482,211 @@ fn debug_never_shows_the_secret() {
     assert_eq!(&spec.client_secret[4..6], "Q~");
     let debug = format!("{spec:?}");
     assert!(debug.contains("[redacted]") && !debug.contains(&spec.client_secret));
+}
+
+/// With `unreadable_share`, some launch slots are served unreadable in each of the five shapes; the
+/// ground truth leaves them out and `unreadable_records` counts them, both checked here against the
+/// served bodies with the test's own reading.
+#[tokio::test]
+async fn unreadable_records_are_served_and_left_out_of_the_truth() {
+    let f = Fixture::subscribed(SimSpec {
+        hours: 10,
+        launch_share: 0.5,
+        unreadable_share: 0.3,
+        ..spec()
+    })
+    .await;
+    let (start, end) = (now() - TimeDelta::hours(9), now() - TimeDelta::hours(1));
+    let (pages, _) = f.list_all(&window_query(start, end)).await;
+    let mut records = Vec::new();
+    for entry in pages.iter().flatten() {
+        records.extend(f.records(entry["contentUri"].as_str().unwrap()).await);
+    }
+    let not_object = records.iter().filter(|r| !r.is_object()).count();
+    let strings = records.iter().filter(|r| r.is_string()).count();
+    let no_id = records
+        .iter()
+        .filter(|r| r.is_object() && r.get("Id").is_none())
+        .count();
+    let id_object = records.iter().filter(|r| r["Id"].is_object()).count();
+    let day_first = records
+        .iter()
+        .filter(|r| r["CreationTime"].as_str().is_some_and(|t| t.contains('/')))
+        .count();
+    assert!(
+        [not_object - strings, strings, no_id, id_object, day_first]
+            .iter()
+            .all(|n| *n > 0),
+        "every shape is served: {not_object} {strings} {no_id} {id_object} {day_first}"
+    );
+    assert_eq!(
+        f.sim
+            .unreadable_records("Audit.General", start, end, &["LaunchPowerApp"]),
+        not_object + no_id + id_object + day_first
+    );
+    let launches: BTreeSet<String> = records
+        .iter()
+        .filter(|r| is_launch(r) && r["Id"].is_string())
+        .filter(|r| !r["CreationTime"].as_str().unwrap_or("/").contains('/'))
+        .map(record_id)
+        .collect();
+    assert_eq!(
+        f.sim
+            .ground_truth("Audit.General", start, end, &["LaunchPowerApp"]),
+        launches
+    );
+}
+
+/// With `identity_mix`, some Power Apps records name their user by object id only (UserId a GUID)
+/// and some by UPN only (UserKey not a GUID); `unique_users` joins them through the records that
+/// carry both, so it counts each person once.
+#[tokio::test]
+async fn mixed_identities_are_served_and_people_counted_once() {
+    let f = Fixture::subscribed(SimSpec {
+        hours: 10,
+        launch_share: 0.5,
+        identity_mix: 0.3,
+        ..spec()
+    })
+    .await;
+    let (start, end) = (now() - TimeDelta::hours(9), now() - TimeDelta::hours(1));
+    let (pages, _) = f.list_all(&window_query(start, end)).await;
+    let mut launches = Vec::new();
+    for entry in pages.iter().flatten() {
+        let records = f.records(entry["contentUri"].as_str().unwrap()).await;
+        launches.extend(records.into_iter().filter(is_launch));
+    }
+    let guid = |v: &Value| v.as_str().is_some_and(|s| uuid::Uuid::try_parse(s).is_ok());
+    let by_object_id = launches.iter().filter(|r| guid(&r["UserId"])).count();
+    let by_upn = launches
+        .iter()
+        .filter(|r| !guid(&r["UserKey"]) && r["UserId"].as_str().is_some_and(|u| u.contains('@')))
+        .count();
+    assert!(by_object_id > 0 && by_upn > 0, "{by_object_id} {by_upn}");
+    // Every simulated user has one object id, in UserKey wherever it is a GUID: people by that,
+    // plus those seen by UPN alone whose UPN no record links to an object id.
+    let mut people: BTreeSet<String> = launches
+        .iter()
+        .filter(|r| guid(&r["UserKey"]))
+        .map(|r| r["UserKey"].as_str().unwrap().to_owned())
+        .collect();
+    let upn = |r: &Value| {
+        r["UserId"]
+            .as_str()
+            .filter(|u| u.contains('@'))
+            .map(str::to_lowercase)
+    };
+    let linked: BTreeSet<String> = launches
+        .iter()
+        .filter(|r| guid(&r["UserKey"]))
+        .filter_map(upn)
+        .collect();
+    people.extend(
+        launches
+            .iter()
+            .filter_map(upn)
+            .filter(|u| !linked.contains(u)),
+    );
+    let upns: BTreeSet<String> = launches.iter().filter_map(upn).collect();
+    let counted = f.sim.unique_users("Audit.General", start, end);
+    assert_eq!(counted, people.len(), "each person once");
+    assert!(counted < upns.len() + by_object_id, "not counted twice");
+}
+
+#[tokio::test]
+async fn huge_bodies_are_generated_as_sent_and_are_valid_json() {
+    let fx = Fixture::subscribed(spec()).await;
+    let blobs = fx.sim.blobs("Audit.General");
+    let (bomb, big, endless) = (&blobs[0], &blobs[1], &blobs[2]);
+    let mut faults = Faults::default();
+    faults.huge_blobs.insert(
+        bomb.content_id.clone(),
+        HugeBody::GzipBomb { inflated: 3 << 20 },
+    );
+    faults.huge_blobs.insert(
+        big.content_id.clone(),
+        HugeBody::Oversized { bytes: 1 << 20 },
+    );
+    faults
+        .huge_blobs
+        .insert(endless.content_id.clone(), HugeBody::Endless);
+    fx.sim.set_faults(faults);
+
+    // As sent: a client that does not undo gzip.
+    let raw = Client::builder()
+        .no_proxy()
+        .no_gzip()
+        .build()
+        .expect("an HTTP client");
+    let response = raw
+        .get(&bomb.content_uri)
+        .bearer_auth(&fx.token)
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let body = response.bytes().await.expect("the whole bomb");
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut inflated)
+        .expect("gzip");
+    assert_eq!(inflated.len(), 3 << 20);
+    assert!(
+        body.len() * 500 < inflated.len(),
+        "{} bytes sent",
+        body.len()
+    );
+    let value: Value = serde_json::from_slice(&inflated).expect("JSON");
+    assert_eq!(value, json!([]));
+
+    let response = fx.get(&big.content_uri).await;
+    assert_eq!(response.headers()["content-length"], "1048576");
+    let body = response.bytes().await.expect("the whole body");
+    assert_eq!(body.len(), 1 << 20);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).expect("JSON"),
+        json!([])
+    );
+
+    let mut response = fx.get(&endless.content_uri).await;
+    assert!(response.headers().get("content-length").is_none());
+    let mut read = 0;
+    while read < 4 << 20 {
+        read += response
+            .chunk()
+            .await
+            .expect("a chunk")
+            .expect("no end")
+            .len();
+    }
+}
+
+#[tokio::test]
+async fn echo_faults_quote_the_credentials() {
+    let fx = Fixture::subscribed(spec()).await;
+    fx.sim.set_faults(Faults {
+        token_echo: 1.0,
+        echo_authorization: 1.0,
+        token_expires_in: Some(json!(-5)),
+        ..Faults::default()
+    });
+    let response = post_token(&v1_url(&fx.sim), &v1_fields(&fx.sim)).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let text = response.text().await.expect("a body");
+    let secret: String =
+        form_urlencoded::byte_serialize(fx.sim.spec().client_secret.as_bytes()).collect();
+    assert!(text.contains(&secret), "{text}");
+    for _ in 0..8 {
+        let response = fx.get(&feed(&fx.sim, "subscriptions/list")).await;
+        assert!(response.status().is_client_error() || response.status().is_server_error());
+        let text = response.text().await.expect("a body");
+        assert!(text.contains(&fx.token), "{text}");
+    }
+    fx.sim.set_faults(Faults {
+        token_expires_in: Some(json!("-5")),
+        ..Faults::default()
+    });
+    let response = post_token(&v1_url(&fx.sim), &v1_fields(&fx.sim)).await;
+    let body: Value = response.json().await.expect("a JSON token");
+    assert_eq!(body["expires_in"], "-5");
 }

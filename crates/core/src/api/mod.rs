@@ -2,6 +2,7 @@
 //! on every call, a token renewed once on 401, transient failures retried) and the service's error
 //! bodies turned into [`ApiError`]s that tell the admin what to do.
 
+mod breaker;
 mod content;
 mod pacer;
 mod subscriptions;
@@ -18,9 +19,14 @@ use url::Url;
 
 use crate::auth::{AuthError, Credentials, TokenProvider};
 use crate::config::{Cloud, Settings};
-use crate::net::{NetError, check_transport, http_client, net_reason, redact_query, same_origin};
+use crate::net::{
+    BodyError, Exchanged, Http, NetError, check_transport, redact_query, same_origin, size_text,
+};
 use crate::retry::{Backoff, retry_after};
+use breaker::Breaker;
 use pacer::{Answered, Pacer};
+
+pub use breaker::{Stop, cause_key};
 
 pub use content::ContentPage;
 pub use subscriptions::{StartOutcome, StopOutcome, Subscription, Webhook};
@@ -61,16 +67,28 @@ pub enum ApiError {
     },
     /// A non-2xx answer whose body is not an API error, that retrying could not fix: most 4xx at once,
     /// a 5xx or 429 once the retries are used up.
-    #[error("the Management Activity API answered {call} with HTTP {status} and {what}; {advice}")]
+    #[error(
+        "the Management Activity API answered {call} with HTTP {status} and {}; {advice}",
+        body_words(answer)
+    )]
     Unexpected {
         /// The operation, as [`ApiClient::send`] was told it.
         call: String,
         /// The answer's HTTP status.
         status: u16,
-        /// "an empty body" or "a body that is not an API error".
-        what: String,
+        /// The body, in at most 200 characters on one line ([`answer_text`]); empty for an empty body.
+        answer: String,
         /// "run again later" for a 5xx; for anything else, to check `audience`.
         advice: &'static str,
+    },
+    /// The request was not sent (or was given up in flight): the run stopped sending requests, after
+    /// too many identical failures in a row or at its deadline.
+    #[error("{call} was not done: {stop}")]
+    Stopped {
+        /// The operation, as [`ApiClient::send`] was told it.
+        call: String,
+        /// Why requests stopped.
+        stop: Stop,
     },
     /// A URL refused before anything was sent to it: not https (nor http to loopback), or not on the
     /// `audience` host, so the token would go elsewhere. [`ApiClient::new`] also reports here an
@@ -80,6 +98,18 @@ pub enum ApiError {
     /// The HTTP client could not be set up.
     #[error(transparent)]
     Net(#[from] NetError),
+    /// An answer longer, after decompression, than auditsync reads: a blob over `[sync]
+    /// blob_size_limit_mib`, any other answer over [`ANSWER_LIMIT`]. Reading stopped at the limit; the
+    /// request is not repeated.
+    #[error("{call} is larger than {} after decompression; it was not read further ({advice})", size_text(*limit))]
+    TooLarge {
+        /// The operation, as [`ApiClient::send`] was told it (`blob {contentId}` for a blob).
+        call: String,
+        /// The limit, in bytes.
+        limit: u64,
+        /// What to do about it.
+        advice: &'static str,
+    },
     /// A 2xx answer that is not what management-api.md §1.2 documents: a body that is not the
     /// expected JSON, a started subscription whose status is not `enabled`, a `NextPageUri` or
     /// `contentUri` that is not a URL, a `contentCreated` that is not a time.
@@ -100,6 +130,121 @@ impl ApiError {
     pub fn exit_code(&self) -> u8 {
         1
     }
+
+    /// The failure in a few words without the request's own names (no call, no content id, no URL),
+    /// so that the failures of many requests can be counted by cause: `HTTP 500 Internal Server Error
+    /// "upstream timeout"`, `cannot connect: Connection refused`, `deadline reached (run_deadline = 50m)`.
+    pub fn cause(&self) -> String {
+        match self {
+            ApiError::Service(s) => s.cause(),
+            ApiError::Unauthorized { .. } => {
+                "HTTP 401 Unauthorized, even with a new token".to_owned()
+            }
+            ApiError::Unreachable { reason, .. } => reason.clone(),
+            ApiError::Unexpected { status, answer, .. } => http_cause(*status, answer),
+            ApiError::Stopped { stop, .. } => stop.cause(),
+            ApiError::Decode { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// `HTTP 500 Internal Server Error "upstream timeout"`, `HTTP 503 Service Unavailable (empty body)`.
+fn http_cause(status: u16, answer: &str) -> String {
+    let name = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map(|r| format!(" {r}"))
+        .unwrap_or_default();
+    if answer.is_empty() {
+        format!("HTTP {status}{name} (empty body)")
+    } else {
+        format!("HTTP {status}{name} \"{answer}\"")
+    }
+}
+
+/// How a message names an answer's body: "an empty body" or `the body "…"`.
+fn body_words(answer: &str) -> String {
+    if answer.is_empty() {
+        "an empty body".to_owned()
+    } else {
+        format!("the body \"{answer}\"")
+    }
+}
+
+/// Most characters of a service's answer shown in a message.
+const ANSWER_CHARS: usize = 200;
+
+/// A service's answer as one short line for a message: a JSON error as its code and message
+/// (`{"error":{"code","message"}}`, or top-level `code`/`message`/`Message`), HTML without its tags,
+/// anything else as text; control characters become spaces, runs of spaces one, and at most 200
+/// characters are kept (then `…`). Not valid UTF-8 is read lossily.
+pub fn answer_text(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = json_error_words(body).unwrap_or_else(|| {
+        if text.trim_start().starts_with('<') {
+            strip_tags(&text)
+        } else {
+            text.into_owned()
+        }
+    });
+    let mut out = String::new();
+    let mut chars = 0;
+    for word in text.split(|c: char| c.is_whitespace() || c.is_control()) {
+        if word.is_empty() {
+            continue;
+        }
+        for c in (!out.is_empty())
+            .then_some(' ')
+            .into_iter()
+            .chain(word.chars())
+        {
+            if chars == ANSWER_CHARS {
+                out.push('…');
+                return out;
+            }
+            out.push(c);
+            chars += 1;
+        }
+    }
+    out
+}
+
+/// `code: message` of a JSON error body, if it is one.
+fn json_error_words(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let obj = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
+    let field = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| obj.get(*n).and_then(serde_json::Value::as_str))
+            .map(str::to_owned)
+    };
+    let code = field(&["code", "Code", "error"]);
+    let message = field(&["message", "Message", "error_description"]);
+    match (code, message) {
+        (Some(c), Some(m)) => Some(format!("{c}: {m}")),
+        (Some(one), None) | (None, Some(one)) => Some(one),
+        (None, None) => None,
+    }
+}
+
+/// The text of an HTML page: what is outside its tags.
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// An `{"error":{"code":"AF…","message":"…"}}` answer, with the context needed to explain it.
@@ -117,12 +262,28 @@ pub struct ServiceError {
     pub call: String,
     /// The content type the request was about, if any; named in the explanation.
     pub content_type: Option<String>,
+    /// A listing's `startTime` and `endTime` as the request carried them, named when the service
+    /// refuses the window (AF20030, AF20055); set by [`ApiClient::content_page`].
+    pub window: Option<(String, String)>,
     tenant_id: String,
     client_id: String,
     cloud: Cloud,
 }
 
 impl ServiceError {
+    /// The answer in a few words without the request's names: `HTTP 500 Internal Server Error, AF50000:
+    /// An internal error occurred.`
+    pub fn cause(&self) -> String {
+        let answer = answer_text(self.message.as_bytes());
+        let mut cause = http_cause(self.status, "");
+        cause.truncate(cause.len() - " (empty body)".len());
+        if answer.is_empty() {
+            format!("{cause}, {}", self.code)
+        } else {
+            format!("{cause}, {}: {answer}", self.code)
+        }
+    }
+
     /// The unified audit log is off (or the tenant was never provisioned for it): the service answers
     /// with a .NET exception instead of an AF code (management-api.md §3).
     pub fn audit_log_off(&self) -> bool {
@@ -137,6 +298,44 @@ impl ServiceError {
                 "AF429" | "AF50000" | "AF50005" | "AF50006"
             ) || self.status == 429
                 || (self.status >= 500 && !self.code.starts_with("AF")))
+    }
+}
+
+impl ServiceError {
+    /// AF20030/AF20055: names the window the request carried and what is wrong with it; the clock is
+    /// blamed only when the window itself is well formed (then the API's 7 days, counted on its own
+    /// clock, are what refused it).
+    fn window_refused(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let message = self.message.trim_end_matches('.');
+        let Some((start, end)) = &self.window else {
+            return write!(
+                f,
+                "the API refused the time window of {} ({message}); check that this machine's clock is right \
+                 (NTP): the API counts its 7 days from its own clock",
+                self.call
+            );
+        };
+        let (s, e) = (crate::time::parse_time(start), crate::time::parse_time(end));
+        let call = &self.call;
+        match (s, e) {
+            (Some(s), Some(e)) if s >= e => write!(
+                f,
+                "the API refused {call} from startTime {start} to endTime {end} ({message}): the start is not \
+                 before the end (the API reads whole seconds); this is a fault in auditsync, please report it \
+                 with this line; meanwhile give --from and --to in whole seconds"
+            ),
+            (Some(s), Some(e)) if e - s > chrono::TimeDelta::hours(24) => write!(
+                f,
+                "the API refused {call} from startTime {start} to endTime {end} ({message}): the two are more \
+                 than 24 hours apart; set time_interval to at most 24 hour"
+            ),
+            _ => write!(
+                f,
+                "the API refused {call} from startTime {start} to endTime {end} ({message}): by the API's clock \
+                 the start is more than 7 days ago; check that this machine's clock is right (NTP), since the \
+                 API counts its 7 days from its own clock"
+            ),
+        }
     }
 }
 
@@ -183,13 +382,7 @@ impl std::fmt::Display for ServiceError {
                  (content published while it was off cannot be fetched)",
                 self.message.trim_end_matches('.')
             ),
-            "AF20030" | "AF20055" => write!(
-                f,
-                "the API refused the time window of {} ({}); check that this machine's clock is right (NTP): \
-                 the API counts its 7 days from its own clock",
-                self.call,
-                self.message.trim_end_matches('.')
-            ),
+            "AF20030" | "AF20055" => self.window_refused(f),
             "AF20051" => write!(
                 f,
                 "{}: the API keeps content for 7 days; use `auditsync import` with a Purview export for older data",
@@ -203,9 +396,14 @@ impl std::fmt::Display for ServiceError {
             ),
             code if code.starts_with("AF5") || self.status >= 500 => write!(
                 f,
-                "the Management Activity API kept failing {} with an internal error (HTTP {}, {code}); run again \
-                 later",
-                self.call, self.status
+                "the Management Activity API kept failing {} with an internal error (HTTP {}, {code}{}); run \
+                 again later",
+                self.call,
+                self.status,
+                Some(answer_text(self.message.as_bytes()))
+                    .filter(|m| !m.is_empty())
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
             ),
             code => write!(
                 f,
@@ -232,6 +430,20 @@ struct ErrorDetail {
     message: String,
 }
 
+/// The most auditsync reads of any answer but a blob (a listing page, a subscription list), after
+/// decompression: 16 MiB. A listing entry is about 300 bytes; pages of the real service hold hundreds.
+pub const ANSWER_LIMIT: u64 = 16 << 20;
+/// The most auditsync reads of an error answer; the rest is dropped (its start says what went wrong).
+const ERROR_BODY_LIMIT: usize = 64 << 10;
+
+/// Why one exchange gave no answer to use.
+enum Failure {
+    /// No answer, or one cut off: retried.
+    Net(String),
+    /// A 2xx body over the limit: not retried.
+    TooLarge,
+}
+
 /// A successful answer: headers and the whole body.
 pub struct Answer {
     /// The response headers (`NextPageUri` is read from here).
@@ -242,7 +454,7 @@ pub struct Answer {
 
 /// The Management Activity API client for one tenant.
 pub struct ApiClient {
-    http: reqwest::Client,
+    http: Http,
     auth: TokenProvider,
     /// `{audience}/api/v1.0/{tenant}/activity/feed/`
     feed: Url,
@@ -252,7 +464,10 @@ pub struct ApiClient {
     cloud: Cloud,
     audience: Url,
     pacer: Pacer,
+    breaker: Breaker,
     counts: Counts,
+    /// `[sync] blob_size_limit_mib`, in bytes.
+    blob_limit: u64,
 }
 
 /// Requests sent, refused as throttled, and sent again, since the client was made.
@@ -296,7 +511,7 @@ impl ApiClient {
     /// [`ApiError::Net`] when the HTTP client cannot be set up, [`ApiError::Auth`] when no token URL
     /// can be made, [`ApiError::Insecure`] when no feed URL can be made.
     pub fn new(settings: &Settings, secret: SecretString) -> Result<ApiClient, ApiError> {
-        let http = http_client()?;
+        let http = Http::new(settings.sync.stall_timeout)?;
         let auth = TokenProvider::new(
             Credentials {
                 tenant_id: settings.tenant.tenant_id.clone(),
@@ -325,7 +540,9 @@ impl ApiClient {
             cloud: settings.tenant.cloud,
             audience: settings.tenant.audience.clone(),
             pacer: Pacer::new(settings.sync.requests_per_minute),
+            breaker: Breaker::new(settings.sync.same_failure_limit),
             counts: Counts::default(),
+            blob_limit: u64::from(settings.sync.blob_size_limit_mib) << 20,
         })
     }
 
@@ -335,6 +552,18 @@ impl ApiClient {
     /// As [`TokenProvider::token`].
     pub async fn token(&self) -> Result<crate::auth::Token, AuthError> {
         self.auth.token().await
+    }
+
+    /// From now, the client sends requests for at most `after` (`run_deadline`): then requests in
+    /// flight are given up and every request fails at once with [`ApiError::Stopped`].
+    pub fn set_deadline(&self, after: Duration) {
+        self.breaker.set_deadline(after);
+    }
+
+    /// Why the client stopped sending requests, if it did: too many identical failures in a row
+    /// (`same_failure_limit`), or the deadline.
+    pub fn stopped(&self) -> Option<Stop> {
+        self.breaker.stop()
     }
 
     /// How many API requests this client sent, how many were throttled, how many were retries.
@@ -359,9 +588,13 @@ impl ApiClient {
     /// URL lacks it, renews the token once on 401, and retries throttling, 5xx and network failures
     /// with back-off. `call` names the operation in messages ("subscriptions/start for Audit.General").
     ///
+    /// Failures count towards the client's stop ([`Stop`]): once it has stopped, or past its deadline,
+    /// nothing is sent.
+    ///
     /// # Errors
     /// [`ApiError::Insecure`] for a URL that is not https (or loopback http) or not on the API host, before
-    /// anything is sent; otherwise the last answer or failure once retrying cannot help.
+    /// anything is sent; [`ApiError::Stopped`] once the client has stopped; otherwise the last answer or
+    /// failure once retrying cannot help.
     pub async fn send(
         &self,
         method: Method,
@@ -369,11 +602,41 @@ impl ApiClient {
         call: &str,
         content_type: Option<&str>,
     ) -> Result<Answer, ApiError> {
-        let url = self.prepare(url)?;
-        let span = tracing::debug_span!("request", call, attempt = tracing::field::Empty);
-        self.attempts(method, url, call, content_type)
-            .instrument(span)
+        self.send_limited(method, url, call, content_type, ANSWER_LIMIT)
             .await
+    }
+
+    /// [`ApiClient::send`] with the body of a 2xx answer bounded to `limit` bytes after decompression
+    /// ([`ApiError::TooLarge`] past it, not retried).
+    ///
+    /// # Errors
+    /// As [`ApiClient::send`], and [`ApiError::TooLarge`].
+    pub async fn send_limited(
+        &self,
+        method: Method,
+        url: Url,
+        call: &str,
+        content_type: Option<&str>,
+        limit: u64,
+    ) -> Result<Answer, ApiError> {
+        let url = self.prepare(url)?;
+        let stopped = |stop| ApiError::Stopped {
+            call: call.to_owned(),
+            stop,
+        };
+        if let Some(stop) = self.breaker.stopped() {
+            return Err(stopped(stop));
+        }
+        let span = tracing::debug_span!("request", call, attempt = tracing::field::Empty);
+        let attempts = self
+            .attempts(method, url, call, content_type, limit)
+            .instrument(span);
+        match self.breaker.deadline() {
+            Some(at) => tokio::time::timeout_at(at, attempts)
+                .await
+                .unwrap_or_else(|_| Err(stopped(self.breaker.deadline_reached()))),
+            None => attempts.await,
+        }
     }
 
     /// Checks where a URL goes before any token is attached, and adds `PublisherIdentifier`.
@@ -405,6 +668,7 @@ impl ApiClient {
         url: Url,
         call: &str,
         content_type: Option<&str>,
+        limit: u64,
     ) -> Result<Answer, ApiError> {
         // Set when the token was renewed because of a 401: a second 401 in a row means the service
         // refuses any token of ours, not that one was stale.
@@ -415,30 +679,53 @@ impl ApiClient {
             attempt += 1;
             tracing::Span::current().record("attempt", attempt);
             let ticket = self.pacer.admit().await;
+            // The client may have stopped while this request waited for its turn.
+            if let Some(stop) = self.breaker.stopped() {
+                return Err(ApiError::Stopped {
+                    call: call.to_owned(),
+                    stop,
+                });
+            }
             // Each attempt asks the cache, after any wait at the pacer: the token may be near its end.
             let (token, fresh) = match renewed.take() {
                 Some(t) => (t, true),
                 None => (self.auth.token().await?, false),
             };
-            let (status, headers, body) = match self.exchange(&method, &url, &token).await {
+            let (status, headers, body) = match self.exchange(&method, &url, &token, limit).await {
                 Ok(answer) => answer,
-                Err(reason) => {
+                Err(Failure::TooLarge) => {
                     ticket.answered(Answered::Other);
-                    let Some(delay) = backoff.next(None) else {
-                        return Err(ApiError::Unreachable {
-                            call: call.to_owned(),
-                            url: redact_query(&url),
-                            reason,
-                        });
-                    };
-                    self.counts.retried.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!("{call}: {reason}; retrying in {:.1} s", delay.as_secs_f64());
-                    tokio::time::sleep(delay).await;
-                    continue;
+                    return Err(ApiError::TooLarge {
+                        call: call.to_owned(),
+                        limit,
+                        advice: if call.starts_with("blob ") {
+                            "no real blob is this large; if the service really sends such blobs, raise [sync] \
+                             blob_size_limit_mib"
+                        } else {
+                            "check that `audience` is your cloud's Management API host"
+                        },
+                    });
+                }
+                Err(Failure::Net(reason)) => {
+                    ticket.answered(Answered::Other);
+                    match self.again(&mut backoff, &reason, None, call) {
+                        Some(delay) => {
+                            tokio::time::sleep(delay).await;
+                            continue;
+                        }
+                        None => {
+                            return Err(ApiError::Unreachable {
+                                call: call.to_owned(),
+                                url: redact_query(&url),
+                                reason,
+                            });
+                        }
+                    }
                 }
             };
             if status.is_success() {
                 ticket.answered(Answered::Other);
+                self.breaker.answered();
                 tracing::trace!(%status, bytes = body.len(), "answered");
                 return Ok(Answer { headers, body });
             }
@@ -464,59 +751,110 @@ impl ApiClient {
                 renewed = Some(self.auth.renew(&token).await?);
                 continue;
             }
-            let transient = throttled
-                || match &service {
-                    Some(s) => s.transient(),
-                    None => status.is_server_error(),
-                };
-            // A throttled request waits at the pacer's gate with every other request; its own budget
-            // only counts how often it was refused.
-            let delay = match (transient, throttled) {
-                (false, _) => None,
-                (true, true) => backoff.throttled().then_some(Duration::ZERO),
-                (true, false) => backoff.next(hint),
-            };
-            let Some(delay) = delay else {
-                return Err(refusal(service, status, &body, call));
-            };
-            self.counts.retried.fetch_add(1, Ordering::Relaxed);
-            let code = service
-                .as_ref()
-                .map(|s| format!(" {}", s.code))
-                .unwrap_or_default();
             if throttled {
-                // Expected under load; the summary counts them.
-                tracing::debug!("{call}: throttled (HTTP {status}{code}); waiting with the run");
-            } else {
-                tracing::warn!(
-                    "{call}: HTTP {status}{code}; retrying in {:.1} s",
-                    delay.as_secs_f64()
-                );
+                // A throttled request waits at the pacer's gate with every other request; its own
+                // budget only counts how often it was refused. Expected under load; the summary
+                // counts them.
+                if !backoff.throttled() {
+                    return Err(refusal(service, status, &body, call));
+                }
+                self.counts.retried.fetch_add(1, Ordering::Relaxed);
+                let code = service.as_ref().map(|s| s.code.as_str()).unwrap_or("");
+                tracing::debug!("{call}: throttled (HTTP {status} {code}); waiting with the run");
+                continue;
             }
-            tokio::time::sleep(delay).await;
+            let error = refusal(service, status, &body, call);
+            let transient = match &error {
+                ApiError::Service(s) => s.transient(),
+                _ => status.is_server_error(),
+            };
+            if !transient {
+                // An API error about this request is an answer; a bare refusal (a proxy's 403, a
+                // 404 page) is a failure that may repeat for every request.
+                match &error {
+                    ApiError::Service(_) => self.breaker.answered(),
+                    _ => {
+                        self.failure(&error.cause(), call, false);
+                    }
+                }
+                return Err(error);
+            }
+            match self.again(&mut backoff, &error.cause(), hint, call) {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => return Err(error),
+            }
         }
     }
 
-    /// One HTTP exchange: the status, headers and whole body, or why there was none (in a few words).
+    /// After a failed attempt: the wait before trying again, or `None` when the request's attempts
+    /// are used up or the client has stopped. Counted as a retry when there is one.
+    fn again(
+        &self,
+        backoff: &mut Backoff,
+        cause: &str,
+        hint: Option<Duration>,
+        call: &str,
+    ) -> Option<Duration> {
+        let delay = backoff.next(hint);
+        let stopped = self.failure(cause, call, delay.is_some());
+        let delay = delay.filter(|_| !stopped)?;
+        self.counts.retried.fetch_add(1, Ordering::Relaxed);
+        Some(delay)
+    }
+
+    /// Counts a failure towards the client's stop and logs it: a cause this client has not seen before
+    /// as a warning, a repeat only at -v (an outage would otherwise print one line per attempt), and
+    /// the stop once. `retry`: whether the request has attempts left. Returns whether the client has
+    /// stopped.
+    fn failure(&self, cause: &str, call: &str, retry: bool) -> bool {
+        let seen = self.breaker.failed(cause);
+        let stop = self.breaker.stopped();
+        let next = if retry && stop.is_none() {
+            "; trying again"
+        } else {
+            ""
+        };
+        if seen.first {
+            tracing::warn!("{call}: {cause}{next} (the same failure again is logged at -v only)");
+        } else {
+            tracing::debug!("{call}: {cause}{next}");
+        }
+        // The summary says it; here for -v, at the moment it happens.
+        if seen.tripped
+            && let Some(stop) = &stop
+        {
+            tracing::debug!("{stop}");
+        }
+        stop.is_some()
+    }
+
+    /// One HTTP exchange: the status, headers and body (a 2xx body whole up to `limit` bytes, an error
+    /// body's first [`ERROR_BODY_LIMIT`] bytes), or why there was none.
     async fn exchange(
         &self,
         method: &Method,
         url: &Url,
         token: &crate::auth::Token,
-    ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), String> {
+        limit: u64,
+    ) -> Result<Exchanged, Failure> {
         self.counts.sent.fetch_add(1, Ordering::Relaxed);
-        let mut req = self.http.request(method.clone(), url.clone());
+        let mut req = self.http.client().request(method.clone(), url.clone());
         req = req.header(AUTHORIZATION, token.header());
         if method == Method::POST {
             req = req
                 .header(reqwest::header::CONTENT_TYPE, "application/json; utf-8")
                 .body("");
         }
-        let resp = req.send().await.map_err(|e| net_reason(&e))?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| net_reason(&e))?;
-        Ok((status, headers, body))
+        let req = req
+            .build()
+            .map_err(|e| Failure::Net(crate::net::net_reason(&e)))?;
+        self.http
+            .exchange(req, limit, ERROR_BODY_LIMIT)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge => Failure::TooLarge,
+                BodyError::Net(reason) => Failure::Net(reason),
+            })
     }
 
     /// The service's error body as a [`ServiceError`] with what is needed to explain it, if the body is
@@ -534,6 +872,7 @@ impl ApiClient {
             message,
             call: call.to_owned(),
             content_type: content_type.map(str::to_owned),
+            window: None,
             tenant_id: self.tenant_id.clone(),
             client_id: self.client_id.clone(),
             cloud: self.cloud,
@@ -548,11 +887,7 @@ fn refusal(service: Option<ServiceError>, status: StatusCode, body: &[u8], call:
         None => ApiError::Unexpected {
             call: call.to_owned(),
             status: status.as_u16(),
-            what: if body.is_empty() {
-                "an empty body".to_owned()
-            } else {
-                "a body that is not an API error".to_owned()
-            },
+            answer: answer_text(body),
             advice: if status.is_server_error() {
                 "run again later"
             } else {
@@ -581,7 +916,64 @@ fn error_body(body: &[u8]) -> Option<(String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use super::error_body;
+    use super::{ApiError, answer_text, error_body};
+
+    #[test]
+    fn answers_are_shown_short_on_one_line_without_control_characters() {
+        assert_eq!(answer_text(b""), "");
+        assert_eq!(
+            answer_text(b"upstream timeout\r\n\tat Gateway\x1b[31m.Forward()\x07"),
+            "upstream timeout at Gateway [31m.Forward()"
+        );
+        assert_eq!(
+            answer_text(br#"{"error":{"code":"AF50000","message":"An internal error occurred."}}"#),
+            "AF50000: An internal error occurred."
+        );
+        assert_eq!(
+            answer_text(br#"{"Message":"Authorization has been denied for this request."}"#),
+            "Authorization has been denied for this request."
+        );
+        assert_eq!(
+            answer_text(b"<HTML><HEAD><TITLE>Service Unavailable</TITLE></HEAD>\r\n<BODY><h2>Oops</h2></BODY></HTML>"),
+            "Service Unavailable Oops"
+        );
+        let long = answer_text("é".repeat(5000).as_bytes());
+        assert_eq!(long.chars().count(), 201);
+        assert!(long.ends_with('…'));
+        assert_eq!(answer_text(b"\xff\xfebad"), "\u{fffd}\u{fffd}bad");
+    }
+
+    #[test]
+    fn a_cause_names_the_answer_not_the_request() {
+        let a = ApiError::Unexpected {
+            call: "blob 1".into(),
+            status: 500,
+            answer: answer_text(b"upstream timeout"),
+            advice: "run again later",
+        };
+        let b = ApiError::Unexpected {
+            call: "blob 2".into(),
+            status: 500,
+            answer: answer_text(b"upstream timeout\n"),
+            advice: "run again later",
+        };
+        assert_eq!(a.cause(), b.cause());
+        assert_eq!(
+            a.cause(),
+            "HTTP 500 Internal Server Error \"upstream timeout\""
+        );
+        assert!(
+            a.to_string().contains("the body \"upstream timeout\""),
+            "{a}"
+        );
+        let empty = ApiError::Unexpected {
+            call: "x".into(),
+            status: 503,
+            answer: String::new(),
+            advice: "run again later",
+        };
+        assert_eq!(empty.cause(), "HTTP 503 Service Unavailable (empty body)");
+    }
 
     #[test]
     fn error_bodies_strict_and_loose() {

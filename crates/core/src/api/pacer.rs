@@ -12,7 +12,8 @@
 //!   jitter, each time the probe is throttled again (up to 2 s). When the gate reopens a single request
 //!   goes first, as the probe; the others follow once the probe is answered with anything but a
 //!   throttle. So a service's window is found again soon after it frees up, without a burst of
-//!   refusals in between.
+//!   refusals in between. A request that was waiting for its slot when the gate closed looks at the
+//!   gate again once the slot comes, and waits with the others.
 //!
 //! Every admitted request holds a [`Ticket`]; a ticket dropped without an answer (a cancelled request)
 //! counts as answered, so a lost probe cannot stall the run. Fixed-quota limiters (`governor`) cover
@@ -136,16 +137,45 @@ impl Pacer {
                 Wait::Gate(t) => tokio::time::sleep_until(t).await,
                 Wait::Probe => answered.await,
                 Wait::Slot(t, probe) => {
-                    let ticket = Ticket {
+                    let mut ticket = Ticket {
                         pacer: self,
                         probe,
                         done: false,
                     };
                     tokio::time::sleep_until(t).await;
-                    return ticket;
+                    // A throttle may have closed the gate while this request waited for its slot.
+                    if self.recheck(&mut ticket) {
+                        return ticket;
+                    }
                 }
             }
         }
+    }
+
+    /// After the wait for a slot: whether the gate still lets the ticket's request go. When a
+    /// throttle closed it meanwhile, the ticket is given back unanswered (a probe's turn passes on)
+    /// and `admit` waits again. When the gate reopened meanwhile and its probe has not gone yet, this
+    /// request goes as the probe.
+    fn recheck(&self, ticket: &mut Ticket<'_>) -> bool {
+        let mut s = self.state();
+        let closed = s.closed_until.is_some_and(|t| t > Instant::now());
+        if !closed && (ticket.probe || (!s.probing && !s.probe_next)) {
+            return true;
+        }
+        if !closed && !s.probing {
+            s.probe_next = false;
+            s.probing = true;
+            ticket.probe = true;
+            return true;
+        }
+        ticket.done = true;
+        if ticket.probe {
+            s.probing = false;
+            s.probe_next = true;
+            drop(s);
+            self.answered.notify_waiters();
+        }
+        false
     }
 
     fn answer(&self, probe: bool, answer: Answered) {
@@ -259,6 +289,60 @@ mod tests {
         assert!(
             t.elapsed() <= FIRST_PAUSE.mul_f64(1.2),
             "a good probe resets the pause"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_waiting_for_its_slot_does_not_go_through_a_gate_closed_meanwhile() {
+        // 4 a minute: one slot every 15 s, no burst beyond the first request.
+        let pacer = Arc::new(Pacer::new(4));
+        let start = Instant::now();
+        let first = pacer.admit().await;
+        let waiting = {
+            let p = pacer.clone();
+            tokio::spawn(async move {
+                let ticket = p.admit().await;
+                let at = Instant::now();
+                ticket.answered(Answered::Other);
+                at
+            })
+        };
+        // The second request now waits for its slot (at 15 s); a throttle closes the gate meanwhile.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        first.answered(Answered::Throttled(Some(Duration::from_secs(40))));
+        let went = waiting.await.unwrap();
+        assert!(
+            went - start >= Duration::from_secs(41),
+            "it went at {:?}, through the closed gate",
+            went - start
+        );
+        // It went as the probe: the next one waits for its answer, then for its own slot.
+        let next = pacer.admit().await;
+        assert!(Instant::now() - start >= Duration::from_secs(41));
+        next.answered(Answered::Other);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_waiting_for_its_slot_waits_for_the_probe_of_a_gate_that_reopened() {
+        let pacer = Arc::new(Pacer::new(4));
+        let start = Instant::now();
+        let first = pacer.admit().await;
+        let second = {
+            let p = pacer.clone();
+            tokio::spawn(async move {
+                let t = p.admit().await;
+                (Instant::now(), t.probe)
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Closed for 2 s only: the gate is open again when the slot at 15 s comes, but a probe must
+        // go first, and the request waiting for its slot is that probe (no one else is there).
+        first.answered(Answered::Throttled(Some(Duration::from_secs(2))));
+        let (at, probe) = second.await.unwrap();
+        assert!(at - start >= Duration::from_secs(15));
+        assert!(
+            probe,
+            "the first request through the reopened gate is the probe"
         );
     }
 

@@ -146,7 +146,60 @@ pub(super) fn endpoint(
             "{trimmed:?} has a query or fragment; give only scheme, host and optional path, like {default}"
         )));
     }
+    if let Some(reason) = appended_path(key, &url) {
+        return Err(invalid(format!("{trimmed:?} {reason}")));
+    }
     Ok(url)
+}
+
+/// Whether `authority` or `audience` carries a path auditsync adds itself (a tenant and the token
+/// path pasted from a portal or a script, the API's path): the request URL would hold it twice.
+/// Returns why, with the value to write instead (the URL up to that part).
+fn appended_path(key: &str, url: &Url) -> Option<String> {
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(|s| s.filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default();
+    let guid = |p: &str| uuid::Uuid::try_parse(p).is_ok();
+    let at = segments.iter().position(|p| {
+        let lower = p.to_ascii_lowercase();
+        match key {
+            "authority" => {
+                guid(p)
+                    || p.contains('.')
+                    || matches!(
+                        lower.as_str(),
+                        "common" | "organizations" | "consumers" | "oauth2" | "token" | "authorize"
+                    )
+            }
+            _ => {
+                guid(p)
+                    || p.starts_with('.')
+                    || matches!(
+                        lower.as_str(),
+                        "api" | "v1.0" | "activity" | "feed" | "subscriptions" | "content"
+                    )
+            }
+        }
+    })?;
+    let mut keep = url.origin().ascii_serialization();
+    for p in &segments[..at] {
+        keep.push('/');
+        keep.push_str(p);
+    }
+    let tail = segments[at..].join("/");
+    Some(match key {
+        "authority" => format!(
+            "ends with a tenant or a token path (/{tail}); authority is only the login host: write \
+             authority = \"{keep}\" (auditsync adds /<tenant_id>/oauth2/token itself, from tenant_id, so the \
+             tenant would be in the URL twice)"
+        ),
+        _ => format!(
+            "ends with the API's path (/{tail}); audience is only the API's root, which is also the token's \
+             resource: write audience = \"{keep}\" (auditsync adds /api/v1.0/<tenant_id>/activity/feed/… \
+             itself)"
+        ),
+    })
 }
 
 /// Warns when an overridden host belongs to another cloud (a GCC High tenant pointed at commercial hosts
@@ -210,6 +263,69 @@ mod tests {
             assert_eq!(s.tenant.audience.host_str(), Some(api));
             assert!(s.warnings.is_empty(), "{:?}", s.warnings);
         }
+    }
+
+    #[test]
+    fn a_tenant_or_a_token_path_in_authority_is_refused_with_the_host_to_write() {
+        let t = crate::config::testing::T;
+        for tail in [
+            t.to_owned(),
+            format!("{t}/"),
+            "contoso.onmicrosoft.com".into(),
+            "organizations".into(),
+            format!("{t}/oauth2/v2.0/token"),
+        ] {
+            let err = load(
+                &format!(
+                    "{}authority = \"https://login.microsoftonline.com/{tail}\"\n",
+                    minimal()
+                ),
+                &[],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("authority = \"https://login.microsoftonline.com\"")
+                    && err.contains("line 4")
+                    && err.contains("twice"),
+                "{tail}: {err}"
+            );
+        }
+        let err = load(
+            &format!(
+                "{}audience = \"https://manage.office.com/api/v1.0/{t}/activity/feed\"\n",
+                minimal()
+            ),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("audience = \"https://manage.office.com\""),
+            "{err}"
+        );
+        let err = load(
+            &format!(
+                "{}audience = \"https://manage.office.com/.default\"\n",
+                minimal()
+            ),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("audience = \"https://manage.office.com\""),
+            "{err}"
+        );
+        // A login host behind a path of its own is fine.
+        load(
+            &format!(
+                "{}authority = \"https://proxy.contoso.com/login\"\n",
+                minimal()
+            ),
+            &[],
+        )
+        .unwrap();
     }
 
     #[test]

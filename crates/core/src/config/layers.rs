@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::explain::{nearest, parse_error};
 use super::{ConfigError, Origin};
 
 /// The environment as auditsync sees it: a snapshot of the `AUDITSYNC_*` variables and the two that
@@ -64,6 +65,8 @@ pub(super) struct FileConfig {
     pub(super) client_secret: Option<SecretString>,
     pub(super) client_secret_file: Option<PathBuf>,
     pub(super) client_secret_command: Option<String>,
+    /// Any TOML value: validated (and refused by name) in `secret`.
+    pub(super) client_secret_command_timeout: Option<toml::Value>,
     pub(super) cloud: Option<String>,
     pub(super) authority: Option<String>,
     pub(super) audience: Option<String>,
@@ -87,15 +90,20 @@ pub(super) struct FileSync {
     pub(super) operations: Option<Vec<String>>,
     pub(super) concurrency: Option<u32>,
     pub(super) requests_per_minute: Option<u32>,
+    pub(super) stall_timeout: Option<String>,
+    pub(super) same_failure_limit: Option<u32>,
+    pub(super) run_deadline: Option<String>,
+    pub(super) blob_size_limit_mib: Option<u32>,
 }
 
 /// Top-level keys, each overridable by `AUDITSYNC_<KEY>`.
-const TOP_KEYS: [&str; 11] = [
+pub(super) const TOP_KEYS: [&str; 12] = [
     "tenant_id",
     "client_id",
     "client_secret",
     "client_secret_file",
     "client_secret_command",
+    "client_secret_command_timeout",
     "cloud",
     "authority",
     "audience",
@@ -104,7 +112,7 @@ const TOP_KEYS: [&str; 11] = [
     "database",
 ];
 /// `[sync]` keys, each overridable by `AUDITSYNC_SYNC_<KEY>` or `AUDITSYNC_<KEY>`.
-const SYNC_KEYS: [&str; 9] = [
+pub(super) const SYNC_KEYS: [&str; 13] = [
     "start_time_interval",
     "start_time_unit",
     "time_interval",
@@ -114,6 +122,10 @@ const SYNC_KEYS: [&str; 9] = [
     "operations",
     "concurrency",
     "requests_per_minute",
+    "stall_timeout",
+    "same_failure_limit",
+    "run_deadline",
+    "blob_size_limit_mib",
 ];
 
 /// The variable that overrides a key: `AUDITSYNC_<KEY>`.
@@ -255,7 +267,8 @@ pub(super) fn default_places(env: &Env) -> String {
     places.join(" and ")
 }
 
-/// The file's keys, or none when there is no file (`text` is `None`); `file` names it in the refusal.
+/// The file's keys, or none when there is no file (`text` is `None`); `file` names it in the refusal,
+/// which says the line and what to write (`explain`).
 pub(super) fn parse_file(
     file: Option<&Path>,
     text: Option<&str>,
@@ -263,32 +276,9 @@ pub(super) fn parse_file(
     match text {
         Some(t) => toml::from_str(t).map_err(|e| ConfigError::Parse {
             path: file.map(Path::to_owned).unwrap_or_default(),
-            message: toml_message(&e, t),
+            message: parse_error(&e, t),
         }),
         None => Ok(FileConfig::default()),
-    }
-}
-
-/// toml's own message (it names the unknown key and the keys allowed) with the line it is on. A value
-/// quoted in a type error is left out: it may be a secret written in the wrong form.
-fn toml_message(e: &toml::de::Error, text: &str) -> String {
-    let raw = e.message().trim();
-    let msg = if raw.starts_with("invalid type") || raw.starts_with("invalid value") {
-        raw.split('`')
-            .enumerate()
-            .map(|(i, part)| if i % 2 == 1 { "…" } else { part })
-            .collect::<Vec<_>>()
-            .join("`")
-    } else {
-        raw.to_owned()
-    };
-    let msg = msg.as_str();
-    match e.span() {
-        Some(span) => {
-            let line = text.get(..span.start).unwrap_or(text).matches('\n').count() + 1;
-            format!("line {line}: {msg}")
-        }
-        None => msg.to_owned(),
     }
 }
 
@@ -306,7 +296,18 @@ pub(super) fn unknown_env_warnings(env: &Env) -> Vec<String> {
                     .any(|key| env_name(key) == **k || env_name(&format!("sync_{key}")) == **k);
             !known
         })
-        .map(|k| format!("the environment variable {k} is not one auditsync reads; it was ignored"))
+        .map(|k| {
+            let name = k.trim_start_matches("AUDITSYNC_").to_ascii_lowercase();
+            let name = name.strip_prefix("sync_").unwrap_or(&name);
+            let known: Vec<&str> = TOP_KEYS.iter().chain(&SYNC_KEYS).copied().collect();
+            match nearest(name, &known) {
+                Some(key) => format!(
+                    "the environment variable {k} is not one auditsync reads; it was ignored (did you mean {}?)",
+                    env_name(key)
+                ),
+                None => format!("the environment variable {k} is not one auditsync reads; it was ignored"),
+            }
+        })
         .collect()
 }
 

@@ -5,10 +5,12 @@
 //! (the file's path or the environment variable) and what to write instead.
 //!
 //! The parts, one concern each: `layers` (the file's place, its keys, the environment overrides),
+//! `explain` (the file's mistakes in the admin's terms: line, key, what to write),
 //! `tenant` (the keys of one tenant), `cloud` (hosts per cloud, token version), `secret` (the client
 //! secret's source) and `sync` (the `[sync]` table).
 
 mod cloud;
+mod explain;
 mod layers;
 mod secret;
 mod sync;
@@ -30,7 +32,8 @@ use secret::read_secret;
 use sync::sync_settings;
 
 /// Why the configuration cannot be used. Every variant is a user error (exit code 2) except
-/// [`ConfigError::SecretCommandFailed`], which is a runtime failure of somebody else's program.
+/// [`ConfigError::SecretCommandFailed`] and [`ConfigError::SecretCommandTimedOut`], runtime failures of
+/// somebody else's program.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The configuration file was found (or named) but could not be read.
@@ -96,11 +99,22 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The secret is empty once trimmed (from a value, a file or a command's output).
-    #[error("the client secret {origin} is empty; put the secret's value there")]
-    SecretEmpty {
-        /// Where the secret's source was set.
+    /// The secret is empty once trimmed (from a value, a file or a command's output); the message
+    /// names the source (the value's key, the file, the command) and where it was set.
+    #[error("{0}")]
+    SecretEmpty(String),
+    /// `client_secret_command` ran longer than `client_secret_command_timeout`; it and every process
+    /// it started were stopped.
+    #[error(
+        "client_secret_command {origin} did not finish within {seconds} s; it was stopped, with every process \
+         it started. Run it by hand to see what it waits for (a prompt, a login, the network), or raise \
+         client_secret_command_timeout"
+    )]
+    SecretCommandTimedOut {
+        /// Where `client_secret_command` was set.
         origin: Origin,
+        /// The timeout, in seconds.
+        seconds: u64,
     },
     /// `client_secret_command` could not be started, failed, or printed something that is not UTF-8 text.
     #[error(
@@ -116,10 +130,12 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    /// Exit code for this error: 2 for configuration mistakes, 1 for a failing secret command.
+    /// Exit code for this error: 2 for configuration mistakes, 1 for a failing or hanging secret command.
     pub fn exit_code(&self) -> u8 {
         match self {
-            ConfigError::SecretCommandFailed { .. } => 1,
+            ConfigError::SecretCommandFailed { .. } | ConfigError::SecretCommandTimedOut { .. } => {
+                1
+            }
             _ => 2,
         }
     }
@@ -217,9 +233,10 @@ impl Settings {
             .map(Path::to_owned)
             .unwrap_or_default();
         let mut warnings = unknown_env_warnings(env);
-        let tenant = Tenant::resolve(&layers, &parsed, &base, &file, &mut warnings)?;
+        let tenant = Tenant::resolve(&layers, &parsed, &base, &file, &mut warnings)
+            .map_err(|e| explain::with_line(e, text))?;
         let database = database(&layers, parsed.database, &base);
-        let sync = sync_settings(&layers, parsed.sync)?;
+        let sync = sync_settings(&layers, parsed.sync).map_err(|e| explain::with_line(e, text))?;
         Ok(Settings {
             file,
             tenant,
@@ -234,7 +251,8 @@ impl Settings {
     ///
     /// # Errors
     /// [`ConfigError::Missing`] when no source is set, [`ConfigError::SecretFile`],
-    /// [`ConfigError::SecretEmpty`], or [`ConfigError::SecretCommandFailed`] (exit code 1).
+    /// [`ConfigError::SecretEmpty`], [`ConfigError::SecretCommandFailed`] or
+    /// [`ConfigError::SecretCommandTimedOut`] (exit code 1).
     pub async fn client_secret(&self) -> Result<SecretString, ConfigError> {
         read_secret(self.tenant.secret.as_ref(), self.file.as_deref()).await
     }
@@ -337,7 +355,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("invalid type") && !err.contains("12345678"),
+            err.contains("client_secret = \"…\"") && !err.contains("12345678"),
             "{err}"
         );
     }

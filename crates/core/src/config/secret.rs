@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -20,16 +21,27 @@ pub enum SecretSource {
     /// configuration file is already joined to that file's folder.
     File(PathBuf, Origin),
     /// A command run once by `sh -c` (`cmd /C` on Windows) whose standard output, trimmed, is the
-    /// secret (`client_secret_command`).
-    Command(String, Origin),
+    /// secret (`client_secret_command`), stopped with every process it started when it runs longer
+    /// than the duration (`client_secret_command_timeout`).
+    Command(String, Origin, Duration),
 }
+
+/// How long `client_secret_command` may run by default: a vault CLI answers in a few seconds; one that
+/// waits for a prompt or a dead network never does.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest `client_secret_command_timeout` accepted, in seconds (an hour: a cron run must not wait
+/// for longer than its interval).
+const MAX_COMMAND_TIMEOUT_S: u64 = 3600;
+/// The most a secret command may print on its standard output (a secret is at most a few hundred
+/// characters; a command that prints without end must not fill the memory).
+const MAX_COMMAND_OUTPUT: u64 = 64 * 1024;
 
 impl fmt::Debug for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SecretSource::Value(_, o) => write!(f, "Value([redacted], {o})"),
             SecretSource::File(p, o) => write!(f, "File({}, {o})", p.display()),
-            SecretSource::Command(_, o) => write!(f, "Command([redacted], {o})"),
+            SecretSource::Command(_, o, t) => write!(f, "Command([redacted], {o}, {t:?})"),
         }
     }
 }
@@ -58,10 +70,12 @@ pub(super) fn secret_source(
             Origin::Env("AUDITSYNC_CLIENT_SECRET_FILE".into()),
         )));
     }
+    let timeout = command_timeout(layers, parsed.client_secret_command_timeout.as_ref())?;
     if let Some(v) = layers.env.get("AUDITSYNC_CLIENT_SECRET_COMMAND") {
         return Ok(Some(SecretSource::Command(
             v.to_owned(),
             Origin::Env("AUDITSYNC_CLIENT_SECRET_COMMAND".into()),
+            timeout,
         )));
     }
     let origin = layers.file_origin.clone();
@@ -85,9 +99,37 @@ pub(super) fn secret_source(
         return Ok(Some(SecretSource::File(path, origin)));
     }
     if let Some(c) = &parsed.client_secret_command {
-        return Ok(Some(SecretSource::Command(c.clone(), origin)));
+        return Ok(Some(SecretSource::Command(c.clone(), origin, timeout)));
     }
     Ok(None)
+}
+
+/// `client_secret_command_timeout`: whole seconds from 1 to an hour, default
+/// [`DEFAULT_COMMAND_TIMEOUT`]. Checked whatever the secret's source, so a mistake shows at once.
+fn command_timeout(
+    layers: &Layers<'_>,
+    file: Option<&toml::Value>,
+) -> Result<Duration, ConfigError> {
+    let key = "client_secret_command_timeout";
+    let file = file.map(|v| match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let Some(raw) = layers.top(key, file) else {
+        return Ok(DEFAULT_COMMAND_TIMEOUT);
+    };
+    match raw.value.trim().parse::<u64>() {
+        Ok(s) if (1..=MAX_COMMAND_TIMEOUT_S).contains(&s) => Ok(Duration::from_secs(s)),
+        _ => Err(ConfigError::Invalid {
+            key,
+            origin: raw.origin,
+            reason: format!(
+                "{:?} is not a whole number of seconds from 1 to {MAX_COMMAND_TIMEOUT_S}; the default is {}",
+                raw.value,
+                DEFAULT_COMMAND_TIMEOUT.as_secs()
+            ),
+        }),
+    }
 }
 
 /// Reads the client secret from `source`, running `client_secret_command` if that is the source; `file`
@@ -109,8 +151,11 @@ pub(super) async fn read_secret(
             },
         });
     };
-    let (value, origin) = match source {
-        SecretSource::Value(v, o) => (v.expose_secret().to_owned(), o),
+    let (value, empty) = match source {
+        SecretSource::Value(v, o) => (
+            v.expose_secret().to_owned(),
+            format!("client_secret {o} is empty; put the secret's value there"),
+        ),
         SecretSource::File(path, o) => {
             let text = tokio::fs::read_to_string(path).await.map_err(|source| {
                 ConfigError::SecretFile {
@@ -119,16 +164,26 @@ pub(super) async fn read_secret(
                     source,
                 }
             })?;
-            (text, o)
+            let empty = format!(
+                "the client secret file {} (client_secret_file {o}) is empty; put the secret's value in it",
+                path.display()
+            );
+            (text, empty)
         }
-        SecretSource::Command(cmd, o) => (run_secret_command(cmd, o).await?, o),
+        SecretSource::Command(cmd, o, timeout) => (
+            run_secret_command(cmd, o, *timeout).await?,
+            format!(
+                "client_secret_command {o} printed nothing on its standard output; run it by hand to see \
+                 what it prints"
+            ),
+        ),
     };
     let value = value.trim();
     if value.is_empty() {
-        return Err(ConfigError::SecretEmpty {
-            origin: origin.clone(),
-        });
+        return Err(ConfigError::SecretEmpty(empty));
     }
+    // From now on no text auditsync prints, logs or stores may hold it.
+    crate::redact::register(value);
     Ok(SecretString::from(value.to_owned()))
 }
 
@@ -152,9 +207,16 @@ fn readable_by_others(_path: &Path, _what: &str) -> Option<String> {
     None
 }
 
-/// Runs `client_secret_command` with no stdin and stderr discarded (it may print the secret), and
-/// returns its standard output.
-async fn run_secret_command(cmd: &str, origin: &Origin) -> Result<String, ConfigError> {
+/// Runs `client_secret_command` with no stdin and stderr discarded (it may print the secret), in a
+/// process group of its own, and returns its standard output (at most [`MAX_COMMAND_OUTPUT`] bytes).
+/// Past `timeout` the whole group is killed: the shell and whatever it started.
+async fn run_secret_command(
+    cmd: &str,
+    origin: &Origin,
+    timeout: Duration,
+) -> Result<String, ConfigError> {
+    use tokio::io::AsyncReadExt;
+
     let mut command = if cfg!(windows) {
         let mut c = tokio::process::Command::new("cmd");
         c.arg("/C").arg(cmd);
@@ -166,23 +228,86 @@ async fn run_secret_command(cmd: &str, origin: &Origin) -> Result<String, Config
     };
     command
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
+    #[cfg(unix)]
+    command.process_group(0);
     let failed = |status: String| ConfigError::SecretCommandFailed {
         origin: origin.clone(),
         status,
     };
-    let out = command
-        .output()
-        .await
+    let mut child = command
+        .spawn()
         .map_err(|e| failed(format!("it could not be started: {e}")))?;
-    if !out.status.success() {
-        return Err(failed(match out.status.code() {
+    let stdout = child.stdout.take();
+    tracing::debug!(
+        timeout_s = timeout.as_secs(),
+        "running client_secret_command {origin}"
+    );
+    let run = async {
+        let mut out = Vec::new();
+        if let Some(stdout) = stdout {
+            stdout
+                .take(MAX_COMMAND_OUTPUT + 1)
+                .read_to_end(&mut out)
+                .await?;
+        }
+        if out.len() as u64 > MAX_COMMAND_OUTPUT {
+            // It would block writing to a pipe nobody reads: no use waiting for it.
+            return Ok::<_, std::io::Error>((out, None));
+        }
+        let status = child.wait().await?;
+        Ok((out, Some(status)))
+    };
+    let (out, status) = match tokio::time::timeout(timeout, run).await {
+        Ok(Ok((_, None))) => {
+            stop_group(&mut child).await;
+            return Err(failed(format!(
+                "it printed more than {} KiB, far more than a secret; it was stopped",
+                MAX_COMMAND_OUTPUT / 1024
+            )));
+        }
+        Ok(Ok((out, Some(status)))) => (out, status),
+        Ok(Err(e)) => {
+            stop_group(&mut child).await;
+            return Err(failed(format!("its output could not be read: {e}")));
+        }
+        Err(_) => {
+            stop_group(&mut child).await;
+            return Err(ConfigError::SecretCommandTimedOut {
+                origin: origin.clone(),
+                seconds: timeout.as_secs(),
+            });
+        }
+    };
+    if !status.success() {
+        return Err(failed(match status.code() {
+            Some(127) => "it exited with status 127, command not found: cron runs commands with \
+                          PATH=/usr/bin:/bin, so name the program by its absolute path (`which az` prints it)"
+                .to_owned(),
+            Some(126) => "it exited with status 126, the command was found but cannot be run (not \
+                          executable, or a folder): name an executable file by its absolute path, or \
+                          `chmod +x` it"
+                .to_owned(),
             Some(code) => format!("it exited with status {code}"),
             None => "it was killed by a signal".to_owned(),
         }));
     }
-    String::from_utf8(out.stdout).map_err(|_| failed("its output is not UTF-8 text".to_owned()))
+    String::from_utf8(out).map_err(|_| failed("its output is not UTF-8 text".to_owned()))
+}
+
+/// Kills the command's process group (the shell and every process it started that stayed in the
+/// group), then the shell itself, and reaps it.
+async fn stop_group(child: &mut tokio::process::Child) {
+    #[cfg(unix)]
+    if let Some(pid) = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    let _ = child.kill().await;
 }
 
 #[cfg(test)]

@@ -97,6 +97,25 @@ pub struct SyncSettings {
     /// The pace of API requests, shared by the whole run: 1 to 60,000 a minute. Default 1,500, under the
     /// service's baseline of 2,000 a minute per tenant (management-api.md §2.4).
     pub requests_per_minute: u32,
+    /// The slowest answer accepted: a request whose answer (its headers, then each further 1 KiB of
+    /// body, [`crate::net::MIN_PROGRESS`]) does not arrive within this long is given up as "too slow"
+    /// and counts as a failure (retried, and seen by `same_failure_limit`). Token, listing and blob
+    /// requests alike. Written like `30s` or `2m`, 1 second to 5 minutes. Default 30 s.
+    pub stall_timeout: std::time::Duration,
+    /// After this many requests in a row failed the same way (the same HTTP status and answer, or the
+    /// same network failure), the run stops sending requests: what is left is reported as not done
+    /// and the run ends incomplete. 1 to 1,000. Default 10.
+    pub same_failure_limit: u32,
+    /// The longest a sync may send requests, from its start: when it is reached, requests in flight
+    /// are given up, nothing more is sent, and what was not done is reported (incomplete, exit 1).
+    /// Keep it shorter than the interval between scheduled runs. Written like `50m` or `2h`, 1 second
+    /// to 24 hours. Default 50 minutes.
+    pub run_deadline: std::time::Duration,
+    /// The most a blob may hold after decompression, in MiB: 1 to 4096. Default 256, far above any
+    /// blob the service sends (a blob holds the records of minutes; at a few KB a record that is
+    /// megabytes, tens at most), and low enough that `concurrency` blobs at once cannot exhaust a
+    /// small machine's memory. A blob over it is not stored, and reported.
+    pub blob_size_limit_mib: u32,
 }
 
 impl Default for SyncSettings {
@@ -111,6 +130,10 @@ impl Default for SyncSettings {
             operations: vec!["LaunchPowerApp".to_owned()],
             concurrency: 8,
             requests_per_minute: 1500,
+            stall_timeout: std::time::Duration::from_secs(30),
+            same_failure_limit: 10,
+            run_deadline: std::time::Duration::from_secs(50 * 60),
+            blob_size_limit_mib: 256,
         }
     }
 }
@@ -152,6 +175,32 @@ pub(super) fn sync_settings(
         )?,
         None => d.requests_per_minute,
     };
+    let stall_timeout = match layers.sync("stall_timeout", file.stall_timeout)? {
+        Some(raw) => duration("stall_timeout", raw, 1..=300, "")?,
+        None => d.stall_timeout,
+    };
+    let same_failure_limit = match layers.sync("same_failure_limit", file.same_failure_limit)? {
+        Some(raw) => within("same_failure_limit", raw, 1..=1000, "")?,
+        None => d.same_failure_limit,
+    };
+    let run_deadline = match layers.sync("run_deadline", file.run_deadline)? {
+        Some(raw) => duration(
+            "run_deadline",
+            raw,
+            1..=24 * 3600,
+            "; keep it shorter than the interval between scheduled runs",
+        )?,
+        None => d.run_deadline,
+    };
+    let blob_size_limit_mib = match layers.sync("blob_size_limit_mib", file.blob_size_limit_mib)? {
+        Some(raw) => within(
+            "blob_size_limit_mib",
+            raw,
+            1..=4096,
+            " (the limit on one blob after decompression, in MiB)",
+        )?,
+        None => d.blob_size_limit_mib,
+    };
     Ok(SyncSettings {
         start_time_interval,
         start_time_unit,
@@ -162,6 +211,10 @@ pub(super) fn sync_settings(
         operations,
         concurrency,
         requests_per_minute,
+        stall_timeout,
+        same_failure_limit,
+        run_deadline,
+        blob_size_limit_mib,
     })
 }
 
@@ -329,6 +382,59 @@ fn within(
     })
 }
 
+/// A span written as a whole number and a unit: `90s`, `50m`, `2h` (also `sec`, `min`, `hour` and
+/// their plurals, a space allowed between), whose seconds lie in `range`; `note` follows a refusal of
+/// the range.
+fn duration(
+    key: &'static str,
+    raw: Raw<String>,
+    range: RangeInclusive<u64>,
+    note: &str,
+) -> Result<std::time::Duration, ConfigError> {
+    let text = raw.value.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "s" | "sec" | "secs" | "second" | "seconds" => Some(1),
+        "m" | "min" | "mins" | "minute" | "minutes" => Some(60),
+        "h" | "hour" | "hours" => Some(3600),
+        _ => None,
+    };
+    let seconds = match (number.parse::<u64>(), scale) {
+        (Ok(n), Some(scale)) => n.saturating_mul(scale),
+        _ => {
+            return Err(ConfigError::Invalid {
+                key,
+                origin: raw.origin,
+                reason: format!(
+                    "{:?} is not a duration; write a whole number and a unit, like \"30s\", \"50m\" or \"2h\"",
+                    raw.value
+                ),
+            });
+        }
+    };
+    if !range.contains(&seconds) {
+        let show = |s: u64| match s {
+            s if s % 3600 == 0 => format!("{}h", s / 3600),
+            s if s % 60 == 0 => format!("{}m", s / 60),
+            s => format!("{s}s"),
+        };
+        return Err(ConfigError::Invalid {
+            key,
+            origin: raw.origin,
+            reason: format!(
+                "{:?} is outside {} to {}{note}",
+                raw.value,
+                show(*range.start()),
+                show(*range.end())
+            ),
+        });
+    }
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::testing::{load, minimal};
@@ -395,12 +501,59 @@ mod tests {
                      minute per tenant)"
                 ),
             ),
+            (
+                "stall_timeout = \"fast\"\n",
+                format!(
+                    "stall_timeout {file}: \"fast\" is not a duration; write a whole number and a unit, like \
+                     \"30s\", \"50m\" or \"2h\""
+                ),
+            ),
+            (
+                "stall_timeout = \"10m\"\n",
+                format!("stall_timeout {file}: \"10m\" is outside 1s to 5m"),
+            ),
+            (
+                "same_failure_limit = 0\n",
+                format!("same_failure_limit {file}: 0 is outside 1 to 1000"),
+            ),
+            (
+                "run_deadline = \"0m\"\n",
+                format!(
+                    "run_deadline {file}: \"0m\" is outside 1s to 24h; keep it shorter than the interval \
+                     between scheduled runs"
+                ),
+            ),
+            (
+                "run_deadline = \"50\"\n",
+                format!(
+                    "run_deadline {file}: \"50\" is not a duration; write a whole number and a unit, like \
+                     \"30s\", \"50m\" or \"2h\""
+                ),
+            ),
+            (
+                "blob_size_limit_mib = 0\n",
+                format!(
+                    "blob_size_limit_mib {file}: 0 is outside 1 to 4096 (the limit on one blob after \
+                     decompression, in MiB)"
+                ),
+            ),
+            (
+                "blob_size_limit_mib = 4097\n",
+                format!(
+                    "blob_size_limit_mib {file}: 4097 is outside 1 to 4096 (the limit on one blob after \
+                     decompression, in MiB)"
+                ),
+            ),
             // The keys are checked in the table's order: the window, the lists, the limits.
             (
                 "concurrency = 0\nstart_time_unit = \"week\"\n",
                 format!("start_time_unit {file}: \"week\" is not one of minute, hour, day"),
             ),
         ] {
+            // A value from the file is refused with its line ([sync] is line 4 of the file).
+            let key = want.split(' ').next().unwrap();
+            let line = 5 + sync.lines().position(|l| l.starts_with(key)).unwrap();
+            let want = want.replacen("is not valid: ", &format!("is not valid: line {line}: "), 1);
             assert_eq!(refusal(sync, &[]), want, "{sync}");
         }
         assert_eq!(
@@ -420,7 +573,7 @@ mod tests {
                 "{}[sync]\nstart_time_interval = 7\ntime_interval = 24\n\
                  content_types = [\"audit.general\", \"Audit.General\", \" dlp.all \"]\n\
                  operations = [\" LaunchPowerApp \", \"\", \"CreateFlow\"]\n\
-                 concurrency = 64\nrequests_per_minute = 60000\n",
+                 concurrency = 64\nrequests_per_minute = 60000\nblob_size_limit_mib = 4096\n",
                 minimal()
             ),
             &[("AUDITSYNC_TIME_INTERVAL_UNIT", "Hours")],
@@ -434,5 +587,21 @@ mod tests {
         assert_eq!(s.operations, ["LaunchPowerApp", "CreateFlow"]);
         assert_eq!(s.concurrency, 64);
         assert_eq!(s.requests_per_minute, 60_000);
+        assert_eq!(s.blob_size_limit_mib, 4096);
+        let s = load(
+            &format!(
+                "{}[sync]\nstall_timeout = \" 5 min \"\nsame_failure_limit = 1000\n",
+                minimal()
+            ),
+            &[("AUDITSYNC_RUN_DEADLINE", "24h")],
+        )
+        .unwrap()
+        .sync;
+        assert_eq!(s.stall_timeout, std::time::Duration::from_secs(300));
+        assert_eq!(s.same_failure_limit, 1000);
+        assert_eq!(s.run_deadline, std::time::Duration::from_secs(24 * 3600));
+        let d = load(&minimal(), &[]).unwrap().sync;
+        assert_eq!(d.run_deadline, std::time::Duration::from_secs(3000));
+        assert_eq!(d.stall_timeout, std::time::Duration::from_secs(30));
     }
 }

@@ -40,8 +40,10 @@ pub fn html(out: &mut dyn Write, page: &Page) -> io::Result<()> {
     out.write_all(render(page).as_bytes())
 }
 
-/// Text for HTML content and attribute values.
+/// Text for HTML content and attribute values: markup escaped, and control and invisible characters
+/// shown as escapes ([`super::visible`]), as in the table.
 fn esc(s: &str) -> String {
+    let s = super::visible(s);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -95,7 +97,7 @@ tbody tr:hover { background: #f6f8fa; }
 .n { text-align: right; font-variant-numeric: tabular-nums; }
 td.n { white-space: nowrap; }
 .time { white-space: nowrap; font-variant-numeric: tabular-nums; }
-.name { font-weight: 500; }
+.name { font-weight: 500; overflow-wrap: anywhere; }
 .id { display: block; font: 11px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color: #57606a;
   white-space: nowrap; }
 .none { color: #8c959f; font-style: italic; }

@@ -3,10 +3,20 @@
 //!
 //! Column names are the snake_case JSON keys and CSV header; a launch without an app id (or a user)
 //! is `null` in JSON, empty in CSV and "(no app id)" in the table.
+//!
+//! Names come from the audit records, so anyone who can name an app (or a user) writes into the
+//! reports. JSON keeps them as they are; CSV keeps them whole but neutralises a cell a spreadsheet
+//! would run as a formula (OWASP's advice: a leading `'`, and quotes); the table escapes control
+//! characters (a name could otherwise move the cursor, recolour the terminal or start a new line),
+//! aligns by display width (CJK and emoji take two columns) and shortens a cell past
+//! [`MAX_CELL_WIDTH`] columns with `…`; HTML escapes markup (`html.rs`).
 
 mod html;
 
+use std::borrow::Cow;
 use std::io::{self, Write};
+
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::store::{AppRow, DayRow, UserRow};
 
@@ -112,7 +122,7 @@ impl Report {
     }
 }
 
-/// The header and cells of the text table (printed by `commands::write_table`): the column names in
+/// The header and cells of the text table (printed by [`write_table`]): the column names in
 /// capitals, "(no app id)" and "-" for what the record did not say, production as yes/no.
 pub fn table(report: &Report) -> (Vec<String>, Vec<Vec<String>>) {
     let header = report
@@ -126,16 +136,127 @@ pub fn table(report: &Report) -> (Vec<String>, Vec<Vec<String>>) {
     )
 }
 
+/// The widest a table cell is shown, in terminal columns; a longer one ends in `…`.
+pub const MAX_CELL_WIDTH: usize = 60;
+
+/// Writes rows as left-aligned columns under a header, two spaces apart, for a terminal: every cell
+/// with its control characters escaped ([`visible`]), shortened to [`MAX_CELL_WIDTH`] columns, and
+/// padded by its display width, so that wide characters (CJK, emoji) keep the columns aligned.
+///
+/// # Errors
+/// The error of writing to `out`.
+pub fn write_table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    let shown = |cell: &str| shorten(&visible(cell), MAX_CELL_WIDTH);
+    let header: Vec<String> = header.iter().map(|h| shown(h)).collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| shown(c)).collect())
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.width());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+            line.push_str(cell);
+            if i + 1 < row.len() {
+                line.extend(std::iter::repeat_n(' ', w.saturating_sub(cell.width()) + 2));
+            }
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// The text with every character a terminal would act on instead of showing written as an escape:
+/// `\n`, `\r`, `\t`, `\u{1b}` for other control characters (C0, DEL, C1), and the same for the
+/// invisible characters that reorder or hide text (bidirectional overrides and isolates, zero-width
+/// characters, line and paragraph separators, the byte order mark).
+pub fn visible(s: &str) -> Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}'
+                | '\u{061c}' | '\u{feff}')
+    };
+    if !s.chars().any(hidden) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if hidden(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The text cut to at most `max` display columns, ending in `…` when it was cut.
+fn shorten(s: &str, max: usize) -> String {
+    if s.width() <= max {
+        return s.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > max.saturating_sub(1) {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+/// Whether a spreadsheet would read the cell as a formula (or a command): it starts with `=`, `+`,
+/// `-`, `@` (or their full-width forms), a tab, CR or LF, or with spaces before one of those
+/// (OWASP, "CSV Injection").
+fn formula_like(cell: &str) -> bool {
+    let trigger = |c: char| matches!(c, '=' | '+' | '-' | '@' | '＝' | '＋' | '－' | '＠');
+    match cell.chars().next() {
+        Some('\t' | '\r' | '\n') => true,
+        Some(c) if trigger(c) => true,
+        Some(c) if c.is_whitespace() => cell.trim_start().starts_with(trigger),
+        _ => false,
+    }
+}
+
+/// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break; a formula-like
+/// cell gets a leading `'` and is always quoted, so that a spreadsheet shows it as text.
+fn csv_field(cell: &str) -> Cow<'_, str> {
+    let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    if formula_like(cell) {
+        Cow::Owned(quoted(&format!("'{cell}")))
+    } else if cell.contains([',', '"', '\n', '\r']) {
+        Cow::Owned(quoted(cell))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
 /// CSV with a header row (also when there are no rows); absent values are empty, production is
-/// true/false.
+/// true/false. Every cell is kept whole; one a spreadsheet would run as a formula is neutralised
+/// (see [`csv_field`]: `=1+1` is written `"'=1+1"`).
 ///
 /// # Errors
 /// The error of writing to `out`.
 pub fn csv(out: &mut dyn Write, report: &Report) -> io::Result<()> {
-    let mut w = ::csv::Writer::from_writer(out);
-    w.write_record(report.columns())?;
+    let mut w = io::BufWriter::new(out);
+    let mut record = |cells: &mut dyn Iterator<Item = &str>| -> io::Result<()> {
+        let line: Vec<Cow<'_, str>> = cells.map(csv_field).collect();
+        writeln!(w, "{}", line.join(","))
+    };
+    record(&mut report.columns().iter().copied())?;
     for row in report.cells(["", "", "", ""], ["true", "false"]) {
-        w.write_record(&row)?;
+        record(&mut row.iter().map(String::as_str))?;
     }
     w.flush()
 }
@@ -220,6 +341,54 @@ mod tests {
         let (_, rows) = table(report);
         assert_eq!(rows[0][0], NO_APP_ID);
         assert_eq!(rows[0][7], "yes");
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_and_others_kept() {
+        for (cell, want) in [
+            ("=1+1", "\"'=1+1\""),
+            ("+1", "\"'+1\""),
+            ("-1", "\"'-1\""),
+            ("@SUM(A1)", "\"'@SUM(A1)\""),
+            ("\t=1", "\"'\t=1\""),
+            ("\r=1", "\"'\r=1\""),
+            ("  =1", "\"'  =1\""),
+            ("＝1", "\"'＝1\""),
+            ("=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""),
+            ("Expenses", "Expenses"),
+            ("a, b", "\"a, b\""),
+            ("say \"hi\"", "\"say \"\"hi\"\"\""),
+            ("a-b", "a-b"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_field(cell), want, "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn table_cells_are_visible_and_measured_by_display_width() {
+        assert_eq!(
+            visible("a\u{1b}[31mb\nc\u{202e}"),
+            "a\\u{1b}[31mb\\nc\\u{202e}"
+        );
+        assert_eq!(visible("経費 🚀"), "経費 🚀");
+        let long = "経".repeat(40_000);
+        let short = shorten(&long, MAX_CELL_WIDTH);
+        assert!(short.width() <= MAX_CELL_WIDTH && short.ends_with('…'));
+        let mut out = Vec::new();
+        write_table(
+            &mut out,
+            &["NAME", "N"],
+            &[
+                vec!["経費".into(), "1".into()],
+                vec!["ab".into(), "2".into()],
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "NAME  N\n経費  1\nab    2\n"
+        );
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub(crate) fn real_path(database: &Path) -> PathBuf {
 }
 
 /// `<real path of the database>.lock`.
-fn lock_path(database: &Path) -> PathBuf {
+pub(super) fn lock_path(database: &Path) -> PathBuf {
     let mut name = real_path(database).into_os_string();
     name.push(".lock");
     PathBuf::from(name)

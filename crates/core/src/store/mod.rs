@@ -10,6 +10,8 @@
 //! SQLite (`sqlite/`) is the one implementation; a PostgreSQL one satisfies the same traits. Tables
 //! (`migrations.rs`): `audit_events` (the public interface for reports and dashboards), `blob_ledger`
 //! (a row exists exactly when that blob's events are stored: both commit in one transaction),
+//! `quarantine` (records that could not be read, with their text, committed with their blob's ledger
+//! row), `user_identities` (UPN → Entra object id, so a person is counted once),
 //! `pending_blobs` (listed but not yet stored), `runs` and `state` (the watermark).
 
 mod lock;
@@ -187,6 +189,22 @@ pub struct OperationCount {
     pub last: String,
 }
 
+/// A record that could not be read, as the `quarantine` table keeps it (without its text, which stays
+/// in the table's `raw` column).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QuarantinedRecord {
+    /// When it was stored, RFC 3339 UTC.
+    pub quarantined_at: String,
+    /// Where it came from: the blob's `contentId`.
+    pub origin: String,
+    /// The blob's content type.
+    pub content_type: Option<String>,
+    /// Its index in the blob's array, from 0.
+    pub position: i64,
+    /// Why it could not be read.
+    pub reason: String,
+}
+
 /// What a prune deleted.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Pruned {
@@ -206,6 +224,9 @@ pub trait Reader {
     fn writer(&self) -> Option<&str>;
     /// The end of the last unbroken run of complete segments (see `sync::plan`), if any.
     fn watermark(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// The latest watermark an earlier run left (as its summary records it) that is not after `at`:
+    /// what a sync trusts instead of a stored watermark in the future (`sync::plan::window`).
+    fn watermark_not_after(&self, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// The latest run.
     fn last_run(&self) -> Result<Option<RunRecord>, StoreError>;
     /// Content ids in the ledger whose blobs were created at or after `since`.
@@ -220,11 +241,14 @@ pub trait Reader {
     fn lost_count(&self) -> Result<i64, StoreError>;
     /// Rows in the ledger.
     fn ledger_size(&self) -> Result<i64, StoreError>;
+    /// Records quarantined (could not be read; their blobs' other records are stored): how many in
+    /// all, and the `newest` most recent, newest first.
+    fn quarantine(&self, newest: usize) -> Result<(i64, Vec<QuarantinedRecord>), StoreError>;
     /// Events per operation, by operation name.
     fn events_by_operation(&self) -> Result<Vec<OperationCount>, StoreError>;
     /// The apps report: one row per app, most launched first.
     fn report_apps(&self, filter: &ReportFilter) -> Result<Vec<AppRow>, StoreError>;
-    /// The users report: one row per user (UPN lower-cased), most launches first.
+    /// The users report: one row per person (see `UserRow`), most launches first.
     fn report_users(&self, filter: &ReportFilter) -> Result<Vec<UserRow>, StoreError>;
     /// The daily report: one row per UTC day with launches, oldest first.
     fn report_daily(&self, filter: &ReportFilter) -> Result<Vec<DayRow>, StoreError>;
@@ -234,8 +258,8 @@ pub trait Reader {
 pub trait Writer: Reader + Send {
     /// Remembers listed blobs that are not stored yet (a blob already in the ledger is not pending).
     fn add_pending(&mut self, blobs: &[BlobRef]) -> Result<(), StoreError>;
-    /// Commits units: each one's events and ledger row, and clears them from the pending list, in one
-    /// transaction (all of it or none). Returns how many events were new (an `Id` stored before,
+    /// Commits units: each one's events, quarantined records and ledger row, and clears them from the
+    /// pending list, in one transaction (all of it or none). Returns how many events were new (an `Id` stored before,
     /// from any source, is not inserted again).
     fn commit(&mut self, units: &[Unit]) -> Result<usize, StoreError>;
     /// Notes a failed fetch on a pending blob.
@@ -304,6 +328,27 @@ pub fn open_read(path: &Path) -> Result<Box<dyn Reader>, StoreError> {
 /// [`StoreError::IsDirectory`], [`StoreError::Foreign`], [`StoreError::Open`].
 pub fn inspect(path: &Path) -> Result<Option<(i64, bool)>, StoreError> {
     sqlite::SqliteStore::inspect(path)
+}
+
+/// The files that make up the database at `path`, each with what it is ("the database" first, then
+/// "the write-ahead log (-wal)"...): the file, the `-wal`, `-shm`
+/// and `-journal` SQLite keeps beside it (beside the real file too when `path` is a symbolic link),
+/// and the run lock. They need not exist. Nothing auditsync writes besides the database (a report's
+/// `--output`) may be one of them.
+pub fn files(path: &Path) -> Vec<(PathBuf, &'static str)> {
+    let mut out = vec![(path.to_owned(), "the database")];
+    let real = lock::real_path(path);
+    for base in [path, real.as_path()] {
+        for (suffix, what) in [
+            ("-wal", "the write-ahead log (-wal)"),
+            ("-shm", "the WAL index (-shm)"),
+            ("-journal", "the rollback journal (-journal)"),
+        ] {
+            out.push((sqlite::sidecar(base, suffix), what));
+        }
+    }
+    out.push((lock::lock_path(path), "the run lock"));
+    out
 }
 
 /// Refuses a `database` path that cannot be a database file (a directory), before anything is created

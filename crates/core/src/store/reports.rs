@@ -37,7 +37,8 @@ pub struct AppRow {
     pub environment_id: Option<String>,
     /// `LaunchPowerApp` events in the range.
     pub launches: i64,
-    /// Distinct users among them (UPNs compared lower-cased); a launch that named no user adds none.
+    /// Distinct people among them: by Entra object id where the records carry it (or another record
+    /// of the same UPN did), by UPN (lower-cased) otherwise; a launch that named no user adds none.
     pub unique_users: i64,
     /// The earliest launch in the range.
     pub first_launch: String,
@@ -47,10 +48,12 @@ pub struct AppRow {
     pub production: bool,
 }
 
-/// One user's launches (the UPN lower-cased; `None` for launches that named no user).
+/// One person's launches: the records that name them by UPN and those that name them by object id
+/// are one row (see [`AppRow::unique_users`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserRow {
-    /// `UserId` (the UPN), lower-cased; `None` groups the launches that named no user.
+    /// The person: their UPN, lower-cased, when any record named it (the one seen last with their
+    /// object id); else their object id. `None` groups the launches that named no user.
     pub user_id: Option<String>,
     /// `LaunchPowerApp` events in the range.
     pub launches: i64,
@@ -69,6 +72,6 @@ pub struct DayRow {
     pub day: String,
     /// `LaunchPowerApp` events that day (within the range).
     pub launches: i64,
-    /// Distinct users among them (UPNs compared lower-cased).
+    /// Distinct people among them, counted as [`AppRow::unique_users`] is.
     pub unique_users: i64,
 }

@@ -19,7 +19,8 @@ use crate::model::{BlobRef, LedgerEntry, Unit};
 /// How one blob's fetch ended.
 enum Fetched {
     Parsed(Extracted),
-    /// The blob is not a JSON array of readable records.
+    /// The blob is not JSON, or not a JSON array (unreadable records inside an array are
+    /// quarantined, not this).
     Malformed(String),
     Api(ApiError),
     /// The parsing task died (a panic): reported, not hidden.
@@ -58,10 +59,20 @@ pub(crate) async fn fetch(
                 Counters::add(&counters.fetched, 1);
                 Counters::add(&counters.kept, x.events.len());
                 progress.update(counters);
+                for q in &x.quarantined {
+                    tracing::warn!(
+                        "blob {} ({}): record {} quarantined, the others kept: {}",
+                        blob.content_id,
+                        blob.content_type,
+                        q.position,
+                        q.reason
+                    );
+                }
                 let unit = Unit {
                     ledger: LedgerEntry::Blob(blob),
                     events: x.events,
                     records_seen: x.seen,
+                    quarantined: x.quarantined,
                 };
                 if to_writer.send(ToWriter::Stored(unit)).await.is_err() {
                     break;
@@ -70,19 +81,27 @@ pub(crate) async fn fetch(
             }
             Fetched::Api(e) if is_fatal(&e) => {
                 // Nothing else can succeed: stop; dropping the queue stops the list stage too.
-                failed.push(FailedBlob::new(&blob, &e.to_string()));
+                failed.push(FailedBlob::new(&blob, &e.to_string(), &e.cause()));
                 return (failed, Some(e));
             }
-            Fetched::Api(e) => e.to_string(),
-            Fetched::Malformed(e) => format!("the blob is malformed: {e}"),
-            Fetched::Internal(e) => format!("parsing stopped unexpectedly: {e}"),
+            Fetched::Api(e) => (e.to_string(), e.cause()),
+            Fetched::Malformed(e) => {
+                let error = format!("the blob is malformed: {e}");
+                (error.clone(), error)
+            }
+            Fetched::Internal(e) => {
+                let error = format!("parsing stopped unexpectedly: {e}");
+                (error.clone(), error)
+            }
         };
-        tracing::warn!(
+        let (error, cause) = error;
+        // At -v: the command prints the blobs not stored grouped by cause.
+        tracing::debug!(
             "blob {} ({}) not stored: {error}",
             blob.content_id,
             blob.content_type
         );
-        failed.push(FailedBlob::new(&blob, &error));
+        failed.push(FailedBlob::new(&blob, &error, &cause));
         progress.update(counters);
         let msg = ToWriter::Failed {
             key: blob.content_id,
@@ -103,7 +122,12 @@ async fn fetch_one(api: &ApiClient, filter: Arc<Filter>, blob: &BlobRef) -> Fetc
     };
     match tokio::task::spawn_blocking(move || filter.blob(&body)).await {
         Ok(Ok(x)) => {
-            tracing::debug!(records = x.seen, kept = x.events.len(), "parsed");
+            tracing::debug!(
+                records = x.seen,
+                kept = x.events.len(),
+                quarantined = x.quarantined.len(),
+                "parsed"
+            );
             Fetched::Parsed(x)
         }
         Ok(Err(bad)) => Fetched::Malformed(bad.to_string()),

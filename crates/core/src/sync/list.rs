@@ -26,6 +26,8 @@ pub(crate) struct Listed {
     pub(crate) segment: usize,
     /// Why the listing did not reach the last page, if it did not.
     pub(crate) error: Option<String>,
+    /// The same without the segment's names ([`ApiError::cause`]), to count segments by cause.
+    pub(crate) cause: Option<String>,
     /// Every content id listed, stored already or not.
     pub(crate) keys: Vec<String>,
 }
@@ -103,6 +105,7 @@ async fn list_segment(
         stream: ct.to_owned(),
         segment,
         error: None,
+        cause: None,
         keys: Vec::new(),
     };
     let mut url = Some(api.content_url(ct, seg.start, seg.end));
@@ -120,15 +123,18 @@ async fn list_segment(
             Ok(page) => page,
             Err(e) if is_fatal(&e) => {
                 entry.error = Some(e.to_string());
+                entry.cause = Some(e.cause());
                 return (entry, Stop::Fatal(e));
             }
             Err(e) => {
-                tracing::warn!(
+                // At -v: the command prints the segments not listed grouped by cause.
+                tracing::debug!(
                     "listing {ct} from {} to {} failed: {e}",
                     ts(seg.start),
                     ts(seg.end)
                 );
                 entry.error = Some(e.to_string());
+                entry.cause = Some(e.cause());
                 break;
             }
         };

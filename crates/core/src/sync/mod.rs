@@ -35,7 +35,7 @@ use crate::time::ts;
 use plan::{Plan, Range, WindowError};
 use progress::{Counters, Progress};
 use source::{ActivityFeed, Produced, Source};
-pub use summary::{FailedBlob, Summary, UnlistedSegment};
+pub use summary::{FailedBlob, Loss, Summary, UnlistedSegment};
 
 /// How a sync can fail as a whole (as opposed to missing some blobs, which is an incomplete run).
 #[derive(Debug, thiserror::Error)]
@@ -87,15 +87,27 @@ pub fn plan(
     store: Option<&dyn Reader>,
     opts: &Options,
 ) -> Result<Plan, SyncError> {
-    let watermark = match store {
-        Some(s) => s.watermark()?,
-        None => None,
+    let now = Utc::now();
+    let (watermark, trusted) = match store {
+        Some(s) => {
+            let w = s.watermark()?;
+            // Only a watermark in the future needs the earlier runs' ends.
+            let trusted = match w {
+                Some(w) if w > now + plan::FUTURE_SKEW => {
+                    s.watermark_not_after(now + plan::FUTURE_SKEW)?
+                }
+                _ => None,
+            };
+            (w, trusted)
+        }
+        None => (None, None),
     };
     Ok(plan::window(
-        Utc::now(),
+        now,
         &settings.sync,
         opts.range,
         watermark,
+        trusted,
     )?)
 }
 
@@ -128,6 +140,8 @@ pub async fn run(
         concurrency: settings.sync.concurrency,
         filter: Arc::new(Filter::new(&settings.sync.operations)),
     };
+    // The deadline counts from here: the plan and the lock are done, the requests begin.
+    api.set_deadline(settings.sync.run_deadline);
     let span = tracing::info_span!(
         "sync",
         run = tracing::field::Empty,
@@ -150,7 +164,10 @@ async fn drive(
     for note in &plan.notes {
         tracing::warn!("{note}");
     }
-    let lost = summary::lost_blobs(store.as_ref(), Utc::now())?;
+    for alert in &plan.alerts {
+        tracing::error!("{alert}");
+    }
+    let mut lost = summary::lost_blobs(store.as_ref(), Utc::now(), &[])?;
     let watermark_before = store.watermark()?;
     // Units listed for the window were created in it; an hour's margin covers a service that is
     // loose about the window's edges.
@@ -163,7 +180,7 @@ async fn drive(
     let (to_writer, writer) = write::spawn(store)?;
     let Produced {
         listed,
-        failed,
+        mut failed,
         fatal,
     } = source
         .produce(&plan.segments, &known, to_writer, &counters, &progress)
@@ -176,16 +193,23 @@ async fn drive(
         return Err(e.into());
     }
 
-    let found = summary::assess(
-        &plan,
-        &listed,
-        source.streams().len(),
-        &known,
-        &report.stored,
-    );
+    // A unit that failed past its expiry (or expired while the run went on) is lost now: reported by
+    // this run, not retried by the next.
+    let late = summary::lost_blobs(store.as_ref(), Utc::now(), &lost)?;
+    failed.retain(|f| !late.iter().any(|l| l.content_id == f.content_id));
+    lost.extend(late);
+    let losses = summary::losses(&plan, &lost, report.quarantined);
+    // A lost unit is settled (reported, never to be fetched): the watermark may move past it.
+    let settled: std::collections::HashSet<String> = report
+        .stored
+        .iter()
+        .cloned()
+        .chain(lost.iter().map(|l| l.content_id.clone()))
+        .collect();
+    let found = summary::assess(&plan, &listed, source.streams().len(), &known, &settled);
     let watermark = advance(store.as_mut(), &plan, watermark_before, &found.complete)?;
     let summary = Summary {
-        outcome: found.outcome(fatal.is_some(), failed.is_empty() && lost.is_empty()),
+        outcome: found.outcome(fatal.is_some(), failed.is_empty() && losses.is_empty()),
         window_start: ts(plan.start),
         window_end: ts(plan.end),
         content_types: source.streams().to_vec(),
@@ -199,14 +223,20 @@ async fn drive(
         records_seen: report.records_seen,
         events_kept: report.events_kept,
         events_new: report.events_new,
+        quarantined: report.quarantined,
         seconds: started.elapsed().as_secs_f64(),
         requests: source.requests().since(requests_before),
         watermark: watermark.map(ts),
         notes: plan.notes.clone(),
+        alerts: plan.alerts.clone(),
+        losses,
         failed_blobs: failed,
         unlisted_segments: found.unlisted,
         lost_blobs: lost,
-        error: fatal.as_ref().map(ToString::to_string),
+        error: fatal
+            .as_ref()
+            .map(|e| crate::redact::redact(&e.to_string()).into_owned()),
+        stopped: source.stopped(),
     };
     let reported: Vec<String> = summary
         .lost_blobs
@@ -228,19 +258,16 @@ async fn drive(
 }
 
 /// Moves the watermark to the end of the unbroken run of complete segments (see
-/// [`plan::advance_watermark`]); a clamped window accepts the gap behind its start, which was reported.
+/// [`plan::advance_watermark`]) from the plan's: the stored one, or the window's start when it had to
+/// reach back as far as the API serves (a gap behind it was reported; or the stored watermark was in
+/// the future, so it may move back).
 fn advance(
     store: &mut dyn Writer,
     plan: &Plan,
     before: Option<chrono::DateTime<Utc>>,
     complete: &[bool],
 ) -> Result<Option<chrono::DateTime<Utc>>, StoreError> {
-    let current = if plan.clamped {
-        Some(plan.start)
-    } else {
-        before
-    };
-    let watermark = plan::advance_watermark(current, &plan.segments, complete);
+    let watermark = plan::advance_watermark(plan.watermark, &plan.segments, complete);
     if let Some(w) = watermark.filter(|w| Some(*w) != before) {
         store.set_watermark(w)?;
     }
@@ -260,5 +287,147 @@ fn is_fatal(e: &ApiError) -> bool {
                 )
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use chrono::TimeDelta;
+    use tokio::sync::mpsc;
+
+    use super::list::Listed;
+    use super::plan::Segment;
+    use super::progress::{Counters, Progress};
+    use super::source::{Produced, Source};
+    use super::write::ToWriter;
+    use super::*;
+    use crate::api::RequestCounts;
+    use crate::model::BlobRef;
+    use crate::store::RunLock;
+
+    /// A source that lists one blob in the first segment and fails to fetch it, its
+    /// `contentExpiration` already past (it expired while the run went on).
+    struct FailsPastExpiry {
+        streams: Vec<String>,
+        blob: BlobRef,
+    }
+
+    impl Source for FailsPastExpiry {
+        fn streams(&self) -> &[String] {
+            &self.streams
+        }
+
+        fn requests(&self) -> RequestCounts {
+            RequestCounts::default()
+        }
+
+        fn stopped(&self) -> Option<String> {
+            None
+        }
+
+        async fn produce(
+            &self,
+            segments: &[Segment],
+            _known: &HashSet<String>,
+            writer: mpsc::Sender<ToWriter>,
+            _counters: &Counters,
+            _progress: &Progress,
+        ) -> Produced {
+            let error = "the content expired (AF20051)".to_owned();
+            writer
+                .send(ToWriter::Listed(vec![self.blob.clone()]))
+                .await
+                .unwrap();
+            writer
+                .send(ToWriter::Failed {
+                    key: self.blob.content_id.clone(),
+                    error: error.clone(),
+                })
+                .await
+                .unwrap();
+            Produced {
+                listed: (0..segments.len())
+                    .map(|i| Listed {
+                        stream: self.streams[0].clone(),
+                        segment: i,
+                        error: None,
+                        cause: None,
+                        keys: if i == 0 {
+                            vec![self.blob.content_id.clone()]
+                        } else {
+                            Vec::new()
+                        },
+                    })
+                    .collect(),
+                failed: vec![FailedBlob::new(&self.blob, &error, &error)],
+                fatal: None,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_blob_that_fails_past_its_expiry_is_lost_in_that_run_and_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let open =
+            || crate::store::open_write(&path, RunLock::try_acquire(&path).unwrap()).unwrap();
+        let now = Utc::now();
+        let plan = plan::window(
+            now,
+            &crate::config::SyncSettings::default(),
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        let source = FailsPastExpiry {
+            streams: vec!["Audit.General".into()],
+            blob: BlobRef {
+                content_type: "Audit.General".into(),
+                content_id: "expired-while-failing".into(),
+                content_uri: "https://x/expired-while-failing".into(),
+                created: plan.start + TimeDelta::minutes(1),
+                expiration: Some(now - TimeDelta::seconds(1)),
+            },
+        };
+        let done = drive(&source, open(), plan.clone(), &Options::default())
+            .await
+            .unwrap();
+        let s = done.summary;
+        assert_eq!(s.outcome, "incomplete", "a loss is not complete");
+        assert!(
+            s.failed_blobs.is_empty(),
+            "not retried: {:?}",
+            s.failed_blobs
+        );
+        assert_eq!(s.lost_blobs.len(), 1);
+        assert_eq!(s.losses[0].kind, "lost_blobs");
+        assert_eq!(s.losses[0].count, 1);
+        assert!(s.line().contains("LOST: 1 blobs expired"), "{}", s.line());
+        assert_eq!(
+            s.watermark.as_deref(),
+            Some(crate::time::ts(plan.end).as_str()),
+            "settled: the watermark moves on"
+        );
+        drop(done.store);
+        // The next run does not report it again.
+        let plan = plan::window(
+            Utc::now(),
+            &crate::config::SyncSettings::default(),
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        let again = drive(&source, open(), plan, &Options::default())
+            .await
+            .unwrap();
+        assert!(
+            again.summary.losses.is_empty(),
+            "{:?}",
+            again.summary.losses
+        );
     }
 }

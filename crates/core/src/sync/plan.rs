@@ -72,19 +72,58 @@ pub struct Segment {
 /// What a run will cover.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
-    /// Where the window starts: `--from`, or the configured window's start moved back to the
-    /// watermark when an earlier run was missed, never earlier than 7 days (less two minutes) ago.
+    /// Where the window starts, in whole seconds: `--from` (rounded down), or the configured window's
+    /// start moved back to the watermark when an earlier run was missed, never earlier than 7 days
+    /// (less two minutes) ago.
     pub start: DateTime<Utc>,
-    /// Where it ends: `--to` unless it is in the future, else now (truncated to whole seconds).
+    /// Where it ends, in whole seconds: `--to` (rounded up) unless it is in the future, else now
+    /// (truncated to whole seconds).
     pub end: DateTime<Utc>,
     /// `[start, end)` cut into consecutive segments of `time_interval time_interval_unit`, in time
-    /// order, the last one cut short at `end`.
+    /// order, the last one cut short at `end`; each one at least a second long.
     pub segments: Vec<Segment>,
     /// Things the admin should know about the window (an extension to the watermark, a clamp).
     pub notes: Vec<String>,
-    /// The watermark was older than the API's 7 days: the gap behind `start` is accepted (and was
-    /// reported), so the watermark may move on from `start`.
-    pub clamped: bool,
+    /// Things the admin must see even under `-q` (a watermark in the future); not repeated in `notes`.
+    pub alerts: Vec<String>,
+    /// The watermark the run moves on from: the stored one, or `start` when the window had to reach
+    /// back as far as the API serves (a watermark older than the API's 7 days, the gap reported in
+    /// `expired`; or one in the future, not trusted).
+    pub watermark: Option<DateTime<Utc>>,
+    /// Content the API no longer serves that the watermark says was never fetched: a loss, reported
+    /// by the run (exit 1).
+    pub expired: Option<Expired>,
+}
+
+/// Content created in `[from, to)` that can no longer be fetched: the API keeps 7 days
+/// (management-api.md §2.1, §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired {
+    /// Where the gap starts (the last complete sync's end); `None` when that is not known (the
+    /// watermark was in the future and no earlier run left one that is not).
+    pub from: Option<DateTime<Utc>>,
+    /// Where it ends: the window's start.
+    pub to: DateTime<Utc>,
+}
+
+impl Expired {
+    /// The sentence the admin reads: what is missing and how to get it back.
+    pub fn describe(&self) -> String {
+        match self.from {
+            Some(from) => format!(
+                "content created from {} to {} was never fetched and is older than the API's 7 days: it can no \
+                 longer be fetched; load it with `auditsync import` from a Purview audit export",
+                ts(from),
+                ts(self.to)
+            ),
+            None => format!(
+                "content created before {} may never have been fetched (no watermark that can be trusted) \
+                 and is older than the API's 7 days: check `auditsync report daily` for missing days and load \
+                 them with `auditsync import` from a Purview audit export",
+                ts(self.to)
+            ),
+        }
+    }
 }
 
 /// The explicit range of `sync --from … --to …`.
@@ -96,8 +135,38 @@ pub struct Range {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// How far ahead of this machine's clock a watermark may be before it is not trusted: clocks of the
+/// machines a copy of the database may come from differ by this much, and a run stores the watermark
+/// at its own `now`.
+pub const FUTURE_SKEW: TimeDelta = TimeDelta::minutes(5);
+
+/// `t` rounded down to the whole second.
+fn floor_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_nanosecond(0).unwrap_or(t)
+}
+
+/// `t` rounded up to the whole second.
+fn ceil_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    let down = floor_second(t);
+    if down == t {
+        t
+    } else {
+        down + TimeDelta::seconds(1)
+    }
+}
+
 /// Plans the window at `now` (truncated to whole seconds): where it starts and ends, its segments, and
 /// what the admin should be told about it.
+///
+/// The API takes `startTime`/`endTime` to the second (management-api.md §2.1): a `--from` or `--to`
+/// with a fraction (PowerShell's `Get-Date -Format o` writes seven digits) is rounded outwards, the
+/// start down and the end up, so the whole range asked for is covered and no segment is empty.
+///
+/// `watermark` is the stored one. When it is more than [`FUTURE_SKEW`] ahead of `now` (a clock that
+/// was set back, a database restored from a machine whose clock was ahead), it is not trusted: the
+/// window reaches back as far as the API serves, which `alerts` says, and `trusted` (the last
+/// watermark an earlier run recorded that is not in the future) decides only whether content older
+/// than that is reported lost.
 ///
 /// # Errors
 /// A [`WindowError`] for a range or a configured window that cannot be done (exit code 2), before any
@@ -107,61 +176,23 @@ pub fn window(
     settings: &SyncSettings,
     range: Option<Range>,
     watermark: Option<DateTime<Utc>>,
+    trusted: Option<DateTime<Utc>>,
 ) -> Result<Plan, WindowError> {
-    let now = now.with_nanosecond(0).unwrap_or(now);
-    let oldest = now - RETENTION;
-    let mut notes = Vec::new();
-    let mut clamped = false;
+    let now = floor_second(now);
+    let mut plan = Plan {
+        start: now,
+        end: now,
+        segments: Vec::new(),
+        notes: Vec::new(),
+        alerts: Vec::new(),
+        watermark,
+        expired: None,
+    };
     let (start, end) = match range {
-        Some(Range { from, to }) => {
-            let to = match to {
-                Some(t) if t > now => {
-                    notes.push(format!(
-                        "--to {} is in the future; the window ends now",
-                        ts(t)
-                    ));
-                    now
-                }
-                Some(t) => t,
-                None => now,
-            };
-            if from >= to {
-                return Err(WindowError::Reversed {
-                    from: ts(from),
-                    to: ts(to),
-                });
-            }
-            // The service counts 7 days from its own clock when the request arrives: keep a margin.
-            if from < oldest + CLAMP_MARGIN {
-                return Err(WindowError::TooOld {
-                    from: ts(from),
-                    oldest: ts(oldest + CLAMP_MARGIN),
-                });
-            }
-            (from, to)
-        }
+        Some(r) => explicit(now, r, &mut plan.notes)?,
         None => {
-            let mut start = now - settings.start_time_unit.times(settings.start_time_interval);
-            if let Some(w) = watermark.filter(|w| *w < start) {
-                if w < oldest + CLAMP_MARGIN {
-                    start = oldest + CLAMP_MARGIN;
-                    clamped = true;
-                    notes.push(format!(
-                        "the last complete sync ended at {}, more than 7 days ago; content created between then \
-                         and {} can no longer be fetched from the API: load it with `auditsync import` from a \
-                         Purview audit export",
-                        ts(w),
-                        ts(start)
-                    ));
-                } else {
-                    start = w;
-                    notes.push(format!(
-                        "the last complete sync ended at {}; the window reaches back to it so nothing is missed",
-                        ts(w)
-                    ));
-                }
-            }
-            (start.max(oldest + CLAMP_MARGIN).min(now), now)
+            let start = now - settings.start_time_unit.times(settings.start_time_interval);
+            (catch_up(now, start, trusted, &mut plan), now)
         }
     };
     let step = settings.time_interval_unit.times(settings.time_interval);
@@ -172,7 +203,7 @@ pub fn window(
     };
     // The limit applies to the window the admin configured or asked for.
     let asked = match range {
-        Some(r) => r.from,
+        Some(_) => start,
         None => end - settings.start_time_unit.times(settings.start_time_interval),
     }
     .max(start);
@@ -191,26 +222,143 @@ pub fn window(
     }
     let needed = count(start);
     if needed > settings.segment_count_limit as usize {
-        notes.push(format!(
+        plan.notes.push(format!(
             "catching up takes {needed} segments, more than segment_count_limit ({}); allowed because only \
              the API's 7 days bound a catch-up",
             settings.segment_count_limit
         ));
     }
-    let mut segments = Vec::with_capacity(needed);
+    // Whole seconds and a step of at least a minute: every segment is at least a second long.
+    let step = step.max(TimeDelta::seconds(1));
     let mut s = start;
     while s < end {
         let e = (s + step).min(end);
-        segments.push(Segment { start: s, end: e });
+        plan.segments.push(Segment { start: s, end: e });
         s = e;
     }
-    Ok(Plan {
-        start,
-        end,
-        segments,
-        notes,
-        clamped,
-    })
+    plan.start = start;
+    plan.end = end;
+    Ok(plan)
+}
+
+/// `--from`/`--to` checked as given, then rounded outwards to whole seconds (see [`window`]).
+fn explicit(
+    now: DateTime<Utc>,
+    Range { from, to }: Range,
+    notes: &mut Vec<String>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), WindowError> {
+    let to = match to {
+        Some(t) if t > now => {
+            notes.push(format!(
+                "--to {} is in the future; the window ends now",
+                ts(ceil_second(t))
+            ));
+            now
+        }
+        Some(t) => t,
+        None => now,
+    };
+    if from >= to {
+        return Err(WindowError::Reversed {
+            from: precise(from),
+            to: precise(to),
+        });
+    }
+    // The service counts 7 days from its own clock when the request arrives: keep a margin.
+    let oldest = now - RETENTION + CLAMP_MARGIN;
+    if from < oldest {
+        return Err(WindowError::TooOld {
+            from: ts(from),
+            oldest: ts(oldest),
+        });
+    }
+    // `to <= now` and `now` is whole, so rounding up never passes it; `from < to`, so the rounded
+    // start stays before the rounded end.
+    Ok((floor_second(from), ceil_second(to).min(now)))
+}
+
+/// A time as given, with its fraction when it has one (where a fraction decides, as in a refusal).
+fn precise(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// A watermark `w` more than [`FUTURE_SKEW`] later than `now`: whatever a wrong clock made the runs
+/// skip is unknown (a run under a clock ahead lists the future and finds it empty, yet counts it
+/// covered, and its watermark may since have fallen into the past), so the window reaches back as far
+/// as the API serves: blobs already in the ledger are not fetched again, the missing ones are. Content
+/// older than that is reported lost from `trusted` (the latest watermark an earlier run recorded that
+/// is not in the future) when that is older, or as possibly lost when there is none.
+fn distrust(
+    now: DateTime<Utc>,
+    w: DateTime<Utc>,
+    trusted: Option<DateTime<Utc>>,
+    plan: &mut Plan,
+) -> DateTime<Utc> {
+    let oldest = now - RETENTION + CLAMP_MARGIN;
+    let trusted = trusted
+        .map(floor_second)
+        .filter(|t| *t <= now + FUTURE_SKEW);
+    let last = match trusted {
+        Some(t) => format!("the last watermark not in the future is {}", ts(t)),
+        None => "no earlier run left a watermark that is not in the future".to_owned(),
+    };
+    plan.alerts.push(format!(
+        "the watermark {} is later than now ({}, more than {} minutes ahead): this machine's clock was set \
+         back, or the database is a copy from a machine whose clock was ahead; it is not trusted ({last}), so \
+         the window reaches back to {}, as far as the API serves, and fetches whatever is missing; check the \
+         clock (NTP)",
+        ts(w),
+        ts(now),
+        FUTURE_SKEW.num_minutes(),
+        ts(oldest)
+    ));
+    plan.expired = match trusted {
+        Some(t) if t >= oldest => None,
+        from => Some(Expired { from, to: oldest }),
+    };
+    plan.watermark = Some(oldest);
+    oldest
+}
+
+/// The default window's start: `start`, moved back to the watermark when an earlier run was missed,
+/// never earlier than the API's 7 days (the gap is recorded in `plan.expired`). A watermark in the
+/// future is not trusted (see [`distrust`]).
+fn catch_up(
+    now: DateTime<Utc>,
+    start: DateTime<Utc>,
+    trusted: Option<DateTime<Utc>>,
+    plan: &mut Plan,
+) -> DateTime<Utc> {
+    let oldest = now - RETENTION + CLAMP_MARGIN;
+    if let Some(w) = plan.watermark.filter(|w| *w > now + FUTURE_SKEW) {
+        return distrust(now, w, trusted, plan);
+    }
+    let from = plan.watermark.map(floor_second);
+    let Some(w) = from.filter(|w| *w < start) else {
+        return floor_second(start.max(oldest).min(now));
+    };
+    if w < oldest {
+        let expired = Expired {
+            from: Some(w),
+            to: oldest,
+        };
+        // The loss itself is reported by the run (`Plan::expired`), at error level.
+        plan.notes.push(format!(
+            "the last complete sync ended at {}, more than 7 days ago; the window starts at {}, as far back as \
+             the API serves",
+            ts(w),
+            ts(oldest)
+        ));
+        plan.expired = Some(expired);
+        plan.watermark = Some(oldest);
+        oldest
+    } else {
+        plan.notes.push(format!(
+            "the last complete sync ended at {}; the window reaches back to it so nothing is missed",
+            ts(w)
+        ));
+        w
+    }
 }
 
 /// Where the watermark moves after a run: to the end of the unbroken run of complete segments from the
@@ -253,7 +401,7 @@ mod tests {
     #[test]
     fn default_window_is_a_day_of_hourly_segments_ending_now() {
         let now = at("2026-11-22T10:30:15.5Z");
-        let p = window(now, &settings(), None, None).unwrap();
+        let p = window(now, &settings(), None, None, None).unwrap();
         assert_eq!(p.start, at("2026-11-21T10:30:15"));
         assert_eq!(p.end, at("2026-11-22T10:30:15"));
         assert_eq!(p.segments.len(), 24);
@@ -267,7 +415,7 @@ mod tests {
         s.start_time_interval = 90;
         s.start_time_unit = TimeUnit::Minute;
         let now = at("2026-11-22T10:00:00");
-        let p = window(now, &s, None, None).unwrap();
+        let p = window(now, &s, None, None, None).unwrap();
         assert_eq!(p.segments.len(), 2);
         assert_eq!(p.segments[1].start, at("2026-11-22T09:30"));
         assert_eq!(p.segments[1].end, now);
@@ -278,7 +426,7 @@ mod tests {
         let mut s = settings();
         s.time_interval = 5;
         s.time_interval_unit = TimeUnit::Minute;
-        let err = window(at("2026-11-22T10:00"), &s, None, None).unwrap_err();
+        let err = window(at("2026-11-22T10:00"), &s, None, None, None).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains("288 segments") && msg.contains("segment_count_limit is 60"),
@@ -290,21 +438,35 @@ mod tests {
     fn a_missed_run_extends_the_window_to_the_watermark() {
         let s = settings();
         let now = at("2026-11-22T10:00");
-        let p = window(now, &s, None, Some(at("2026-11-20T04:00"))).unwrap();
+        let p = window(now, &s, None, Some(at("2026-11-20T04:00")), None).unwrap();
         assert_eq!(p.start, at("2026-11-20T04:00"));
         assert_eq!(p.segments.len(), 54);
         assert!(p.notes[0].contains("reaches back"));
         // Beyond segment_count_limit (60): a catch-up is not refused, only bounded by the 7 days.
-        let p = window(now, &s, None, Some(at("2026-11-17T10:00"))).unwrap();
+        let p = window(now, &s, None, Some(at("2026-11-17T10:00")), None).unwrap();
         assert_eq!(p.segments.len(), 120);
         assert!(p.notes[1].contains("more than segment_count_limit"));
         // A watermark inside the default window changes nothing.
-        let p = window(now, &s, None, Some(at("2026-11-22T09:00"))).unwrap();
+        let p = window(now, &s, None, Some(at("2026-11-22T09:00")), None).unwrap();
         assert_eq!(p.start, at("2026-11-21T10:00"));
         // Beyond 7 days: clamped, and said.
-        let p = window(now, &s, None, Some(at("2026-11-01T00:00"))).unwrap();
+        let p = window(now, &s, None, Some(at("2026-11-01T00:00")), None).unwrap();
         assert_eq!(p.start, now - RETENTION + CLAMP_MARGIN);
-        assert!(p.clamped && p.notes[0].contains("can no longer be fetched"));
+        assert!(p.notes[0].contains("more than 7 days ago"));
+        assert!(
+            p.expired
+                .unwrap()
+                .describe()
+                .contains("can no longer be fetched")
+        );
+        assert_eq!(
+            p.expired,
+            Some(Expired {
+                from: Some(at("2026-11-01T00:00")),
+                to: p.start
+            })
+        );
+        assert_eq!(p.watermark, Some(p.start), "the gap is accepted");
     }
 
     #[test]
@@ -319,6 +481,7 @@ mod tests {
             &settings(),
             Some(r("2026-11-20T00:00", Some("2026-11-20T12:00"))),
             None,
+            None,
         )
         .unwrap();
         assert_eq!(p.segments.len(), 12);
@@ -327,6 +490,7 @@ mod tests {
                 now,
                 &settings(),
                 Some(r("2026-11-20", Some("2026-11-19"))),
+                None,
                 None
             ),
             Err(WindowError::Reversed { .. })
@@ -336,6 +500,7 @@ mod tests {
             &settings(),
             Some(r("2026-11-14", Some("2026-11-15"))),
             None,
+            None,
         )
         .unwrap_err();
         assert!(old.to_string().contains("auditsync import"), "{old}");
@@ -344,9 +509,194 @@ mod tests {
             &settings(),
             Some(r("2026-11-22T08:00", Some("2026-11-23"))),
             None,
+            None,
         )
         .unwrap();
         assert_eq!(future.end, now);
+    }
+
+    /// A watermark later than now (a clock set back, a restored copy) is not trusted: the window goes
+    /// back to the last watermark not in the future, or as far as the API serves, and says so.
+    #[test]
+    fn a_watermark_in_the_future_is_not_trusted() {
+        let s = settings();
+        let now = at("2026-11-22T10:00");
+        // Within the skew: a clock a little behind the one that stored it. Trusted as before.
+        let p = window(now, &s, None, Some(now + TimeDelta::minutes(4)), None).unwrap();
+        assert!(p.alerts.is_empty() && p.expired.is_none());
+        assert_eq!(p.start, at("2026-11-21T10:00"));
+        // Three days ahead, the last watermark not in the future three days ago: the window reaches
+        // back as far as the API serves (what the wrong clock skipped is unknown), nothing is lost.
+        let oldest = now - RETENTION + CLAMP_MARGIN;
+        for ahead in [
+            TimeDelta::minutes(6),
+            TimeDelta::days(3),
+            TimeDelta::days(400),
+        ] {
+            let trusted = at("2026-11-19T10:00");
+            let p = window(now, &s, None, Some(now + ahead), Some(trusted)).unwrap();
+            assert_eq!(p.start, oldest, "{ahead}");
+            assert!(p.start < trusted);
+            assert_eq!(p.end, now);
+            assert_eq!(p.watermark, Some(oldest), "moves on from (back to) there");
+            assert!(p.expired.is_none());
+            assert!(
+                p.alerts[0].contains("later than now")
+                    && p.alerts[0].contains(&ts(now + ahead))
+                    && p.alerts[0].contains(&ts(trusted)),
+                "{:?}",
+                p.alerts
+            );
+        }
+        // The trusted one is older than 7 days: clamped, and the gap is a loss.
+        let p = window(
+            now,
+            &s,
+            None,
+            Some(now + TimeDelta::days(1)),
+            Some(at("2026-11-10T00:00")),
+        )
+        .unwrap();
+        assert_eq!(p.start, now - RETENTION + CLAMP_MARGIN);
+        assert_eq!(p.expired.unwrap().from, Some(at("2026-11-10T00:00")));
+        assert_eq!(p.alerts.len(), 1);
+        // None to trust: as far back as the API serves, and what lies before may be lost.
+        let p = window(now, &s, None, Some(now + TimeDelta::days(3)), None).unwrap();
+        assert_eq!(p.start, now - RETENTION + CLAMP_MARGIN);
+        assert_eq!(p.watermark, Some(p.start));
+        assert_eq!(
+            p.expired,
+            Some(Expired {
+                from: None,
+                to: p.start
+            })
+        );
+        assert!(p.alerts[0].contains("no earlier run left a watermark that is not in the future"));
+        // A "trusted" one that is itself in the future is not.
+        let p = window(
+            now,
+            &s,
+            None,
+            Some(now + TimeDelta::days(3)),
+            Some(now + TimeDelta::days(2)),
+        )
+        .unwrap();
+        assert_eq!(p.start, now - RETENTION + CLAMP_MARGIN);
+        assert_eq!(p.expired.unwrap().from, None);
+        // --from/--to do not consult the watermark.
+        let p = window(
+            now,
+            &s,
+            Some(Range {
+                from: at("2026-11-22T08:00"),
+                to: None,
+            }),
+            Some(now + TimeDelta::days(3)),
+            None,
+        )
+        .unwrap();
+        assert!(p.alerts.is_empty());
+    }
+
+    /// Sub-second bounds (PowerShell's `Get-Date -Format o` writes 7 fraction digits): every segment
+    /// is whole seconds (the API takes `startTime`/`endTime` to the second), none is empty or inverted,
+    /// and the whole range asked for stays covered (the start floored, the end ceiled).
+    #[test]
+    fn sub_second_bounds_never_make_an_empty_segment() {
+        let now = at("2026-11-29T00:00");
+        let mut cases = Vec::new();
+        for digits in 1..=7 {
+            for frac in ["5", "0000001", "9999999", "1234567"] {
+                let f = &frac[..digits.min(frac.len())];
+                for zone in ["Z", "+02:00", "-05:30", ""] {
+                    cases.push((
+                        format!("2026-11-28T10:00:00{zone}"),
+                        format!("2026-11-28T12:00:00.{f}{zone}"),
+                    ));
+                    cases.push((
+                        format!("2026-11-28T10:00:00.{f}{zone}"),
+                        format!("2026-11-28T11:00:00.{f}{zone}"),
+                    ));
+                    cases.push((
+                        format!("2026-11-28 10:59:59.{f}{zone}"),
+                        format!("2026-11-28 11:00:00.{f}{zone}"),
+                    ));
+                }
+            }
+        }
+        for (from, to) in &cases {
+            let (from, to) = (at(from), at(to));
+            if from >= to {
+                continue;
+            }
+            for minutes in [1, 60] {
+                let mut s = settings();
+                s.time_interval = minutes;
+                s.time_interval_unit = TimeUnit::Minute;
+                s.segment_count_limit = 1000;
+                let p = window(now, &s, Some(Range { from, to: Some(to) }), None, None).unwrap();
+                assert!(p.start <= from && p.end >= to, "{from} {to}: {p:?}");
+                assert!(!p.segments.is_empty());
+                assert_eq!(p.segments[0].start, p.start);
+                assert_eq!(p.segments.last().unwrap().end, p.end);
+                for seg in &p.segments {
+                    assert!(seg.start < seg.end, "{from} {to}: {seg:?}");
+                    assert_eq!(seg.start.nanosecond(), 0, "{seg:?}");
+                    assert_eq!(seg.end.nanosecond(), 0, "{seg:?}");
+                    // What the request carries (content_url's form) is not empty either.
+                    let sec = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+                    assert!(sec(seg.start) < sec(seg.end), "{seg:?}");
+                }
+                assert!(p.segments.windows(2).all(|w| w[0].end == w[1].start));
+            }
+        }
+        // The quoted case: the last segment is the one second that holds 12:00:00.5.
+        let p = window(
+            now,
+            &settings(),
+            Some(Range {
+                from: at("2026-11-28T10:00:00Z"),
+                to: Some(at("2026-11-28T12:00:00.5Z")),
+            }),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(p.segments.len(), 3);
+        assert_eq!(p.end, at("2026-11-28T12:00:01Z"));
+        // A sub-second window is one second long, not refused and not empty.
+        let p = window(
+            now,
+            &settings(),
+            Some(Range {
+                from: at("2026-11-28T10:00:00.2Z"),
+                to: Some(at("2026-11-28T10:00:00.7Z")),
+            }),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            p.segments,
+            [Segment {
+                start: at("2026-11-28T10:00:00Z"),
+                end: at("2026-11-28T10:00:01Z")
+            }]
+        );
+        // Reversed by a fraction: still refused, naming the times as given.
+        assert!(matches!(
+            window(
+                now,
+                &settings(),
+                Some(Range {
+                    from: at("2026-11-28T10:00:00.7Z"),
+                    to: Some(at("2026-11-28T10:00:00.2Z")),
+                }),
+                None,
+                None,
+            ),
+            Err(WindowError::Reversed { .. })
+        ));
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub(crate) trait Source {
     /// Requests sent so far by the source's client (sent, throttled, retried).
     fn requests(&self) -> RequestCounts;
 
+    /// Why the source stopped sending requests before it was done, if it did (identical failures in a
+    /// row, the run's deadline).
+    fn stopped(&self) -> Option<String>;
+
     /// Produces the units of `segments` into `writer`, skipping those in `known` (the ledger).
     fn produce(
         &self,
@@ -74,6 +78,10 @@ impl Source for ActivityFeed<'_> {
 
     fn requests(&self) -> RequestCounts {
         self.api.requests()
+    }
+
+    fn stopped(&self) -> Option<String> {
+        self.api.stopped().map(|s| s.to_string())
     }
 
     async fn produce(

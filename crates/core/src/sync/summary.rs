@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::list::Listed;
 use super::plan::Plan;
 use crate::model::BlobRef;
+use crate::redact::redact;
 use crate::store::{Reader, StoreError};
 use crate::time::ts;
 
@@ -20,18 +21,22 @@ pub struct FailedBlob {
     pub content_type: String,
     /// `contentCreated`, RFC 3339 UTC.
     pub content_created: String,
-    /// Why it was not stored.
+    /// Why it was not stored ([`redact`]ed).
     pub error: String,
+    /// The same in a few words without the blob's names, shared by every blob that failed the same
+    /// way (`HTTP 500 Internal Server Error "upstream timeout"`): what [`Summary::causes`] counts.
+    pub cause: String,
 }
 
 impl FailedBlob {
-    /// The blob's fields and the error.
-    pub(crate) fn new(blob: &BlobRef, error: &str) -> FailedBlob {
+    /// The blob's fields, the error and its cause.
+    pub(crate) fn new(blob: &BlobRef, error: &str, cause: &str) -> FailedBlob {
         FailedBlob {
             content_id: blob.content_id.clone(),
             content_type: blob.content_type.clone(),
             content_created: ts(blob.created),
-            error: error.to_owned(),
+            error: redact(error).into_owned(),
+            cause: redact(cause).into_owned(),
         }
     }
 }
@@ -45,14 +50,53 @@ pub struct UnlistedSegment {
     pub start: String,
     /// Its end (exclusive).
     pub end: String,
-    /// Why the listing stopped.
+    /// Why the listing stopped ([`redact`]ed).
     pub error: String,
+    /// The same without the segment's names, as [`FailedBlob::cause`].
+    pub cause: String,
+}
+
+/// Something a run knows is missing for good: the next run does not retry it, so it is reported by
+/// this one (exit 1, printed even under `-q`). Kinds so far: `expired_content` (content never fetched
+/// that is now older than the API's 7 days), `lost_blobs` (listed blobs that expired before they could
+/// be stored), `quarantined` (records that could not be read, kept aside); a new kind needs only its
+/// own `kind`, `count` and `detail` (and, for the summary line's few words, a case in `short`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Loss {
+    /// What was lost, as a snake_case word: `expired_content`, `lost_blobs`, ….
+    pub kind: String,
+    /// How many: blobs, records, or 1 for one stretch of time.
+    pub count: usize,
+    /// The sentence the admin reads: what is missing, from when, and how to get it back.
+    pub detail: String,
+}
+
+impl Loss {
+    /// A loss of `count` of `kind`, explained by `detail`.
+    pub fn new(kind: &str, count: usize, detail: impl Into<String>) -> Loss {
+        Loss {
+            kind: kind.to_owned(),
+            count,
+            detail: detail.into(),
+        }
+    }
+
+    /// The few words of the summary line.
+    fn short(&self) -> String {
+        match self.kind.as_str() {
+            "expired_content" => "content past the API's 7 days".to_owned(),
+            "lost_blobs" => format!("{} blobs expired before they could be stored", self.count),
+            "quarantined" => format!("{} records quarantined", self.count),
+            other => format!("{} {}", self.count, other.replace('_', " ")),
+        }
+    }
 }
 
 /// What a run did, printed as one line or as JSON (`--json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
-    /// "complete", "incomplete" (something is missing; the next run retries it) or "failed" (see `error`).
+    /// "complete", "incomplete" (something is missing: the next run retries what it can, `losses`
+    /// name what it cannot) or "failed" (see `error`).
     pub outcome: &'static str,
     /// The window's start, RFC 3339 UTC.
     pub window_start: String,
@@ -80,6 +124,10 @@ pub struct Summary {
     pub events_kept: usize,
     /// Of those, events not stored before.
     pub events_new: usize,
+    /// Records of the stored blobs that could not be read: kept in the quarantine table (see
+    /// `auditsync status`), the blob's other records stored. Reported by this run only (the blob is in
+    /// the ledger now), and it makes the run incomplete.
+    pub quarantined: usize,
     /// Wall time of the run.
     pub seconds: f64,
     /// API requests of the run: sent, refused as throttled, sent again.
@@ -88,6 +136,10 @@ pub struct Summary {
     pub watermark: Option<String>,
     /// What the admin was told about the window (an extension to the watermark, a clamp).
     pub notes: Vec<String>,
+    /// What the admin must see even under `-q` (a watermark in the future, not trusted).
+    pub alerts: Vec<String>,
+    /// What is lost for good and was reported by this run (each makes it exit 1).
+    pub losses: Vec<Loss>,
     /// Blobs listed but not stored.
     pub failed_blobs: Vec<FailedBlob>,
     /// Segments whose listing did not reach the last page.
@@ -96,12 +148,16 @@ pub struct Summary {
     pub lost_blobs: Vec<FailedBlob>,
     /// Why the run stopped early, when it did ("failed").
     pub error: Option<String>,
+    /// Why the run stopped sending requests before it was done, when it did (too many identical
+    /// failures in a row, or `run_deadline`); what it did not do is in `failed_blobs` and
+    /// `unlisted_segments` (the outcome is "incomplete").
+    pub stopped: Option<String>,
 }
 
 impl Summary {
-    /// Whether the run got everything it was asked for.
+    /// Whether the run got everything it was asked for (a quarantined record is something it did not).
     pub fn complete(&self) -> bool {
-        self.outcome == "complete"
+        self.outcome == "complete" && self.quarantined == 0
     }
 
     /// The one-line summary.
@@ -122,35 +178,131 @@ impl Summary {
             self.requests.throttled,
             self.seconds
         );
+        if self.quarantined > 0 && self.error.is_some() {
+            s.push_str(&format!(", {} records quarantined", self.quarantined));
+        }
         if let Some(e) = &self.error {
             s.push_str(&format!("; FAILED: {e}"));
         } else if !self.complete() {
-            s.push_str(&format!(
-                "; INCOMPLETE: {} blobs not stored, {} segments not listed to the end (the next run retries \
-                 them)",
-                self.blobs_failed,
-                self.unlisted_segments.len()
-            ));
-            if !self.lost_blobs.is_empty() {
+            if self.blobs_failed > 0
+                || !self.unlisted_segments.is_empty()
+                || self.segments_complete < self.segments
+            {
                 s.push_str(&format!(
-                    ", {} blobs lost (expired before they could be fetched)",
-                    self.lost_blobs.len()
+                    "; INCOMPLETE: {} blobs not stored, {} segments not listed to the end (the next run \
+                     retries them)",
+                    self.blobs_failed,
+                    self.unlisted_segments.len()
                 ));
+            }
+            // Quarantined records are not lost (their text is kept), but no run reads them again.
+            let (aside, lost): (Vec<&Loss>, Vec<&Loss>) =
+                self.losses.iter().partition(|l| l.kind == "quarantined");
+            for q in aside {
+                s.push_str(&format!(
+                    "; INCOMPLETE: {} records quarantined (unreadable, kept aside with the rest of their \
+                     blobs stored; see auditsync status)",
+                    q.count
+                ));
+            }
+            if !lost.is_empty() {
+                let what: Vec<String> = lost.iter().map(|l| l.short()).collect();
+                s.push_str(&format!(
+                    "; LOST: {} (no run can fetch it any more; see stderr)",
+                    what.join(", ")
+                ));
+            }
+            if let Some(stop) = &self.stopped {
+                s.push_str(&format!("; {stop}"));
             }
         }
         s
     }
 }
 
-/// Blobs listed by earlier runs that expired before they could be stored and were not reported yet,
-/// each logged as an error. The run's record marks them reported (`Writer::finish_run`).
+impl Summary {
+    /// What is missing, one line per distinct cause with its count, instead of a line per blob or
+    /// segment (an outage fails hundreds alike): first why the run stopped sending requests, if it
+    /// did, then `N blobs not stored: <cause> (a, b, c, …)` and `N segments not listed to the end:
+    /// <cause> (…)`, the largest group first, naming its first three; a cause of one is named first
+    /// (`not stored: blob <id>: <cause>`, `not listed to the end: <type> from <start> to <end>:
+    /// <cause>`). The detail of each is in `failed_blobs` and `unlisted_segments`.
+    pub fn causes(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .stopped
+            .iter()
+            .map(|s| format!("stopped early: {s}"))
+            .collect();
+        lines.extend(grouped(
+            self.failed_blobs
+                .iter()
+                .map(|f| (f.cause.as_str(), f.content_id.clone())),
+            ("not stored: blob", "blobs not stored"),
+        ));
+        lines.extend(grouped(
+            self.unlisted_segments.iter().map(|s| {
+                (
+                    s.cause.as_str(),
+                    format!("{} from {} to {}", s.content_type, s.start, s.end),
+                )
+            }),
+            ("not listed to the end:", "segments not listed to the end"),
+        ));
+        lines
+    }
+}
+
+/// Most names a grouped line gives.
+const NAMED: usize = 3;
+
+/// One line per distinct cause (as [`crate::api::cause_key`] tells them apart, so that answers that
+/// differ only in a request id or a time are one cause, shown as the first of them): `N <many>:
+/// <cause> (name, name, name, …)`, largest group first; a group of one as `<one> <name>: <cause>`.
+fn grouped<'a>(
+    items: impl Iterator<Item = (&'a str, String)>,
+    (one, many): (&str, &str),
+) -> Vec<String> {
+    let mut groups: Vec<(&str, usize, Vec<String>, String)> = Vec::new();
+    for (cause, name) in items {
+        let key = crate::api::cause_key(cause);
+        let at = match groups.iter().position(|g| g.3 == key) {
+            Some(at) => at,
+            None => {
+                groups.push((cause, 0, Vec::new(), key));
+                groups.len() - 1
+            }
+        };
+        let g = &mut groups[at];
+        g.1 += 1;
+        if g.2.len() < NAMED {
+            g.2.push(name);
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1));
+    groups
+        .into_iter()
+        .map(|(cause, n, names, _)| {
+            let more = if n > names.len() { ", …" } else { "" };
+            match names.as_slice() {
+                [name] if n == 1 => format!("{one} {name}: {cause}"),
+                _ => format!("{n} {many}: {cause} ({}{more})", names.join(", ")),
+            }
+        })
+        .collect()
+}
+
+/// Blobs listed (by earlier runs or this one) that expired by `now` before they could be stored and
+/// were not reported yet, leaving out those in `already` (found earlier in the run); each is logged as
+/// an error. The run's record marks them reported (`Writer::finish_run`).
 pub(crate) fn lost_blobs(
     store: &dyn Reader,
     now: chrono::DateTime<chrono::Utc>,
+    already: &[FailedBlob],
 ) -> Result<Vec<FailedBlob>, StoreError> {
     Ok(store
         .lost(now)?
         .into_iter()
+        .filter(|p| !already.iter().any(|a| a.content_id == p.content_id))
         .map(|p| {
             let error = format!(
                 "it expired at {} before it could be stored (last error: {}); its events are missing: load \
@@ -169,9 +321,43 @@ pub(crate) fn lost_blobs(
                 content_type: p.content_type,
                 content_created: ts(p.created),
                 error,
+                cause: "expired before it could be stored".to_owned(),
             }
         })
         .collect())
+}
+
+/// What is lost for good: the part of the window the API no longer serves, the blobs that expired
+/// before they could be stored (each already logged by [`lost_blobs`]), and the records this run
+/// quarantined. Under `-q` too: the caller prints every [`Loss`] at error level.
+pub(crate) fn losses(plan: &Plan, lost: &[FailedBlob], quarantined: usize) -> Vec<Loss> {
+    let mut losses = Vec::new();
+    if let Some(expired) = &plan.expired {
+        losses.push(Loss::new("expired_content", 1, expired.describe()));
+    }
+    if !lost.is_empty() {
+        losses.push(Loss::new(
+            "lost_blobs",
+            lost.len(),
+            format!(
+                "{} blobs listed by earlier runs expired before they could be stored (each named above); their \
+                 events are missing: load them with `auditsync import` from a Purview audit export",
+                lost.len()
+            ),
+        ));
+    }
+    if quarantined > 0 {
+        losses.push(Loss::new(
+            "quarantined",
+            quarantined,
+            format!(
+                "{quarantined} records could not be read: each is kept aside in the database's quarantine \
+                 table with its blob and the reason, and the rest of its blob is stored; `auditsync status` \
+                 lists them"
+            ),
+        ));
+    }
+    losses
 }
 
 /// What the listing and the writer add up to.
@@ -188,7 +374,7 @@ pub(crate) struct Assessment {
 
 impl Assessment {
     /// `failed` when the run stopped early, `complete` when nothing is missing (`nothing_lost`: no unit
-    /// failed and none expired), `incomplete` otherwise (the next run retries what is missing).
+    /// failed and nothing is lost for good), `incomplete` otherwise.
     pub(crate) fn outcome(&self, stopped: bool, nothing_lost: bool) -> &'static str {
         if stopped {
             "failed"
@@ -221,7 +407,8 @@ pub(crate) fn assess(
                 content_type: l.stream.clone(),
                 start: ts(seg.start),
                 end: ts(seg.end),
-                error: err.clone(),
+                error: redact(err).into_owned(),
+                cause: redact(&l.cause.clone().unwrap_or_else(|| err.clone())).into_owned(),
             });
         }
         all.extend(l.keys.iter());

@@ -40,6 +40,8 @@ pub(crate) struct WriterReport {
     pub(crate) events_new: usize,
     /// Records in the committed units, kept or not.
     pub(crate) records_seen: usize,
+    /// Records of the committed units that could not be read, stored in the quarantine table.
+    pub(crate) quarantined: usize,
     /// The store's failure that stopped the writer, if one did.
     pub(crate) error: Option<StoreError>,
 }
@@ -121,6 +123,7 @@ fn commit(
         report.stored.insert(u.ledger.key().to_owned());
         report.events_kept += u.events.len();
         report.records_seen += u.records_seen;
+        report.quarantined += u.quarantined.len();
     }
     report.events_new += inserted;
     Ok(())

@@ -2,7 +2,7 @@
 //! `status`, and pruning by age.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{SqliteStore, map_write};
 use crate::model::Event;
@@ -14,17 +14,24 @@ const PRUNE_BATCH: usize = 10_000;
 
 /// An event's row; the same event again (same `Id`) changes nothing.
 pub(super) const INSERT_EVENT: &str = "INSERT INTO audit_events (id, creation_time, operation, workload, \
-     record_type, user_id, app_id, app_name, environment_id, content_type, content_id, raw) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT(id) DO NOTHING";
+     record_type, user_id, app_id, app_name, environment_id, content_type, content_id, raw, user_key) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT(id) DO NOTHING";
 
-/// Inserts one event with [`INSERT_EVENT`]; 1 if it was new, 0 if it was stored already.
+/// Inserts one event with [`INSERT_EVENT`], inside the caller's transaction, with its `user_key`
+/// ([`user_key`]); 1 if it was new, 0 if it was stored already.
 pub(super) fn insert_event(
-    stmt: &mut rusqlite::CachedStatement<'_>,
+    tx: &Transaction<'_>,
     e: &Event,
     content_type: Option<&str>,
     content_id: &str,
 ) -> rusqlite::Result<usize> {
-    stmt.execute(params![
+    let key = user_key(
+        tx,
+        e.user_object_id.as_deref(),
+        e.user_upn.as_deref(),
+        &e.creation_time,
+    )?;
+    tx.prepare_cached(INSERT_EVENT)?.execute(params![
         e.id,
         e.creation_time,
         e.operation,
@@ -36,8 +43,55 @@ pub(super) fn insert_event(
         e.environment_id,
         content_type,
         content_id,
-        e.raw
+        e.raw,
+        key
     ])
+}
+
+/// The key a person is counted by (`audit_events.user_key`): their Entra object id where the record
+/// carries it; else the object id another record of the same UPN carried (`user_identities`); else
+/// the lower-cased UPN; `None` when the record names no user.
+///
+/// A record that carries both keeps `user_identities` current (UPN → the object id of the newest
+/// record naming both, and when that was) and, the first time a UPN is linked, moves the rows
+/// counted by that UPN so far onto the object id, in the caller's transaction: a person is one key,
+/// whichever record came first.
+pub(super) fn user_key(
+    tx: &Transaction<'_>,
+    object_id: Option<&str>,
+    upn: Option<&str>,
+    seen: &str,
+) -> rusqlite::Result<Option<String>> {
+    match (object_id, upn) {
+        (Some(oid), Some(upn)) => {
+            let known: Option<String> = tx
+                .prepare_cached("SELECT object_id FROM user_identities WHERE upn = ?1")?
+                .query_row([upn], |r| r.get(0))
+                .optional()?;
+            // The newest record wins the UPN (a UPN given to someone else later); an older one,
+            // imported from history, does not take it back. Nothing is written when nothing changes.
+            tx.prepare_cached(
+                "INSERT INTO user_identities (upn, object_id, last_seen) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(upn) DO UPDATE SET object_id = excluded.object_id, last_seen = excluded.last_seen \
+                 WHERE excluded.last_seen > user_identities.last_seen",
+            )?
+            .execute(params![upn, oid, seen])?;
+            if known.is_none() {
+                tx.prepare_cached("UPDATE audit_events SET user_key = ?2 WHERE user_key = ?1")?
+                    .execute(params![upn, oid])?;
+            }
+            Ok(Some(oid.to_owned()))
+        }
+        (Some(oid), None) => Ok(Some(oid.to_owned())),
+        (None, Some(upn)) => {
+            let known: Option<String> = tx
+                .prepare_cached("SELECT object_id FROM user_identities WHERE upn = ?1")?
+                .query_row([upn], |r| r.get(0))
+                .optional()?;
+            Ok(Some(known.unwrap_or_else(|| upn.to_owned())))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 impl SqliteStore {
@@ -51,14 +105,8 @@ impl SqliteStore {
             .transaction()
             .map_err(|e| map_write(&self.path, e))?;
         let mut inserted = 0;
-        {
-            let mut stmt = tx
-                .prepare_cached(INSERT_EVENT)
-                .map_err(|e| map_write(&self.path, e))?;
-            for e in events {
-                inserted += insert_event(&mut stmt, e, None, source)
-                    .map_err(|e| map_write(&self.path, e))?;
-            }
+        for e in events {
+            inserted += insert_event(&tx, e, None, source).map_err(|e| map_write(&self.path, e))?;
         }
         tx.commit().map_err(|e| map_write(&self.path, e))?;
         Ok(inserted)

@@ -9,7 +9,7 @@ use rusqlite::params;
 use super::events::insert_event;
 use super::{SqliteStore, map_write};
 use crate::model::{BlobRef, LedgerEntry, Unit};
-use crate::store::{Pending, StoreError};
+use crate::store::{Pending, QuarantinedRecord, StoreError};
 use crate::time::{parse_stored, ts};
 
 impl SqliteStore {
@@ -46,7 +46,8 @@ impl SqliteStore {
                 stmt.execute(params![
                     b.content_id,
                     b.content_type,
-                    b.content_uri,
+                    // As handed back by the service, which could have put a credential in it.
+                    crate::redact::redact(&b.content_uri),
                     ts(b.created),
                     b.expiration.map(ts),
                     now
@@ -65,14 +66,18 @@ impl SqliteStore {
             .transaction()
             .map_err(|e| map_write(&self.path, e))?;
         {
-            let mut event = tx
-                .prepare_cached(super::events::INSERT_EVENT)
-                .map_err(|e| map_write(&self.path, e))?;
             let mut ledger = tx
                 .prepare_cached(
                     "INSERT INTO blob_ledger (content_id, content_type, content_created, content_expiration, \
                      stored_at, records_seen, records_kept) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                      ON CONFLICT(content_id) DO NOTHING",
+                )
+                .map_err(|e| map_write(&self.path, e))?;
+            let mut quarantine = tx
+                .prepare_cached(
+                    "INSERT INTO quarantine (origin, content_type, content_uri, position, reason, raw, \
+                     quarantined_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                     ON CONFLICT(origin, position) DO NOTHING",
                 )
                 .map_err(|e| map_write(&self.path, e))?;
             let mut unpend = tx
@@ -81,9 +86,21 @@ impl SqliteStore {
             for unit in units {
                 let LedgerEntry::Blob(blob) = &unit.ledger;
                 for e in &unit.events {
-                    inserted +=
-                        insert_event(&mut event, e, Some(&blob.content_type), &blob.content_id)
-                            .map_err(|e| map_write(&self.path, e))?;
+                    inserted += insert_event(&tx, e, Some(&blob.content_type), &blob.content_id)
+                        .map_err(|e| map_write(&self.path, e))?;
+                }
+                for q in &unit.quarantined {
+                    quarantine
+                        .execute(params![
+                            blob.content_id,
+                            blob.content_type,
+                            blob.content_uri,
+                            i64::try_from(q.position).unwrap_or(i64::MAX),
+                            q.reason,
+                            q.raw,
+                            now
+                        ])
+                        .map_err(|e| map_write(&self.path, e))?;
                 }
                 ledger
                     .execute(params![
@@ -113,7 +130,8 @@ impl SqliteStore {
         self.conn
             .execute(
                 "UPDATE pending_blobs SET attempts = attempts + 1, last_error = ?2 WHERE content_id = ?1",
-                params![content_id, error],
+                // The error may quote a service's answer that echoed a credential.
+                params![content_id, crate::redact::redact(error)],
             )
             .map(drop)
             .map_err(|e| self.write_err(e))
@@ -127,6 +145,38 @@ impl SqliteStore {
                 |r| r.get(0),
             )
             .map_err(|e| self.read_err(e))
+    }
+
+    pub(super) fn read_quarantine(
+        &self,
+        newest: usize,
+    ) -> Result<(i64, Vec<QuarantinedRecord>), StoreError> {
+        let count = self
+            .conn
+            .query_row("SELECT count(*) FROM quarantine", [], |r| r.get(0))
+            .map_err(|e| self.read_err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT quarantined_at, origin, content_type, position, reason FROM quarantine \
+                 ORDER BY id DESC LIMIT ?1",
+            )
+            .map_err(|e| self.read_err(e))?;
+        let rows = stmt
+            .query_map([i64::try_from(newest).unwrap_or(i64::MAX)], |r| {
+                Ok(QuarantinedRecord {
+                    quarantined_at: r.get(0)?,
+                    origin: r.get(1)?,
+                    content_type: r.get(2)?,
+                    position: r.get(3)?,
+                    reason: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.read_err(e))?;
+        let newest = rows
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.read_err(e))?;
+        Ok((count, newest))
     }
 
     pub(super) fn read_ledger_size(&self) -> Result<i64, StoreError> {

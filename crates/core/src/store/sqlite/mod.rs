@@ -20,8 +20,8 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::lock::{self, Share};
 use super::{
-    AppRow, DayRow, OperationCount, Pending, Pruned, Reader, ReportFilter, RunLock, RunRecord,
-    StoreError, UserRow, Writer, check_path,
+    AppRow, DayRow, OperationCount, Pending, Pruned, QuarantinedRecord, Reader, ReportFilter,
+    RunLock, RunRecord, StoreError, UserRow, Writer, check_path,
 };
 use crate::model::{BlobRef, Event, Unit};
 
@@ -126,7 +126,7 @@ fn connect_read_only(path: &Path) -> Result<(Connection, Share), StoreError> {
 }
 
 /// `path` with `suffix` appended to its file name (`auditsync.db-wal`).
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+pub(in crate::store) fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
@@ -247,6 +247,7 @@ impl SqliteStore {
             });
         }
         let existed = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        create_private(path)?;
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -312,6 +313,30 @@ impl SqliteStore {
     }
 }
 
+/// Creates the database file, empty and readable by its owner only (0600: it holds user names and IP
+/// addresses), if it is not there, so that SQLite does not create it with the umask's mode. SQLite
+/// gives its `-wal`, `-shm` and `-journal` the database file's mode. An existing file keeps its mode
+/// (an admin may have chosen one, e.g. 0640 for a reporting group).
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .map(drop)
+        .map_err(|e| StoreError::Write {
+            path: path.to_owned(),
+            reason: format!(
+                "it cannot be created ({e}); check that its folder exists and is writable, and that the \
+                 disk is not full"
+            ),
+        })
+}
+
 /// SQLite's own words for an error, without the statement it was running.
 fn sqlite_message(e: &rusqlite::Error) -> String {
     match e {
@@ -350,6 +375,9 @@ impl Reader for SqliteStore {
     fn watermark(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.read_watermark()
     }
+    fn watermark_not_after(&self, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.read_watermark_not_after(at)
+    }
     fn last_run(&self) -> Result<Option<RunRecord>, StoreError> {
         self.read_last_run()
     }
@@ -367,6 +395,9 @@ impl Reader for SqliteStore {
     }
     fn ledger_size(&self) -> Result<i64, StoreError> {
         self.read_ledger_size()
+    }
+    fn quarantine(&self, newest: usize) -> Result<(i64, Vec<QuarantinedRecord>), StoreError> {
+        self.read_quarantine(newest)
     }
     fn events_by_operation(&self) -> Result<Vec<OperationCount>, StoreError> {
         self.read_events_by_operation()

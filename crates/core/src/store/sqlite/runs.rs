@@ -19,6 +19,31 @@ impl SqliteStore {
         Ok(v.as_deref().and_then(parse_stored))
     }
 
+    /// The latest watermark a finished run recorded in its summary (`$.watermark`) that is not after
+    /// `at`; runs whose summary is not JSON or names no watermark are passed over.
+    pub(super) fn read_watermark_not_after(
+        &self,
+        at: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT json_extract(summary, '$.watermark') FROM runs \
+                 WHERE json_valid(summary) AND json_type(summary, '$.watermark') = 'text'",
+            )
+            .map_err(|e| self.read_err(e))?;
+        let marks = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.read_err(e))?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|e| self.read_err(e))?;
+        Ok(marks
+            .iter()
+            .filter_map(|m| parse_stored(m))
+            .filter(|m| *m <= at)
+            .max())
+    }
+
     pub(super) fn write_watermark(&mut self, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.conn
             .execute(
@@ -56,7 +81,8 @@ impl SqliteStore {
             .map_err(|e| map_write(&self.path, e))?;
         tx.execute(
             "UPDATE runs SET finished_at = ?2, outcome = ?3, summary = ?4 WHERE id = ?1",
-            params![id, ts(Utc::now()), outcome, summary],
+            // The summary quotes errors, which may quote a service's answer that echoed a credential.
+            params![id, ts(Utc::now()), outcome, crate::redact::redact(summary)],
         )
         .map_err(|e| map_write(&self.path, e))?;
         for content_id in reported_lost {

@@ -7,6 +7,7 @@ use chrono::TimeDelta;
 use super::*;
 use crate::model::LedgerEntry;
 use crate::time::parse_stored;
+use rusqlite::params;
 
 fn blob(id: &str) -> BlobRef {
     BlobRef {
@@ -26,6 +27,8 @@ fn event(id: &str) -> Event {
         workload: None,
         record_type: Some(256),
         user_id: None,
+        user_object_id: None,
+        user_upn: None,
         app_id: None,
         app_name: None,
         environment_id: None,
@@ -38,6 +41,7 @@ fn unit(id: &str, events: Vec<Event>, records_seen: usize) -> Unit {
         ledger: LedgerEntry::Blob(blob(id)),
         events,
         records_seen,
+        quarantined: Vec::new(),
     }
 }
 
@@ -341,6 +345,33 @@ fn a_version_1_database_upgrades_to_the_current_schema_and_keeps_its_rows() {
     conn.execute_batch(include_str!("fixtures/v1.sql")).unwrap();
     let rows = row_counts(&conn);
     assert!(rows.iter().all(|(_, n)| *n > 0), "{rows:?}");
+    // Rows 0.1.0 stored from real records: the upgrade reads who the user is from each row's
+    // AuditData (object id from enduser.id, UserKey or a GUID UserId; else the UPN, linked to the
+    // object id another row of that UPN carries), and the legacy launches' app names.
+    for (id, user_id, record_type, app_name, raw) in [
+        (
+            "v1-a",
+            "AmberR@CONTOSO.onmicrosoft.com",
+            256,
+            Some("Project Intake"),
+            r#"{"Id":"v1-a","RecordType":256,"CreationTime":"2026-11-21T09:00:00","Operation":"LaunchPowerApp","UserId":"AmberR@CONTOSO.onmicrosoft.com","UserKey":"7ff1e0f1-e2a4-48a0-874e-34db43893df1","PropertyCollection":[{"Name":"enduser.id","Value":"7ff1e0f1-e2a4-48a0-874e-34db43893df1"}]}"#,
+        ),
+        (
+            "v1-b",
+            "7ff1e0f1-e2a4-48a0-874e-34db43893df1",
+            45,
+            None,
+            r#"{"Id":"v1-b","RecordType":45,"CreationTime":"2026-11-21T09:30:00","Operation":"LaunchPowerApp","UserId":"7ff1e0f1-e2a4-48a0-874e-34db43893df1","AppName":"a601eda5-055e-4c27-9976-e4e7d232c8a4","AdditionalInfo":"{\"appName\":\"Project Intake\"}"}"#,
+        ),
+    ] {
+        conn.execute(
+            "INSERT INTO audit_events VALUES (?1, '2026-11-21T09:00:00Z', 'LaunchPowerApp', NULL, ?3, ?2, \
+             'a601eda5-055e-4c27-9976-e4e7d232c8a4', ?4, NULL, 'Audit.General', 'c', ?5)",
+            params![id, user_id, record_type, app_name, raw],
+        )
+        .unwrap();
+    }
+    let rows = row_counts(&conn);
     drop(conn);
 
     let mut s = open(&p).unwrap();
@@ -358,17 +389,51 @@ fn a_version_1_database_upgrades_to_the_current_schema_and_keeps_its_rows() {
         event_ids(&s),
         [
             "8d2a6c1e-0000-4000-8000-000000000001",
-            "8d2a6c1e-0000-4000-8000-000000000002"
+            "8d2a6c1e-0000-4000-8000-000000000002",
+            "v1-a",
+            "v1-b"
         ]
     );
     let apps = s.report_apps(&ReportFilter::default()).unwrap();
     assert_eq!(apps.len(), 2);
+    // Amber (by UPN in the fixture's row, and in v1-a with her object id, and by object id alone in
+    // v1-b) is one user of Project Intake; the legacy row got its name.
+    assert_eq!(
+        (
+            apps[0].app_name.as_deref(),
+            apps[0].launches,
+            apps[0].unique_users
+        ),
+        (Some("Project Intake"), 3, 1)
+    );
+    let name: Option<String> = s
+        .conn
+        .query_row(
+            "SELECT app_name FROM audit_events WHERE id = 'v1-b'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(name.as_deref(), Some("Project Intake"));
+    let users = s.report_users(&ReportFilter::default()).unwrap();
+    let users: Vec<(Option<&str>, i64)> = users
+        .iter()
+        .map(|u| (u.user_id.as_deref(), u.launches))
+        .collect();
+    assert_eq!(
+        users,
+        [
+            (Some("amberr@contoso.onmicrosoft.com"), 3),
+            (Some("ben@contoso.onmicrosoft.com"), 1)
+        ]
+    );
+    assert_eq!(s.quarantine(5).unwrap(), (0, Vec::new()));
 
     // The same schema as a database this binary creates, and it takes new units.
     let fresh = open(&dir.path().join("fresh.db")).unwrap();
     assert_eq!(schema(&s.conn), schema(&fresh.conn));
     s.commit(&[unit("b-new", vec![event("e-new")], 1)]).unwrap();
-    assert_eq!(event_ids(&s).len(), 3);
+    assert_eq!(event_ids(&s).len(), 5);
 }
 
 #[cfg(unix)]
@@ -439,4 +504,191 @@ fn reading_a_database_in_a_folder_that_does_not_exist_says_so() {
         SqliteStore::open_read(&dir.path().join("a.db")),
         Err(StoreError::Missing(_))
     ));
+}
+
+#[test]
+fn the_latest_watermark_not_after_a_time_comes_from_the_runs_summaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    let now = parse_stored("2026-11-22T10:00:00Z").unwrap();
+    assert_eq!(s.watermark_not_after(now).unwrap(), None);
+    for summary in [
+        r#"{"watermark":"2026-11-20T10:00:00Z"}"#,
+        r#"{"watermark":"2026-11-21T09:00:00Z"}"#,
+        r#"{"watermark":"2026-11-25T10:00:00Z"}"#,
+        r#"{"watermark":null}"#,
+        "{}",
+        "not json",
+    ] {
+        let run = s.begin_run((now, now)).unwrap();
+        s.finish_run(run, "complete", summary, &[]).unwrap();
+    }
+    assert_eq!(
+        s.watermark_not_after(now).unwrap(),
+        parse_stored("2026-11-21T09:00:00Z")
+    );
+    assert_eq!(
+        s.watermark_not_after(parse_stored("2026-11-21T08:00:00Z").unwrap())
+            .unwrap(),
+        parse_stored("2026-11-20T10:00:00Z")
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_database_and_its_wal_and_shm_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let mut s = open(&path).unwrap();
+    s.commit(&[unit("b1", vec![event("e1")], 1)]).unwrap();
+    // While the store is open its WAL and WAL index are there; SQLite gives them the file's mode.
+    for file in [path.clone(), sidecar(&path, "-wal"), sidecar(&path, "-shm")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+}
+
+/// A launch by a user named as records name them: `user_id` as logged, and what `extract` read.
+fn launch_by(id: &str, day: u32, app: &str, oid: Option<&str>, upn: Option<&str>) -> Event {
+    Event {
+        creation_time: format!("2026-01-0{day}T10:00:00Z"),
+        app_id: Some(app.into()),
+        user_id: upn.or(oid).map(str::to_owned),
+        user_object_id: oid.map(str::to_owned),
+        user_upn: upn.map(str::to_lowercase),
+        ..event(id)
+    }
+}
+
+const O1: &str = "11111111-1111-4111-8111-111111111111";
+const O2: &str = "22222222-2222-4222-8222-222222222222";
+
+/// The same person named by UPN in some records and by object id in others is one user, whichever
+/// came first; counts computed by hand.
+#[test]
+fn a_person_named_by_upn_and_by_object_id_is_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    // Alice by UPN only, before any record links her UPN to her object id.
+    s.commit(&[unit(
+        "b1",
+        vec![launch_by("e1", 1, "app-a", None, Some("alice@x.com"))],
+        1,
+    )])
+    .unwrap();
+    // The linking record (both), then her object id alone, Bob by UPN, Alice by UPN again (in
+    // capitals), someone known only by object id, and a launch naming nobody.
+    s.commit(&[unit(
+        "b2",
+        vec![
+            launch_by("e2", 1, "app-a", Some(O1), Some("Alice@X.com")),
+            launch_by("e3", 2, "app-b", Some(O1), None),
+            launch_by("e4", 2, "app-a", None, Some("bob@x.com")),
+        ],
+        3,
+    )])
+    .unwrap();
+    // Through the import path too.
+    s.insert_events(
+        &[
+            launch_by("e5", 2, "app-b", None, Some("ALICE@x.com")),
+            launch_by("e6", 2, "app-a", Some(O2), None),
+            launch_by("e7", 2, "app-a", None, None),
+        ],
+        "import:x.csv",
+    )
+    .unwrap();
+
+    let all = ReportFilter::default();
+    let apps: Vec<(Option<String>, i64, i64)> = s
+        .report_apps(&all)
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.app_id, a.launches, a.unique_users))
+        .collect();
+    assert_eq!(
+        apps,
+        [
+            (Some("app-a".into()), 5, 3), // Alice, Bob, O2
+            (Some("app-b".into()), 2, 1), // Alice twice
+        ]
+    );
+    let users: Vec<(Option<String>, i64, i64)> = s
+        .report_users(&all)
+        .unwrap()
+        .into_iter()
+        .map(|u| (u.user_id, u.launches, u.apps))
+        .collect();
+    assert_eq!(
+        users,
+        [
+            (Some("alice@x.com".into()), 4, 2),
+            (Some(O2.into()), 1, 1),
+            (Some("bob@x.com".into()), 1, 1),
+            (None, 1, 1),
+        ]
+    );
+    let days: Vec<(String, i64, i64)> = s
+        .report_daily(&all)
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.day, d.launches, d.unique_users))
+        .collect();
+    assert_eq!(
+        days,
+        [("2026-01-01".into(), 2, 1), ("2026-01-02".into(), 5, 3)]
+    );
+    // The key is a column, filled at write time.
+    let keys: Vec<Option<String>> = s
+        .conn
+        .prepare("SELECT user_key FROM audit_events ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let o = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        keys,
+        [o(O1), o(O1), o(O1), o("bob@x.com"), o(O1), o(O2), None]
+    );
+}
+
+/// A record that cannot be read is stored in the quarantine with its blob's ledger row; committing
+/// the blob again adds nothing; the reader counts them and shows the newest first.
+#[test]
+fn quarantined_records_commit_with_their_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    s.add_pending(&[blob("b1")]).unwrap();
+    let q = |position: u64, reason: &str| crate::model::Quarantined {
+        position,
+        raw: format!("{{\"n\":{position}}}"),
+        reason: reason.into(),
+    };
+    let mut u = unit("b1", vec![event("e1")], 3);
+    u.quarantined = vec![
+        q(0, "it has no Id"),
+        q(2, "its CreationTime \"x\" is not a time"),
+    ];
+    s.commit(std::slice::from_ref(&u)).unwrap();
+    assert!(s.pending().unwrap().is_empty(), "the blob counts as stored");
+    assert_eq!(s.ledger_size().unwrap(), 1);
+    s.commit(&[u]).unwrap();
+    let (count, newest) = s.quarantine(1).unwrap();
+    assert_eq!(count, 2);
+    assert_eq!(newest.len(), 1);
+    assert_eq!((newest[0].origin.as_str(), newest[0].position), ("b1", 2));
+    assert_eq!(newest[0].content_type.as_deref(), Some("Audit.General"));
+    assert_eq!(newest[0].reason, "its CreationTime \"x\" is not a time");
+    let (raw, uri): (String, String) = s
+        .conn
+        .query_row(
+            "SELECT raw, content_uri FROM quarantine WHERE position = 0",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((raw.as_str(), uri.as_str()), ("{\"n\":0}", "https://x/b1"));
 }
