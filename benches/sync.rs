@@ -34,6 +34,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 fn main() {
+    // reqwest is built without a default TLS provider (see auditsync-core's `net`).
+    auditsync_core::net::install_tls_provider();
     let quick = std::env::args().any(|a| a == "--quick");
     let dir = tempfile::tempdir().expect("temp dir");
     let (blobs_per_hour, records) = if quick { (20, 200) } else { (87, 500) };

@@ -3,16 +3,19 @@
 //! line on success either, so a complete cron run prints nothing), `-v` adds
 //! auditsync's debug detail, `-vv` its trace (each line under its spans: the run, the content type and
 //! segment, the blob, the request and its attempt), `-vvv` every library's trace too (hyper, rustls…).
-//! `AUDITSYNC_LOG` (an `EnvFilter` directive such as `debug` or `auditsync=trace,hyper=info`) overrides
-//! them. The targets are `auditsync` (the commands), `auditsync_core` and `auditsync_simulator`; the
-//! directive `auditsync` matches all three.
+//! `AUDITSYNC_LOG` (a list of `[target=]level` directives such as `debug` or
+//! `auditsync=trace,hyper=info`, read by `tracing_subscriber`'s `Targets`) overrides them. The
+//! targets are `auditsync` (the commands), `auditsync_core` and `auditsync_simulator`; the directive
+//! `auditsync` matches all three.
 //!
 //! Every line passes [`auditsync_core::redact::redact`] on its way to stderr, whatever wrote it (a
 //! library's trace of a request, a service's answer quoted in a warning).
 
 use std::io::{IsTerminal, Write};
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Installs the subscriber: `verbose` is the count of `-v`, `quiet` is `-q`.
@@ -24,13 +27,18 @@ pub fn init(verbose: u8, quiet: bool) {
         (false, 2) => "warn,auditsync=trace",
         (false, _) => "trace",
     };
-    let filter =
-        EnvFilter::try_from_env("AUDITSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let filter: Targets = std::env::var("AUDITSYNC_LOG")
+        .ok()
+        .and_then(|directives| directives.parse().ok())
+        .or_else(|| default.parse().ok())
+        .unwrap_or_default();
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(RedactingStderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_target(verbose > 0)
+        .with_target(verbose > 0);
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(filter)
         .try_init();
     // A panic's message passes the same filter (the default hook would print it as it is).
     std::panic::set_hook(Box::new(|info| {

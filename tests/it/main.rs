@@ -12,6 +12,7 @@
 mod architecture;
 mod auth;
 mod bounds;
+mod build;
 mod common;
 mod config;
 mod cron;

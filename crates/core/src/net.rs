@@ -93,6 +93,7 @@ pub fn same_origin(a: &Url, b: &Url) -> bool {
 /// # Errors
 /// [`NetError::Client`] when the TLS stack cannot be set up.
 pub fn http_client() -> Result<reqwest::Client, NetError> {
+    install_tls_provider();
     reqwest::Client::builder()
         .user_agent(concat!("auditsync/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
@@ -101,6 +102,17 @@ pub fn http_client() -> Result<reqwest::Client, NetError> {
         .timeout(REQUEST_TIMEOUT)
         .build()
         .map_err(|e| NetError::Client(chain(&e)))
+}
+
+/// Makes *ring* the process's rustls crypto provider, once; a no-op when one is installed already.
+///
+/// reqwest is built with `rustls-no-provider`: *ring* builds in seconds where aws-lc-rs (reqwest's
+/// default) compiles a C library for minutes, and offers the same TLS 1.2/1.3 suites Microsoft's
+/// endpoints use (see BENCHMARKS.md, "Cold build and binary"). Every reqwest client in the process,
+/// including those the tests and the benchmark build, needs a provider before it is built.
+pub fn install_tls_provider() {
+    // `Err` only means another provider is installed already, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The HTTP client with the slowest answer it accepts: each request's headers must arrive, and then

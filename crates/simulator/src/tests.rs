@@ -29,6 +29,8 @@ fn spec() -> SimSpec {
 }
 
 fn http() -> Client {
+    // reqwest is built without a default TLS provider (see auditsync-core's `net`).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Client::builder()
         .no_proxy()
         .build()
