@@ -699,6 +699,87 @@ mod tests {
         ));
     }
 
+    /// `--from` without `--to` is measured against now, and the refusal says so (never naming a `--to`
+    /// that was not given); one within the current second cannot make a whole second before now.
+    #[test]
+    fn a_from_at_or_after_now_is_refused_naming_now() {
+        let s = settings();
+        let now = at("2026-11-29T21:40:29.932506Z");
+        let refuse = |from: &str, to: Option<&str>| {
+            window(
+                now,
+                &s,
+                Some(Range {
+                    from: at(from),
+                    to: to.map(at),
+                }),
+                None,
+                None,
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        // 0.2 s ago: inside the current second, so the window [29, 29) would be empty.
+        for from in [
+            "2026-11-29T21:40:29.732506Z",
+            "2026-11-29T21:40:29Z",
+            "2026-11-29T21:40:29.932505Z",
+        ] {
+            let msg = refuse(from, None);
+            assert!(
+                msg.contains("is not before now (2026-11-29T21:40:29Z)") && !msg.contains("--to"),
+                "{msg}"
+            );
+            assert!(msg.contains("earlier --from"), "{msg}");
+            // The same with a --to in the future (cut to now).
+            let msg = refuse(from, Some("2026-11-30"));
+            assert!(msg.contains("is not before now"), "{msg}");
+        }
+        // A --to inside the current second is cut to the last whole second too.
+        let msg = refuse("2026-11-29T21:40:29.1Z", Some("2026-11-29T21:40:29.5Z"));
+        assert!(msg.contains("is not before now"), "{msg}");
+        // In the future: a few seconds, an hour, with or without a later --to.
+        for (from, to) in [
+            ("2026-11-29T21:40:29.932506Z", None),
+            ("2026-11-29T21:40:33Z", None),
+            ("2026-11-29T22:40+01:00", None),
+            ("2026-11-29T23:00Z", Some("2026-11-30T00:00Z")),
+        ] {
+            let msg = refuse(from, to);
+            assert!(
+                msg.contains("is in the future")
+                    && msg.contains("now is 2026-11-29T21:40:29")
+                    && !msg.contains("--to"),
+                "{msg}"
+            );
+        }
+        // Both given and reversed: the --to as given is named.
+        let msg = refuse("2026-11-29T10:00Z", Some("2026-11-29T09:00Z"));
+        assert!(
+            msg.contains("is not before --to 2026-11-29T09:00:00Z"),
+            "{msg}"
+        );
+        // A second and a bit ago is a valid one-second window.
+        let p = window(
+            now,
+            &s,
+            Some(Range {
+                from: at("2026-11-29T21:40:28.9Z"),
+                to: None,
+            }),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            p.segments,
+            [Segment {
+                start: at("2026-11-29T21:40:28Z"),
+                end: at("2026-11-29T21:40:29Z")
+            }]
+        );
+    }
+
     #[test]
     fn the_watermark_moves_only_over_an_unbroken_prefix() {
         let seg = |a: &str, b: &str| Segment {
