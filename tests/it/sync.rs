@@ -373,7 +373,8 @@ fn gzip_is_accepted_when_the_service_offers_it() {
 
 /// `--from`/`--to` take a zone on every form (a date, a minute, a second; `Z`, `±HH:MM`, `±HHMM`,
 /// `±HH`; `T`, `t` or a space), in `sync` and `report` alike; a `--from` at or after now is refused
-/// naming now, never a `--to` that was not given.
+/// naming now, never a `--to` that was not given; `prune --older-than` reads spellings of an age and
+/// explains a time given instead.
 #[test]
 fn from_and_to_take_a_zone_on_every_form_and_a_late_from_names_now() {
     use chrono::{DurationRound, FixedOffset};
@@ -458,6 +459,15 @@ fn from_and_to_take_a_zone_on_every_form_and_a_late_from_names_now() {
         refused += 1;
     }
     assert!(refused > 0, "a --from 0.2 s ago was never refused");
+
+    // `prune --older-than` takes an age as an admin spells it, and answers a time with its age.
+    env.run(&["prune", "--older-than", "400 Days", "--dry-run"])
+        .assert_code(0);
+    let yesterday = (Utc::now() - TimeDelta::hours(25)).to_rfc3339();
+    env.run(&["prune", "--older-than", &yesterday])
+        .assert_code(2)
+        .assert_stderr("a time, not an age")
+        .assert_stderr("--older-than 2d deletes what was created before");
 }
 
 /// `report apps --format json --from <from>`'s stdout.

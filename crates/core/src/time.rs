@@ -169,30 +169,99 @@ fn zone(z: &[u8]) -> Result<TimeDelta, &'static str> {
     }
 }
 
-/// Parses an age such as `400d`, `52w` or `48h` (also `days`, `weeks`, `hours`), more than zero and
-/// at most a hundred years.
+/// Parses `--older-than`: a whole number of days, weeks or hours, `400d`, `52w`, `48h` (also `400 d`,
+/// `400 days`, `1 week`, `48 hours`, `12hrs`; units in any case), more than zero and at most a hundred
+/// years.
 ///
 /// # Errors
-/// A sentence with an example of the accepted form, for clap to print (exit 2).
+/// A sentence saying what is wrong, with an example of the accepted form, for clap to print (exit 2):
+/// a time where an age belongs is answered with the age it stands for (counted back from now), months
+/// and years with their length in days, minutes and seconds with the hour as the shortest unit.
 pub fn parse_age(s: &str) -> Result<TimeDelta, String> {
+    age(s).map_err(|why| {
+        format!(
+            "{s:?} is not an age: {why}; write a whole number of days, weeks or hours, such as 400d, 52w or 48h"
+        )
+    })
+}
+
+/// [`parse_age`]'s reading, the reason for a refusal as the error.
+fn age(s: &str) -> Result<TimeDelta, String> {
     let t = s.trim();
+    if let Ok(time) = parse_cli_time(t) {
+        return Err(age_of(time, Utc::now()));
+    }
+    if t.starts_with('-') {
+        return Err("it must be more than 0".into());
+    }
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not an age like 400d, 52w or 48h"))?;
-    let age = match unit {
+    if number.is_empty() {
+        return Err("it must start with a number".into());
+    }
+    if unit.starts_with(['.', ',']) {
+        return Err("it must be a whole number (write 36h for a day and a half)".into());
+    }
+    let hundred_years =
+        || "it is more than a hundred years; nothing older can be stored".to_owned();
+    let n: i64 = number.parse().map_err(|_| hundred_years())?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let age = match unit.as_str() {
         "d" | "day" | "days" => TimeDelta::try_days(n),
-        "w" | "week" | "weeks" => TimeDelta::try_weeks(n),
-        "h" | "hour" | "hours" => TimeDelta::try_hours(n),
-        _ => return Err(format!("{s:?} is not an age like 400d, 52w or 48h")),
+        "w" | "wk" | "wks" | "week" | "weeks" => TimeDelta::try_weeks(n),
+        "h" | "hr" | "hrs" | "hour" | "hours" => TimeDelta::try_hours(n),
+        "" => return Err(format!("the unit is missing: {n}d, {n}w or {n}h")),
+        "m" => {
+            return Err(format!(
+                "m could be minutes or months: write hours ({n}h) or days"
+            ));
+        }
+        "mo" | "mon" | "mons" | "month" | "months" => {
+            return Err(format!(
+                "months are not taken (their length varies); {n} months are at most {}d",
+                n.saturating_mul(31).min(99_999)
+            ));
+        }
+        "y" | "yr" | "yrs" | "year" | "years" => {
+            return Err(format!(
+                "years are not taken (their length varies); {n} years are {}d, or {}d with leap days",
+                n.saturating_mul(365).min(99_999),
+                n.saturating_mul(366).min(99_999)
+            ));
+        }
+        "min" | "mins" | "minute" | "minutes" | "s" | "sec" | "secs" | "second" | "seconds" => {
+            return Err("the shortest unit is the hour".into());
+        }
+        _ => {
+            return Err(format!(
+                "{unit:?} is not a unit: d (days), w (weeks) or h (hours)"
+            ));
+        }
     };
     if n == 0 {
-        return Err("the age must be more than 0".into());
+        return Err("it must be more than 0".into());
     }
     // Older than anything a database can hold is surely a typo.
     age.filter(|a| *a <= TimeDelta::days(365 * 100))
-        .ok_or_else(|| format!("{s:?} is more than a hundred years; write an age like 400d"))
+        .ok_or_else(hundred_years)
+}
+
+/// The refusal of a time given as an age: the age it stands for at `now`, in whole days rounded up so
+/// that nothing created after it would be deleted.
+fn age_of(time: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    if time >= now {
+        return format!(
+            "it is a time, not an age, and in the future; --older-than counts back from now ({})",
+            ts(now)
+        );
+    }
+    let days = ((now - time).num_seconds() + 86_399) / 86_400;
+    format!(
+        "it is a time, not an age; --older-than counts back from now: {} was at most {days} days ago, and \
+         --older-than {days}d deletes what was created before {}",
+        ts(time),
+        ts(now - TimeDelta::days(days))
+    )
 }
 
 #[cfg(test)]
@@ -475,6 +544,66 @@ mod tests {
         assert_eq!(ts(t), "2026-11-21T07:30:00Z");
         assert_eq!(parse_stored(&ts(t)), Some(t));
         assert_eq!(parse_stored("yesterday"), None);
+    }
+
+    /// `--older-than` reads the spellings an admin writes (a space, capitals, the unit's name), and
+    /// explains what it refuses: a date or time (with the age it stands for), months and years,
+    /// minutes, fractions, a missing unit, zero or less.
+    #[test]
+    fn age_spellings_and_refusals() {
+        for (s, want) in [
+            ("400 d", TimeDelta::days(400)),
+            ("400D", TimeDelta::days(400)),
+            ("400 Days", TimeDelta::days(400)),
+            ("1 day", TimeDelta::days(1)),
+            (" 52 weeks ", TimeDelta::weeks(52)),
+            ("1W", TimeDelta::weeks(1)),
+            ("48 H", TimeDelta::hours(48)),
+            ("12hrs", TimeDelta::hours(12)),
+            ("1 hour", TimeDelta::hours(1)),
+        ] {
+            assert_eq!(parse_age(s), Ok(want), "{s:?}");
+        }
+        for (s, why) in [
+            ("12m", "minutes or months"),
+            ("6 months", "186d"),
+            ("6mo", "186d"),
+            ("2y", "730d"),
+            ("1 year", "365d"),
+            ("30min", "shortest unit is the hour"),
+            ("90s", "shortest unit is the hour"),
+            ("1.5d", "whole number"),
+            ("400", "unit is missing"),
+            ("d", "start with a number"),
+            ("soon", "start with a number"),
+            ("-5d", "more than 0"),
+            ("0h", "more than 0"),
+            ("400x", "\"x\" is not a unit"),
+            ("99999999999999d", "hundred years"),
+            ("36501d", "hundred years"),
+        ] {
+            let err = parse_age(s).unwrap_err();
+            assert!(err.contains(why), "{s:?}: {err}");
+            assert!(err.contains("400d"), "{s:?}: {err}");
+        }
+        // A time where an age belongs: the age it stands for, counted back from now.
+        let ago = Utc::now() - TimeDelta::days(30) - TimeDelta::hours(5);
+        for s in [ago.format("%Y-%m-%d").to_string(), ago.to_rfc3339()] {
+            let err = parse_age(&s).unwrap_err();
+            // Whole days, rounded up: that age deletes nothing created after the time given.
+            let days = ((Utc::now() - at(&s)).num_seconds() + 86_399) / 86_400;
+            assert!(err.contains("a time, not an age"), "{s:?}: {err}");
+            assert!(
+                err.contains(&format!(
+                    "--older-than {days}d deletes what was created before"
+                )),
+                "{s:?}: {err}"
+            );
+        }
+        let later = (Utc::now() + TimeDelta::days(3))
+            .format("%Y-%m-%d")
+            .to_string();
+        assert!(parse_age(&later).unwrap_err().contains("in the future"));
     }
 
     #[test]
