@@ -5,6 +5,8 @@
 //! listing's `contentCreated` ([`parse_time`]), `--from`/`--to` ([`parse_cli_time`]), `--older-than`
 //! ([`parse_age`]), a value read back from the database ([`parse_stored`]). Everything stored or shown
 //! is RFC 3339 UTC in whole seconds ([`ts`]): `2026-11-21T13:17:34Z`.
+//! A record's time and `--from`/`--to` are read by one grammar (the zone and the fraction alike), the
+//! command line's allowing the seconds and the time of day to be left out.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeDelta, Utc};
 
