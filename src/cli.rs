@@ -97,8 +97,8 @@ pub struct ListArgs {
 /// `auditsync sync`.
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Backfill from this time (RFC 3339, YYYY-MM-DD or YYYY-MM-DDTHH:MM; UTC unless an offset is
-    /// given); at most 7 days ago
+    /// Backfill from this time (YYYY-MM-DD, YYYY-MM-DDTHH:MM or RFC 3339, seconds and fraction
+    /// optional; UTC unless a zone Z, +01:00, +0100 or +01 is given); before now, at most 7 days ago
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub from: Option<DateTime<Utc>>,
     /// End of the backfill [default: now]
@@ -156,8 +156,8 @@ pub struct TextReportArgs {
 /// The options of every `report` command.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Only events from this time on (RFC 3339, YYYY-MM-DD or YYYY-MM-DDTHH:MM; UTC unless an offset is
-    /// given)
+    /// Only events from this time on (YYYY-MM-DD, YYYY-MM-DDTHH:MM or RFC 3339, seconds and fraction
+    /// optional; UTC unless a zone Z, +01:00, +0100 or +01 is given)
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub from: Option<DateTime<Utc>>,
     /// Only events before this time
@@ -221,8 +221,8 @@ pub struct ImportArgs {
 /// `auditsync prune`.
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Delete events older than this: a number of days (400d), weeks (52w) or hours (48h); less than
-    /// 7 days needs --include-fetchable
+    /// Delete events older than this: a whole number of days (400d, 400 days), weeks (52w) or hours
+    /// (48h); less than 7 days needs --include-fetchable
     #[arg(long, value_name = "AGE", value_parser = parse_age)]
     pub older_than: chrono::TimeDelta,
     /// Allow an age under 7 days, whose content the API still serves: those events are deleted and the

@@ -370,3 +370,109 @@ fn gzip_is_accepted_when_the_service_offers_it() {
         "every blob came compressed"
     );
 }
+
+/// `--from`/`--to` take a zone on every form (a date, a minute, a second; `Z`, `±HH:MM`, `±HHMM`,
+/// `±HH`; `T`, `t` or a space), in `sync` and `report` alike; a `--from` at or after now is refused
+/// naming now, never a `--to` that was not given; `prune --older-than` reads spellings of an age and
+/// explains a time given instead.
+#[test]
+fn from_and_to_take_a_zone_on_every_form_and_a_late_from_names_now() {
+    use chrono::{DurationRound, FixedOffset};
+    let env = TestEnv::with(|s| s.hours = 6);
+    env.write_config("");
+    env.run(&["subscribe", "start"]).assert_code(0);
+    let hour = Utc::now().duration_trunc(TimeDelta::hours(1)).unwrap();
+    // `t` in the zone `minutes` east of UTC, written with `format`, then `zone` appended.
+    let local = |t: DateTime<Utc>, minutes: i32, format: &str, zone: &str| {
+        let offset = FixedOffset::east_opt(minutes * 60).unwrap();
+        format!("{}{zone}", t.with_timezone(&offset).format(format))
+    };
+    // (hours back, --from, --to): each range one hour long, its ends in two different zones.
+    let cases = [
+        (
+            5,
+            local(hour - TimeDelta::hours(5), 60, "%Y-%m-%dT%H:%M", "+01:00"),
+            local(hour - TimeDelta::hours(4), 330, "%Y-%m-%dT%H:%M", "+0530"),
+        ),
+        (
+            4,
+            local(hour - TimeDelta::hours(4), 300, "%Y-%m-%d %H:%M", "+05"),
+            local(
+                hour - TimeDelta::hours(3),
+                -330,
+                "%Y-%m-%dt%H:%M:%S",
+                "-05:30",
+            ),
+        ),
+        (
+            3,
+            local(hour - TimeDelta::hours(3), 0, "%Y-%m-%dt%H:%M", "z"),
+            local(
+                hour - TimeDelta::hours(2),
+                -60,
+                "%Y-%m-%dT%H:%M:%S.0000000",
+                "-0100",
+            ),
+        ),
+    ];
+    for (back, from, to) in &cases {
+        let s = summary(&env.run(&["sync", "--json", "--from", from, "--to", to]));
+        assert_eq!(s["outcome"], "complete", "{from} {to}");
+        let start = hour - TimeDelta::hours(*back);
+        assert_eq!(time(&s["window_start"]), start, "{from}");
+        assert_eq!(time(&s["window_end"]), start + TimeDelta::hours(1), "{to}");
+    }
+    // `report` reads the same forms: an offset and its UTC twin give the same rows.
+    let day = hour - TimeDelta::hours(5);
+    let utc = report_stdout(&env, &day.format("%Y-%m-%dT%H:%MZ").to_string());
+    for form in [
+        local(day, 60, "%Y-%m-%dT%H:%M", "+01:00"),
+        local(day, 330, "%Y-%m-%d %H:%M:%S", "+0530"),
+        local(day, -300, "%Y-%m-%dT%H:%M:%S.000", "-05"),
+    ] {
+        assert_eq!(report_stdout(&env, &form), utc, "{form}");
+    }
+
+    // A --from in the future, with no --to: "in the future", naming now.
+    let soon = (Utc::now() + TimeDelta::seconds(5)).to_rfc3339();
+    let run = env.run(&["sync", "--from", &soon]);
+    run.assert_code(2)
+        .assert_stderr("is in the future (now is ");
+    assert!(!run.stderr.contains("--to"), "{}", run.all());
+    // One 0.2 s ago, inside the current second: "not before now", naming now. Started early in a
+    // second, so the run reads its clock in the same second; should the machine be slow enough for
+    // the second to turn first, the window is one second long and the run goes through: try again.
+    let mut refused = 0;
+    for _ in 0..3 {
+        while !(250..500).contains(&Utc::now().timestamp_subsec_millis()) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let from = (Utc::now() - TimeDelta::milliseconds(200)).to_rfc3339();
+        let run = env.run(&["sync", "--from", &from]);
+        if run.code == 0 {
+            continue;
+        }
+        run.assert_code(2)
+            .assert_stderr("is not before now (")
+            .assert_stderr("earlier --from");
+        assert!(!run.stderr.contains("--to"), "{}", run.all());
+        refused += 1;
+    }
+    assert!(refused > 0, "a --from 0.2 s ago was never refused");
+
+    // `prune --older-than` takes an age as an admin spells it, and answers a time with its age.
+    env.run(&["prune", "--older-than", "400 Days", "--dry-run"])
+        .assert_code(0);
+    let yesterday = (Utc::now() - TimeDelta::hours(25)).to_rfc3339();
+    env.run(&["prune", "--older-than", &yesterday])
+        .assert_code(2)
+        .assert_stderr("a time, not an age")
+        .assert_stderr("--older-than 2d deletes what was created before");
+}
+
+/// `report apps --format json --from <from>`'s stdout.
+fn report_stdout(env: &TestEnv, from: &str) -> String {
+    let run = env.run(&["report", "apps", "--format", "json", "--from", from]);
+    run.assert_code(0);
+    run.stdout.clone()
+}

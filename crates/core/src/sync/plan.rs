@@ -20,13 +20,37 @@ const CLAMP_MARGIN: TimeDelta = TimeDelta::minutes(2);
 /// Why a window is refused. All of these are found before the first request (exit code 2).
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum WindowError {
-    /// `--from` is not before `--to` (a `--to` in the future having been cut to now).
+    /// `--from` is not before `--to`, both as given.
     #[error("--from {from} is not before --to {to}; give an earlier --from or a later --to")]
     Reversed {
-        /// `--from`, in the [`ts`] form (`2026-11-21T13:17:34Z`).
+        /// `--from`, in the [`ts`] form (`2026-11-21T13:17:34Z`), with its fraction when it has one.
         from: String,
-        /// `--to` (or now), likewise.
+        /// `--to`, likewise.
         to: String,
+    },
+    /// `--from` is later than now (or now exactly).
+    #[error(
+        "--from {from} is in the future (now is {now}); give a --from before now (at most 7 days ago), such \
+         as the time of the last complete sync that `auditsync status` shows"
+    )]
+    FromInFuture {
+        /// `--from`, in the [`ts`] form with its fraction when it has one.
+        from: String,
+        /// This machine's clock, likewise.
+        now: String,
+    },
+    /// `--from` is before now but not before the last whole second, where a window without `--to`
+    /// (or with a `--to` in the current second or later) ends: the API takes whole seconds, so the
+    /// window would be empty.
+    #[error(
+        "--from {from} is not before now ({now}): the API takes whole seconds, so the window ends at {now} and \
+         would be empty; give an earlier --from, at least a second ago"
+    )]
+    FromNotBeforeNow {
+        /// `--from`, in the [`ts`] form with its fraction when it has one.
+        from: String,
+        /// Now, rounded down to the whole second, in the [`ts`] form.
+        now: String,
     },
     /// `--from` is more than 7 days less two minutes ago: the API serves 7 days, counted on its own
     /// clock (management-api.md §2.1), and the two minutes keep the first request inside them.
@@ -155,8 +179,8 @@ fn ceil_second(t: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
-/// Plans the window at `now` (truncated to whole seconds): where it starts and ends, its segments, and
-/// what the admin should be told about it.
+/// Plans the window at `now` (this machine's clock, to the nanosecond; the window ends at most at its
+/// whole second): where it starts and ends, its segments, and what the admin should be told about it.
 ///
 /// The API takes `startTime`/`endTime` to the second (management-api.md §2.1): a `--from` or `--to`
 /// with a fraction (PowerShell's `Get-Date -Format o` writes seven digits) is rounded outwards, the
@@ -178,6 +202,7 @@ pub fn window(
     watermark: Option<DateTime<Utc>>,
     trusted: Option<DateTime<Utc>>,
 ) -> Result<Plan, WindowError> {
+    let clock = now;
     let now = floor_second(now);
     let mut plan = Plan {
         start: now,
@@ -189,7 +214,7 @@ pub fn window(
         expired: None,
     };
     let (start, end) = match range {
-        Some(r) => explicit(now, r, &mut plan.notes)?,
+        Some(r) => explicit(clock, r, &mut plan.notes)?,
         None => {
             let start = now - settings.start_time_unit.times(settings.start_time_interval);
             (catch_up(now, start, trusted, &mut plan), now)
@@ -241,27 +266,45 @@ pub fn window(
     Ok(plan)
 }
 
-/// `--from`/`--to` checked as given, then rounded outwards to whole seconds (see [`window`]).
+/// `--from`/`--to` checked as given against each other and against `clock` (now, to the nanosecond),
+/// then rounded outwards to whole seconds (see [`window`]), the end never past now's whole second.
 fn explicit(
-    now: DateTime<Utc>,
+    clock: DateTime<Utc>,
     Range { from, to }: Range,
     notes: &mut Vec<String>,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), WindowError> {
-    let to = match to {
-        Some(t) if t > now => {
+    let now = floor_second(clock);
+    if let Some(to) = to.filter(|to| from >= *to) {
+        return Err(WindowError::Reversed {
+            from: precise(from),
+            to: precise(to),
+        });
+    }
+    if from >= clock {
+        return Err(WindowError::FromInFuture {
+            from: precise(from),
+            now: precise(clock),
+        });
+    }
+    let end = match to {
+        Some(t) if t > clock => {
             notes.push(format!(
                 "--to {} is in the future; the window ends now",
                 ts(ceil_second(t))
             ));
             now
         }
-        Some(t) => t,
+        // A `--to` inside the current second is rounded up past now: cut to now's whole second.
+        Some(t) => ceil_second(t).min(now),
         None => now,
     };
-    if from >= to {
-        return Err(WindowError::Reversed {
+    let start = floor_second(from);
+    // `from < to` and `from < clock`: only cutting the end to now's whole second (a `--from` in the
+    // current second) can leave nothing.
+    if start >= end {
+        return Err(WindowError::FromNotBeforeNow {
             from: precise(from),
-            to: precise(to),
+            now: ts(now),
         });
     }
     // The service counts 7 days from its own clock when the request arrives: keep a margin.
@@ -272,9 +315,7 @@ fn explicit(
             oldest: ts(oldest),
         });
     }
-    // `to <= now` and `now` is whole, so rounding up never passes it; `from < to`, so the rounded
-    // start stays before the rounded end.
-    Ok((floor_second(from), ceil_second(to).min(now)))
+    Ok((start, end))
 }
 
 /// A time as given, with its fraction when it has one (where a fraction decides, as in a refusal).
@@ -697,6 +738,87 @@ mod tests {
             ),
             Err(WindowError::Reversed { .. })
         ));
+    }
+
+    /// `--from` without `--to` is measured against now, and the refusal says so (never naming a `--to`
+    /// that was not given); one within the current second cannot make a whole second before now.
+    #[test]
+    fn a_from_at_or_after_now_is_refused_naming_now() {
+        let s = settings();
+        let now = at("2026-11-29T21:40:29.932506Z");
+        let refuse = |from: &str, to: Option<&str>| {
+            window(
+                now,
+                &s,
+                Some(Range {
+                    from: at(from),
+                    to: to.map(at),
+                }),
+                None,
+                None,
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        // 0.2 s ago: inside the current second, so the window [29, 29) would be empty.
+        for from in [
+            "2026-11-29T21:40:29.732506Z",
+            "2026-11-29T21:40:29Z",
+            "2026-11-29T21:40:29.932505Z",
+        ] {
+            let msg = refuse(from, None);
+            assert!(
+                msg.contains("is not before now (2026-11-29T21:40:29Z)") && !msg.contains("--to"),
+                "{msg}"
+            );
+            assert!(msg.contains("earlier --from"), "{msg}");
+            // The same with a --to in the future (cut to now).
+            let msg = refuse(from, Some("2026-11-30"));
+            assert!(msg.contains("is not before now"), "{msg}");
+        }
+        // A --to inside the current second is cut to the last whole second too.
+        let msg = refuse("2026-11-29T21:40:29.1Z", Some("2026-11-29T21:40:29.5Z"));
+        assert!(msg.contains("is not before now"), "{msg}");
+        // In the future: a few seconds, an hour, with or without a later --to.
+        for (from, to) in [
+            ("2026-11-29T21:40:29.932506Z", None),
+            ("2026-11-29T21:40:33Z", None),
+            ("2026-11-29T22:41+01:00", None),
+            ("2026-11-29T23:00Z", Some("2026-11-30T00:00Z")),
+        ] {
+            let msg = refuse(from, to);
+            assert!(
+                msg.contains("is in the future")
+                    && msg.contains("now is 2026-11-29T21:40:29")
+                    && !msg.contains("--to"),
+                "{msg}"
+            );
+        }
+        // Both given and reversed: the --to as given is named.
+        let msg = refuse("2026-11-29T10:00Z", Some("2026-11-29T09:00Z"));
+        assert!(
+            msg.contains("is not before --to 2026-11-29T09:00:00Z"),
+            "{msg}"
+        );
+        // A second and a bit ago is a valid one-second window.
+        let p = window(
+            now,
+            &s,
+            Some(Range {
+                from: at("2026-11-29T21:40:28.9Z"),
+                to: None,
+            }),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            p.segments,
+            [Segment {
+                start: at("2026-11-29T21:40:28Z"),
+                end: at("2026-11-29T21:40:29Z")
+            }]
+        );
     }
 
     #[test]
