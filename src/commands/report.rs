@@ -11,7 +11,6 @@ use crate::error::{Error, Outcome};
 use crate::output::{self, Target};
 use auditsync_core::report::{self, Page, Report};
 use auditsync_core::store::{self, ReportFilter};
-use auditsync_core::time::ts;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -107,8 +106,9 @@ fn check(kind: Kind, args: &ReportArgs, format: ReportFormat) -> Result<(), Erro
     {
         return Err(Error::Usage(format!(
             "--from {} is not before --to {}; give a --from earlier than --to (--to is exclusive)",
-            ts(from),
-            ts(to)
+            // As given, fractions included: whole seconds could show two equal times.
+            from.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            to.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
         )));
     }
     if format == ReportFormat::Html {

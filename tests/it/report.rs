@@ -477,6 +477,19 @@ fn report_refuses_bad_ranges_and_html_without_output() {
     )
     .assert_code(2)
     .assert_stderr("--from 2026-02-01T00:00:00Z is not before --to");
+    // Reversed by a fraction: both times as given, not two equal whole seconds.
+    report(
+        &env,
+        &[
+            "apps",
+            "--from",
+            "2026-01-01T10:00:00.7Z",
+            "--to",
+            "2026-01-01T10:00:00.2Z",
+        ],
+    )
+    .assert_code(2)
+    .assert_stderr("--from 2026-01-01T10:00:00.700Z is not before --to 2026-01-01T10:00:00.200Z");
     let run = report(&env, &["apps", "--format", "html"]);
     run.assert_code(2).assert_stderr("add --output usage.html");
     assert!(run.stdout.is_empty());
