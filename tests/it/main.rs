@@ -12,6 +12,7 @@
 mod architecture;
 mod auth;
 mod bounds;
+mod break1;
 mod build;
 mod common;
 mod config;
