@@ -273,3 +273,40 @@ fn break1_the_fix_for_a_smart_quoted_key_has_no_smart_quotes() {
         run.all()
     );
 }
+
+/// Point 18 (raw parser messages, wrong explanations): `[[sync]]` (an array of tables) gets serde's
+/// "invalid type: map, expected u32"; a negative, fractional or out-of-range number is told it is
+/// "written without quotes", which it is.
+#[test]
+fn break1_config_values_of_the_wrong_shape_are_explained_truthfully() {
+    let env = TestEnv::new();
+    let good = format!(
+        "client_secret = \"{}\"\n{}",
+        env.secret(),
+        env.config_without_secret("")
+    );
+    env.write(
+        "auditsync.toml",
+        &format!("{good}[[sync]]\ntime_interval = 1\n"),
+    );
+    let run = env.run(&["subscribe", "list"]);
+    run.assert_code(2).assert_stderr("auditsync.toml");
+    assert!(
+        !run.stderr.contains("invalid type"),
+        "raw parser message for [[sync]]:\n{}",
+        run.all()
+    );
+    for value in ["-1", "1.5", "99999999999999999999"] {
+        env.write(
+            "auditsync.toml",
+            &format!("{good}[sync]\nconcurrency = {value}\n"),
+        );
+        let run = env.run(&["subscribe", "list"]);
+        run.assert_code(2).assert_stderr("concurrency");
+        assert!(
+            !run.stderr.contains("without quotes"),
+            "concurrency = {value} is unquoted, yet the message says to remove the quotes:\n{}",
+            run.all()
+        );
+    }
+}
