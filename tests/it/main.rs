@@ -12,7 +12,6 @@
 mod architecture;
 mod auth;
 mod bounds;
-mod break1;
 mod build;
 mod common;
 mod config;
@@ -28,3 +27,4 @@ mod report;
 mod state;
 mod subscribe;
 mod sync;
+mod trials;

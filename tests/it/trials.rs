@@ -1,0 +1,172 @@
+//! Adversarial trials of issue 10 (points 1, 5, 12, 18, 22) with other inputs of the same kinds
+//! than those the issue quotes. Each test here failed on the branch it was written against.
+
+use crate::common::TestEnv;
+use crate::report::{launch, store_with};
+
+const APP: &str = "11111111-1111-1111-1111-111111111111";
+
+/// Point 1: `--force` replaces a file or a link; a FIFO (or, as root, `/dev/null` and the
+/// `/dev/stdout` link: tried in a mount namespace, both became 0600 regular files holding the
+/// report) is not a report a previous run wrote, and must never be turned into a regular file.
+#[cfg(unix)]
+#[test]
+fn report_output_force_never_replaces_a_fifo_with_a_regular_file() {
+    use std::os::unix::fs::FileTypeExt;
+    let env = store_with(&[launch(
+        "2026-01-05T08:00:00Z",
+        "alice@contoso.com",
+        Some(APP),
+        Some("Expenses"),
+        Some("env-1"),
+        256,
+    )]);
+    let fifo = env.path("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let run = env.run(&[
+        "report", "apps", "--format", "csv", "--output", "pipe", "--force",
+    ]);
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(
+        kind.is_fifo(),
+        "--output onto a FIFO with --force replaced it with a regular file (exit {})\n{}",
+        run.code,
+        run.all()
+    );
+}
+
+/// Point 18: "An empty secret file is blamed on the config file."
+#[test]
+fn an_empty_secret_file_is_named_not_the_configuration() {
+    let env = TestEnv::new();
+    env.write(
+        "auditsync.toml",
+        &env.config_without_secret("client_secret_file = \"secret.txt\"\n"),
+    );
+    env.write("secret.txt", "\n");
+    env.run(&["subscribe", "list"])
+        .assert_code(2)
+        .assert_stderr("secret.txt");
+}
+
+/// Point 18: "exit 127 from the secret command is not explained (cron's short PATH: use an
+/// absolute path)".
+#[test]
+fn a_secret_command_that_is_not_found_is_explained() {
+    let env = TestEnv::new();
+    env.write(
+        "auditsync.toml",
+        &env.config_without_secret(
+            "client_secret_command = \"az-not-installed-here keyvault secret show\"\n",
+        ),
+    );
+    let run = env.run(&["subscribe", "list"]);
+    run.assert_code(1).assert_stderr("127");
+    assert!(
+        run.stderr.contains("absolute path") || run.stderr.contains("PATH"),
+        "exit 127 (command not found) is not explained:\n{}",
+        run.all()
+    );
+}
+
+/// Point 5: a database file that exists but is empty ("no database yet", README) is filled with
+/// UPNs and IP addresses and keeps the 0644 it was made with (`touch`, a configuration tool).
+#[cfg(unix)]
+#[test]
+fn an_empty_database_file_made_beforehand_ends_up_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    env.write_config("");
+    env.run(&["subscribe", "start"]).assert_code(0);
+    let db = env.path("auditsync.db");
+    std::fs::write(&db, b"").unwrap();
+    crate::common::set_mode(&db, 0o644);
+    env.run(&["sync"]).assert_code(0);
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the database holding UPNs is mode {mode:o}");
+}
+
+/// Point 18: a configuration saved by Notepad as "Unicode" (UTF-16) gets Rust's raw I/O message
+/// ("stream did not contain valid UTF-8"), with no fix.
+#[test]
+fn a_configuration_saved_as_utf16_is_explained() {
+    let env = TestEnv::new();
+    let text = format!(
+        "client_secret = \"{}\"\n{}",
+        env.secret(),
+        env.config_without_secret("")
+    );
+    let mut bytes = vec![0xFF, 0xFE];
+    for unit in text.encode_utf16() {
+        bytes.extend(unit.to_le_bytes());
+    }
+    std::fs::write(env.path("auditsync.toml"), bytes).unwrap();
+    let run = env.run(&["subscribe", "list"]);
+    run.assert_code(2).assert_stderr("auditsync.toml");
+    assert!(
+        !run.stderr.contains("stream did not contain valid UTF-8") && run.stderr.contains("UTF-16"),
+        "raw parser message:\n{}",
+        run.all()
+    );
+}
+
+/// Point 18: a key in typographic quotes is explained, but the fix offered keeps the typographic
+/// quotes (`“cloud” = "…"`), so following it fails again.
+#[test]
+fn the_fix_for_a_smart_quoted_key_has_no_smart_quotes() {
+    let env = TestEnv::new();
+    let text = format!(
+        "client_secret = \"{}\"\n{}\u{201c}cloud\u{201d} = \"commercial\"\n",
+        env.secret(),
+        env.config_without_secret("")
+    );
+    env.write("auditsync.toml", &text);
+    let run = env.run(&["subscribe", "list"]);
+    run.assert_code(2).assert_stderr("typographic");
+    assert!(
+        run.stderr.contains("cloud = \""),
+        "the suggested fix keeps the typographic quotes:\n{}",
+        run.all()
+    );
+}
+
+/// Point 18 (raw parser messages, wrong explanations): `[[sync]]` (an array of tables) gets serde's
+/// "invalid type: map, expected u32"; a negative, fractional or out-of-range number is told it is
+/// "written without quotes", which it is.
+#[test]
+fn config_values_of_the_wrong_shape_are_explained_truthfully() {
+    let env = TestEnv::new();
+    let good = format!(
+        "client_secret = \"{}\"\n{}",
+        env.secret(),
+        env.config_without_secret("")
+    );
+    env.write(
+        "auditsync.toml",
+        &format!("{good}[[sync]]\ntime_interval = 1\n"),
+    );
+    let run = env.run(&["subscribe", "list"]);
+    run.assert_code(2).assert_stderr("auditsync.toml");
+    assert!(
+        !run.stderr.contains("invalid type"),
+        "raw parser message for [[sync]]:\n{}",
+        run.all()
+    );
+    for value in ["-1", "1.5", "99999999999999999999"] {
+        env.write(
+            "auditsync.toml",
+            &format!("{good}[sync]\nconcurrency = {value}\n"),
+        );
+        let run = env.run(&["subscribe", "list"]);
+        run.assert_code(2).assert_stderr("concurrency");
+        assert!(
+            !run.stderr.contains("without quotes"),
+            "concurrency = {value} is unquoted, yet the message says to remove the quotes:\n{}",
+            run.all()
+        );
+    }
+}
