@@ -34,16 +34,42 @@ pub enum OutputError {
     },
     /// A file (or a symbolic link) is already there and `--force` was not given.
     #[error(
-        "{flag} {path}: {} already exists; pass --force to replace it, or choose another file name",
-        if *.link { "a symbolic link" } else { "a file" }
+        "{flag} {path}: {what} already exists; pass --force to replace it, or choose another file name"
     )]
     Exists {
         /// The option that named the path.
         flag: &'static str,
         /// The path as given.
         path: PathBuf,
-        /// Whether what is there is a symbolic link (it would be replaced, not followed).
-        link: bool,
+        /// What is there: "a file", "a symbolic link to the file …", "a dangling symbolic link".
+        what: String,
+    },
+    /// What is there is not a file a report or configuration could have been written to (a named
+    /// pipe, a device, a socket, a link to one of them, or anything in `/dev`, `/proc` or `/sys`):
+    /// replacing it with a regular file would break the system (`/dev/null`) or lose what it
+    /// leads to, so it is refused even with `--force`.
+    #[error(
+        "{flag} {path} {what}; auditsync writes only regular files and never replaces anything else \
+         (not even with --force): choose a file name in an ordinary folder (to print the output, leave \
+         out {flag})"
+    )]
+    Special {
+        /// The option that named the path.
+        flag: &'static str,
+        /// The path as given.
+        path: PathBuf,
+        /// What it is, e.g. "is a named pipe (FIFO)", "is a symbolic link to the character device /dev/null".
+        what: String,
+    },
+    /// The folder the file would go into does not exist (a usage mistake: exit 2).
+    #[error("{flag} {path}: the folder {} does not exist; create it first or name a file in a folder that exists", .folder.display())]
+    NoFolder {
+        /// The option that named the path.
+        flag: &'static str,
+        /// The path as given.
+        path: PathBuf,
+        /// The missing folder.
+        folder: PathBuf,
     },
     /// The path is a folder.
     #[error("{flag} {path} is a folder; name a file, e.g. {}", .path.join(.example).display())]
@@ -127,6 +153,16 @@ pub fn check(target: &Target<'_>, keep: &[Keep]) -> Result<(), OutputError> {
             what: "an SQLite database (another auditsync database, perhaps)".into(),
         });
     }
+    if let Some(db) = companion_of_sqlite(path) {
+        return Err(OutputError::Kept {
+            flag: target.flag,
+            path: path.to_owned(),
+            what: format!(
+                "a companion file (-wal, -shm or -journal) of the SQLite database {}",
+                db.display()
+            ),
+        });
+    }
     if path.is_dir() || path.as_os_str().is_empty() {
         return Err(OutputError::Folder {
             flag: target.flag,
@@ -135,26 +171,112 @@ pub fn check(target: &Target<'_>, keep: &[Keep]) -> Result<(), OutputError> {
         });
     }
     if !folder_of(path).is_dir() {
-        return Err(OutputError::Io {
-            what: target.what,
+        return Err(OutputError::NoFolder {
             flag: target.flag,
             path: path.to_owned(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("the folder {} does not exist", folder_of(path).display()),
-            ),
+            folder: folder_of(path).to_owned(),
         });
     }
-    if !target.force
-        && let Ok(meta) = std::fs::symlink_metadata(path)
+    match existing(path) {
+        Existing::Nothing => Ok(()),
+        Existing::Special(what) => Err(OutputError::Special {
+            flag: target.flag,
+            path: path.to_owned(),
+            what,
+        }),
+        Existing::Replaceable(_) if target.force => Ok(()),
+        Existing::Replaceable(what) => Err(OutputError::Exists {
+            flag: target.flag,
+            path: path.to_owned(),
+            what,
+        }),
+    }
+}
+
+/// What is at an output path already.
+enum Existing {
+    /// Nothing (the usual case).
+    Nothing,
+    /// A regular file, a symbolic link to one, or a dangling link: `--force` may replace it (a link
+    /// is replaced itself, never followed); the text says which, for [`OutputError::Exists`].
+    Replaceable(String),
+    /// Anything else, with the text for [`OutputError::Special`].
+    Special(String),
+}
+
+/// Looks (metadata only, so it never blocks on a pipe) at what is at `path`.
+fn existing(path: &Path) -> Existing {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Existing::Nothing;
+    };
+    // A system folder's entries (`/dev/stdout`, `/proc/self/fd/1`) are never outputs, whatever
+    // they lead to: as root, a rename would replace them.
+    let system = in_system_folder(path)
+        .map(|system| Existing::Special(format!("is in {system}, a folder of the system")));
+    if !meta.file_type().is_symlink() {
+        return match kind(&meta) {
+            Some(kind) => Existing::Special(format!("is {kind}")),
+            None => system.unwrap_or_else(|| Existing::Replaceable("a file".into())),
+        };
+    }
+    let resolved = resolve(path).unwrap_or_else(|| path.to_owned());
+    match std::fs::metadata(path) {
+        Err(_) => {
+            system.unwrap_or_else(|| Existing::Replaceable("a dangling symbolic link".into()))
+        }
+        Ok(target) => match kind(&target) {
+            Some(kind) => Existing::Special(format!(
+                "is a symbolic link to {kind} ({})",
+                resolved.display()
+            )),
+            None => system.unwrap_or_else(|| match in_system_folder(&resolved) {
+                Some(_) => Existing::Special(format!(
+                    "is a symbolic link into a folder of the system ({})",
+                    resolved.display()
+                )),
+                None => Existing::Replaceable(format!(
+                    "a symbolic link to the file {}",
+                    resolved.display()
+                )),
+            }),
+        },
+    }
+}
+
+/// `None` for a regular file, else what the file is ("a named pipe (FIFO)").
+fn kind(meta: &std::fs::Metadata) -> Option<&'static str> {
+    let t = meta.file_type();
+    if t.is_file() {
+        return None;
+    }
+    if t.is_dir() {
+        return Some("a folder");
+    }
+    #[cfg(unix)]
     {
-        return Err(OutputError::Exists {
-            flag: target.flag,
-            path: path.to_owned(),
-            link: meta.file_type().is_symlink(),
-        });
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return Some("a named pipe (FIFO)");
+        }
+        if t.is_char_device() {
+            return Some("a character device");
+        }
+        if t.is_block_device() {
+            return Some("a block device (a disk)");
+        }
+        if t.is_socket() {
+            return Some("a socket");
+        }
     }
-    Ok(())
+    Some("not a regular file")
+}
+
+/// `/dev`, `/proc` or `/sys` when the path (its folder resolved) is inside one of them.
+fn in_system_folder(path: &Path) -> Option<&'static str> {
+    let folder = std::fs::canonicalize(folder_of(path)).ok()?;
+    ["/dev", "/proc", "/sys"]
+        .into_iter()
+        .find(|system| folder.starts_with(system))
 }
 
 /// Writes `bytes` to the target after [`check`]: into a new 0600 temporary file beside it, flushed,
@@ -192,7 +314,7 @@ pub fn write(target: &Target<'_>, keep: &[Keep], bytes: &[u8]) -> Result<(), Out
             std::io::ErrorKind::AlreadyExists => OutputError::Exists {
                 flag: target.flag,
                 path: target.path.to_owned(),
-                link: false,
+                what: "a file".into(),
             },
             _ => io(e.error),
         });
@@ -215,6 +337,17 @@ fn is_sqlite(path: &Path) -> bool {
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok_and(|()| &head == b"SQLite format 3\0")
+}
+
+/// The SQLite database a path is a companion of (`x.db-wal`, `x.db-shm`, `x.db-journal` beside an
+/// SQLite database `x.db`), even when the companion does not exist yet.
+fn companion_of_sqlite(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let base = ["-wal", "-shm", "-journal"]
+        .into_iter()
+        .find_map(|suffix| name.strip_suffix(suffix))?;
+    let db = folder_of(path).join(base);
+    is_sqlite(&db).then_some(db)
 }
 
 /// The folder a path's file is in (`.` for a bare name).

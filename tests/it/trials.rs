@@ -39,6 +39,122 @@ fn report_output_force_never_replaces_a_fifo_with_a_regular_file() {
     );
 }
 
+/// Point 1, the same kind: a character device (`/dev/null`, directly or through a symbolic link),
+/// the `/dev/stdout` link and a FIFO are refused with and without `--force`, by `report --output`
+/// and `simulator --write-config` alike, with a message naming what is there; the check comes before
+/// anything is written, so `/dev/null` is never touched.
+#[cfg(unix)]
+#[test]
+fn outputs_never_replace_a_device_a_pipe_or_a_link_into_dev() {
+    use std::os::unix::fs::FileTypeExt;
+    let env = store_with(&[launch(
+        "2026-01-05T08:00:00Z",
+        "alice@contoso.com",
+        Some(APP),
+        Some("Expenses"),
+        Some("env-1"),
+        256,
+    )]);
+    std::os::unix::fs::symlink("/dev/null", env.path("null-link.csv")).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(env.path("pipe"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let null_kind = || std::fs::symlink_metadata("/dev/null").unwrap().file_type();
+    for (path, what) in [
+        ("/dev/null", "character device"),
+        ("null-link.csv", "/dev/null"),
+        ("/dev/stdout", "/dev/stdout"),
+        ("pipe", "named pipe"),
+    ] {
+        for force in [false, true] {
+            let mut args = vec!["report", "apps", "--format", "csv", "--output", path];
+            if force {
+                args.push("--force");
+            }
+            let run = env.run(&args);
+            run.assert_code(2).assert_stderr(what);
+            if !force && path != "/dev/stdout" {
+                run.assert_stderr("not even with --force");
+            }
+            let (code, _, stderr) = crate::outputs::simulator(
+                &env,
+                &[
+                    "--write-config",
+                    path,
+                    if force { "--force" } else { "--seed=1" },
+                ],
+            );
+            assert_eq!(code, Some(2), "simulator --write-config {path}: {stderr}");
+            assert!(stderr.contains(what), "{stderr}");
+        }
+        assert!(null_kind().is_char_device());
+        assert!(
+            std::fs::symlink_metadata(env.path("null-link.csv"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+}
+
+/// Point 1 and 22: a folder that does not exist is a usage mistake (exit 2, as the README says),
+/// for `report --output` and `simulator --write-config`.
+#[test]
+fn an_output_in_a_missing_folder_is_a_usage_mistake() {
+    let env = store_with(&[launch(
+        "2026-01-05T08:00:00Z",
+        "alice@contoso.com",
+        Some(APP),
+        Some("Expenses"),
+        Some("env-1"),
+        256,
+    )]);
+    env.run(&[
+        "report",
+        "apps",
+        "--format",
+        "csv",
+        "--output",
+        "nodir/x.csv",
+    ])
+    .assert_code(2)
+    .assert_stderr("nodir");
+    let (code, _, stderr) = crate::outputs::simulator(&env, &["--write-config", "nodir/x.toml"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("nodir"), "{stderr}");
+}
+
+/// Point 1: `simulator --write-config` writes a configuration naming `auditsync.db` beside it, so
+/// that database's companions (`-wal`, `-shm`, `-journal`, `.lock`) are refused as the database is,
+/// even when they do not exist yet, and so is a companion of any SQLite database.
+#[test]
+fn simulator_write_config_never_writes_over_a_database_companion() {
+    let env = TestEnv::new();
+    let db = env.path("auditsync.db");
+    let lock = auditsync_core::store::RunLock::try_acquire(&db).unwrap();
+    drop(auditsync_core::store::open_write(&db, lock).unwrap());
+    for name in [
+        "auditsync.db-wal",
+        "auditsync.db-shm",
+        "auditsync.db-journal",
+        "auditsync.db.lock",
+    ] {
+        let (code, _, stderr) =
+            crate::outputs::simulator(&env, &["--write-config", name, "--force"]);
+        assert_eq!(code, Some(2), "--write-config {name}: {stderr}");
+        assert!(stderr.contains("not even with --force"), "{stderr}");
+    }
+    std::fs::copy(&db, env.path("other.db")).unwrap();
+    let (code, _, stderr) =
+        crate::outputs::simulator(&env, &["--write-config", "other.db-wal", "--force"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("other.db"), "{stderr}");
+}
+
 /// Point 18: "An empty secret file is blamed on the config file."
 #[test]
 fn an_empty_secret_file_is_named_not_the_configuration() {
