@@ -206,6 +206,39 @@ fn an_empty_database_file_made_beforehand_ends_up_private() {
     assert_eq!(mode, 0o600, "the database holding UPNs is mode {mode:o}");
 }
 
+/// Point 5, the same kind: under `umask 000` (a service manager's default for some) the files a
+/// sync creates follow no umask: the database 0600, the run lock 0644 (it holds only a pid and a
+/// start time, and readers of another user open it), never 0666.
+#[cfg(unix)]
+#[test]
+fn files_a_sync_creates_do_not_follow_a_permissive_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    env.write_config("");
+    env.run(&["subscribe", "start"]).assert_code(0);
+    assert!(!env.path("auditsync.db").exists());
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 000 && exec \"$0\" sync")
+        .arg(env!("CARGO_BIN_EXE_auditsync"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", env.dir.path())
+        .current_dir(env.dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mode = |name: &str| {
+        std::fs::metadata(env.path(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("auditsync.db"), 0o600);
+    assert_eq!(mode("auditsync.db.lock"), 0o644);
+}
+
 /// Point 18: a configuration saved by Notepad as "Unicode" (UTF-16) gets Rust's raw I/O message
 /// ("stream did not contain valid UTF-8"), with no fix.
 #[test]
