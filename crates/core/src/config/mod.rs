@@ -192,10 +192,11 @@ impl Settings {
         let path = locate(flag, env)?;
         let (file, text) = match &path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                let bytes = std::fs::read(p).map_err(|source| ConfigError::Read {
                     path: p.clone(),
                     source,
                 })?;
+                let text = explain::decode(p, bytes)?;
                 (Some(p.clone()), Some(text))
             }
             None => (None, None),
