@@ -224,8 +224,6 @@ impl Settings {
         text: Option<&str>,
         env: &Env,
     ) -> Result<Settings, ConfigError> {
-        let parsed = parse_file(file.as_deref(), text)?;
-        let layers = Layers::new(env, file.as_deref());
         // Relative paths in the file are relative to the file's folder, so cron's working directory
         // does not matter; relative paths from the environment are relative to the working directory.
         let base = file
@@ -233,6 +231,10 @@ impl Settings {
             .and_then(Path::parent)
             .map(Path::to_owned)
             .unwrap_or_default();
+        // Before any value is looked at: no refusal below may print the secret (see `quoted`).
+        secret::register_known_secrets(env, text, &base);
+        let parsed = parse_file(file.as_deref(), text)?;
+        let layers = Layers::new(env, file.as_deref());
         let mut warnings = unknown_env_warnings(env);
         let tenant = Tenant::resolve(&layers, &parsed, &base, &file, &mut warnings)
             .map_err(|e| explain::with_line(e, text))?;
@@ -256,6 +258,23 @@ impl Settings {
     /// [`ConfigError::SecretCommandTimedOut`] (exit code 1).
     pub async fn client_secret(&self) -> Result<SecretString, ConfigError> {
         read_secret(self.tenant.secret.as_ref(), self.file.as_deref()).await
+    }
+}
+
+/// A refused value as a refusal quotes it (`"gcc-high"`), unless it holds a secret auditsync knows
+/// (the client secret, registered by `register_known_secrets` before any value is validated) or has
+/// a credential's shape: then only its length, so that the secret pasted into the wrong key never
+/// reaches a terminal, a log or cron's mail.
+pub(super) fn quoted(value: &str) -> String {
+    let q = format!("{value:?}");
+    if crate::redact::redact(&q) == q {
+        q
+    } else {
+        format!(
+            "its value ({} characters, not shown: it holds the client secret or a credential, which \
+             belongs in client_secret only)",
+            value.chars().count()
+        )
     }
 }
 

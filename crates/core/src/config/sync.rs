@@ -310,7 +310,10 @@ fn unit(
         Some(r) => TimeUnit::parse(&r.value).ok_or_else(|| ConfigError::Invalid {
             key,
             origin: r.origin,
-            reason: format!("{:?} is not one of minute, hour, day", r.value),
+            reason: format!(
+                "{} is not one of minute, hour, day",
+                super::quoted(&r.value)
+            ),
         }),
         None => Ok(default),
     }
@@ -331,7 +334,8 @@ fn content_types(r: Raw<Vec<String>>) -> Result<Vec<String>, ConfigError> {
             key: "content_types",
             origin: r.origin.clone(),
             reason: format!(
-                "{name:?} is not a content type of the API; use any of {}",
+                "{} is not a content type of the API; use any of {}",
+                super::quoted(name),
                 CONTENT_TYPES.join(", ")
             ),
         })?;
@@ -409,8 +413,8 @@ fn duration(
                 key,
                 origin: raw.origin,
                 reason: format!(
-                    "{:?} is not a duration; write a whole number and a unit, like \"30s\", \"50m\" or \"2h\"",
-                    raw.value
+                    "{} is not a duration; write a whole number and a unit, like \"30s\", \"50m\" or \"2h\"",
+                    super::quoted(&raw.value)
                 ),
             });
         }
@@ -425,8 +429,8 @@ fn duration(
             key,
             origin: raw.origin,
             reason: format!(
-                "{:?} is outside {} to {}{note}",
-                raw.value,
+                "{} is outside {} to {}{note}",
+                super::quoted(&raw.value),
                 show(*range.start()),
                 show(*range.end())
             ),
