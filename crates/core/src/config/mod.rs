@@ -239,7 +239,8 @@ impl Settings {
         let tenant = Tenant::resolve(&layers, &parsed, &base, &file, &mut warnings)
             .map_err(|e| explain::with_line(e, text))?;
         let database = database(&layers, parsed.database, &base);
-        let sync = sync_settings(&layers, parsed.sync).map_err(|e| explain::with_line(e, text))?;
+        let sync = sync_settings(&layers, parsed.sync, &mut warnings)
+            .map_err(|e| explain::with_line(e, text))?;
         Ok(Settings {
             file,
             tenant,
