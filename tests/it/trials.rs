@@ -319,3 +319,27 @@ fn config_values_of_the_wrong_shape_are_explained_truthfully() {
         );
     }
 }
+
+/// Point 22: `demo` and `simulator` refuse `--config` (they read no configuration), so their
+/// `--help` must not offer it; the refusal still holds before and after the command's name.
+#[test]
+fn demo_and_simulator_help_do_not_offer_config() {
+    let env = TestEnv::new();
+    for cmd in ["demo", "simulator"] {
+        let run = env.run(&[cmd, "--help"]);
+        run.assert_code(0);
+        assert!(
+            !run.stdout.contains("--config"),
+            "{cmd} --help:\n{}",
+            run.stdout
+        );
+        env.run(&[cmd, "--config", "x.toml"])
+            .assert_code(2)
+            .assert_stderr("reads no configuration");
+        env.run(&["--config", "x.toml", cmd])
+            .assert_code(2)
+            .assert_stderr("reads no configuration");
+    }
+    let run = env.run(&["sync", "--help"]);
+    assert!(run.stdout.contains("--config"), "{}", run.stdout);
+}
