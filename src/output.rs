@@ -49,7 +49,7 @@ pub enum OutputError {
     /// replacing it with a regular file would break the system (`/dev/null`) or lose what it
     /// leads to, so it is refused even with `--force`.
     #[error(
-        "{flag} {path} {what}; auditsync writes only regular files and never replaces anything else \
+        "{flag} {path} exists and {what}; auditsync writes only regular files and never replaces anything else \
          (not even with --force): choose a file name in an ordinary folder (to print the output, leave \
          out {flag})"
     )]
@@ -472,5 +472,40 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_a_regular_file_or_a_link_to_one_is_ever_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let null_link = dir.path().join("null.csv");
+        std::os::unix::fs::symlink("/dev/null", &null_link).unwrap();
+        let file = dir.path().join("old.csv");
+        std::fs::write(&file, "old").unwrap();
+        let file_link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&file, &file_link).unwrap();
+        let dangling = dir.path().join("dangling.csv");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        for path in [
+            Path::new("/dev/null"),
+            Path::new("/dev/stdout"),
+            Path::new("/proc/self/status"),
+            &null_link,
+        ] {
+            let err = check(&target(path, true), &[]).unwrap_err();
+            assert!(
+                matches!(err, OutputError::Special { .. }),
+                "{path:?}: {err}"
+            );
+            assert_eq!(err.exit_code(), 2);
+        }
+        for path in [&file, &file_link, &dangling] {
+            check(&target(path, true), &[]).unwrap();
+            let err = check(&target(path, false), &[]).unwrap_err();
+            assert!(matches!(err, OutputError::Exists { .. }), "{path:?}: {err}");
+        }
+        let err = check(&target(&dir.path().join("nodir/x.csv"), true), &[]).unwrap_err();
+        assert!(matches!(err, OutputError::NoFolder { .. }), "{err}");
+        assert_eq!(err.exit_code(), 2);
     }
 }

@@ -76,7 +76,9 @@ fn outputs_never_replace_a_device_a_pipe_or_a_link_into_dev() {
                 args.push("--force");
             }
             let run = env.run(&args);
-            run.assert_code(2).assert_stderr(what);
+            run.assert_code(2)
+                .assert_stderr(what)
+                .assert_stderr("exists");
             if !force && path != "/dev/stdout" {
                 run.assert_stderr("not even with --force");
             }
