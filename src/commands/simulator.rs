@@ -110,11 +110,18 @@ fn written_database_files(config: &std::path::Path) -> Vec<Keep> {
     let db = folder.join("auditsync.db");
     auditsync_core::store::files(&db)
         .into_iter()
-        .map(|(path, what)| Keep {
-            what: format!(
-                "{what} {} (the database the configuration names)",
-                path.display()
-            ),
+        .enumerate()
+        .map(|(i, (path, what))| Keep {
+            what: match i {
+                0 => format!(
+                    "{}, the SQLite database the written configuration names",
+                    path.display()
+                ),
+                _ => format!(
+                    "{what} {} of the SQLite database the written configuration names",
+                    path.display()
+                ),
+            },
             path,
         })
         .collect()
