@@ -2,7 +2,10 @@
 //! what to write instead of the parser's words: a value without quotes (a GUID reads as a broken date
 //! or number to TOML), typographic quotes (“ ” ‘ ’, from a word processor or a chat app), a key under
 //! the wrong table, a misspelt key or table (the nearest known one is suggested), a backslash in a
-//! Windows path, a number in quotes. A value is never quoted back: it may be a secret.
+//! Windows path, a number in quotes (or negative, fractional, too large), `[[sync]]` and `[sync.x]`,
+//! a table or key given twice, a key without `=` (`key: value`, a full-width `＝`), an invisible
+//! character in a key, a string left open, a file that is not UTF-8 (UTF-16, Windows-1252). A value
+//! is never quoted back (it may be a secret), and a key only when auditsync knows it.
 
 use super::layers::{SYNC_KEYS, TOP_KEYS};
 use super::{ConfigError, Origin};
