@@ -62,8 +62,14 @@ pub enum OutputError {
         what: String,
     },
     /// The folder the file would go into does not exist (a usage mistake: exit 2).
-    #[error("{flag} {path}: the folder {} does not exist; create it first or name a file in a folder that exists", .folder.display())]
+    #[error(
+        "cannot write {what} to {path}: the folder {} does not exist ({flag}); create it first or name a \
+         file in a folder that exists",
+        .folder.display()
+    )]
     NoFolder {
+        /// What was being written ("the report").
+        what: &'static str,
         /// The option that named the path.
         flag: &'static str,
         /// The path as given.
@@ -172,6 +178,7 @@ pub fn check(target: &Target<'_>, keep: &[Keep]) -> Result<(), OutputError> {
     }
     if !folder_of(path).is_dir() {
         return Err(OutputError::NoFolder {
+            what: target.what,
             flag: target.flag,
             path: path.to_owned(),
             folder: folder_of(path).to_owned(),
