@@ -237,6 +237,11 @@ pub struct PruneArgs {
 /// `auditsync demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// `--config` after the command's name: refused (the command reads no configuration). Declared
+    /// here, hidden, so that this command's `--help` does not offer the global `--config` (clap
+    /// propagates a global option only to commands that do not declare one of the same id).
+    #[arg(long = "config", id = "config", hide = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// Seed of the simulated tenant's data
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -245,6 +250,11 @@ pub struct DemoArgs {
 /// `auditsync simulator`.
 #[derive(Debug, Args)]
 pub struct SimulatorArgs {
+    /// `--config` after the command's name: refused (the command reads no configuration). Declared
+    /// here, hidden, so that this command's `--help` does not offer the global `--config` (clap
+    /// propagates a global option only to commands that do not declare one of the same id).
+    #[arg(long = "config", id = "config", hide = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// Port on 127.0.0.1 (0 picks a free one)
     #[arg(long, default_value_t = 0)]
     pub port: u16,

@@ -34,16 +34,48 @@ pub enum OutputError {
     },
     /// A file (or a symbolic link) is already there and `--force` was not given.
     #[error(
-        "{flag} {path}: {} already exists; pass --force to replace it, or choose another file name",
-        if *.link { "a symbolic link" } else { "a file" }
+        "{flag} {path}: {what} already exists; pass --force to replace it, or choose another file name"
     )]
     Exists {
         /// The option that named the path.
         flag: &'static str,
         /// The path as given.
         path: PathBuf,
-        /// Whether what is there is a symbolic link (it would be replaced, not followed).
-        link: bool,
+        /// What is there: "a file", "a symbolic link to the file …", "a dangling symbolic link".
+        what: String,
+    },
+    /// What is there is not a file a report or configuration could have been written to (a named
+    /// pipe, a device, a socket, a link to one of them, or anything in `/dev`, `/proc` or `/sys`):
+    /// replacing it with a regular file would break the system (`/dev/null`) or lose what it
+    /// leads to, so it is refused even with `--force`.
+    #[error(
+        "{flag} {path} exists and {what}; auditsync writes only regular files and never replaces anything else \
+         (not even with --force): choose a file name in an ordinary folder (to print the output, leave \
+         out {flag})"
+    )]
+    Special {
+        /// The option that named the path.
+        flag: &'static str,
+        /// The path as given.
+        path: PathBuf,
+        /// What it is, e.g. "is a named pipe (FIFO)", "is a symbolic link to the character device /dev/null".
+        what: String,
+    },
+    /// The folder the file would go into does not exist (a usage mistake: exit 2).
+    #[error(
+        "cannot write {what} to {path}: the folder {} does not exist ({flag}); create it first or name a \
+         file in a folder that exists",
+        .folder.display()
+    )]
+    NoFolder {
+        /// What was being written ("the report").
+        what: &'static str,
+        /// The option that named the path.
+        flag: &'static str,
+        /// The path as given.
+        path: PathBuf,
+        /// The missing folder.
+        folder: PathBuf,
     },
     /// The path is a folder.
     #[error("{flag} {path} is a folder; name a file, e.g. {}", .path.join(.example).display())]
@@ -127,6 +159,16 @@ pub fn check(target: &Target<'_>, keep: &[Keep]) -> Result<(), OutputError> {
             what: "an SQLite database (another auditsync database, perhaps)".into(),
         });
     }
+    if let Some(db) = companion_of_sqlite(path) {
+        return Err(OutputError::Kept {
+            flag: target.flag,
+            path: path.to_owned(),
+            what: format!(
+                "a companion file (-wal, -shm or -journal) of the SQLite database {}",
+                db.display()
+            ),
+        });
+    }
     if path.is_dir() || path.as_os_str().is_empty() {
         return Err(OutputError::Folder {
             flag: target.flag,
@@ -135,26 +177,113 @@ pub fn check(target: &Target<'_>, keep: &[Keep]) -> Result<(), OutputError> {
         });
     }
     if !folder_of(path).is_dir() {
-        return Err(OutputError::Io {
+        return Err(OutputError::NoFolder {
             what: target.what,
             flag: target.flag,
             path: path.to_owned(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("the folder {} does not exist", folder_of(path).display()),
-            ),
+            folder: folder_of(path).to_owned(),
         });
     }
-    if !target.force
-        && let Ok(meta) = std::fs::symlink_metadata(path)
-    {
-        return Err(OutputError::Exists {
+    match existing(path) {
+        Existing::Nothing => Ok(()),
+        Existing::Special(what) => Err(OutputError::Special {
             flag: target.flag,
             path: path.to_owned(),
-            link: meta.file_type().is_symlink(),
-        });
+            what,
+        }),
+        Existing::Replaceable(_) if target.force => Ok(()),
+        Existing::Replaceable(what) => Err(OutputError::Exists {
+            flag: target.flag,
+            path: path.to_owned(),
+            what,
+        }),
     }
-    Ok(())
+}
+
+/// What is at an output path already.
+enum Existing {
+    /// Nothing (the usual case).
+    Nothing,
+    /// A regular file, a symbolic link to one, or a dangling link: `--force` may replace it (a link
+    /// is replaced itself, never followed); the text says which, for [`OutputError::Exists`].
+    Replaceable(String),
+    /// Anything else, with the text for [`OutputError::Special`].
+    Special(String),
+}
+
+/// Looks (metadata only, so it never blocks on a pipe) at what is at `path`.
+fn existing(path: &Path) -> Existing {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Existing::Nothing;
+    };
+    // A system folder's entries (`/dev/stdout`, `/proc/self/fd/1`) are never outputs, whatever
+    // they lead to: as root, a rename would replace them.
+    let system = in_system_folder(path)
+        .map(|system| Existing::Special(format!("is in {system}, a folder of the system")));
+    if !meta.file_type().is_symlink() {
+        return match kind(&meta) {
+            Some(kind) => Existing::Special(format!("is {kind}")),
+            None => system.unwrap_or_else(|| Existing::Replaceable("a file".into())),
+        };
+    }
+    let resolved = resolve(path).unwrap_or_else(|| path.to_owned());
+    match std::fs::metadata(path) {
+        Err(_) => {
+            system.unwrap_or_else(|| Existing::Replaceable("a dangling symbolic link".into()))
+        }
+        Ok(target) => match kind(&target) {
+            Some(kind) => Existing::Special(format!(
+                "is a symbolic link to {kind} ({})",
+                resolved.display()
+            )),
+            None => system.unwrap_or_else(|| match in_system_folder(&resolved) {
+                Some(_) => Existing::Special(format!(
+                    "is a symbolic link into a folder of the system ({})",
+                    resolved.display()
+                )),
+                None => Existing::Replaceable(format!(
+                    "a symbolic link to the file {}",
+                    resolved.display()
+                )),
+            }),
+        },
+    }
+}
+
+/// `None` for a regular file, else what the file is ("a named pipe (FIFO)").
+fn kind(meta: &std::fs::Metadata) -> Option<&'static str> {
+    let t = meta.file_type();
+    if t.is_file() {
+        return None;
+    }
+    if t.is_dir() {
+        return Some("a folder");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return Some("a named pipe (FIFO)");
+        }
+        if t.is_char_device() {
+            return Some("a character device");
+        }
+        if t.is_block_device() {
+            return Some("a block device (a disk)");
+        }
+        if t.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("not a regular file")
+}
+
+/// `/dev`, `/proc` or `/sys` when the path (its folder resolved) is inside one of them.
+fn in_system_folder(path: &Path) -> Option<&'static str> {
+    let folder = std::fs::canonicalize(folder_of(path)).ok()?;
+    ["/dev", "/proc", "/sys"]
+        .into_iter()
+        .find(|system| folder.starts_with(system))
 }
 
 /// Writes `bytes` to the target after [`check`]: into a new 0600 temporary file beside it, flushed,
@@ -192,7 +321,7 @@ pub fn write(target: &Target<'_>, keep: &[Keep], bytes: &[u8]) -> Result<(), Out
             std::io::ErrorKind::AlreadyExists => OutputError::Exists {
                 flag: target.flag,
                 path: target.path.to_owned(),
-                link: false,
+                what: "a file".into(),
             },
             _ => io(e.error),
         });
@@ -215,6 +344,17 @@ fn is_sqlite(path: &Path) -> bool {
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok_and(|()| &head == b"SQLite format 3\0")
+}
+
+/// The SQLite database a path is a companion of (`x.db-wal`, `x.db-shm`, `x.db-journal` beside an
+/// SQLite database `x.db`), even when the companion does not exist yet.
+fn companion_of_sqlite(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let base = ["-wal", "-shm", "-journal"]
+        .into_iter()
+        .find_map(|suffix| name.strip_suffix(suffix))?;
+    let db = folder_of(path).join(base);
+    is_sqlite(&db).then_some(db)
 }
 
 /// The folder a path's file is in (`.` for a bare name).
@@ -339,5 +479,40 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_a_regular_file_or_a_link_to_one_is_ever_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let null_link = dir.path().join("null.csv");
+        std::os::unix::fs::symlink("/dev/null", &null_link).unwrap();
+        let file = dir.path().join("old.csv");
+        std::fs::write(&file, "old").unwrap();
+        let file_link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&file, &file_link).unwrap();
+        let dangling = dir.path().join("dangling.csv");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        for path in [
+            Path::new("/dev/null"),
+            Path::new("/dev/stdout"),
+            Path::new("/proc/self/status"),
+            &null_link,
+        ] {
+            let err = check(&target(path, true), &[]).unwrap_err();
+            assert!(
+                matches!(err, OutputError::Special { .. }),
+                "{path:?}: {err}"
+            );
+            assert_eq!(err.exit_code(), 2);
+        }
+        for path in [&file, &file_link, &dangling] {
+            check(&target(path, true), &[]).unwrap();
+            let err = check(&target(path, false), &[]).unwrap_err();
+            assert!(matches!(err, OutputError::Exists { .. }), "{path:?}: {err}");
+        }
+        let err = check(&target(&dir.path().join("nodir/x.csv"), true), &[]).unwrap_err();
+        assert!(matches!(err, OutputError::NoFolder { .. }), "{err}");
+        assert_eq!(err.exit_code(), 2);
     }
 }

@@ -21,8 +21,13 @@ use auditsync_core::stop::{Signal, Stop};
 use auditsync_core::store;
 
 /// Refuses `--config` for a command that would ignore it (exit 2), rather than run as if it were read.
-fn no_config(global: &GlobalArgs, what: &str, instead: &str) -> Result<(), Error> {
-    match &global.config {
+fn no_config(
+    global: &GlobalArgs,
+    local: Option<&std::path::Path>,
+    what: &str,
+    instead: &str,
+) -> Result<(), Error> {
+    match global.config.as_deref().or(local) {
         Some(path) => Err(Error::Usage(format!(
             "--config {} was given, but {what}: drop --config ({instead})",
             path.display()
@@ -73,6 +78,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Demo(args) => {
             no_config(
                 &cli.global,
+                args.config.as_deref(),
                 "demo runs against its own simulated tenant and reads no configuration",
                 "to try your own tenant, run e.g. `auditsync --config PATH doctor`",
             )?;
@@ -81,6 +87,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Simulator(args) => {
             no_config(
                 &cli.global,
+                args.config.as_deref(),
                 "simulator serves a simulated tenant and reads no configuration",
                 "to write a configuration for it, pass --write-config PATH",
             )?;

@@ -6,7 +6,7 @@ use std::io::Write;
 use super::{simulator_config, stdout_error};
 use crate::cli::SimulatorArgs;
 use crate::error::{Error, Outcome};
-use crate::output::{self, Target};
+use crate::output::{self, Keep, Target};
 use auditsync_simulator::{SimSpec, Simulator};
 
 pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
@@ -34,9 +34,15 @@ pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
         example: "auditsync.toml",
         force: args.force,
     });
-    // Refused before anything is served; checked again when written.
+    // The configuration written names `auditsync.db` beside it: never written over that database
+    // or its companions (`--write-config auditsync.db-wal`). Refused before anything is served;
+    // checked again when written.
+    let keep = target
+        .as_ref()
+        .map(|t| written_database_files(t.path))
+        .unwrap_or_default();
     if let Some(target) = &target {
-        output::check(target, &[])?;
+        output::check(target, &keep)?;
     }
     let sim = Simulator::start_on(spec, args.port)
         .await
@@ -70,7 +76,7 @@ pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
     match &target {
         Some(target) => {
             let text = simulator_config(&sim, "auditsync.db");
-            output::write(target, &[], text.as_bytes())?;
+            output::write(target, &keep, text.as_bytes())?;
             writeln!(
                 out,
                 "configuration written to {} (try: auditsync --config {} subscribe start)",
@@ -92,4 +98,31 @@ pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
         source,
     })?;
     Ok(Outcome::Done)
+}
+
+/// The database (`auditsync.db` in the configuration's folder) the written configuration names,
+/// and its companions: a configuration written over one of them would destroy it.
+fn written_database_files(config: &std::path::Path) -> Vec<Keep> {
+    let folder = match config.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let db = folder.join("auditsync.db");
+    auditsync_core::store::files(&db)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (path, what))| Keep {
+            what: match i {
+                0 => format!(
+                    "{}, the SQLite database the written configuration names",
+                    path.display()
+                ),
+                _ => format!(
+                    "{what} {} of the SQLite database the written configuration names",
+                    path.display()
+                ),
+            },
+            path,
+        })
+        .collect()
 }

@@ -304,6 +304,76 @@ fn smart_quotes_are_explained() {
     );
 }
 
+/// Point 18, more raw parser messages of the same kind: a key without `=` (a colon, a full-width
+/// `＝`), a table or a key given twice, an invisible character in a key, a string left open, a table
+/// inside [sync], a file in Windows-1252. Each names the file, the line, the key and the fix.
+#[test]
+fn more_parser_messages_are_explained() {
+    let env = TestEnv::new();
+    refused(
+        &env,
+        |t| format!("{t}cloud: \"gcc\"\n"),
+        &["line 7", "cloud has no `=`", "cloud = \"…\""],
+    );
+    refused(
+        &env,
+        |t| format!("{t}cloud \u{ff1d} \"gcc\"\n"),
+        &["line 7", "cloud has no `=`", "U+FF1D", "cloud = \"…\""],
+    );
+    refused(
+        &env,
+        |t| format!("{t}[sync]\nconcurrency = 2\n[sync]\ntime_interval = 1\n"),
+        &["line 9", "[sync] appears a second time", "line 7"],
+    );
+    refused(
+        &env,
+        |t| format!("{t}cloud = \"gcc\"\ncloud = \"gcc\"\n"),
+        &["line 8", "cloud is set twice (first on line 7)"],
+    );
+    for (key, what) in [
+        ("clo\u{a0}ud", "no-break space"),
+        ("clo\u{200b}ud", "zero-width space"),
+    ] {
+        refused(
+            &env,
+            |t| format!("{t}{key} = \"gcc\"\n"),
+            &["line 7", what, "cloud = \"…\""],
+        );
+    }
+    refused(
+        &env,
+        |t| format!("{t}cloud = \"gcc\n"),
+        &[
+            "line 7",
+            "cloud opens a quote but does not close it",
+            "cloud = \"…\"",
+        ],
+    );
+    refused(
+        &env,
+        |t| format!("{t}[sync.extra]\nconcurrency = 2\n"),
+        &["line 7", "[sync.extra]", "[sync] has no tables inside it"],
+    );
+    // Windows-1252 ("ANSI"): é is the single byte E9.
+    let good = format!(
+        "client_secret = \"{}\"\n{}# r\u{e9}sum\u{e9}\n",
+        env.secret(),
+        env.config_without_secret("")
+    );
+    let bytes: Vec<u8> = good
+        .replace('\u{e9}', "\u{1}")
+        .bytes()
+        .map(|b| if b == 1 { 0xE9 } else { b })
+        .collect();
+    std::fs::write(env.path("auditsync.toml"), bytes).unwrap();
+    let run = env.run(&["subscribe", "list"]);
+    run.assert_code(2)
+        .assert_stderr("auditsync.toml")
+        .assert_stderr("line 7")
+        .assert_stderr("Windows-1252")
+        .assert_stderr("save it as UTF-8");
+}
+
 #[test]
 fn a_key_under_the_wrong_table_is_explained() {
     let env = TestEnv::new();

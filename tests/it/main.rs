@@ -27,3 +27,4 @@ mod report;
 mod state;
 mod subscribe;
 mod sync;
+mod trials;

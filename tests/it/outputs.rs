@@ -240,7 +240,7 @@ fn report_output_replaces_an_existing_file_only_with_force_atomically_and_privat
 
 /// Runs `auditsync simulator` with `args`: the exit code if it stopped by itself, else `None` once
 /// it was serving (it is then killed), and its stdout.
-fn simulator(env: &TestEnv, args: &[&str]) -> (Option<i32>, String, String) {
+pub(crate) fn simulator(env: &TestEnv, args: &[&str]) -> (Option<i32>, String, String) {
     let mut child = env
         .cmd()
         .arg("simulator")

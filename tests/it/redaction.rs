@@ -180,3 +180,79 @@ fn the_demo_prints_no_secret_or_token() {
     assert!(!run.all().contains(&secret));
     assert!(!run.all().contains("eyJ"), "no JWT-shaped text");
 }
+
+/// Point 12, the same kind through the configuration: the client secret pasted into another key (or
+/// another variable) is refused without being quoted, whether the secret is set inline, by
+/// `AUDITSYNC_CLIENT_SECRET` or in `client_secret_file` (`run` asserts the secret is never printed).
+#[test]
+fn a_secret_pasted_into_another_key_is_never_quoted_back() {
+    let env = TestEnv::new();
+    let secret = env.secret();
+    let inline = format!("client_secret = \"{secret}\"\n");
+    let refused = |run: Run, key: &str| {
+        run.assert_code(2)
+            .assert_stderr(key)
+            .assert_stderr("not shown");
+    };
+    // In the file, with the secret inline.
+    for (key, extra) in [
+        ("cloud", format!("cloud = \"{secret}\"\n")),
+        ("token_version", format!("token_version = \"{secret}\"\n")),
+        (
+            "client_secret_command_timeout",
+            format!("client_secret_command_timeout = \"{secret}\"\n"),
+        ),
+        (
+            "time_interval_unit",
+            format!("[sync]\ntime_interval_unit = \"{secret}\"\n"),
+        ),
+        (
+            "stall_timeout",
+            format!("[sync]\nstall_timeout = \"{secret}\"\n"),
+        ),
+        (
+            "content_types",
+            format!("[sync]\ncontent_types = [\"{secret}\"]\n"),
+        ),
+    ] {
+        env.write(
+            "auditsync.toml",
+            &format!("{inline}{}", env.config_without_secret(&extra)),
+        );
+        refused(env.run(&["subscribe", "list"]), key);
+    }
+    // Through the environment, the secret inline, in AUDITSYNC_CLIENT_SECRET, or in a file.
+    env.write("secret.txt", &format!("{secret}\n"));
+    for (how, config, vars) in [
+        ("inline", inline.clone(), vec![]),
+        (
+            "AUDITSYNC_CLIENT_SECRET",
+            String::new(),
+            vec![("AUDITSYNC_CLIENT_SECRET", secret.as_str())],
+        ),
+        (
+            "client_secret_file",
+            "client_secret_file = \"secret.txt\"\n".to_owned(),
+            vec![],
+        ),
+    ] {
+        env.write(
+            "auditsync.toml",
+            &format!("{config}{}", env.config_without_secret("")),
+        );
+        for var in [
+            "AUDITSYNC_CLOUD",
+            "AUDITSYNC_AUTHORITY",
+            "AUDITSYNC_AUDIENCE",
+            "AUDITSYNC_CONCURRENCY",
+            "AUDITSYNC_TOKEN_VERSION",
+            "AUDITSYNC_STALL_TIMEOUT",
+        ] {
+            let mut all = vars.clone();
+            all.push((var, secret.as_str()));
+            let run = env.run_with(&["subscribe", "list"], &all);
+            assert_eq!(run.code, 2, "{how}, {var}: {}", run.all());
+            run.assert_stderr(var).assert_stderr("not shown");
+        }
+    }
+}

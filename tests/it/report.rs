@@ -518,8 +518,9 @@ fn report_output_writes_the_file_instead_of_stdout() {
         let text = std::fs::read_to_string(env.path(&name)).unwrap();
         assert!(text.contains(check), "{format}: {text}");
     }
+    // A folder that does not exist is a usage mistake (exit 2, as the README says).
     report(&env, &["apps", "--output", "no/such/folder/apps.txt"])
-        .assert_code(1)
+        .assert_code(2)
         .assert_stderr("cannot write the report to no/such/folder/apps.txt");
 }
 

@@ -90,8 +90,8 @@ pub(super) fn read_cloud(
             key: "cloud",
             origin: raw.origin,
             reason: format!(
-                "{:?} is not a cloud auditsync knows; use one of {}",
-                raw.value,
+                "{} is not a cloud auditsync knows; use one of {}",
+                super::quoted(&raw.value),
                 Cloud::NAMES
             ),
         }),
@@ -111,7 +111,7 @@ pub(super) fn read_token_version(
             _ => Err(ConfigError::Invalid {
                 key: "token_version",
                 origin: raw.origin,
-                reason: format!("{:?} is neither \"v1\" nor \"v2\"", raw.value),
+                reason: format!("{} is neither \"v1\" nor \"v2\"", super::quoted(&raw.value)),
             }),
         },
         None => Ok(TokenVersion::V1),
@@ -137,17 +137,19 @@ pub(super) fn endpoint(
     let trimmed = raw.value.trim().trim_end_matches('/');
     let url = Url::parse(trimmed).map_err(|e| {
         invalid(format!(
-            "{trimmed:?} is not a URL ({e}); write it like {default}"
+            "{} is not a URL ({e}); write it like {default}",
+            super::quoted(trimmed)
         ))
     })?;
     check_transport(&url).map_err(|e| invalid(e.to_string()))?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(invalid(format!(
-            "{trimmed:?} has a query or fragment; give only scheme, host and optional path, like {default}"
+            "{} has a query or fragment; give only scheme, host and optional path, like {default}",
+            super::quoted(trimmed)
         )));
     }
     if let Some(reason) = appended_path(key, &url) {
-        return Err(invalid(format!("{trimmed:?} {reason}")));
+        return Err(invalid(format!("{} {reason}", super::quoted(trimmed))));
     }
     Ok(url)
 }

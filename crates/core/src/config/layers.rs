@@ -186,7 +186,7 @@ impl<'a> Layers<'a> {
                 let value = T::from_env(v).ok_or_else(|| ConfigError::Invalid {
                     key,
                     origin: origin.clone(),
-                    reason: format!("{v:?} is not {}", T::EXPECTED),
+                    reason: format!("{} is not {}", super::quoted(v), T::EXPECTED),
                 })?;
                 return Ok(Some(Raw { value, origin }));
             }

@@ -192,10 +192,11 @@ impl Settings {
         let path = locate(flag, env)?;
         let (file, text) = match &path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                let bytes = std::fs::read(p).map_err(|source| ConfigError::Read {
                     path: p.clone(),
                     source,
                 })?;
+                let text = explain::decode(p, bytes)?;
                 (Some(p.clone()), Some(text))
             }
             None => (None, None),
@@ -223,8 +224,6 @@ impl Settings {
         text: Option<&str>,
         env: &Env,
     ) -> Result<Settings, ConfigError> {
-        let parsed = parse_file(file.as_deref(), text)?;
-        let layers = Layers::new(env, file.as_deref());
         // Relative paths in the file are relative to the file's folder, so cron's working directory
         // does not matter; relative paths from the environment are relative to the working directory.
         let base = file
@@ -232,11 +231,16 @@ impl Settings {
             .and_then(Path::parent)
             .map(Path::to_owned)
             .unwrap_or_default();
+        // Before any value is looked at: no refusal below may print the secret (see `quoted`).
+        secret::register_known_secrets(env, text, &base);
+        let parsed = parse_file(file.as_deref(), text)?;
+        let layers = Layers::new(env, file.as_deref());
         let mut warnings = unknown_env_warnings(env);
         let tenant = Tenant::resolve(&layers, &parsed, &base, &file, &mut warnings)
             .map_err(|e| explain::with_line(e, text))?;
         let database = database(&layers, parsed.database, &base);
-        let sync = sync_settings(&layers, parsed.sync).map_err(|e| explain::with_line(e, text))?;
+        let sync = sync_settings(&layers, parsed.sync, &mut warnings)
+            .map_err(|e| explain::with_line(e, text))?;
         Ok(Settings {
             file,
             tenant,
@@ -255,6 +259,23 @@ impl Settings {
     /// [`ConfigError::SecretCommandTimedOut`] (exit code 1).
     pub async fn client_secret(&self) -> Result<SecretString, ConfigError> {
         read_secret(self.tenant.secret.as_ref(), self.file.as_deref()).await
+    }
+}
+
+/// A refused value as a refusal quotes it (`"gcc-high"`), unless it holds a secret auditsync knows
+/// (the client secret, registered by `register_known_secrets` before any value is validated) or has
+/// a credential's shape: then only its length, so that the secret pasted into the wrong key never
+/// reaches a terminal, a log or cron's mail.
+pub(super) fn quoted(value: &str) -> String {
+    let q = format!("{value:?}");
+    if crate::redact::redact(&q) == q {
+        q
+    } else {
+        format!(
+            "its value ({} characters, not shown: it holds the client secret or a credential, which \
+             belongs in client_secret only)",
+            value.chars().count()
+        )
     }
 }
 

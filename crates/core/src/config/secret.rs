@@ -46,6 +46,42 @@ impl fmt::Debug for SecretSource {
     }
 }
 
+/// Registers every client secret the configuration names with [`crate::redact`] as soon as the
+/// configuration is read, before any value is validated, so that no later message (a refusal of
+/// `cloud = "<the secret>"` or `AUDITSYNC_AUTHORITY=<the secret>`, a log line, a stored error) can
+/// print it: the inline value (`AUDITSYNC_CLIENT_SECRET`, `client_secret`, even in a file TOML
+/// cannot parse) and the content of the secret's file when it is a readable regular file of at most
+/// 64 KiB (read once more when the secret is needed; never a pipe, which could block). The
+/// command's output is registered when it runs ([`read_secret`]).
+pub(super) fn register_known_secrets(env: &super::Env, text: Option<&str>, base: &Path) {
+    if let Some(v) = env.get("AUDITSYNC_CLIENT_SECRET") {
+        crate::redact::register(v);
+    }
+    let mut file = env.get("AUDITSYNC_CLIENT_SECRET_FILE").map(PathBuf::from);
+    for line in text.unwrap_or_default().lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim().trim_matches(['"', '\'']);
+        let value = value.trim();
+        let value = match value.chars().next() {
+            Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or_default(),
+            _ => value.split(" #").next().unwrap_or_default().trim(),
+        };
+        match key {
+            "client_secret" => crate::redact::register(value),
+            "client_secret_file" if file.is_none() => file = Some(base.join(value)),
+            _ => {}
+        }
+    }
+    if let Some(path) = file
+        && std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() <= 64 * 1024)
+        && let Ok(content) = std::fs::read_to_string(&path)
+    {
+        crate::redact::register(&content);
+    }
+}
+
 /// The secret's source: the environment's variables first (`AUDITSYNC_CLIENT_SECRET`, `_FILE`,
 /// `_COMMAND`, in that order), else the one key the file sets (more than one is
 /// [`ConfigError::SecretConflict`]), else `None`. Files holding the secret that other users can read
@@ -124,8 +160,8 @@ fn command_timeout(
             key,
             origin: raw.origin,
             reason: format!(
-                "{:?} is not a whole number of seconds from 1 to {MAX_COMMAND_TIMEOUT_S}; the default is {}",
-                raw.value,
+                "{} is not a whole number of seconds from 1 to {MAX_COMMAND_TIMEOUT_S}; the default is {}",
+                super::quoted(&raw.value),
                 DEFAULT_COMMAND_TIMEOUT.as_secs()
             ),
         }),

@@ -143,6 +143,7 @@ impl Default for SyncSettings {
 pub(super) fn sync_settings(
     layers: &Layers<'_>,
     file: FileSync,
+    warnings: &mut Vec<String>,
 ) -> Result<SyncSettings, ConfigError> {
     let d = SyncSettings::default();
     let (start_time_interval, start_time_unit) =
@@ -159,7 +160,7 @@ pub(super) fn sync_settings(
         None => d.content_types,
     };
     let operations = match layers.sync("operations", file.operations)? {
-        Some(raw) => operations(raw)?,
+        Some(raw) => operations(raw, warnings)?,
         None => d.operations,
     };
     let concurrency = match layers.sync("concurrency", file.concurrency)? {
@@ -310,7 +311,10 @@ fn unit(
         Some(r) => TimeUnit::parse(&r.value).ok_or_else(|| ConfigError::Invalid {
             key,
             origin: r.origin,
-            reason: format!("{:?} is not one of minute, hour, day", r.value),
+            reason: format!(
+                "{} is not one of minute, hour, day",
+                super::quoted(&r.value)
+            ),
         }),
         None => Ok(default),
     }
@@ -331,7 +335,8 @@ fn content_types(r: Raw<Vec<String>>) -> Result<Vec<String>, ConfigError> {
             key: "content_types",
             origin: r.origin.clone(),
             reason: format!(
-                "{name:?} is not a content type of the API; use any of {}",
+                "{} is not a content type of the API; use any of {}",
+                super::quoted(name),
                 CONTENT_TYPES.join(", ")
             ),
         })?;
@@ -342,14 +347,63 @@ fn content_types(r: Raw<Vec<String>>) -> Result<Vec<String>, ConfigError> {
     Ok(out)
 }
 
-/// `operations`: the names trimmed, blank ones dropped; what is left must not be empty.
-fn operations(r: Raw<Vec<String>>) -> Result<Vec<String>, ConfigError> {
-    let ops: Vec<String> = r
-        .value
-        .iter()
-        .map(|o| o.trim().to_owned())
-        .filter(|o| !o.is_empty())
-        .collect();
+/// Operation names of Power Apps records the service writes, spelt as it spells them (the Management
+/// Activity API compares nothing, auditsync compares `Operation` exactly): from the reference notes
+/// (`LaunchPowerApp` for RecordType 256; the legacy names of RecordType 45; the CoE's `DeleteFlow`).
+const KNOWN_OPERATIONS: [&str; 11] = [
+    "LaunchPowerApp",
+    "DeletePowerApp",
+    "CreatePowerApp",
+    "UpdatePowerApp",
+    "PublishPowerApp",
+    "MarkPowerAppAsHero",
+    "MarkPowerAppAsFeatured",
+    "PowerAppPermissionEdited",
+    "PowerAppPermissionDeleted",
+    "PromotePowerAppVersion",
+    "DeleteFlow",
+];
+
+/// `operations`: the names trimmed, blank ones dropped; what is left must not be empty. Records are
+/// matched on `Operation` exactly, so a known name written in another case (`LaunchPowerapp`) would
+/// match nothing: it is corrected to the service's spelling, with a warning; a name auditsync does
+/// not know is kept (the service has many operations), with a warning naming the nearest known one.
+fn operations(r: Raw<Vec<String>>, warnings: &mut Vec<String>) -> Result<Vec<String>, ConfigError> {
+    let mut ops: Vec<String> = Vec::new();
+    for op in r.value.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+        let op = match KNOWN_OPERATIONS.iter().find(|k| k.eq_ignore_ascii_case(op)) {
+            Some(known) if *known != op => {
+                warnings.push(format!(
+                    "operations {}: {} is read as {known:?}: the service spells operation names with \
+                     this case and records are matched exactly; write \"{known}\" to silence this warning",
+                    r.origin,
+                    super::quoted(op)
+                ));
+                (*known).to_owned()
+            }
+            Some(_) => op.to_owned(),
+            None => {
+                let lower = op.to_lowercase();
+                let hint = KNOWN_OPERATIONS
+                    .iter()
+                    .map(|k| (strsim::jaro_winkler(&lower, &k.to_lowercase()), *k))
+                    .filter(|(score, _)| *score >= 0.85)
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, k)| format!("; did you mean \"{k}\"?"))
+                    .unwrap_or_default();
+                warnings.push(format!(
+                    "operations {}: {} is not an operation name auditsync knows (records are matched on \
+                     Operation exactly, case included, so a misspelt name collects nothing){hint}",
+                    r.origin,
+                    super::quoted(op)
+                ));
+                op.to_owned()
+            }
+        };
+        if !ops.contains(&op) {
+            ops.push(op);
+        }
+    }
     if ops.is_empty() {
         return Err(ConfigError::Invalid {
             key: "operations",
@@ -409,8 +463,8 @@ fn duration(
                 key,
                 origin: raw.origin,
                 reason: format!(
-                    "{:?} is not a duration; write a whole number and a unit, like \"30s\", \"50m\" or \"2h\"",
-                    raw.value
+                    "{} is not a duration; write a whole number and a unit, like \"30s\", \"50m\" or \"2h\"",
+                    super::quoted(&raw.value)
                 ),
             });
         }
@@ -425,8 +479,8 @@ fn duration(
             key,
             origin: raw.origin,
             reason: format!(
-                "{:?} is outside {} to {}{note}",
-                raw.value,
+                "{} is outside {} to {}{note}",
+                super::quoted(&raw.value),
                 show(*range.start()),
                 show(*range.end())
             ),
@@ -603,5 +657,35 @@ mod tests {
         let d = load(&minimal(), &[]).unwrap().sync;
         assert_eq!(d.run_deadline, std::time::Duration::from_secs(3000));
         assert_eq!(d.stall_timeout, std::time::Duration::from_secs(30));
+    }
+
+    #[test]
+    fn operation_names_in_another_case_are_corrected_and_unknown_ones_warned() {
+        let s = load(
+            &format!(
+                "{}[sync]\noperations = [\"LaunchPowerapp\", \"launchpowerapp\", \"DeletePowerApp\"]\n",
+                minimal()
+            ),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.sync.operations, ["LaunchPowerApp", "DeletePowerApp"]);
+        let w = s.warnings.join("\n");
+        assert!(
+            w.contains("\"LaunchPowerapp\" is read as \"LaunchPowerApp\""),
+            "{w}"
+        );
+        assert!(w.contains("/etc/auditsync.toml"), "{w}");
+        let s = load(
+            &format!("{}[sync]\noperations = [\"LaunchPowerApps\"]\n", minimal()),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.sync.operations, ["LaunchPowerApps"]);
+        let w = s.warnings.join("\n");
+        assert!(w.contains("did you mean \"LaunchPowerApp\"?"), "{w}");
+        let s = load(&minimal(), &[("AUDITSYNC_OPERATIONS", "launchPowerApp")]).unwrap();
+        assert_eq!(s.sync.operations, ["LaunchPowerApp"]);
+        assert!(s.warnings.join("").contains("AUDITSYNC_OPERATIONS"));
     }
 }

@@ -392,6 +392,11 @@ impl RunLock {
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
         nonblocking(&mut options);
+        // 0644 whatever the umask allows beyond it: it holds only the holder's pid and start time,
+        // and a reader of another user (a reporting group) opens it to take the shared lock and
+        // to name the holder.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
         let mut sidecar = options.open(&path).map_err(io)?;
         let file = open_database(database)?;
         let meta = file.metadata().map_err(io)?;

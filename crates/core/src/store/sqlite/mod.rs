@@ -348,8 +348,10 @@ impl SqliteStore {
 
 /// Creates the database file, empty and readable by its owner only (0600: it holds user names and IP
 /// addresses), if it is not there, so that SQLite does not create it with the umask's mode. SQLite
-/// gives its `-wal`, `-shm` and `-journal` the database file's mode. An existing file keeps its mode
-/// (an admin may have chosen one, e.g. 0640 for a reporting group).
+/// gives its `-wal`, `-shm` and `-journal` the database file's mode. An existing database keeps its
+/// mode (an admin may have chosen one, e.g. 0640 for a reporting group); an existing *empty* file
+/// (made beforehand with `touch` or a configuration tool: "no database yet") is made 0600 before
+/// SQLite fills it, and an INFO line says so.
 fn create_private(path: &Path) -> Result<(), StoreError> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(false);
@@ -358,16 +360,40 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options
-        .open(path)
-        .map(drop)
-        .map_err(|e| StoreError::Write {
+    let file = options.open(path).map_err(|e| StoreError::Write {
+        path: path.to_owned(),
+        reason: format!(
+            "it cannot be created ({e}); check that its folder exists and is writable, and that the \
+             disk is not full"
+        ),
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = file.metadata().map_err(|e| StoreError::Write {
             path: path.to_owned(),
-            reason: format!(
-                "it cannot be created ({e}); check that its folder exists and is writable, and that the \
-                 disk is not full"
-            ),
-        })
+            reason: e.to_string(),
+        })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.len() == 0 && mode & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| StoreError::Write {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "it is an empty file of mode {mode:o} that will hold user names and IP addresses, \
+                         and it cannot be made private (0600): {e}; run `chmod 600 {}` or remove it",
+                        path.display()
+                    ),
+                })?;
+            tracing::info!(
+                "{} was an empty file of mode {mode:o}: made it 0600 (readable by its owner only) \
+                 before creating the database in it, as it will hold user names and IP addresses",
+                path.display()
+            );
+        }
+    }
+    drop(file);
+    Ok(())
 }
 
 /// SQLite's own words for an error, without the statement it was running.
