@@ -82,7 +82,8 @@ pub enum ImportError {
     NotAnExport {
         /// The file, as given.
         path: PathBuf,
-        /// The header's column names, joined with commas (shortened), and how it was read.
+        /// How many fields the header has and the first ones that look like column names (anything
+        /// else, which may be a secret, as `…`), and how it was read.
         header: String,
     },
     /// Reading stopped on an I/O error partway through.
@@ -242,6 +243,36 @@ fn shown(text: &str) -> String {
     out
 }
 
+/// The header of a file that is no export, for its refusal: the first [`PREVIEW_FIELDS`] fields
+/// that look like column names (letters, digits, spaces, `_ - . ( ) /`, up to 40 characters), each
+/// other field as `…`, the rest counted, all through [`redact`](crate::redact::redact). The file may
+/// be anything (a configuration holding `client_secret = "…"`, a key file): it is never quoted beyond
+/// what names it as no export.
+fn header_preview(columns: &[String]) -> String {
+    const PREVIEW_FIELDS: usize = 8;
+    let looks_like_a_name = |name: &str| {
+        (1..=40).contains(&name.chars().count())
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || " _-.()/".contains(c))
+    };
+    let mut names: Vec<&str> = columns
+        .iter()
+        .take(PREVIEW_FIELDS)
+        .map(|c| if looks_like_a_name(c) { c.as_str() } else { "…" })
+        .collect();
+    if columns.len() > PREVIEW_FIELDS {
+        names.push("…");
+    }
+    let text = format!(
+        "{} field{}: {}",
+        columns.len(),
+        if columns.len() == 1 { "" } else { "s" },
+        names.join(",")
+    );
+    crate::redact::redact(&text).into_owned()
+}
+
 /// Whether a column name is `AuditData`, whatever its case, spacing ("Audit Data") or quotes.
 fn is_audit_column(name: &[u8]) -> bool {
     name.iter()
@@ -394,7 +425,7 @@ fn open_export(path: &Path, progress: &indicatif::ProgressBar) -> Result<Opened,
             path: path.to_owned(),
             header: format!(
                 "{}; read as {}",
-                shown(&format.columns.join(",")),
+                header_preview(&format.columns),
                 format.reading()
             ),
         });
