@@ -121,11 +121,21 @@ pub struct BadRow {
     pub reason: String,
 }
 
+/// Lines of a UTF-8 file named in the report when rows in it are not UTF-8 (read as Windows-1252);
+/// the rest are counted.
+pub const ANSI_LINES_SHOWN: usize = 5;
+
 /// How a file was read: the shape recognised besides its columns.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Format {
-    /// Its text encoding (a UTF-8 file that turned out not to be is `Windows1252` from that line).
+    /// Its text encoding, told from its start ([`TextEncoding`]); rows are decoded one by one
+    /// (UTF-8 when valid, else Windows-1252), see `ansi_lines`.
     pub encoding: TextEncoding,
+    /// In a file that is not [`TextEncoding::Windows1252`] throughout: the first
+    /// [`ANSI_LINES_SHOWN`] lines whose rows were not UTF-8 and were read as Windows-1252.
+    pub ansi_lines: Vec<u64>,
+    /// How many such lines, all of them.
+    pub ansi_line_count: u64,
     /// The field separator: `,`, `;` or tab.
     pub separator: char,
     /// Whether a `sep=` line (Excel) named the separator.
@@ -134,6 +144,9 @@ pub struct Format {
     pub type_line: bool,
     /// The header's column names, as in the file.
     pub columns: Vec<String>,
+    /// The last line counted in `ansi_line_count` (a row's fields are decoded one by one).
+    #[serde(skip)]
+    last_ansi_line: u64,
 }
 
 impl Format {
@@ -145,7 +158,20 @@ impl Format {
         } else {
             format!("'{}'", self.separator)
         };
-        let mut text = format!("{}, {sep}-separated", self.encoding);
+        let mut text = self.encoding.to_string();
+        if let Some(first) = self.ansi_lines.first() {
+            let mut lines: Vec<String> = self.ansi_lines.iter().map(u64::to_string).collect();
+            if self.ansi_line_count > self.ansi_lines.len() as u64 {
+                lines.push("…".to_owned());
+            }
+            text.push_str(&format!(
+                ", Windows-1252 from line {first} on {} line{} that are not UTF-8 ({}; read as ANSI)",
+                self.ansi_line_count,
+                if self.ansi_line_count == 1 { "" } else { "s" },
+                lines.join(", ")
+            ));
+        }
+        text.push_str(&format!(", {sep}-separated"));
         if self.sep_line {
             match self.separator {
                 '\t' => text.push_str(" (its sep= line)"),
@@ -340,15 +366,31 @@ struct Opened {
     audit: usize,
 }
 
-/// `bytes`, a field of the file, as text; a UTF-8 file turns Windows-1252 (with a warning) at its
-/// first field that is not UTF-8.
+/// `bytes`, a field of the file on `line`, as text: UTF-8 when it is valid UTF-8, else
+/// Windows-1252. In a file that is not ANSI throughout, such a line is noted in `format` and the
+/// first [`ANSI_LINES_SHOWN`] are warned about by line (the report counts them all).
 fn decode<'a>(format: &mut Format, bytes: &'a [u8], line: u64, path: &Path) -> Cow<'a, str> {
-    let (text, switched) = format.encoding.decode(bytes, line);
-    if switched {
+    let (text, ansi) = TextEncoding::decode(bytes);
+    if !ansi
+        || format.encoding == TextEncoding::Windows1252
+        || format.last_ansi_line == line
+    {
+        return text;
+    }
+    format.last_ansi_line = line;
+    format.ansi_line_count += 1;
+    if format.ansi_lines.len() < ANSI_LINES_SHOWN {
+        format.ansi_lines.push(line);
         tracing::warn!(
-            "{}: line {line} is not UTF-8; reading it and the rest of the file as Windows-1252 \
-             (ANSI). If a name looks wrong, save the file as UTF-8 (Excel: \"CSV UTF-8\") before \
+            "{}: line {line} is not UTF-8; reading that row as Windows-1252 (ANSI), the other rows \
+             as UTF-8. If a name looks wrong, save the file as UTF-8 (Excel: \"CSV UTF-8\") before \
              importing",
+            path.display()
+        );
+    } else if format.ansi_line_count == ANSI_LINES_SHOWN as u64 + 1 {
+        tracing::warn!(
+            "{}: line {line} and maybe more are not UTF-8 either; they are read as Windows-1252 \
+             too, without a warning each (the report counts them)",
             path.display()
         );
     }
@@ -378,7 +420,7 @@ fn open_export(path: &Path, progress: &indicatif::ProgressBar) -> Result<Opened,
         reason,
     };
     let (encoding, bom) = sniff(&head).map_err(not_text)?;
-    if let TextEncoding::Windows1252 { .. } = encoding {
+    if encoding == TextEncoding::Windows1252 {
         tracing::warn!(
             "{}: not UTF-8 text; reading it as Windows-1252 (ANSI). If a name looks wrong, save the \
              file as UTF-8 (Excel: \"CSV UTF-8\") before importing",
@@ -401,6 +443,9 @@ fn open_export(path: &Path, progress: &indicatif::ProgressBar) -> Result<Opened,
         sep_line,
         type_line,
         columns: Vec::new(),
+        ansi_lines: Vec::new(),
+        ansi_line_count: 0,
+        last_ansi_line: 0,
     };
     let no_header = "has no header line: it holds only blank lines (or a sep= line); export the \
                      audit search again";
