@@ -1014,3 +1014,33 @@ fn nul_bytes_near_the_top_keep_the_good_rows() {
     run.assert_code(1).assert_stderr("line 3");
     assert_eq!(names(&env).len(), 2, "{}", run.all());
 }
+
+/// Point 16 (other inputs of the kind): a `sep=;` line over a `,`-separated header (a file
+/// re-saved by another tool) is read by the header's own separator, with a warning naming both,
+/// instead of "no AuditData column"; a header line of megabytes that does end is not said to run
+/// "without a line end".
+#[test]
+fn a_sep_line_that_contradicts_the_header_and_a_huge_header_are_told_truthfully() {
+    let env = TestEnv::new();
+    env.write_config("");
+    let mut text = format!("sep=;\r\n{CLASSIC_HEADER}");
+    text.push_str(&classic_row(b',', &launch_named("sep-1", "A")));
+    env.write("sepmix.csv", &text);
+    let run = env.run(&["import", "sepmix.csv"]);
+    run.assert_code(0)
+        .assert_stderr("sep=;")
+        .assert_stderr("','");
+    assert_eq!(names(&env).len(), 1, "{}", run.all());
+    assert!(!run.stderr.contains("no AuditData column"), "{}", run.all());
+
+    let mut huge = "CreationDate,".to_owned();
+    huge.push_str(&"A".repeat(2_400_000));
+    huge.push_str(",AuditData\r\n");
+    huge.push_str(&classic_row(b',', &launch_named("huge-1", "A")));
+    env.write("hugeheader.csv", &huge);
+    let run = env.run(&["import", "hugeheader.csv"]);
+    run.assert_code(1)
+        .assert_stderr("hugeheader.csv")
+        .assert_stderr("longer than 1 MiB");
+    assert!(!run.stderr.contains("without a line end"), "{}", run.all());
+}

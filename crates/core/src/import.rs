@@ -140,6 +140,8 @@ pub struct Format {
     pub separator: char,
     /// Whether a `sep=` line (Excel) named the separator.
     pub sep_line: bool,
+    /// The separator a `sep=` line named when the header did not use it (and was read by its own).
+    pub sep_line_overruled: Option<char>,
     /// Whether a `#TYPE` line (Export-Csv without `-NoTypeInformation`) came first.
     pub type_line: bool,
     /// The header's column names, as in the file.
@@ -153,11 +155,7 @@ impl Format {
     /// How the text was read, without the columns: e.g. "UTF-16 LE with byte-order mark,
     /// ';'-separated (its sep=; line), after a #TYPE line".
     pub fn reading(&self) -> String {
-        let sep = if self.separator == '\t' {
-            "tab".to_owned()
-        } else {
-            format!("'{}'", self.separator)
-        };
+        let sep = separator_name(self.separator as u8);
         let mut text = self.encoding.to_string();
         if let Some(first) = self.ansi_lines.first() {
             let mut lines: Vec<String> = self.ansi_lines.iter().map(u64::to_string).collect();
@@ -177,6 +175,12 @@ impl Format {
                 '\t' => text.push_str(" (its sep= line)"),
                 c => text.push_str(&format!(" (its sep={c} line)")),
             }
+        }
+        if let Some(named) = self.sep_line_overruled {
+            text.push_str(&format!(
+                " (told from the header; its sep= line names {})",
+                separator_name(named as u8)
+            ));
         }
         if self.type_line {
             text.push_str(", after a #TYPE line");
@@ -435,12 +439,13 @@ fn open_export(path: &Path, progress: &indicatif::ProgressBar) -> Result<Opened,
         None => Box::new(rest),
     };
     let mut records = Records::new(stream);
-    let (separator, sep_line, type_line) = preamble(&mut records, path)?;
+    let (separator, sep_named, type_line) = preamble(&mut records, path)?;
     records.separator(separator);
     let mut format = Format {
         encoding,
         separator: char::from(separator),
-        sep_line,
+        sep_line: sep_named == Some(separator),
+        sep_line_overruled: sep_named.filter(|s| *s != separator).map(char::from),
         type_line,
         columns: Vec::new(),
         ansi_lines: Vec::new(),
@@ -491,11 +496,14 @@ fn read_error(path: &Path, line: u64, e: &std::io::Error) -> ImportError {
 }
 
 /// Reads past an Excel `sep=` line and a PowerShell `#TYPE` line (either first) and blank lines,
-/// and tells the separator from the header line: (separator, from a `sep=` line, after `#TYPE`).
+/// and tells the separator from the header line: (separator, what a `sep=` line named, after
+/// `#TYPE`). A `sep=` line is honoured unless the header has no AuditData column with its separator
+/// and has one with another (a file re-saved by a tool that kept the line but not the separator):
+/// then the header's separator is used, with a warning naming both.
 fn preamble(
     records: &mut Records<Box<dyn Read>>,
     path: &Path,
-) -> Result<(u8, bool, bool), ImportError> {
+) -> Result<(u8, Option<u8>, bool), ImportError> {
     let (mut sep, mut type_line) = (None, false);
     loop {
         let at = records.line();
@@ -505,9 +513,10 @@ fn preamble(
             .ok_or_else(|| ImportError::NotText {
                 path: path.to_owned(),
                 reason: format!(
-                    "has no header line: its first line runs over {} MiB without a line end, so it \
-                     is no CSV export; export the audit search again",
-                    records::MAX_LINE >> 20
+                    "has no header line: its first line is longer than {mib} MiB (it runs over \
+                     {mib} MiB before its line end, if it has one), and a header of an export is a \
+                     few hundred bytes, so it is no CSV export; export the audit search again",
+                    mib = records::MAX_LINE >> 20
                 ),
             })?;
         let line = line.to_vec();
@@ -522,10 +531,57 @@ fn preamble(
         } else if line.iter().all(u8::is_ascii_whitespace) && !records.exhausted() {
             // A blank line before the header.
         } else {
-            let separator = sep.unwrap_or_else(|| detect_separator(&line));
-            return Ok((separator, sep.is_some(), type_line));
+            let separator = match sep {
+                None => detect_separator(&line),
+                Some(named) => header_separator(named, &line, path),
+            };
+            return Ok((separator, sep, type_line));
         }
         records.skip_line(len);
+    }
+}
+
+/// The separator of a header that a `sep=` line named `named`: that one, unless only another one
+/// yields an AuditData column (warned about).
+fn header_separator(named: u8, header: &[u8], path: &Path) -> u8 {
+    let has_audit = |sep: u8| {
+        split_outside_quotes(header, sep)
+            .into_iter()
+            .any(is_audit_column)
+    };
+    let found = detect_separator(header);
+    if has_audit(named) || found == named {
+        return named;
+    }
+    let line = if named == b'\t' {
+        "<tab>".to_owned()
+    } else {
+        char::from(named).to_string()
+    };
+    let (named_name, found_name) = (separator_name(named), separator_name(found));
+    if !has_audit(found) {
+        // Neither way is it an export; the refusal follows, and this says why the columns look off.
+        tracing::warn!(
+            "{}: its line sep={line} names {named_name} as the separator, but its header is \
+             {found_name}-separated",
+            path.display()
+        );
+        return named;
+    }
+    tracing::warn!(
+        "{}: its line sep={line} names {named_name} as the separator, but its header is \
+         {found_name}-separated; reading the file by the header's separator",
+        path.display()
+    );
+    found
+}
+
+/// A separator for messages: `';'`, `','` or `tab`.
+fn separator_name(sep: u8) -> String {
+    if sep == b'\t' {
+        "tab".to_owned()
+    } else {
+        format!("'{}'", char::from(sep))
     }
 }
 
