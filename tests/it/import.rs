@@ -937,6 +937,10 @@ fn import_of_the_configuration_file_does_not_print_the_secret() {
     let run = env.run(&["import", "secret.txt"]);
     assert_ne!(run.code, 0, "{}", run.all());
     run.assert_stderr("is the client secret file");
+    // A copy of it (a backup, another tenant's key): refused as no export, its line unquoted.
+    env.write("secret.bak", &format!("{}\n", env.secret()));
+    let run = env.run(&["import", "secret.bak"]);
+    run.assert_code(1).assert_stderr("secret.bak");
 }
 
 /// Point 16: one stray Windows-1252 line near the top of a UTF-8 export turns every UTF-8 name

@@ -273,18 +273,24 @@ fn shown(text: &str) -> String {
     out
 }
 
-/// The header of a file that is no export, for its refusal: the first [`PREVIEW_FIELDS`] fields
-/// that look like column names (letters, digits, spaces, `_ - . ( ) /`, up to 40 characters), each
-/// other field as `…`, the rest counted, all through [`redact`](crate::redact::redact). The file may
-/// be anything (a configuration holding `client_secret = "…"`, a key file): it is never quoted beyond
-/// what names it as no export.
+/// Header fields named in the refusal of a file that is no export.
+const PREVIEW_FIELDS: usize = 8;
+
+/// The header of a file that is no export, for its refusal: how many fields it has and, when it
+/// has several, the first [`PREVIEW_FIELDS`] of them that look like column names (letters, spaces
+/// and `_ - . ( ) /`, no digits, up to 32 characters), each other field as `…`, all through
+/// [`redact`](crate::redact::redact). The file may be anything (a configuration holding
+/// `client_secret = "…"`, a copy of a key file): it is never quoted beyond what names it as no
+/// export, and a line of one field (a key, a setting) is not quoted at all.
 fn header_preview(columns: &[String]) -> String {
-    const PREVIEW_FIELDS: usize = 8;
+    if columns.len() < 2 {
+        return "one field, not a list of column names".to_owned();
+    }
     let looks_like_a_name = |name: &str| {
-        (1..=40).contains(&name.chars().count())
+        (1..=32).contains(&name.chars().count())
             && name
                 .chars()
-                .all(|c| c.is_alphanumeric() || " _-.()/".contains(c))
+                .all(|c| c.is_alphabetic() || " _-.()/".contains(c))
     };
     let mut names: Vec<&str> = columns
         .iter()
@@ -294,12 +300,7 @@ fn header_preview(columns: &[String]) -> String {
     if columns.len() > PREVIEW_FIELDS {
         names.push("…");
     }
-    let text = format!(
-        "{} field{}: {}",
-        columns.len(),
-        if columns.len() == 1 { "" } else { "s" },
-        names.join(",")
-    );
+    let text = format!("{} fields: {}", columns.len(), names.join(","));
     crate::redact::redact(&text).into_owned()
 }
 
@@ -807,6 +808,26 @@ mod tests {
         assert_eq!(detect_separator(b"CreationDate\tAuditData"), b'\t');
         // No AuditData anywhere: the most frequent, for the refusal's message.
         assert_eq!(detect_separator(b"a;b;c,d"), b';');
+    }
+
+    #[test]
+    fn a_refused_header_is_never_quoted_beyond_its_column_names() {
+        let cols = |c: &[&str]| c.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        // A key, a setting: one field, not quoted.
+        let one = header_preview(&cols(&["Sup3rSecretValue0123456789"]));
+        assert!(!one.contains("Sup3r"), "{one}");
+        let setting = header_preview(&cols(&["client_secret = \"abc~def.ghi\""]));
+        assert!(!setting.contains("abc"), "{setting}");
+        // Fields that are no column names (digits, '=', '~', quotes, long) are `…`.
+        let mixed = header_preview(&cols(&[
+            "CreationDate",
+            "client_secret=Q8~x.y_z",
+            "tok3nValue",
+            "UserIds",
+        ]));
+        assert_eq!(mixed, "4 fields: CreationDate,…,…,UserIds");
+        let many = header_preview(&cols(&["A"; 12]));
+        assert_eq!(many, "12 fields: A,A,A,A,A,A,A,A,…");
     }
 
     #[test]
