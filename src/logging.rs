@@ -14,9 +14,9 @@
 use std::io::{IsTerminal, Write};
 
 use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::fmt::MakeWriter;
 
 /// Installs the subscriber: `verbose` is the count of `-v`, `quiet` is `-q`.
 pub fn init(verbose: u8, quiet: bool) {

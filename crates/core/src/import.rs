@@ -9,7 +9,8 @@
 //! As files reach an admin, re-saved by Excel or written by Windows PowerShell 5.1, they come in more
 //! forms, and all are read ([`input`]): UTF-8 with or without a byte-order mark, UTF-16 LE or BE
 //! (with a byte-order mark, or told from its NUL bytes), UTF-32 with a byte-order mark, and ANSI
-//! (Windows-1252, with a warning naming the file and line); `,`, `;` (Excel where the decimal mark
+//! (Windows-1252), decided row by row in a UTF-8 file (a row that is not UTF-8 is read as
+//! Windows-1252, with a warning naming its line); `,`, `;` (Excel where the decimal mark
 //! is a comma) or tab between fields, told from the header line outside quotes; a first line
 //! `sep=;` (Excel), which is honoured and skipped; a `#TYPE` line (Export-Csv without
 //! `-NoTypeInformation`). The report says
@@ -21,7 +22,10 @@
 //! (AuditData holds commas, quotes and doubled quotes; lines end in CRLF, LF or CR), with bounded
 //! memory ([`records`]): a row may take [`MAX_RECORD`] bytes. A row that cannot be read, or is
 //! larger, is reported with its line number and skipped; the rows around it are stored. Files that
-//! are not text (empty, NUL bytes, an archive) are refused with one line saying what they are.
+//! are not text (empty, only NUL bytes, a binary first line, an archive) are refused with one line
+//! saying what they are, quoting nothing of them but what looks like column names (the file may be
+//! a configuration holding a secret); a text file with a NUL-filled region has its rows read and the
+//! damaged ones reported by line.
 
 mod input;
 mod records;
@@ -295,7 +299,13 @@ fn header_preview(columns: &[String]) -> String {
     let mut names: Vec<&str> = columns
         .iter()
         .take(PREVIEW_FIELDS)
-        .map(|c| if looks_like_a_name(c) { c.as_str() } else { "…" })
+        .map(|c| {
+            if looks_like_a_name(c) {
+                c.as_str()
+            } else {
+                "…"
+            }
+        })
         .collect();
     if columns.len() > PREVIEW_FIELDS {
         names.push("…");
@@ -376,10 +386,7 @@ struct Opened {
 /// first [`ANSI_LINES_SHOWN`] are warned about by line (the report counts them all).
 fn decode<'a>(format: &mut Format, bytes: &'a [u8], line: u64, path: &Path) -> Cow<'a, str> {
     let (text, ansi) = TextEncoding::decode(bytes);
-    if !ansi
-        || format.encoding == TextEncoding::Windows1252
-        || format.last_ansi_line == line
-    {
+    if !ansi || format.encoding == TextEncoding::Windows1252 || format.last_ansi_line == line {
         return text;
     }
     format.last_ansi_line = line;

@@ -1,6 +1,8 @@
-//! What a file is before any CSV is read: its encoding (a byte-order mark; else UTF-8 if its start
-//! is valid UTF-8; else Windows-1252), or why it is not text at all (empty, NUL bytes, an archive),
-//! and a streaming UTF-16 (and UTF-32) to UTF-8 decoder for the exports of Windows PowerShell 5.1.
+//! What a file is before any CSV is read: its encoding (a byte-order mark; else UTF-8, rows that are
+//! not UTF-8 being read as Windows-1252 one by one; ANSI throughout when its start is not UTF-8 and
+//! holds no UTF-8 beyond ASCII), or why it is not text at all (empty, only NUL bytes, a binary first
+//! line, an archive), and a streaming UTF-16 (and UTF-32) to UTF-8 decoder for the exports of
+//! Windows PowerShell 5.1.
 
 use std::borrow::Cow;
 use std::io::{self, Read};
@@ -160,8 +162,9 @@ fn utf8_or_ansi(head: &[u8], cut: bool) -> TextEncoding {
     while let Some(chunk) = chunks.next() {
         wide_chars += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
         let bad = chunk.invalid();
-        let last = chunks.peek().is_none();
-        if !bad.is_empty() && !(last && cut && bad.len() < 4) {
+        // A character cut where the sniff stopped is no fault.
+        let cut_char = cut && bad.len() < 4 && chunks.peek().is_none();
+        if !bad.is_empty() && !cut_char {
             invalid += 1;
         }
     }
@@ -449,10 +452,7 @@ mod tests {
             sniff("é,b".as_bytes()),
             Ok((TextEncoding::Utf8 { bom: false }, 0))
         );
-        assert_eq!(
-            sniff(b"caf\xE9,b\r\n"),
-            Ok((TextEncoding::Windows1252, 0))
-        );
+        assert_eq!(sniff(b"caf\xE9,b\r\n"), Ok((TextEncoding::Windows1252, 0)));
         // Mostly UTF-8 with one ANSI row: UTF-8, the row decoded on its own.
         assert_eq!(
             sniff("Zoë\r\nZoë\r\nCr\u{e8}me".as_bytes()),
@@ -499,7 +499,10 @@ mod tests {
             TextEncoding::decode("é".as_bytes()),
             (Cow::Borrowed("é"), false)
         );
-        assert_eq!(TextEncoding::decode(b"\xE9\x80"), (Cow::Owned("é€".to_owned()), true));
+        assert_eq!(
+            TextEncoding::decode(b"\xE9\x80"),
+            (Cow::Owned("é€".to_owned()), true)
+        );
         // A UTF-8 field after an ANSI one is UTF-8 again.
         assert_eq!(
             TextEncoding::decode("Zoë".as_bytes()),
