@@ -1017,6 +1017,21 @@ fn nul_bytes_near_the_top_keep_the_good_rows() {
     let run = env.run(&["import", "zeros.csv"]);
     run.assert_code(1).assert_stderr("line 3");
     assert_eq!(names(&env).len(), 2, "{}", run.all());
+    // A NUL-filled region at the end of the first 64 KiB, then more rows: the same.
+    let mut bytes = CLASSIC_HEADER.as_bytes().to_vec();
+    let mut line = 2;
+    while bytes.len() < 60 << 10 {
+        bytes.extend(classic_row(b',', &launch_named(&format!("many-{line}"), "A")).as_bytes());
+        line += 1;
+    }
+    bytes.extend(vec![0u8; 16 << 10]);
+    bytes.extend(b"\n");
+    bytes.extend(classic_row(b',', &launch_named("many-last", "B")).as_bytes());
+    std::fs::write(env.path("zeros2.csv"), bytes).unwrap();
+    let run = env.run(&["import", "zeros2.csv"]);
+    run.assert_code(1)
+        .assert_stderr(&format!("zeros2.csv line {line}"));
+    assert_eq!(names(&env).len(), 2 + line - 2 + 1, "{}", run.all());
 }
 
 /// Point 16 (other inputs of the kind): a `sep=;` line over a `,`-separated header (a file

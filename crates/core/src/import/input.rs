@@ -129,7 +129,15 @@ pub(super) fn sniff(head: &[u8]) -> Result<(TextEncoding, usize), String> {
         // text: its rows are read and the damaged ones reported by line. A file is binary when its
         // first line is not text, or when little of it looks like text.
         let first_line_end = head.iter().position(|b| matches!(b, b'\n' | b'\r'));
-        if !first_line_end.is_some_and(|end| end < at && end > 0) || !looks_like_text(head) {
+        let text = looks_like_text(head);
+        if text && !first_line_end.is_some_and(|end| end < at) {
+            return Err(format!(
+                "is damaged at its start: its first line holds NUL bytes (from offset {at}), as a \
+                 crash or a full disk leaves a region it did not write, so it has no header to \
+                 read; {AGAIN}"
+            ));
+        }
+        if !text {
             return Err(format!(
                 "is a binary file (a NUL byte at offset {at}), not a CSV export (UTF-16 or UTF-32 \
                  text is read when it starts with a byte-order mark); {AGAIN}"
@@ -472,7 +480,16 @@ mod tests {
             sniff(b"a,b\r\n\0\0\0").is_ok(),
             "text cut short by zeros is read"
         );
-        assert!(sniff(b"a\0b,c\r\nd").unwrap_err().contains("binary file"));
+        assert!(
+            sniff(b"a\0b,c\r\nd")
+                .unwrap_err()
+                .contains("damaged at its start")
+        );
+        assert!(
+            sniff(b"\x01\x02\0\x03\x04\x05,c\r\nd")
+                .unwrap_err()
+                .contains("binary file")
+        );
         // A header, a row, a NUL-filled region, a row: text with a damaged region.
         let mut damaged = b"CreationDate,AuditData\r\nx,{}\r\n".to_vec();
         damaged.extend([0; 4096]);
