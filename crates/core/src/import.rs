@@ -196,11 +196,12 @@ impl Format {
 impl std::fmt::Display for Format {
     /// [`Format::reading`], then ", columns A,B,C".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let columns = shown(&self.columns.join(","));
         write!(
             f,
             "{}, columns {}",
             self.reading(),
-            shown(&self.columns.join(","))
+            crate::redact::redact(&columns)
         )
     }
 }
@@ -609,8 +610,13 @@ fn too_long(span: Span, bytes: u64, fields: bool, only_nul: bool, next_line: u64
         );
     }
     if only_nul {
+        let hold = if span.inner_lines > 0 {
+            "hold"
+        } else {
+            "holds"
+        };
         return format!(
-            "{lines} hold only NUL bytes ({bytes}), not a row: skipped; reading went on at line \
+            "{lines} {hold} only NUL bytes ({bytes}), not a row: skipped; reading went on at line \
              {next_line}"
         );
     }
@@ -748,9 +754,9 @@ pub fn import_file(
         rows += 1;
         let result = if records.fields().any(|f| f.contains(&0)) {
             Err(
-                "it holds NUL bytes: the file was probably cut short here (by a crash or a full \
-                 disk) and zero-filled; export the audit search again and import it (rows already \
-                 stored are not added twice)"
+                "it holds NUL bytes: the file is damaged here (a crash or a full disk leaves \
+                 zero-filled regions it did not write); the rows around it were read; export the \
+                 audit search again and import it (rows already stored are not added twice)"
                     .to_owned(),
             )
         } else {
