@@ -130,7 +130,7 @@ pub(super) fn sniff(head: &[u8]) -> Result<(TextEncoding, usize), String> {
         // first line is not text, or when little of it looks like text.
         let first_line_end = head.iter().position(|b| matches!(b, b'\n' | b'\r'));
         let text = looks_like_text(head);
-        if text && !first_line_end.is_some_and(|end| end < at) {
+        if text && first_line_end.is_none_or(|end| end >= at) {
             return Err(format!(
                 "is damaged at its start: its first line holds NUL bytes (from offset {at}), as a \
                  crash or a full disk leaves a region it did not write, so it has no header to \
