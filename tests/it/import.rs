@@ -975,6 +975,32 @@ fn a_stray_ansi_line_near_the_top_does_not_garble_the_utf8_rows() {
         "the warning names no line:\n{}",
         run.all()
     );
+
+    // Many ANSI rows among UTF-8 ones: the first few named, all counted, none garbled.
+    let mut bytes = CLASSIC_HEADER.as_bytes().to_vec();
+    for i in 0..20 {
+        let row = classic_row(b',', &launch_named(&format!("many-{i:02}"), "Crème"));
+        if i % 2 == 1 {
+            bytes.extend(replace_all(row.as_bytes(), &[0xC3, 0xA8], &[0xE8]));
+        } else {
+            bytes.extend(row.as_bytes());
+        }
+    }
+    std::fs::write(env.path("many.csv"), bytes).unwrap();
+    let run = env.run(&["import", "many.csv"]);
+    run.assert_code(0)
+        .assert_stderr("many.csv: line 3 is not UTF-8")
+        .assert_stderr("10 lines in all were not UTF-8")
+        .assert_stdout("Windows-1252 from line 3 on 10 lines");
+    let many: Vec<_> = names(&env)
+        .into_iter()
+        .filter(|(id, _)| id.starts_with("many-"))
+        .collect();
+    assert_eq!(many.len(), 20, "{}", run.all());
+    assert!(
+        many.iter().all(|(_, n)| n.as_deref() == Some("Crème")),
+        "{many:?}"
+    );
 }
 
 /// Point 16: "AuditData whose field names are camelCase (some export tools) … read AuditData field

@@ -779,6 +779,15 @@ pub fn import_file(
         }
     }
     store_batch(&mut batch)?;
+    if format.ansi_line_count > ANSI_LINES_SHOWN as u64 {
+        tracing::warn!(
+            "{}: {} lines in all were not UTF-8 and were read as Windows-1252 (ANSI), the first on \
+             line {}",
+            path.display(),
+            format.ansi_line_count,
+            format.ansi_lines.first().copied().unwrap_or_default()
+        );
+    }
     Ok(FileReport {
         file: path.display().to_string(),
         shape: shape(&format.columns),
