@@ -1077,6 +1077,15 @@ fn a_sep_line_that_contradicts_the_header_and_a_huge_header_are_told_truthfully(
         .assert_stderr("','");
     assert_eq!(names(&env).len(), 1, "{}", run.all());
     assert!(!run.stderr.contains("no AuditData column"), "{}", run.all());
+    // No AuditData either way: the refusal comes with what the sep= line and the header disagree on.
+    env.write(
+        "sepother.csv",
+        "sep=;\r\nName,Email,Department\r\nx,y,z\r\n",
+    );
+    env.run(&["import", "sepother.csv"])
+        .assert_code(1)
+        .assert_stderr("no AuditData column")
+        .assert_stderr("sep=; names ';' as the separator, but its header is ','-separated");
 
     let mut huge = "CreationDate,".to_owned();
     huge.push_str(&"A".repeat(2_400_000));
