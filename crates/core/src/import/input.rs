@@ -185,7 +185,7 @@ fn utf8_or_ansi(head: &[u8], cut: bool) -> TextEncoding {
 
 /// Files of other kinds that are imported by mistake, by their first bytes.
 fn container(head: &[u8]) -> Option<&'static str> {
-    const KINDS: [(&[u8], &str); 5] = [
+    const KINDS: [(&[u8], &str); 10] = [
         (
             b"PK\x03\x04",
             "is a ZIP archive (an Excel .xlsx workbook is one), not a CSV file: open it in Excel and \
@@ -204,6 +204,26 @@ fn container(head: &[u8]) -> Option<&'static str> {
             "is an SQLite database (perhaps auditsync's own), not an audit log export",
         ),
         (b"%PDF", "is a PDF document, not an audit log export"),
+        (
+            b"BZh",
+            "is bzip2-compressed: decompress it (bunzip2) and import the .csv inside",
+        ),
+        (
+            b"\xFD7zXZ\x00",
+            "is xz-compressed: decompress it (unxz) and import the .csv inside",
+        ),
+        (
+            b"\x28\xB5\x2F\xFD",
+            "is zstd-compressed: decompress it (unzstd) and import the .csv inside",
+        ),
+        (
+            b"7z\xBC\xAF\x27\x1C",
+            "is a 7-Zip archive: extract it and import the .csv inside",
+        ),
+        (
+            b"Rar!\x1A\x07",
+            "is a RAR archive: extract it and import the .csv inside",
+        ),
     ];
     KINDS
         .iter()
@@ -500,6 +520,8 @@ mod tests {
         binary.extend((0..4096u32).map(|i| (i % 7) as u8));
         assert!(sniff(&binary).unwrap_err().contains("binary file"));
         assert!(sniff(b"PK\x03\x04rest").unwrap_err().contains("ZIP"));
+        assert!(sniff(b"BZh91AY&SY\x01").unwrap_err().contains("bzip2"));
+        assert!(sniff(b"\xFD7zXZ\x00\x00").unwrap_err().contains("xz"));
         assert_eq!(
             sniff(b"\xFF\xFE\0\0a\0\0\0"),
             Ok((TextEncoding::Utf32Le, 4))
