@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{before_writing, load_settings, stdout_error, stop_on_signals};
+use super::{before_writing, kept_files, load_settings, stdout_error, stop_on_signals};
 use crate::cli::{GlobalArgs, ImportArgs};
 use crate::error::{Error, Outcome};
+use crate::output::Keep;
 use auditsync_core::extract::Filter;
 use auditsync_core::import::{ImportError, import_file};
 use auditsync_core::store::{self, Reader, StoreError};
@@ -18,9 +19,11 @@ const SHOWN: usize = 20;
 pub async fn run(args: ImportArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
     let stop = stop_on_signals();
     let settings = load_settings(global)?;
-    // Every input is checked before the database (or its lock) is created or opened.
+    // Every input is checked before the database (or its lock) is created or opened; the
+    // configuration and the secret file (`import /etc/auditsync/*`) are refused before being read.
+    let keep = kept_files(&settings);
     for path in &args.files {
-        check_input(path)?;
+        check_input(path, &keep)?;
     }
     let mut store = before_writing(&stop, async {
         Ok(store::lock_and_open(&settings.database, Duration::from_secs(60)).await?)
@@ -120,9 +123,12 @@ pub async fn run(args: ImportArgs, global: &GlobalArgs) -> Result<Outcome, Error
     })
 }
 
-/// Refuses an input that cannot be imported before anything is created: missing, unreadable, or not a
-/// regular file (a named pipe would block, a folder has no rows). Exit 2: the command line names it.
-fn check_input(path: &std::path::Path) -> Result<(), Error> {
+/// Refuses an input that cannot be imported before anything is created: missing, unreadable, not a
+/// regular file (a named pipe would block, a folder has no rows), or one of the files in `keep` (the
+/// configuration, the secret file, the database's files), told by device and inode so that a link
+/// or another spelling of the path is caught, and refused before a byte of it is read. Exit 2: the
+/// command line names it.
+fn check_input(path: &std::path::Path, keep: &[Keep]) -> Result<(), Error> {
     let refuse = |why: String| {
         Error::Usage(format!(
             "cannot import {}: {why}; nothing was imported (every file is checked before the database is \
@@ -141,8 +147,30 @@ fn check_input(path: &std::path::Path) -> Result<(), Error> {
             "it is not a regular file (a named pipe, a socket or a device)".into()
         }));
     }
+    if let Some(k) = keep.iter().find(|k| same_file(path, &meta, &k.path)) {
+        return Err(refuse(format!(
+            "it is {}, not an audit log export; name only the export files",
+            k.what
+        )));
+    }
     std::fs::File::open(path).map_err(|e| refuse(format!("{e}; check its permissions")))?;
     Ok(())
+}
+
+/// Whether `path` (an input, `meta` its metadata) and `other` are one file: the same device and
+/// inode (elsewhere, the same canonical path).
+fn same_file(path: &std::path::Path, meta: &std::fs::Metadata, other: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let _ = path;
+        std::fs::metadata(other).is_ok_and(|o| o.dev() == meta.dev() && o.ino() == meta.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        matches!((path.canonicalize(), other.canonicalize()), (Ok(a), Ok(b)) if a == b)
+    }
 }
 
 /// Every event in the database, for what an interrupted import kept.

@@ -852,3 +852,249 @@ fn real_export_encodings_separators_and_preambles_are_read_and_named() {
         assert!(users.contains_key(id), "{id}");
     }
 }
+
+const APP: &str = "11111111-1111-1111-1111-111111111111";
+
+/// A current-schema launch whose display name is `name`.
+fn launch_named(id: &str, name: &str) -> String {
+    serde_json::json!({
+        "Id": id, "RecordType": 256, "CreationTime": "2025-03-04T10:00:00", "Operation": "LaunchPowerApp",
+        "Workload": "PowerPlatform", "UserId": "a@contoso.com",
+        "PropertyCollection": [
+            {"Name": "powerplatform.analytics.resource.power_app.id", "Value": APP},
+            {"Name": "powerplatform.analytics.resource.power_app.display_name", "Value": name},
+            {"Name": "powerplatform.analytics.resource.environment.id", "Value": "env-1"}
+        ]
+    })
+    .to_string()
+}
+
+/// (id, app name) of every stored event.
+fn names(env: &TestEnv) -> Vec<(String, Option<String>)> {
+    let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT id, app_name FROM audit_events ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hay.len());
+    let mut i = 0;
+    while i < hay.len() {
+        if hay[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(hay[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Secret leak: `import` of the configuration file (e.g. `auditsync import /etc/auditsync/*`)
+/// quotes its first line as the "header", which is `client_secret = "…"`. The same for the secret
+/// file, and for any other file whose first line holds the secret (a copy of the configuration).
+#[test]
+fn import_of_the_configuration_file_does_not_print_the_secret() {
+    let env = TestEnv::new();
+    env.write_config("");
+    // run() itself asserts that the secret was not printed.
+    let run = env.run(&["import", "auditsync.toml"]);
+    assert_ne!(run.code, 0, "{}", run.all());
+    run.assert_stderr("is the configuration file");
+    // Through another spelling of its path (a link), it is still the configuration.
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(env.path("auditsync.toml"), env.path("link.toml")).unwrap();
+        let run = env.run(&["import", "link.toml"]);
+        assert_ne!(run.code, 0, "{}", run.all());
+        run.assert_stderr("is the configuration file");
+    }
+    // A copy of the configuration, not the configuration itself: refused as no export, secret unshown.
+    let copy = std::fs::read_to_string(env.path("auditsync.toml")).unwrap();
+    env.write("backup.toml", &copy);
+    env.write(
+        "inline.txt",
+        &format!("client_secret={},more\r\nrow\r\n", env.secret()),
+    );
+    let run = env.run(&["import", "backup.toml", "inline.txt"]);
+    run.assert_code(1)
+        .assert_stderr("backup.toml")
+        .assert_stderr("inline.txt");
+
+    // The secret file of a configuration that names one.
+    let env = TestEnv::new();
+    env.write(
+        "auditsync.toml",
+        &env.config_without_secret("client_secret_file = \"secret.txt\"\n"),
+    );
+    env.write("secret.txt", &format!("{}\n", env.secret()));
+    let run = env.run(&["import", "secret.txt"]);
+    assert_ne!(run.code, 0, "{}", run.all());
+    run.assert_stderr("is the client secret file");
+    // A copy of it (a backup, another tenant's key): refused as no export, its line unquoted.
+    env.write("secret.bak", &format!("{}\n", env.secret()));
+    let run = env.run(&["import", "secret.bak"]);
+    run.assert_code(1).assert_stderr("secret.bak");
+}
+
+/// Point 16: one stray Windows-1252 line near the top of a UTF-8 export turns every UTF-8 name
+/// of the file into mojibake ("Zoë" stored as "ZoÃ«"), and the warning names no line; the same
+/// line past the first few KiB is handled ("then Windows-1252 from line N").
+#[test]
+fn a_stray_ansi_line_near_the_top_does_not_garble_the_utf8_rows() {
+    let env = TestEnv::new();
+    env.write_config("");
+    let mut bytes = CLASSIC_HEADER.as_bytes().to_vec();
+    bytes.extend(classic_row(b',', &launch_named("id-1", "Zoë")).as_bytes());
+    bytes.extend(classic_row(b',', &launch_named("id-2", "Zoë")).as_bytes());
+    // "Crème" in Windows-1252: è (UTF-8 C3 A8) is the single byte E8.
+    let ansi = replace_all(
+        classic_row(b',', &launch_named("id-3", "Crème")).as_bytes(),
+        &[0xC3, 0xA8],
+        &[0xE8],
+    );
+    bytes.extend(ansi);
+    // UTF-8 again after the ANSI row: still UTF-8.
+    bytes.extend(classic_row(b',', &launch_named("id-4", "Zoë")).as_bytes());
+    std::fs::write(env.path("mixed.csv"), bytes).unwrap();
+    let run = env.run(&["import", "mixed.csv"]);
+    let stored = names(&env);
+    assert_eq!(stored.len(), 4, "{}", run.all());
+    assert_eq!(stored[0].1.as_deref(), Some("Zoë"), "{}", run.all());
+    assert_eq!(stored[1].1.as_deref(), Some("Zoë"), "{}", run.all());
+    assert_eq!(stored[2].1.as_deref(), Some("Crème"), "{}", run.all());
+    assert_eq!(stored[3].1.as_deref(), Some("Zoë"), "{}", run.all());
+    assert!(
+        run.stderr.contains("line 4"),
+        "the warning names no line:\n{}",
+        run.all()
+    );
+
+    // Many ANSI rows among UTF-8 ones: the first few named, all counted, none garbled.
+    let mut bytes = CLASSIC_HEADER.as_bytes().to_vec();
+    for i in 0..20 {
+        let row = classic_row(b',', &launch_named(&format!("many-{i:02}"), "Crème"));
+        if i % 2 == 1 {
+            bytes.extend(replace_all(row.as_bytes(), &[0xC3, 0xA8], &[0xE8]));
+        } else {
+            bytes.extend(row.as_bytes());
+        }
+    }
+    std::fs::write(env.path("many.csv"), bytes).unwrap();
+    let run = env.run(&["import", "many.csv"]);
+    run.assert_code(0)
+        .assert_stderr("many.csv: line 3 is not UTF-8")
+        .assert_stderr("10 lines in all were not UTF-8")
+        .assert_stdout("Windows-1252 from line 3 on 10 lines");
+    let many: Vec<_> = names(&env)
+        .into_iter()
+        .filter(|(id, _)| id.starts_with("many-"))
+        .collect();
+    assert_eq!(many.len(), 20, "{}", run.all());
+    assert!(
+        many.iter().all(|(_, n)| n.as_deref() == Some("Crème")),
+        "{many:?}"
+    );
+}
+
+/// Point 16: "AuditData whose field names are camelCase (some export tools) … read AuditData field
+/// names case-insensitively". Today every such row is refused: "its AuditData has no Id".
+#[test]
+fn camel_case_audit_data_is_read() {
+    let env = TestEnv::new();
+    env.write_config("");
+    let audit = serde_json::json!({
+        "id": "camel-1", "recordType": 256, "creationTime": "2025-03-04T10:00:00",
+        "operation": "LaunchPowerApp", "workload": "PowerPlatform", "userId": "a@contoso.com",
+        "propertyCollection": [
+            {"name": "powerplatform.analytics.resource.power_app.id", "value": APP}
+        ]
+    })
+    .to_string();
+    std::fs::write(
+        env.path("camel.csv"),
+        format!("{CLASSIC_HEADER}{}", classic_row(b',', &audit)),
+    )
+    .unwrap();
+    let run = env.run(&["import", "camel.csv"]);
+    run.assert_code(0);
+    assert_eq!(names(&env).len(), 1, "{}", run.all());
+}
+
+/// Point 7: NUL bytes in a row are reported by line and the rows around them kept, but only when
+/// they come after the first 64 KiB; the same damage near the top refuses the whole file as
+/// "a binary file" and keeps nothing.
+#[test]
+fn nul_bytes_near_the_top_keep_the_good_rows() {
+    let env = TestEnv::new();
+    env.write_config("");
+    let mut bytes = CLASSIC_HEADER.as_bytes().to_vec();
+    bytes.extend(classic_row(b',', &launch_named("nul-1", "A")).as_bytes());
+    bytes.extend(vec![0u8; 4096]);
+    bytes.extend(b"\r\n");
+    bytes.extend(classic_row(b',', &launch_named("nul-2", "B")).as_bytes());
+    std::fs::write(env.path("zeros.csv"), bytes).unwrap();
+    let run = env.run(&["import", "zeros.csv"]);
+    run.assert_code(1).assert_stderr("line 3");
+    assert_eq!(names(&env).len(), 2, "{}", run.all());
+    // A NUL-filled region at the end of the first 64 KiB, then more rows: the same.
+    let mut bytes = CLASSIC_HEADER.as_bytes().to_vec();
+    let mut line = 2;
+    while bytes.len() < 60 << 10 {
+        bytes.extend(classic_row(b',', &launch_named(&format!("many-{line}"), "A")).as_bytes());
+        line += 1;
+    }
+    bytes.extend(vec![0u8; 16 << 10]);
+    bytes.extend(b"\n");
+    bytes.extend(classic_row(b',', &launch_named("many-last", "B")).as_bytes());
+    std::fs::write(env.path("zeros2.csv"), bytes).unwrap();
+    let run = env.run(&["import", "zeros2.csv"]);
+    run.assert_code(1)
+        .assert_stderr(&format!("zeros2.csv line {line}"));
+    assert_eq!(names(&env).len(), 2 + line - 2 + 1, "{}", run.all());
+}
+
+/// Point 16 (other inputs of the kind): a `sep=;` line over a `,`-separated header (a file
+/// re-saved by another tool) is read by the header's own separator, with a warning naming both,
+/// instead of "no AuditData column"; a header line of megabytes that does end is not said to run
+/// "without a line end".
+#[test]
+fn a_sep_line_that_contradicts_the_header_and_a_huge_header_are_told_truthfully() {
+    let env = TestEnv::new();
+    env.write_config("");
+    let mut text = format!("sep=;\r\n{CLASSIC_HEADER}");
+    text.push_str(&classic_row(b',', &launch_named("sep-1", "A")));
+    env.write("sepmix.csv", &text);
+    let run = env.run(&["import", "sepmix.csv"]);
+    run.assert_code(0)
+        .assert_stderr("sep=;")
+        .assert_stderr("','");
+    assert_eq!(names(&env).len(), 1, "{}", run.all());
+    assert!(!run.stderr.contains("no AuditData column"), "{}", run.all());
+    // No AuditData either way: the refusal comes with what the sep= line and the header disagree on.
+    env.write(
+        "sepother.csv",
+        "sep=;\r\nName,Email,Department\r\nx,y,z\r\n",
+    );
+    env.run(&["import", "sepother.csv"])
+        .assert_code(1)
+        .assert_stderr("no AuditData column")
+        .assert_stderr("sep=; names ';' as the separator, but its header is ','-separated");
+
+    let mut huge = "CreationDate,".to_owned();
+    huge.push_str(&"A".repeat(2_400_000));
+    huge.push_str(",AuditData\r\n");
+    huge.push_str(&classic_row(b',', &launch_named("huge-1", "A")));
+    env.write("hugeheader.csv", &huge);
+    let run = env.run(&["import", "hugeheader.csv"]);
+    run.assert_code(1)
+        .assert_stderr("hugeheader.csv")
+        .assert_stderr("longer than 1 MiB");
+    assert!(!run.stderr.contains("without a line end"), "{}", run.all());
+}

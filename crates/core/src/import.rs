@@ -9,7 +9,8 @@
 //! As files reach an admin, re-saved by Excel or written by Windows PowerShell 5.1, they come in more
 //! forms, and all are read ([`input`]): UTF-8 with or without a byte-order mark, UTF-16 LE or BE
 //! (with a byte-order mark, or told from its NUL bytes), UTF-32 with a byte-order mark, and ANSI
-//! (Windows-1252, with a warning naming the file and line); `,`, `;` (Excel where the decimal mark
+//! (Windows-1252), decided row by row in a UTF-8 file (a row that is not UTF-8 is read as
+//! Windows-1252, with a warning naming its line); `,`, `;` (Excel where the decimal mark
 //! is a comma) or tab between fields, told from the header line outside quotes; a first line
 //! `sep=;` (Excel), which is honoured and skipped; a `#TYPE` line (Export-Csv without
 //! `-NoTypeInformation`). The report says
@@ -21,7 +22,10 @@
 //! (AuditData holds commas, quotes and doubled quotes; lines end in CRLF, LF or CR), with bounded
 //! memory ([`records`]): a row may take [`MAX_RECORD`] bytes. A row that cannot be read, or is
 //! larger, is reported with its line number and skipped; the rows around it are stored. Files that
-//! are not text (empty, NUL bytes, an archive) are refused with one line saying what they are.
+//! are not text (empty, only NUL bytes, a binary first line, an archive) are refused with one line
+//! saying what they are, quoting nothing of them but what looks like column names (the file may be
+//! a configuration holding a secret); a text file with a NUL-filled region has its rows read and the
+//! damaged ones reported by line.
 
 mod input;
 mod records;
@@ -82,7 +86,8 @@ pub enum ImportError {
     NotAnExport {
         /// The file, as given.
         path: PathBuf,
-        /// The header's column names, joined with commas (shortened), and how it was read.
+        /// How many fields the header has and the first ones that look like column names (anything
+        /// else, which may be a secret, as `…`), and how it was read.
         header: String,
     },
     /// Reading stopped on an I/O error partway through.
@@ -120,36 +125,66 @@ pub struct BadRow {
     pub reason: String,
 }
 
+/// Lines of a UTF-8 file named in the report when rows in it are not UTF-8 (read as Windows-1252);
+/// the rest are counted.
+pub const ANSI_LINES_SHOWN: usize = 5;
+
 /// How a file was read: the shape recognised besides its columns.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Format {
-    /// Its text encoding (a UTF-8 file that turned out not to be is `Windows1252` from that line).
+    /// Its text encoding, told from its start ([`TextEncoding`]); rows are decoded one by one
+    /// (UTF-8 when valid, else Windows-1252), see `ansi_lines`.
     pub encoding: TextEncoding,
+    /// In a file that is not [`TextEncoding::Windows1252`] throughout: the first
+    /// [`ANSI_LINES_SHOWN`] lines whose rows were not UTF-8 and were read as Windows-1252.
+    pub ansi_lines: Vec<u64>,
+    /// How many such lines, all of them.
+    pub ansi_line_count: u64,
     /// The field separator: `,`, `;` or tab.
     pub separator: char,
     /// Whether a `sep=` line (Excel) named the separator.
     pub sep_line: bool,
+    /// The separator a `sep=` line named when the header did not use it (and was read by its own).
+    pub sep_line_overruled: Option<char>,
     /// Whether a `#TYPE` line (Export-Csv without `-NoTypeInformation`) came first.
     pub type_line: bool,
     /// The header's column names, as in the file.
     pub columns: Vec<String>,
+    /// The last line counted in `ansi_line_count` (a row's fields are decoded one by one).
+    #[serde(skip)]
+    last_ansi_line: u64,
 }
 
 impl Format {
     /// How the text was read, without the columns: e.g. "UTF-16 LE with byte-order mark,
     /// ';'-separated (its sep=; line), after a #TYPE line".
     pub fn reading(&self) -> String {
-        let sep = if self.separator == '\t' {
-            "tab".to_owned()
-        } else {
-            format!("'{}'", self.separator)
-        };
-        let mut text = format!("{}, {sep}-separated", self.encoding);
+        let sep = separator_name(self.separator as u8);
+        let mut text = self.encoding.to_string();
+        if let Some(first) = self.ansi_lines.first() {
+            let mut lines: Vec<String> = self.ansi_lines.iter().map(u64::to_string).collect();
+            if self.ansi_line_count > self.ansi_lines.len() as u64 {
+                lines.push("…".to_owned());
+            }
+            text.push_str(&format!(
+                ", Windows-1252 from line {first} on {} line{} that are not UTF-8 ({}; read as ANSI)",
+                self.ansi_line_count,
+                if self.ansi_line_count == 1 { "" } else { "s" },
+                lines.join(", ")
+            ));
+        }
+        text.push_str(&format!(", {sep}-separated"));
         if self.sep_line {
             match self.separator {
                 '\t' => text.push_str(" (its sep= line)"),
                 c => text.push_str(&format!(" (its sep={c} line)")),
             }
+        }
+        if let Some(named) = self.sep_line_overruled {
+            text.push_str(&format!(
+                " (told from the header; its sep= line names {})",
+                separator_name(named as u8)
+            ));
         }
         if self.type_line {
             text.push_str(", after a #TYPE line");
@@ -161,11 +196,12 @@ impl Format {
 impl std::fmt::Display for Format {
     /// [`Format::reading`], then ", columns A,B,C".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let columns = shown(&self.columns.join(","));
         write!(
             f,
             "{}, columns {}",
             self.reading(),
-            shown(&self.columns.join(","))
+            crate::redact::redact(&columns)
         )
     }
 }
@@ -242,6 +278,43 @@ fn shown(text: &str) -> String {
     out
 }
 
+/// Header fields named in the refusal of a file that is no export.
+const PREVIEW_FIELDS: usize = 8;
+
+/// The header of a file that is no export, for its refusal: how many fields it has and, when it
+/// has several, the first [`PREVIEW_FIELDS`] of them that look like column names (letters, spaces
+/// and `_ - . ( ) /`, no digits, up to 32 characters), each other field as `…`, all through
+/// [`redact`](crate::redact::redact). The file may be anything (a configuration holding
+/// `client_secret = "…"`, a copy of a key file): it is never quoted beyond what names it as no
+/// export, and a line of one field (a key, a setting) is not quoted at all.
+fn header_preview(columns: &[String]) -> String {
+    if columns.len() < 2 {
+        return "one field, not a list of column names".to_owned();
+    }
+    let looks_like_a_name = |name: &str| {
+        (1..=32).contains(&name.chars().count())
+            && name
+                .chars()
+                .all(|c| c.is_alphabetic() || " _-.()/".contains(c))
+    };
+    let mut names: Vec<&str> = columns
+        .iter()
+        .take(PREVIEW_FIELDS)
+        .map(|c| {
+            if looks_like_a_name(c) {
+                c.as_str()
+            } else {
+                "…"
+            }
+        })
+        .collect();
+    if columns.len() > PREVIEW_FIELDS {
+        names.push("…");
+    }
+    let text = format!("{} fields: {}", columns.len(), names.join(","));
+    crate::redact::redact(&text).into_owned()
+}
+
 /// Whether a column name is `AuditData`, whatever its case, spacing ("Audit Data") or quotes.
 fn is_audit_column(name: &[u8]) -> bool {
     name.iter()
@@ -309,15 +382,28 @@ struct Opened {
     audit: usize,
 }
 
-/// `bytes`, a field of the file, as text; a UTF-8 file turns Windows-1252 (with a warning) at its
-/// first field that is not UTF-8.
+/// `bytes`, a field of the file on `line`, as text: UTF-8 when it is valid UTF-8, else
+/// Windows-1252. In a file that is not ANSI throughout, such a line is noted in `format` and the
+/// first [`ANSI_LINES_SHOWN`] are warned about by line (the report counts them all).
 fn decode<'a>(format: &mut Format, bytes: &'a [u8], line: u64, path: &Path) -> Cow<'a, str> {
-    let (text, switched) = format.encoding.decode(bytes, line);
-    if switched {
+    let (text, ansi) = TextEncoding::decode(bytes);
+    if !ansi || format.encoding == TextEncoding::Windows1252 || format.last_ansi_line == line {
+        return text;
+    }
+    format.last_ansi_line = line;
+    format.ansi_line_count += 1;
+    if format.ansi_lines.len() < ANSI_LINES_SHOWN {
+        format.ansi_lines.push(line);
         tracing::warn!(
-            "{}: line {line} is not UTF-8; reading it and the rest of the file as Windows-1252 \
-             (ANSI). If a name looks wrong, save the file as UTF-8 (Excel: \"CSV UTF-8\") before \
+            "{}: line {line} is not UTF-8; reading that row as Windows-1252 (ANSI), the other rows \
+             as UTF-8. If a name looks wrong, save the file as UTF-8 (Excel: \"CSV UTF-8\") before \
              importing",
+            path.display()
+        );
+    } else if format.ansi_line_count == ANSI_LINES_SHOWN as u64 + 1 {
+        tracing::warn!(
+            "{}: line {line} and maybe more are not UTF-8 either; they are read as Windows-1252 \
+             too, without a warning each (the report counts them)",
             path.display()
         );
     }
@@ -347,7 +433,7 @@ fn open_export(path: &Path, progress: &indicatif::ProgressBar) -> Result<Opened,
         reason,
     };
     let (encoding, bom) = sniff(&head).map_err(not_text)?;
-    if let TextEncoding::Windows1252 { .. } = encoding {
+    if encoding == TextEncoding::Windows1252 {
         tracing::warn!(
             "{}: not UTF-8 text; reading it as Windows-1252 (ANSI). If a name looks wrong, save the \
              file as UTF-8 (Excel: \"CSV UTF-8\") before importing",
@@ -362,14 +448,18 @@ fn open_export(path: &Path, progress: &indicatif::ProgressBar) -> Result<Opened,
         None => Box::new(rest),
     };
     let mut records = Records::new(stream);
-    let (separator, sep_line, type_line) = preamble(&mut records, path)?;
+    let (separator, sep_named, type_line) = preamble(&mut records, path)?;
     records.separator(separator);
     let mut format = Format {
         encoding,
         separator: char::from(separator),
-        sep_line,
+        sep_line: sep_named == Some(separator),
+        sep_line_overruled: sep_named.filter(|s| *s != separator).map(char::from),
         type_line,
         columns: Vec::new(),
+        ansi_lines: Vec::new(),
+        ansi_line_count: 0,
+        last_ansi_line: 0,
     };
     let no_header = "has no header line: it holds only blank lines (or a sep= line); export the \
                      audit search again";
@@ -394,7 +484,7 @@ fn open_export(path: &Path, progress: &indicatif::ProgressBar) -> Result<Opened,
             path: path.to_owned(),
             header: format!(
                 "{}; read as {}",
-                shown(&format.columns.join(",")),
+                header_preview(&format.columns),
                 format.reading()
             ),
         });
@@ -415,11 +505,14 @@ fn read_error(path: &Path, line: u64, e: &std::io::Error) -> ImportError {
 }
 
 /// Reads past an Excel `sep=` line and a PowerShell `#TYPE` line (either first) and blank lines,
-/// and tells the separator from the header line: (separator, from a `sep=` line, after `#TYPE`).
+/// and tells the separator from the header line: (separator, what a `sep=` line named, after
+/// `#TYPE`). A `sep=` line is honoured unless the header has no AuditData column with its separator
+/// and has one with another (a file re-saved by a tool that kept the line but not the separator):
+/// then the header's separator is used, with a warning naming both.
 fn preamble(
     records: &mut Records<Box<dyn Read>>,
     path: &Path,
-) -> Result<(u8, bool, bool), ImportError> {
+) -> Result<(u8, Option<u8>, bool), ImportError> {
     let (mut sep, mut type_line) = (None, false);
     loop {
         let at = records.line();
@@ -429,9 +522,10 @@ fn preamble(
             .ok_or_else(|| ImportError::NotText {
                 path: path.to_owned(),
                 reason: format!(
-                    "has no header line: its first line runs over {} MiB without a line end, so it \
-                     is no CSV export; export the audit search again",
-                    records::MAX_LINE >> 20
+                    "has no header line: its first line is longer than {mib} MiB (it runs over \
+                     {mib} MiB before its line end, if it has one), and a header of an export is a \
+                     few hundred bytes, so it is no CSV export; export the audit search again",
+                    mib = records::MAX_LINE >> 20
                 ),
             })?;
         let line = line.to_vec();
@@ -446,10 +540,57 @@ fn preamble(
         } else if line.iter().all(u8::is_ascii_whitespace) && !records.exhausted() {
             // A blank line before the header.
         } else {
-            let separator = sep.unwrap_or_else(|| detect_separator(&line));
-            return Ok((separator, sep.is_some(), type_line));
+            let separator = match sep {
+                None => detect_separator(&line),
+                Some(named) => header_separator(named, &line, path),
+            };
+            return Ok((separator, sep, type_line));
         }
         records.skip_line(len);
+    }
+}
+
+/// The separator of a header that a `sep=` line named `named`: that one, unless only another one
+/// yields an AuditData column (warned about).
+fn header_separator(named: u8, header: &[u8], path: &Path) -> u8 {
+    let has_audit = |sep: u8| {
+        split_outside_quotes(header, sep)
+            .into_iter()
+            .any(is_audit_column)
+    };
+    let found = detect_separator(header);
+    if has_audit(named) || found == named {
+        return named;
+    }
+    let line = if named == b'\t' {
+        "<tab>".to_owned()
+    } else {
+        char::from(named).to_string()
+    };
+    let (named_name, found_name) = (separator_name(named), separator_name(found));
+    if !has_audit(found) {
+        // Neither way is it an export; the refusal follows, and this says why the columns look off.
+        tracing::warn!(
+            "{}: its line sep={line} names {named_name} as the separator, but its header is \
+             {found_name}-separated",
+            path.display()
+        );
+        return named;
+    }
+    tracing::warn!(
+        "{}: its line sep={line} names {named_name} as the separator, but its header is \
+         {found_name}-separated; reading the file by the header's separator",
+        path.display()
+    );
+    found
+}
+
+/// A separator for messages: `';'`, `','` or `tab`.
+fn separator_name(sep: u8) -> String {
+    if sep == b'\t' {
+        "tab".to_owned()
+    } else {
+        format!("'{}'", char::from(sep))
     }
 }
 
@@ -469,8 +610,13 @@ fn too_long(span: Span, bytes: u64, fields: bool, only_nul: bool, next_line: u64
         );
     }
     if only_nul {
+        let hold = if span.inner_lines > 0 {
+            "hold"
+        } else {
+            "holds"
+        };
         return format!(
-            "{lines} hold only NUL bytes ({bytes}), not a row: skipped; reading went on at line \
+            "{lines} {hold} only NUL bytes ({bytes}), not a row: skipped; reading went on at line \
              {next_line}"
         );
     }
@@ -608,9 +754,9 @@ pub fn import_file(
         rows += 1;
         let result = if records.fields().any(|f| f.contains(&0)) {
             Err(
-                "it holds NUL bytes: the file was probably cut short here (by a crash or a full \
-                 disk) and zero-filled; export the audit search again and import it (rows already \
-                 stored are not added twice)"
+                "it holds NUL bytes: the file is damaged here (a crash or a full disk leaves \
+                 zero-filled regions it did not write); the rows around it were read; export the \
+                 audit search again and import it (rows already stored are not added twice)"
                     .to_owned(),
             )
         } else {
@@ -633,6 +779,15 @@ pub fn import_file(
         }
     }
     store_batch(&mut batch)?;
+    if format.ansi_line_count > ANSI_LINES_SHOWN as u64 {
+        tracing::warn!(
+            "{}: {} lines in all were not UTF-8 and were read as Windows-1252 (ANSI), the first on \
+             line {}",
+            path.display(),
+            format.ansi_line_count,
+            format.ansi_lines.first().copied().unwrap_or_default()
+        );
+    }
     Ok(FileReport {
         file: path.display().to_string(),
         shape: shape(&format.columns),
@@ -675,6 +830,26 @@ mod tests {
         assert_eq!(detect_separator(b"CreationDate\tAuditData"), b'\t');
         // No AuditData anywhere: the most frequent, for the refusal's message.
         assert_eq!(detect_separator(b"a;b;c,d"), b';');
+    }
+
+    #[test]
+    fn a_refused_header_is_never_quoted_beyond_its_column_names() {
+        let cols = |c: &[&str]| c.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        // A key, a setting: one field, not quoted.
+        let one = header_preview(&cols(&["Sup3rSecretValue0123456789"]));
+        assert!(!one.contains("Sup3r"), "{one}");
+        let setting = header_preview(&cols(&["client_secret = \"abc~def.ghi\""]));
+        assert!(!setting.contains("abc"), "{setting}");
+        // Fields that are no column names (digits, '=', '~', quotes, long) are `…`.
+        let mixed = header_preview(&cols(&[
+            "CreationDate",
+            "client_secret=Q8~x.y_z",
+            "tok3nValue",
+            "UserIds",
+        ]));
+        assert_eq!(mixed, "4 fields: CreationDate,…,…,UserIds");
+        let many = header_preview(&cols(&["A"; 12]));
+        assert_eq!(many, "12 fields: A,A,A,A,A,A,A,A,…");
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! What a file is before any CSV is read: its encoding (a byte-order mark; else UTF-8 if its start
-//! is valid UTF-8; else Windows-1252), or why it is not text at all (empty, NUL bytes, an archive),
-//! and a streaming UTF-16 (and UTF-32) to UTF-8 decoder for the exports of Windows PowerShell 5.1.
+//! What a file is before any CSV is read: its encoding (a byte-order mark; else UTF-8, rows that are
+//! not UTF-8 being read as Windows-1252 one by one; ANSI throughout when its start is not UTF-8 and
+//! holds no UTF-8 beyond ASCII), or why it is not text at all (empty, only NUL bytes, a binary first
+//! line, an archive), and a streaming UTF-16 (and UTF-32) to UTF-8 decoder for the exports of
+//! Windows PowerShell 5.1.
 
 use std::borrow::Cow;
 use std::io::{self, Read};
@@ -33,12 +35,10 @@ pub enum TextEncoding {
     /// UTF-32 big-endian with a byte-order mark.
     Utf32Be,
     /// ANSI text (Windows-1252, what Excel and Windows PowerShell 5.1 write by default on a western
-    /// Windows): bytes that are not UTF-8 are read as this, with a warning.
-    Windows1252 {
-        /// The first line read as Windows-1252: 1 when the file's start was already not UTF-8, else
-        /// the line of the first row that was not (the lines before were UTF-8 and read as such).
-        from_line: u64,
-    },
+    /// Windows): the file's start is not UTF-8 and holds no UTF-8 character beyond ASCII, so it is
+    /// read as this throughout, with a warning (a field that is valid UTF-8 is still read as UTF-8:
+    /// ASCII reads the same either way, and valid UTF-8 is never turned into mojibake).
+    Windows1252,
 }
 
 impl std::fmt::Display for TextEncoding {
@@ -57,15 +57,7 @@ impl std::fmt::Display for TextEncoding {
             TextEncoding::Utf16Be { bom } => write!(f, "UTF-16 BE {}", mark(bom)),
             TextEncoding::Utf32Le => write!(f, "UTF-32 LE with byte-order mark"),
             TextEncoding::Utf32Be => write!(f, "UTF-32 BE with byte-order mark"),
-            TextEncoding::Windows1252 { from_line: 1 } => {
-                write!(f, "Windows-1252 (ANSI, not UTF-8)")
-            }
-            TextEncoding::Windows1252 { from_line } => {
-                write!(
-                    f,
-                    "UTF-8, then Windows-1252 from line {from_line} (ANSI, not UTF-8)"
-                )
-            }
+            TextEncoding::Windows1252 => write!(f, "Windows-1252 (ANSI, not UTF-8)"),
         }
     }
 }
@@ -78,23 +70,18 @@ impl TextEncoding {
             TextEncoding::Utf16Be { .. } => Some(Wide::Utf16(true)),
             TextEncoding::Utf32Le => Some(Wide::Utf32(false)),
             TextEncoding::Utf32Be => Some(Wide::Utf32(true)),
-            TextEncoding::Utf8 { .. } | TextEncoding::Windows1252 { .. } => None,
+            TextEncoding::Utf8 { .. } | TextEncoding::Windows1252 => None,
         }
     }
 
     /// `bytes` (a field of a UTF-8 or Windows-1252 file, or of the UTF-8 a UTF-16 file was decoded
-    /// to) as text. A UTF-8 file switches to Windows-1252 at the first field that is not UTF-8, on
-    /// `line`; the return says whether it just did.
-    pub(super) fn decode<'a>(&mut self, bytes: &'a [u8], line: u64) -> (Cow<'a, str>, bool) {
-        if let TextEncoding::Windows1252 { .. } = self {
-            return (WINDOWS_1252.decode_without_bom_handling(bytes).0, false);
-        }
+    /// to) as text, decided per field: UTF-8 when it is valid UTF-8, else Windows-1252 (every byte
+    /// is a character there). The flag says whether it was read as Windows-1252. One stray ANSI row
+    /// in a UTF-8 file costs nothing to the rows around it.
+    pub(super) fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
         match std::str::from_utf8(bytes) {
             Ok(text) => (Cow::Borrowed(text), false),
-            Err(_) => {
-                *self = TextEncoding::Windows1252 { from_line: line };
-                (WINDOWS_1252.decode_without_bom_handling(bytes).0, true)
-            }
+            Err(_) => (WINDOWS_1252.decode_without_bom_handling(bytes).0, true),
         }
     }
 }
@@ -137,30 +124,68 @@ pub(super) fn sniff(head: &[u8]) -> Result<(TextEncoding, usize), String> {
     if let Some(encoding) = utf16_without_bom(head) {
         return Ok((encoding, 0));
     }
-    let text = match head.iter().position(|b| *b == 0) {
-        // Lines of text, then only zeros: a file cut short and zero-filled (a crash, a full disk).
-        // Its rows are read, and the zeros reported by line.
-        Some(at) if head[..at].contains(&b'\n') && head[at..].iter().all(|b| *b == 0) => {
-            &head[..at]
+    if let Some(at) = head.iter().position(|b| *b == 0) {
+        // Text with a damaged region (a crash or a full disk zero-fills what was not written) is
+        // text: its rows are read and the damaged ones reported by line. A file is binary when its
+        // first line is not text, or when little of it looks like text.
+        let first_line_end = head.iter().position(|b| matches!(b, b'\n' | b'\r'));
+        let text = looks_like_text(head);
+        if text && first_line_end.is_none_or(|end| end >= at) {
+            return Err(format!(
+                "is damaged at its start: its first line holds NUL bytes (from offset {at}), as a \
+                 crash or a full disk leaves a region it did not write, so it has no header to \
+                 read; {AGAIN}"
+            ));
         }
-        Some(at) => {
+        if !text {
             return Err(format!(
                 "is a binary file (a NUL byte at offset {at}), not a CSV export (UTF-16 or UTF-32 \
                  text is read when it starts with a byte-order mark); {AGAIN}"
             ));
         }
-        None => head,
-    };
-    match std::str::from_utf8(text) {
-        // A character cut at the end of the sniffed bytes is not a fault.
-        Err(e) if e.error_len().is_some() => Ok((TextEncoding::Windows1252 { from_line: 1 }, 0)),
-        _ => Ok((TextEncoding::Utf8 { bom: false }, 0)),
+    }
+    Ok((utf8_or_ansi(head, head.len() == SNIFF), 0))
+}
+
+/// Whether the bytes that are not NUL are text: at most 1 in 100 is another control character (a
+/// CSV export has none but tab and the line ends; a binary format has them everywhere).
+fn looks_like_text(head: &[u8]) -> bool {
+    let (mut bytes, mut control) = (0usize, 0usize);
+    for &b in head.iter().filter(|b| **b != 0) {
+        bytes += 1;
+        if (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C)) || b == 0x7F {
+            control += 1;
+        }
+    }
+    control * 100 <= bytes
+}
+
+/// UTF-8, unless the start of the file is not valid UTF-8 and holds no UTF-8 character beyond ASCII
+/// at all (then it is ANSI throughout). A start that is mostly UTF-8 with a stray ANSI row is UTF-8:
+/// such rows are decoded one by one ([`TextEncoding::decode`]). `cut`: the bytes end where the
+/// sniff stopped, so a character cut there is not a fault.
+fn utf8_or_ansi(head: &[u8], cut: bool) -> TextEncoding {
+    let (mut wide_chars, mut invalid) = (0usize, 0usize);
+    let mut chunks = head.utf8_chunks().peekable();
+    while let Some(chunk) = chunks.next() {
+        wide_chars += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        let bad = chunk.invalid();
+        // A character cut where the sniff stopped is no fault.
+        let cut_char = cut && bad.len() < 4 && chunks.peek().is_none();
+        if !bad.is_empty() && !cut_char {
+            invalid += 1;
+        }
+    }
+    if invalid > 0 && wide_chars == 0 {
+        TextEncoding::Windows1252
+    } else {
+        TextEncoding::Utf8 { bom: false }
     }
 }
 
 /// Files of other kinds that are imported by mistake, by their first bytes.
 fn container(head: &[u8]) -> Option<&'static str> {
-    const KINDS: [(&[u8], &str); 5] = [
+    const KINDS: [(&[u8], &str); 10] = [
         (
             b"PK\x03\x04",
             "is a ZIP archive (an Excel .xlsx workbook is one), not a CSV file: open it in Excel and \
@@ -179,6 +204,26 @@ fn container(head: &[u8]) -> Option<&'static str> {
             "is an SQLite database (perhaps auditsync's own), not an audit log export",
         ),
         (b"%PDF", "is a PDF document, not an audit log export"),
+        (
+            b"BZh",
+            "is bzip2-compressed: decompress it (bunzip2) and import the .csv inside",
+        ),
+        (
+            b"\xFD7zXZ\x00",
+            "is xz-compressed: decompress it (unxz) and import the .csv inside",
+        ),
+        (
+            b"\x28\xB5\x2F\xFD",
+            "is zstd-compressed: decompress it (unzstd) and import the .csv inside",
+        ),
+        (
+            b"7z\xBC\xAF\x27\x1C",
+            "is a 7-Zip archive: extract it and import the .csv inside",
+        ),
+        (
+            b"Rar!\x1A\x07",
+            "is a RAR archive: extract it and import the .csv inside",
+        ),
     ];
     KINDS
         .iter()
@@ -435,20 +480,48 @@ mod tests {
             sniff("é,b".as_bytes()),
             Ok((TextEncoding::Utf8 { bom: false }, 0))
         );
+        assert_eq!(sniff(b"caf\xE9,b\r\n"), Ok((TextEncoding::Windows1252, 0)));
+        // Mostly UTF-8 with one ANSI row: UTF-8, the row decoded on its own.
         assert_eq!(
-            sniff(b"caf\xE9,b\r\n"),
-            Ok((TextEncoding::Windows1252 { from_line: 1 }, 0))
+            sniff("Zoë\r\nZoë\r\nCr\u{e8}me".as_bytes()),
+            Ok((TextEncoding::Utf8 { bom: false }, 0))
+        );
+        assert_eq!(
+            sniff(b"Zo\xC3\xAB\r\nCr\xE8me\r\n"),
+            Ok((TextEncoding::Utf8 { bom: false }, 0))
         );
         // A character cut by the end of the sniffed bytes is still UTF-8.
-        assert_eq!(sniff(b"a,\xC3"), Ok((TextEncoding::Utf8 { bom: false }, 0)));
+        let mut cut = vec![b'a'; SNIFF - 1];
+        cut.push(0xC3);
+        assert_eq!(sniff(&cut), Ok((TextEncoding::Utf8 { bom: false }, 0)));
         assert!(sniff(b"").unwrap_err().contains("empty"));
         assert!(sniff(&[0; 100]).unwrap_err().contains("only NUL bytes"));
         assert!(
             sniff(b"a,b\r\n\0\0\0").is_ok(),
             "text cut short by zeros is read"
         );
-        assert!(sniff(b"a\0b,c\r\nd").unwrap_err().contains("binary file"));
+        assert!(
+            sniff(b"a\0b,c\r\nd")
+                .unwrap_err()
+                .contains("damaged at its start")
+        );
+        assert!(
+            sniff(b"\x01\x02\0\x03\x04\x05,c\r\nd")
+                .unwrap_err()
+                .contains("binary file")
+        );
+        // A header, a row, a NUL-filled region, a row: text with a damaged region.
+        let mut damaged = b"CreationDate,AuditData\r\nx,{}\r\n".to_vec();
+        damaged.extend([0; 4096]);
+        damaged.extend(b"\r\nx,{}\r\n");
+        assert_eq!(sniff(&damaged), Ok((TextEncoding::Utf8 { bom: false }, 0)));
+        // A first line, then bytes that are no text (control bytes all over): binary.
+        let mut binary = b"header\n".to_vec();
+        binary.extend((0..4096u32).map(|i| (i % 7) as u8));
+        assert!(sniff(&binary).unwrap_err().contains("binary file"));
         assert!(sniff(b"PK\x03\x04rest").unwrap_err().contains("ZIP"));
+        assert!(sniff(b"BZh91AY&SY\x01").unwrap_err().contains("bzip2"));
+        assert!(sniff(b"\xFD7zXZ\x00\x00").unwrap_err().contains("xz"));
         assert_eq!(
             sniff(b"\xFF\xFE\0\0a\0\0\0"),
             Ok((TextEncoding::Utf32Le, 4))
@@ -460,17 +533,19 @@ mod tests {
     }
 
     #[test]
-    fn a_utf8_file_turns_windows_1252_at_its_first_foreign_field() {
-        let mut encoding = TextEncoding::Utf8 { bom: false };
+    fn each_field_is_utf8_when_valid_else_windows_1252() {
         assert_eq!(
-            encoding.decode("é".as_bytes(), 2),
+            TextEncoding::decode("é".as_bytes()),
             (Cow::Borrowed("é"), false)
         );
-        assert_eq!(encoding.decode(b"\xE9\x80", 7).0, "é€");
-        assert_eq!(encoding, TextEncoding::Windows1252 { from_line: 7 });
         assert_eq!(
-            encoding.decode(b"\xE9", 8),
-            (Cow::Owned("é".to_owned()), false)
+            TextEncoding::decode(b"\xE9\x80"),
+            (Cow::Owned("é€".to_owned()), true)
+        );
+        // A UTF-8 field after an ANSI one is UTF-8 again.
+        assert_eq!(
+            TextEncoding::decode("Zoë".as_bytes()),
+            (Cow::Borrowed("Zoë"), false)
         );
     }
 }
