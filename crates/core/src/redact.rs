@@ -116,12 +116,13 @@ fn redact_escaped(text: &str) -> Option<String> {
         };
         offsets = at.iter().map(|&i| offsets[i]).collect();
         view = next;
+        // Only ASCII escapes are read into ASCII bytes, so the view is still UTF-8.
+        let Ok(seen) = std::str::from_utf8(&view) else {
+            break;
+        };
         for v in registry.iter() {
-            let mut from = 0;
-            while let Some(start) = find(&view, v.as_bytes(), from) {
-                let end = start + v.len();
-                spans.push((offsets[start], offsets[end]));
-                from = end;
+            for (start, _) in seen.match_indices(v.as_str()) {
+                spans.push((offsets[start], offsets[start + v.len()]));
             }
         }
     }
