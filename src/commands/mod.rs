@@ -182,6 +182,14 @@ fn simulator_config(sim: &auditsync_simulator::SimControl, database: &str) -> St
     )
 }
 
+/// Writes `text` and a newline to `out` (standard output, or a sink under -q) through the redaction
+/// filter: the one way a command's results reach standard output, so that nothing a service answered
+/// (an error quoting the request's `Authorization` header, a webhook's `authId`) can print a secret or
+/// a token, whatever path brought it into the text.
+fn print(out: &mut dyn Write, text: &str) -> Result<(), Error> {
+    writeln!(out, "{}", auditsync_core::redact::redact(text)).map_err(stdout_error)
+}
+
 /// Results go to stdout; a closed pipe (`auditsync ... | head`) is not an error worth a message.
 fn stdout_error(source: std::io::Error) -> Error {
     Error::Io {

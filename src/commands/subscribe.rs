@@ -4,7 +4,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{load_settings, stdout_error, write_table};
+use super::{load_settings, print, stdout_error, write_table};
 use crate::cli::{GlobalArgs, SubscribeCommand};
 use crate::error::{Error, Outcome};
 use auditsync_core::api::{ApiClient, StartOutcome, StopOutcome, Subscription, Webhook};
@@ -50,7 +50,7 @@ pub async fn start(
             StartOutcome::AlreadyEnabled => format!("{ct}: subscription was already enabled"),
         };
         tracing::debug!("{line}");
-        writeln!(out, "{line}").map_err(stdout_error)?;
+        print(out, &line)?;
     }
     Ok(Outcome::Done)
 }
@@ -69,7 +69,7 @@ async fn stop(
             StopOutcome::NotSubscribed => format!("{ct}: there was no subscription to stop"),
         };
         tracing::debug!("{line}");
-        writeln!(out, "{line}").map_err(stdout_error)?;
+        print(out, &line)?;
     }
     Ok(Outcome::Done)
 }
@@ -96,7 +96,7 @@ pub async fn list(
     if json {
         let text = serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into());
         // What the service sent (a webhook's address, its authId) passes the redaction filter.
-        writeln!(out, "{}", auditsync_core::redact::redact(&text)).map_err(stdout_error)?;
+        print(out, &text)?;
     } else {
         let table: Vec<Vec<String>> = rows
             .iter()
@@ -105,14 +105,26 @@ pub async fn list(
                     None => "none".to_owned(),
                     Some(w) => format!(
                         "{} ({})",
-                        auditsync_core::redact::redact(w.address.as_deref().unwrap_or("?")),
+                        w.address.as_deref().unwrap_or("?"),
                         w.status.as_deref().unwrap_or("unknown")
                     ),
                 };
-                vec![r.content_type.clone(), r.status.clone(), webhook]
+                // Each cell hidden before the columns are measured, so that they stay aligned.
+                [&r.content_type, &r.status, &webhook]
+                    .map(|cell| auditsync_core::redact::redact(cell).into_owned())
+                    .to_vec()
             })
             .collect();
-        write_table(out, &["CONTENT TYPE", "STATUS", "WEBHOOK"], &table).map_err(stdout_error)?;
+        let mut rendered = Vec::new();
+        write_table(
+            &mut rendered,
+            &["CONTENT TYPE", "STATUS", "WEBHOOK"],
+            &table,
+        )
+        .map_err(stdout_error)?;
+        // And the whole table through the filter, as every result printed.
+        let rendered = String::from_utf8_lossy(&rendered);
+        print(out, rendered.trim_end_matches('\n'))?;
         if rows.iter().any(|r| r.status != "enabled") {
             tracing::info!(
                 "run `auditsync subscribe start` to enable the configured content types"

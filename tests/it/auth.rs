@@ -215,3 +215,36 @@ mod cache {
         );
     }
 }
+
+/// A token endpoint that fails every attempt (503 and 500, `temporarily_unavailable`): each distinct
+/// cause is warned about once, not once per retry; the repeats are at -v.
+#[test]
+fn a_failing_token_endpoint_warns_once_per_cause() {
+    let env = TestEnv::new();
+    env.write_config("");
+    env.sim.set_faults(auditsync_simulator::Faults {
+        token_error_rate: 1.0,
+        ..Default::default()
+    });
+    let run = env.run(&["subscribe", "list"]);
+    run.assert_code(1).assert_stderr("kept answering HTTP");
+    let attempts = env.sim.stats().token_requests;
+    assert!(attempts >= 6, "{attempts} token requests");
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("token request to"))
+        .collect();
+    // At most one per status the simulator answers with (503, 500).
+    assert!(
+        !warnings.is_empty() && warnings.len() <= 2,
+        "{} retries, warned:\n{}",
+        attempts - 1,
+        run.stderr
+    );
+    assert!(
+        warnings.iter().all(|w| w.contains("logged at -v only")),
+        "{}",
+        run.stderr
+    );
+}

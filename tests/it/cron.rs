@@ -152,6 +152,43 @@ fn under_cron_content_past_the_apis_7_days_exits_1_and_is_printed_despite_q() {
     assert_eq!(stored_ids(&env), truth(&env, &s));
 }
 
+/// `auditsync -q sync | head -c0`: standard output closed before the summary is written. The losses
+/// are still told on stderr, and the run still exits 1: a broken pipe does not make a lossy run look
+/// complete.
+#[test]
+fn a_lossy_run_with_stdout_closed_still_tells_the_loss_and_exits_1() {
+    let env = TestEnv::with(|s| {
+        s.hours = 8 * 24;
+        s.blobs_per_hour = 1;
+        s.records_per_blob = 2;
+    });
+    env.write_config("");
+    assert_silent(&cron(&env, "-q subscribe start"));
+    assert_silent(&cron(&env, "-q sync"));
+    for args in [&["-q", "sync"][..], &["sync", "--json"]] {
+        set_watermark(&env, Utc::now() - TimeDelta::days(14));
+        let mut child = env
+            .cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run auditsync");
+        // The reader goes away before anything was written.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait for auditsync");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        env.assert_nothing_leaked(&stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("lost:"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("can no longer be fetched"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn under_cron_a_lost_blob_exits_1_and_is_printed_despite_q() {
     let env = TestEnv::with(|s| s.hours = 4);

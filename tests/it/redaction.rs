@@ -256,3 +256,64 @@ fn a_secret_pasted_into_another_key_is_never_quoted_back() {
         }
     }
 }
+
+/// Every part of every token the simulator issued, 24 characters at a time: a token cut short (a
+/// shortened answer) shows no part of itself either.
+fn assert_no_token_part(env: &TestEnv, printed: &str) {
+    let stats = env.sim.stats();
+    assert!(!stats.issued_tokens.is_empty());
+    for token in &stats.issued_tokens {
+        let chars: Vec<char> = token.chars().collect();
+        for window in chars.windows(24).step_by(4) {
+            let part: String = window.iter().collect();
+            assert!(
+                !printed.contains(&part),
+                "a part of a token ({part}) was printed or stored:\n{printed}"
+            );
+        }
+    }
+}
+
+/// A gateway that answers every API request with a plain-text 500 quoting the request's
+/// `Authorization` header: the same-failure limit stops the run, and the stop (made of that answer)
+/// is in the summary line, the JSON, the log and the runs table, each without the token.
+#[test]
+fn an_outage_that_echoes_the_bearer_token_stops_the_run_without_printing_it() {
+    let env = TestEnv::with(|s| s.page_size = 2);
+    env.write_config("[sync]\nsame_failure_limit = 3\n");
+    env.run(&["subscribe", "start"]).assert_code(0);
+    env.sim.set_faults(Faults {
+        fixed_answer: Some((
+            500,
+            "Request failed. Headers: Authorization: {authorization}\r\n".to_owned(),
+        )),
+        ..Faults::default()
+    });
+    let trace = [("AUDITSYNC_LOG", "trace")];
+    let runs = [
+        env.run(&["sync"]),
+        env.run_with(&["-vv", "sync", "--json"], &trace),
+        env.run(&["-q", "sync"]),
+        env.run(&["status"]),
+    ];
+    for run in &runs[..3] {
+        run.assert_code(1)
+            .assert_stdout("the run stopped sending requests")
+            .assert_stdout(REDACTED);
+    }
+    assert!(
+        crate::common::json(&runs[1])["stopped"]
+            .as_str()
+            .unwrap()
+            .contains(REDACTED),
+        "{}",
+        runs[1].stdout
+    );
+    let mut printed: String = runs.iter().map(Run::all).collect();
+    for file in ["auditsync.db", "auditsync.db-wal"] {
+        if let Ok(bytes) = std::fs::read(env.path(file)) {
+            printed.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    assert_no_token_part(&env, &printed);
+}

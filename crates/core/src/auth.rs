@@ -353,6 +353,8 @@ pub struct TokenProvider {
     token_url: Url,
     creds: Credentials,
     cache: tokio::sync::Mutex<Option<Cached>>,
+    /// The causes of failed token requests already warned about: a repeat is logged at -v only.
+    warned: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Transport-level outcome of one token request, before oauth2 reads the body.
@@ -405,6 +407,7 @@ impl TokenProvider {
             token_url,
             creds,
             cache: tokio::sync::Mutex::new(None),
+            warned: std::sync::Mutex::default(),
         })
     }
 
@@ -468,11 +471,7 @@ impl TokenProvider {
                     };
                     match backoff.next(hint) {
                         Some(delay) => {
-                            tracing::warn!(
-                                "token request to {} failed ({why}); retrying in {:.1} s",
-                                self.token_url.host_str().unwrap_or_default(),
-                                delay.as_secs_f64()
-                            );
+                            self.retrying(&why, delay);
                             tokio::time::sleep(delay).await;
                         }
                         None => return Err(e),
@@ -480,6 +479,27 @@ impl TokenProvider {
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// Logs a failed token request about to be retried: a cause not seen before by this provider as a
+    /// warning, a repeat (an outage of the token endpoint fails every attempt alike) at -v only.
+    fn retrying(&self, why: &str, delay: Duration) {
+        let key = crate::redact::redact(why).into_owned();
+        let first = self
+            .warned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key);
+        let host = self.token_url.host_str().unwrap_or_default();
+        let wait = delay.as_secs_f64();
+        if first {
+            tracing::warn!(
+                "token request to {host} failed ({why}); retrying in {wait:.1} s (the same failure again \
+                 is logged at -v only)"
+            );
+        } else {
+            tracing::debug!("token request to {host} failed ({why}); retrying in {wait:.1} s");
         }
     }
 

@@ -6,10 +6,13 @@
 //!
 //! - a process-wide registry of the exact values to hide: the client secret (once read), every access
 //!   token issued to this process, every client assertion (issue 13). [`register`] adds a value and its
-//!   form-encoded and JSON-escaped spellings;
+//!   form-encoded and JSON-escaped spellings, and [`redact`] also looks through up to two layers of
+//!   JSON escapes in any mixture (`\u002B`, `\u003D`, `\/`, `\u002F`, as .NET and other encoders
+//!   write `+`, `=`, `/`);
 //! - shapes that carry a credential whatever its value: `client_secret=…`, `client_assertion=…`,
 //!   `access_token=…` (and `"access_token":"…"`, likewise for `refresh_token`, `id_token`, `assertion`,
-//!   `password`), `Bearer …`, `Basic …`, and anything shaped like a JWT (`eyJ….….…`).
+//!   `password`), `Bearer …`, `Basic …` (also what is left of a value cut short at the end of a
+//!   shortened text), and anything shaped like a JWT (`eyJ….….…`).
 //!
 //! Whatever matches becomes [`REDACTED`]. The exits that apply [`redact`]: the error message
 //! (`src/error.rs`), every log line (`src/logging.rs` wraps the writer), the text stored in the
@@ -77,10 +80,116 @@ pub fn redact(text: &str) -> Cow<'_, str> {
             }
         }
     }
+    if let Some(unescaped) = redact_escaped(&out) {
+        out = Cow::Owned(unescaped);
+    }
     if let Some(shaped) = redact_shapes(&out) {
         out = Cow::Owned(shaped);
     }
     out
+}
+
+/// How many layers of escaping are looked through: a JSON string (`\u002B`), and that JSON quoted
+/// again inside another string or a Debug dump (`\\u002B`).
+const ESCAPE_LAYERS: usize = 2;
+
+/// The registered values as they appear behind JSON escapes, in any mixture: `\u002B`/`\u002b` for
+/// `+`, `\u003D` for `=`, `\/` or `\u002F` for `/`, `\"`, `\\` (a .NET `JavaScriptEncoder` escapes `+`
+/// and the HTML-sensitive characters; other encoders escape `/`; a value quoted twice is escaped
+/// twice). Each text is read through up to [`ESCAPE_LAYERS`] layers of unescaping; a value found in
+/// the unescaped view is hidden in the text as written. `None` when there is nothing to hide.
+fn redact_escaped(text: &str) -> Option<String> {
+    if !text.contains('\\') {
+        return None;
+    }
+    let registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+    if registry.is_empty() {
+        return None;
+    }
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    // The view, and for each of its bytes (and one past its end) the offset in `text`.
+    let mut view: Vec<u8> = text.as_bytes().to_vec();
+    let mut offsets: Vec<usize> = (0..=view.len()).collect();
+    for _ in 0..ESCAPE_LAYERS {
+        let Some((next, at)) = unescape(&view) else {
+            break;
+        };
+        offsets = at.iter().map(|&i| offsets[i]).collect();
+        view = next;
+        // Only ASCII escapes are read into ASCII bytes, so the view is still UTF-8.
+        let Ok(seen) = std::str::from_utf8(&view) else {
+            break;
+        };
+        for v in registry.iter() {
+            for (start, _) in seen.match_indices(v.as_str()) {
+                spans.push((offsets[start], offsets[start + v.len()]));
+            }
+        }
+    }
+    drop(registry);
+    replace_spans(text, spans)
+}
+
+/// The text with one layer of JSON escapes read (`\"`, `\\`, `\/`, `\uXXXX` of an ASCII
+/// character; others are kept as written), and for each byte of it (and one past the end) the offset
+/// of what it was read from. `None` when there was no escape to read.
+fn unescape(text: &[u8]) -> Option<(Vec<u8>, Vec<usize>)> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut at = Vec::with_capacity(text.len() + 1);
+    let mut changed = false;
+    let mut i = 0;
+    while i < text.len() {
+        let escape = (text[i] == b'\\').then(|| escape_at(&text[i..])).flatten();
+        let (byte, len) = escape.unwrap_or((text[i], 1));
+        changed |= escape.is_some();
+        out.push(byte);
+        at.push(i);
+        i += len;
+    }
+    at.push(text.len());
+    changed.then_some((out, at))
+}
+
+/// The byte a JSON escape at the start of `s` stands for, and the escape's length.
+fn escape_at(s: &[u8]) -> Option<(u8, usize)> {
+    match *s.get(1)? {
+        b @ (b'"' | b'\\' | b'/') => Some((b, 2)),
+        b'u' => {
+            let hex = std::str::from_utf8(s.get(2..6)?).ok()?;
+            let code = u8::from_str_radix(hex, 16).ok()?;
+            code.is_ascii().then_some((code, 6))
+        }
+        _ => None,
+    }
+}
+
+/// The text with each span (byte offsets, any order, may overlap) replaced by [`REDACTED`]; `None`
+/// when there are none. Spans are widened to character boundaries.
+fn replace_spans(text: &str, mut spans: Vec<(usize, usize)>) -> Option<String> {
+    if spans.is_empty() {
+        return None;
+    }
+    spans.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end) in spans {
+        let mut end = end.min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        if end <= at {
+            continue;
+        }
+        let mut start = start.max(at);
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        out.push_str(&text[at..start]);
+        out.push_str(REDACTED);
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    Some(out)
 }
 
 /// Keys whose value is a credential, in a form body (`key=value`) or JSON (`"key":"value"`).
@@ -138,7 +247,18 @@ fn redact_shapes(text: &str) -> Option<String> {
             // "Bearer eyJ…", "basic dXNl…", but not "basic authentication".
             let value = &bytes[i..end];
             let token_like = value.iter().any(|b| !b.is_ascii_alphabetic());
-            if starts_word && i > spaces && value.len() >= MIN_LEN && token_like {
+            // A value cut short where a shortened text says `…`: what is left of a token is hidden
+            // whatever its length; at the very end of the text, unless it reads as a word ("the
+            // Bearer scheme", "Bearer Tokens").
+            let rest = &text[end..];
+            let marked = rest.starts_with('…') || rest.starts_with("...");
+            let word = value
+                .iter()
+                .enumerate()
+                .all(|(n, b)| b.is_ascii_lowercase() || (n == 0 && b.is_ascii_uppercase()));
+            let cut = !value.is_empty() && (marked || (rest.is_empty() && !word));
+            let credential = (value.len() >= MIN_LEN && token_like) || cut;
+            if starts_word && i > spaces && credential {
                 spans.push((i, end));
             }
         }
@@ -158,23 +278,7 @@ fn redact_shapes(text: &str) -> Option<String> {
         spans.push((at, end));
         from = end;
     }
-    if spans.is_empty() {
-        return None;
-    }
-    spans.sort_unstable();
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    for (start, end) in spans {
-        if end <= at {
-            continue;
-        }
-        let start = start.max(at);
-        out.push_str(&text[at..start]);
-        out.push_str(REDACTED);
-        at = end;
-    }
-    out.push_str(&text[at..]);
-    Some(out)
+    replace_spans(text, spans)
 }
 
 /// After a key at `i`: `=value` (form), or `":"value"` / `': 'value'` / `\":\"value\"` (JSON, also
@@ -247,6 +351,56 @@ mod tests {
         // Too short to register: it would garble every message.
         register("abc");
         assert_eq!(redact("abc abc"), "abc abc");
+    }
+
+    #[test]
+    fn registered_values_are_hidden_behind_json_escapes_in_any_mixture() {
+        let secret = "Qx7+Escaped/Value=Lm~9.k";
+        register(secret);
+        for text in [
+            // .NET's JavaScriptEncoder: `+` as \u002B, the rest as written.
+            r#"{"error_description":"echo: Qx7\u002BEscaped/Value=Lm~9.k"}"#,
+            r#"{"m":"Qx7\u002bEscaped\/Value\u003dLm~9.k"}"#,
+            r#"{"m":"Qx7\u002BEscaped\u002FValue\u003DLm~9.k"}"#,
+            // Quoted twice (a JSON error inside a JSON string, or a Debug dump of one).
+            r#"{"inner":"{\"m\":\"Qx7\\u002BEscaped\\/Value\\u003DLm~9.k\"}"}"#,
+        ] {
+            let out = redact(text);
+            assert!(!out.contains("Escaped"), "{text} -> {out}");
+            assert!(out.contains(REDACTED), "{text} -> {out}");
+        }
+        // Other escapes keep their text.
+        let plain = r#"{"m":"a \u002B b \"quoted\" c:\\path"}"#;
+        assert_eq!(redact(plain), plain);
+    }
+
+    #[test]
+    fn a_bearer_token_cut_short_is_hidden_to_its_end() {
+        for text in [
+            "Request failed. Headers: Authorization: Bearer eyJ0eXAi",
+            "Request failed. Headers: Authorization: Bearer abc…",
+            "Authorization: Bearer Zm9v...",
+            "authorization: basic dXNl",
+        ] {
+            let out = redact(text);
+            assert!(
+                out.ends_with(REDACTED)
+                    || out.contains("[redacted]…")
+                    || out.contains("[redacted]..."),
+                "{text} -> {out}"
+            );
+            for word in ["eyJ0", "abc", "Zm9v", "dXNl"] {
+                assert!(!out.contains(word), "{text} -> {out}");
+            }
+        }
+        // A scheme at the very end, or a word after it, is prose.
+        for text in [
+            "the scheme is Bearer",
+            "the Bearer scheme",
+            "use Bearer Tokens",
+        ] {
+            assert_eq!(redact(text), text);
+        }
     }
 
     #[test]

@@ -67,7 +67,9 @@ pub struct Faults {
     pub bad_next_page: Option<Vec<u8>>,
     /// `(status, text)`: every activity-feed request that passed authorization (and `rate_limit`) is
     /// answered with this status and this `text/plain` body instead, as a gateway in front of a
-    /// failing service answers: `(500, "upstream timeout")`, `(403, "Forbidden")`.
+    /// failing service answers: `(500, "upstream timeout")`, `(403, "Forbidden")`. Every
+    /// `{authorization}` in the text is replaced by the request's `Authorization` header, as a
+    /// gateway that echoes the request in every error does.
     pub fixed_answer: Option<(u16, String)>,
     /// If set, a 200 content listing or blob is sent one byte every this long (its headers at once):
     /// a service that trickles and holds every request open.
@@ -254,6 +256,7 @@ pub(super) fn inject(
     if let Some((status, text)) = faults.fixed_answer {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let plain = [(CONTENT_TYPE, "text/plain; charset=utf-8")];
+        let text = text.replace("{authorization}", authorization);
         return Err((status, plain, text).into_response().into());
     }
     if chance(&mut state.rng, faults.throttle) {

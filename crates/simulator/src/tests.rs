@@ -1200,6 +1200,16 @@ async fn gateway_answers_trickles_and_bad_next_pages() {
         );
         assert_eq!(response.text().await.unwrap(), "upstream timeout");
     }
+    // A gateway that echoes the request's Authorization header in its answer.
+    f.sim.set_faults(Faults {
+        fixed_answer: Some((500, "Headers: Authorization: {authorization}".into())),
+        ..Faults::default()
+    });
+    let echoed = f.get(&listing).await.text().await.unwrap();
+    assert_eq!(
+        echoed,
+        format!("Headers: Authorization: Bearer {}", f.token)
+    );
 
     // The raw bytes given, as NextPageUri, on a page that has a next one.
     f.sim.set_faults(Faults {

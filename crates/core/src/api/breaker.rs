@@ -197,9 +197,13 @@ impl Breaker {
         Stop::Deadline { after }
     }
 
-    /// Counts a failed attempt with `cause`.
+    /// Counts a failed attempt with `cause`. The cause is kept [`redact`]ed: it is the service's
+    /// answer, which may quote the request's credentials, and the [`Stop`] it makes is printed.
+    ///
+    /// [`redact`]: crate::redact::redact
     pub(super) fn failed(&self, cause: &str) -> Failed {
-        let key = cause_key(cause);
+        let cause = crate::redact::redact(cause);
+        let key = cause_key(&cause);
         let mut s = self.state();
         let first = s.seen.insert(key.clone());
         if s.last.as_deref() == Some(key.as_str()) {
@@ -212,7 +216,7 @@ impl Breaker {
         if tripped {
             s.stopped = Some(Stop::SameFailures {
                 count: s.run,
-                cause: cause.to_owned(),
+                cause: cause.into_owned(),
             });
         }
         Failed { first, tripped }
@@ -277,6 +281,20 @@ mod tests {
         let breaker = Breaker::new(2);
         breaker.failed(a);
         assert!(breaker.failed(b).tripped);
+    }
+
+    #[test]
+    fn the_stop_keeps_the_cause_redacted() {
+        let echo = "HTTP 500 Internal Server Error \"Request failed. Headers: Authorization: Bearer \
+                    eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXZhbHVl\"";
+        let b = Breaker::new(2);
+        b.failed(echo);
+        assert!(b.failed(echo).tripped);
+        let stop = b.stopped().unwrap();
+        for text in [stop.cause(), stop.to_string()] {
+            assert!(!text.contains("c2lnbmF0"), "{text}");
+            assert!(text.contains(crate::redact::REDACTED), "{text}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

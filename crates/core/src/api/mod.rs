@@ -179,6 +179,10 @@ const ANSWER_CHARS: usize = 200;
 /// (`{"error":{"code","message"}}`, or top-level `code`/`message`/`Message`), HTML without its tags,
 /// anything else as text; control characters become spaces, runs of spaces one, and at most 200
 /// characters are kept (then `…`). Not valid UTF-8 is read lossily.
+///
+/// Redacted ([`crate::redact::redact`]) before it is shortened: a secret or token the answer quotes is
+/// hidden whole, never cut into a prefix that neither the registered values nor the shapes would
+/// recognise.
 pub fn answer_text(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = json_error_words(body).unwrap_or_else(|| {
@@ -188,26 +192,17 @@ pub fn answer_text(body: &[u8]) -> String {
             text.into_owned()
         }
     });
-    let mut out = String::new();
-    let mut chars = 0;
-    for word in text.split(|c: char| c.is_whitespace() || c.is_control()) {
-        if word.is_empty() {
-            continue;
-        }
-        for c in (!out.is_empty())
-            .then_some(' ')
-            .into_iter()
-            .chain(word.chars())
-        {
-            if chars == ANSWER_CHARS {
-                out.push('…');
-                return out;
-            }
-            out.push(c);
-            chars += 1;
-        }
+    // One line first, then hidden, then shortened.
+    let line = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let line = crate::redact::redact(&line);
+    match line.char_indices().nth(ANSWER_CHARS) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line.into_owned(),
     }
-    out
 }
 
 /// `code: message` of a JSON error body, if it is one.
@@ -946,6 +941,23 @@ mod tests {
         assert_eq!(long.chars().count(), 201);
         assert!(long.ends_with('…'));
         assert_eq!(answer_text(b"\xff\xfebad"), "\u{fffd}\u{fffd}bad");
+    }
+
+    #[test]
+    fn a_secret_in_an_answer_is_hidden_before_the_answer_is_shortened() {
+        // A registered token that the 200-character cut would split: no prefix of it is shown.
+        let token = format!("Tok3n{}", "QrStUvWx".repeat(40));
+        crate::redact::register(&token);
+        for body in [
+            format!("{}Authorization: {token} trailing", "x ".repeat(80)),
+            format!("{}Authorization: Bearer {token}", "x ".repeat(80)),
+            format!("{{\"Message\":\"{}echo {token}\"}}", "y ".repeat(85)),
+        ] {
+            let answer = answer_text(body.as_bytes());
+            assert!(!answer.contains("Tok3n"), "{answer}");
+            assert!(!answer.contains("QrStUvWx"), "{answer}");
+            assert!(answer.contains(crate::redact::REDACTED), "{answer}");
+        }
     }
 
     #[test]

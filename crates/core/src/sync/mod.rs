@@ -261,7 +261,10 @@ async fn drive(
         error: fatal
             .as_ref()
             .map(|e| crate::redact::redact(&e.to_string()).into_owned()),
-        stopped: source.stopped(),
+        // Made of the service's answer (which may quote the request): hidden like `error`.
+        stopped: source
+            .stopped()
+            .map(|s| crate::redact::redact(&s).into_owned()),
     };
     let reported: Vec<String> = summary
         .lost_blobs
