@@ -804,3 +804,42 @@ fn doctor_and_prune_dry_run_read_a_read_only_database_and_change_nothing() {
         .arg(&dir)
         .status();
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_during_a_quiet_prune_says_what_was_deleted_and_exits_143() {
+    let env = tenant();
+    env.run(&["sync"]).assert_code(0);
+    let db = env.path("auditsync.db");
+    // Enough old events for dozens of batches.
+    let rows = 500_000;
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+             INSERT INTO audit_events (id, creation_time, operation, raw) \
+             SELECT 'old-' || i, '2020-01-01T00:00:00Z', 'LaunchPowerApp', '{{}}' FROM n;"
+        ))
+        .unwrap();
+    let before = count(&db, "SELECT count(*) FROM audit_events");
+    let child = spawn(&env, &["-q", "prune", "--older-than", "400d"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count(&db, "SELECT count(*) FROM audit_events") == before {
+        assert!(Instant::now() < deadline, "no batch was deleted");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    send(&child, libc::SIGTERM);
+    let run = finish(&env, child, Duration::from_secs(60), "the interrupted prune");
+    run.assert_code(143)
+        .assert_stderr("interrupted by SIGTERM")
+        .assert_stderr("events created before");
+    let left = count(&db, "SELECT count(*) FROM audit_events");
+    let deleted = before - left;
+    assert!(
+        run.stderr.contains(&format!("{deleted} events created before")),
+        "{}",
+        run.all()
+    );
+    assert!(left > 0, "the prune finished before the signal: make it slower");
+    assert!(run.stderr.contains("run the same prune again"), "{}", run.all());
+}
