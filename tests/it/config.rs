@@ -592,3 +592,62 @@ fn secret_source_failures_name_the_source_and_the_fix() {
         .assert_stderr("chmod +x");
     assert_eq!(env.sim.stats().token_requests, 0);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_secret_command_stopped_by_sigterm_leaves_no_child_running() {
+    let env = TestEnv::new();
+    env.write(
+        "auditsync.toml",
+        &env.config_without_secret(
+            "client_secret_command = \"sleep 100002 & echo $! > child.pid; wait\"\n\
+             client_secret_command_timeout = 3600\n",
+        ),
+    );
+    let mut child = env
+        .cmd()
+        .args(["sync"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let pid: u32 = loop {
+        if let Some(pid) = std::fs::read_to_string(env.path("child.pid"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "the command never ran");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    #[allow(unsafe_code, reason = "kill(2) on our own child")]
+    let sent = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(sent, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            panic!("sync did not stop on SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{out:?}");
+    let mut gone = false;
+    for _ in 0..100 {
+        if !running(pid) {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if !gone {
+        #[allow(unsafe_code, reason = "kill(2) on the leftover the test started")]
+        unsafe {
+            libc::kill(pid as i32, libc::SIGKILL)
+        };
+    }
+    assert!(gone, "the secret command's child {pid} still runs");
+}

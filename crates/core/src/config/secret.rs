@@ -240,6 +240,10 @@ async fn run_secret_command(
     let mut child = command
         .spawn()
         .map_err(|e| failed(format!("it could not be started: {e}")))?;
+    // Whatever way this function is left before the command ended on its own (the future dropped on
+    // Ctrl-C or SIGTERM, an error, a timeout), the whole group is killed: `kill_on_drop` reaches only
+    // the shell, and a terminal's Ctrl-C never reaches a group of its own.
+    let mut group = GroupGuard::new(child.id());
     let stdout = child.stdout.take();
     tracing::debug!(
         timeout_s = timeout.as_secs(),
@@ -268,7 +272,12 @@ async fn run_secret_command(
                 MAX_COMMAND_OUTPUT / 1024
             )));
         }
-        Ok(Ok((out, Some(status)))) => (out, status),
+        Ok(Ok((out, Some(status)))) => {
+            // The shell ended on its own and was reaped: its group id may be reused, so it is not
+            // signalled.
+            group.disarm();
+            (out, status)
+        }
         Ok(Err(e)) => {
             stop_group(&mut child).await;
             return Err(failed(format!("its output could not be read: {e}")));
@@ -295,6 +304,34 @@ async fn run_secret_command(
         }));
     }
     String::from_utf8(out).map_err(|_| failed("its output is not UTF-8 text".to_owned()))
+}
+
+/// Kills a secret command's process group with SIGKILL when dropped, unless disarmed: the shell and
+/// every process it started that stayed in the group (`az … | jq`, a `sleep` it waits on).
+struct GroupGuard(Option<u32>);
+
+impl GroupGuard {
+    fn new(pid: Option<u32>) -> Self {
+        GroupGuard(pid)
+    }
+
+    /// The command ended by itself and was reaped: nothing to kill.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self
+            .0
+            .take()
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+        {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 /// Kills the command's process group (the shell and every process it started that stayed in the
