@@ -651,3 +651,37 @@ fn a_secret_command_stopped_by_sigterm_leaves_no_child_running() {
     }
     assert!(gone, "the secret command's child {pid} still runs");
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_secret_file_that_is_a_pipe_a_device_or_huge_is_refused_without_blocking() {
+    let env = TestEnv::new();
+    let fifo = env.path("secret.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    env.write("big.txt", &"x".repeat(1 << 20));
+    for (file, says) in [
+        (fifo.to_str().unwrap(), "is a named pipe, not a regular file"),
+        ("/dev/zero", "is a device, not a regular file"),
+        ("big.txt", "is 1048576 bytes; a client secret is under 100 characters"),
+    ] {
+        env.write(
+            "auditsync.toml",
+            &env.config_without_secret(&format!("client_secret_file = {file:?}\n")),
+        );
+        for args in [&["sync"][..], &["subscribe", "list"]] {
+            let run = run_guarded(&env, args, std::time::Duration::from_secs(30));
+            run.assert_code(2)
+                .assert_stderr("cannot read the client secret file")
+                .assert_stderr(file)
+                .assert_stderr(says);
+        }
+    }
+    assert_eq!(env.sim.stats().token_requests, 0);
+    assert!(!env.path("auditsync.db").exists());
+}
