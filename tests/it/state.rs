@@ -363,7 +363,6 @@ fn readers_take_no_lock_for_writing_and_create_nothing() {
     let before = snapshot(env.dir.path());
     for args in [
         &["status"][..],
-        &["report", "apps", "--format", "csv"],
         &["doctor"],
         &["prune", "--older-than", "400d", "--dry-run"],
     ] {
@@ -842,4 +841,61 @@ fn sigterm_during_a_quiet_prune_says_what_was_deleted_and_exits_143() {
     );
     assert!(left > 0, "the prune finished before the signal: make it slower");
     assert!(run.stderr.contains("run the same prune again"), "{}", run.all());
+}
+
+/// Bytes waiting in the pipe `fd` (FIONREAD).
+#[cfg(target_os = "linux")]
+fn pending_in(fd: &impl std::os::fd::AsRawFd) -> i32 {
+    let mut n: libc::c_int = 0;
+    #[allow(unsafe_code, reason = "FIONREAD on a pipe we own")]
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert_eq!(rc, 0);
+    n
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_reader_whose_output_nobody_reads_never_holds_up_a_sync() {
+    let env = tenant();
+    env.run(&["sync"]).assert_code(0);
+    let db = env.path("auditsync.db");
+    // Far more than a pipe holds (64 KiB) in every report.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) \
+             INSERT INTO audit_events (id, creation_time, operation, record_type, user_id, app_id, raw) \
+             SELECT 'many-' || i, '2020-01-01T00:00:00Z', 'LaunchPowerApp', 45, \
+                    'user-' || i || '@contoso.com', 'app-' || (i % 5000), '{}' FROM n;",
+        )
+        .unwrap();
+    for args in [
+        &["report", "users"][..],
+        &["status"],
+        &["doctor"],
+    ] {
+        let mut reader = spawn(&env, args);
+        let stdout = reader.stdout.take().unwrap();
+        // Output that fills the pipe (64 KiB; a write that does not fit waits whole): the reader is
+        // blocked writing (status and doctor print little,
+        // they are only checked to end well).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while pending_in(&stdout) < 60_000 && reader.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                reader.kill().ok();
+                let out = reader.wait_with_output().unwrap();
+                panic!(
+                    "{args:?} never filled its pipe ({} bytes): {}",
+                    pending_in(&stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let sync = run_bounded(&env, &["sync", "--wait", "5"]);
+        reader.kill().ok();
+        let _ = reader.wait();
+        drop(stdout);
+        sync.assert_code(0);
+    }
 }
