@@ -899,3 +899,34 @@ fn a_reader_whose_output_nobody_reads_never_holds_up_a_sync() {
         sync.assert_code(0);
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_writer_warns_once_when_an_older_database_can_be_read_by_other_users() {
+    let env = tenant();
+    env.run(&["sync"]).assert_code(0);
+    let db = env.path("auditsync.db");
+    // As auditsync created it before it made it 0600.
+    crate::common::set_mode(&db, 0o644);
+    for args in [&["sync"][..], &["prune", "--older-than", "400d"]] {
+        let run = env.run(args);
+        run.assert_code(0)
+            .assert_stderr("can be read by other users")
+            .assert_stderr("auditsync.db 644")
+            .assert_stderr("chmod 600");
+        assert_eq!(
+            run.stderr.matches("can be read by other users").count(),
+            1,
+            "{args:?}: once\n{}",
+            run.all()
+        );
+    }
+    for (file, _) in auditsync_core::store::files(&db) {
+        if file.exists() && !file.ends_with("auditsync.db.lock") {
+            crate::common::set_mode(&file, 0o600);
+        }
+    }
+    let run = env.run(&["sync"]);
+    run.assert_code(0);
+    assert!(!run.stderr.contains("other users"), "{}", run.all());
+}
