@@ -5,7 +5,7 @@ use std::io::Write;
 
 use chrono::{TimeDelta, Utc};
 
-use super::{load_settings, stdout_error};
+use super::{load_settings, stdout_error, stop_on_signals};
 use crate::cli::GlobalArgs;
 use crate::error::{Error, Outcome};
 use auditsync_core::api::ApiClient;
@@ -49,6 +49,23 @@ impl Report<'_> {
 }
 
 pub async fn run(global: &GlobalArgs) -> Result<Outcome, Error> {
+    // Ctrl-C or SIGTERM ends the checks where they are: the future is dropped, and with it a secret
+    // command still running (its whole process group is killed) and any request.
+    let stop = stop_on_signals();
+    tokio::select! {
+        biased;
+        signal = stop.wait() => Err(Error::Interrupted {
+            signal,
+            kept: "the doctor changes nothing; the checks after the one running were not made, run it \
+                   again to see them all"
+                .into(),
+        }),
+        result = checks(global) => result,
+    }
+}
+
+/// Every check, in order, each printed as it ends.
+async fn checks(global: &GlobalArgs) -> Result<Outcome, Error> {
     let mut report = Report {
         out: std::io::stdout().lock(),
         quiet: global.quiet,

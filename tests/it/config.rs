@@ -604,9 +604,17 @@ fn a_secret_command_stopped_by_sigterm_leaves_no_child_running() {
              client_secret_command_timeout = 3600\n",
         ),
     );
+    for command in ["sync", "doctor"] {
+        let _ = std::fs::remove_file(env.path("child.pid"));
+        sigterm_while_the_secret_command_runs(&env, command);
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn sigterm_while_the_secret_command_runs(env: &TestEnv, command: &str) {
     let mut child = env
         .cmd()
-        .args(["sync"])
+        .args([command])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -629,12 +637,12 @@ fn a_secret_command_stopped_by_sigterm_leaves_no_child_running() {
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
             child.kill().ok();
-            panic!("sync did not stop on SIGTERM");
+            panic!("{command} did not stop on SIGTERM");
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(143), "{out:?}");
+    assert_eq!(out.status.code(), Some(143), "{command}: {out:?}");
     let mut gone = false;
     for _ in 0..100 {
         if !running(pid) {
@@ -649,7 +657,7 @@ fn a_secret_command_stopped_by_sigterm_leaves_no_child_running() {
             libc::kill(pid as i32, libc::SIGKILL)
         };
     }
-    assert!(gone, "the secret command's child {pid} still runs");
+    assert!(gone, "{command}: the secret command's child {pid} still runs");
 }
 
 #[cfg(target_os = "linux")]
