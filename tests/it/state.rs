@@ -624,11 +624,18 @@ fn sigterm_or_ctrl_c_during_a_sync_keeps_what_was_stored_and_says_so() {
     });
     let db = env.path("auditsync.db");
     let total = env.sim.blobs("Audit.General").len() as i64;
-    for (signal, code, name) in [
-        (libc::SIGTERM, 143, "SIGTERM"),
-        (libc::SIGINT, 130, "SIGINT"),
+    for (signal, code, name, quiet) in [
+        (libc::SIGTERM, 143, "SIGTERM", false),
+        (libc::SIGINT, 130, "SIGINT", false),
+        // -q hides nothing of it.
+        (libc::SIGTERM, 143, "SIGTERM", true),
     ] {
-        let child = spawn(&env, &["sync", "--wait", "30"]);
+        let args: &[&str] = if quiet {
+            &["-q", "sync", "--wait", "30"]
+        } else {
+            &["sync", "--wait", "30"]
+        };
+        let child = spawn(&env, args);
         let deadline = Instant::now() + Duration::from_secs(60);
         let start = count(&db, "SELECT count(*) FROM blob_ledger");
         while count(&db, "SELECT count(*) FROM blob_ledger") < start + 3 {
@@ -689,6 +696,10 @@ fn sigterm_while_import_or_prune_waits_for_the_lock_stops_it_saying_nothing_was_
         vec!["import", csv.to_str().unwrap()],
         vec!["prune", "--older-than", "400d"],
         vec!["sync", "--wait", "60"],
+        // -q hides nothing of it.
+        vec!["-q", "import", csv.to_str().unwrap()],
+        vec!["-q", "prune", "--older-than", "400d"],
+        vec!["-q", "sync", "--wait", "60"],
     ] {
         let child = spawn(&env, &args);
         send(&child, libc::SIGTERM);
