@@ -627,7 +627,10 @@ fn sigterm_while_the_secret_command_runs(env: &TestEnv, command: &str) {
         {
             break pid;
         }
-        assert!(std::time::Instant::now() < deadline, "the command never ran");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never ran"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     };
     #[allow(unsafe_code, reason = "kill(2) on our own child")]
@@ -657,7 +660,10 @@ fn sigterm_while_the_secret_command_runs(env: &TestEnv, command: &str) {
             libc::kill(pid as i32, libc::SIGKILL)
         };
     }
-    assert!(gone, "{command}: the secret command's child {pid} still runs");
+    assert!(
+        gone,
+        "{command}: the secret command's child {pid} still runs"
+    );
 }
 
 #[cfg(target_os = "linux")]
@@ -674,9 +680,15 @@ fn a_secret_file_that_is_a_pipe_a_device_or_huge_is_refused_without_blocking() {
     );
     env.write("big.txt", &"x".repeat(1 << 20));
     for (file, says) in [
-        (fifo.to_str().unwrap(), "is a named pipe, not a regular file"),
+        (
+            fifo.to_str().unwrap(),
+            "is a named pipe, not a regular file",
+        ),
         ("/dev/zero", "is a device, not a regular file"),
-        ("big.txt", "is 1048576 bytes; a client secret is under 100 characters"),
+        (
+            "big.txt",
+            "is 1048576 bytes; a client secret is under 100 characters",
+        ),
     ] {
         env.write(
             "auditsync.toml",

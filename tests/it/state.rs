@@ -839,19 +839,32 @@ fn sigterm_during_a_quiet_prune_says_what_was_deleted_and_exits_143() {
         std::thread::sleep(Duration::from_millis(2));
     }
     send(&child, libc::SIGTERM);
-    let run = finish(&env, child, Duration::from_secs(60), "the interrupted prune");
+    let run = finish(
+        &env,
+        child,
+        Duration::from_secs(60),
+        "the interrupted prune",
+    );
     run.assert_code(143)
         .assert_stderr("interrupted by SIGTERM")
         .assert_stderr("events created before");
     let left = count(&db, "SELECT count(*) FROM audit_events");
     let deleted = before - left;
     assert!(
-        run.stderr.contains(&format!("{deleted} events created before")),
+        run.stderr
+            .contains(&format!("{deleted} events created before")),
         "{}",
         run.all()
     );
-    assert!(left > 0, "the prune finished before the signal: make it slower");
-    assert!(run.stderr.contains("run the same prune again"), "{}", run.all());
+    assert!(
+        left > 0,
+        "the prune finished before the signal: make it slower"
+    );
+    assert!(
+        run.stderr.contains("run the same prune again"),
+        "{}",
+        run.all()
+    );
 }
 
 /// Bytes waiting in the pipe `fd` (FIONREAD).
@@ -880,11 +893,7 @@ fn a_reader_whose_output_nobody_reads_never_holds_up_a_sync() {
                     'user-' || i || '@contoso.com', 'app-' || (i % 5000), '{}' FROM n;",
         )
         .unwrap();
-    for args in [
-        &["report", "users"][..],
-        &["status"],
-        &["doctor"],
-    ] {
+    for args in [&["report", "users"][..], &["status"], &["doctor"]] {
         let mut reader = spawn(&env, args);
         let stdout = reader.stdout.take().unwrap();
         // Output that fills the pipe (64 KiB; a write that does not fit waits whole): the reader is
