@@ -5,7 +5,7 @@ use std::io::Write;
 
 use chrono::{TimeDelta, Utc};
 
-use super::{load_settings, stdout_error};
+use super::{load_settings, stdout_error, stop_on_signals};
 use crate::cli::GlobalArgs;
 use crate::error::{Error, Outcome};
 use auditsync_core::api::ApiClient;
@@ -49,6 +49,23 @@ impl Report<'_> {
 }
 
 pub async fn run(global: &GlobalArgs) -> Result<Outcome, Error> {
+    // Ctrl-C or SIGTERM ends the checks where they are: the future is dropped, and with it a secret
+    // command still running (its whole process group is killed) and any request.
+    let stop = stop_on_signals();
+    tokio::select! {
+        biased;
+        signal = stop.wait() => Err(Error::Interrupted {
+            signal,
+            kept: "the doctor changes nothing; the checks after the one running were not made, run it \
+                   again to see them all"
+                .into(),
+        }),
+        result = checks(global) => result,
+    }
+}
+
+/// Every check, in order, each printed as it ends.
+async fn checks(global: &GlobalArgs) -> Result<Outcome, Error> {
     let mut report = Report {
         out: std::io::stdout().lock(),
         quiet: global.quiet,
@@ -262,8 +279,13 @@ fn database(report: &mut Report<'_>, settings: &Settings) -> Result<(), Error> {
     )?;
     // Opened only at the current schema, so that the doctor never migrates anything.
     if let Ok(Some((SCHEMA_VERSION, _))) = inspected {
+        // Everything is read first: the database (and its shared lock, which keeps writers out) is let
+        // go before a line is printed, so a pager left open never holds up a sync.
         let store = store::open_read(path)?;
         let last = store.last_run()?;
+        let running = store.writer().map(str::to_owned);
+        let watermark = watermark(store.as_ref())?;
+        drop(store);
         report.check(
             "last sync",
             match last {
@@ -271,7 +293,7 @@ fn database(report: &mut Report<'_>, settings: &Settings) -> Result<(), Error> {
                 Some(r) => {
                     let started = r.started_at.map_or_else(|| "(unknown time)".to_owned(), ts);
                     let age = r.started_at.map_or(TimeDelta::MAX, |t| Utc::now() - t);
-                    let running = store.writer().filter(|_| r.outcome.is_none());
+                    let running = running.filter(|_| r.outcome.is_none());
                     let outcome = r.outcome.unwrap_or_else(|| "interrupted".into());
                     if let Some(holder) = running {
                         Ok(format!("a sync is running now ({holder}), started {started}"))
@@ -290,16 +312,19 @@ fn database(report: &mut Report<'_>, settings: &Settings) -> Result<(), Error> {
                 }
             },
         )?;
-        watermark(report, store.as_ref())?;
+        if let Some(watermark) = watermark {
+            report.check("watermark", watermark)?;
+        }
     }
     Ok(())
 }
 
 /// A watermark later than now (a clock set back, a database copied from a machine whose clock was
 /// ahead) is not trusted by `sync` (`sync::plan::window`); the doctor says so before it runs.
-fn watermark(report: &mut Report<'_>, store: &dyn store::Reader) -> Result<(), Error> {
+/// `None` when there is no watermark yet, else the check's result.
+fn watermark(store: &dyn store::Reader) -> Result<Option<Result<String, String>>, Error> {
     let Some(w) = store.watermark()? else {
-        return Ok(());
+        return Ok(None);
     };
     let now = Utc::now();
     let result = if w > now + auditsync_core::sync::plan::FUTURE_SKEW {
@@ -314,5 +339,5 @@ fn watermark(report: &mut Report<'_>, store: &dyn store::Reader) -> Result<(), E
     } else {
         Ok(format!("{} (where the last complete sync ended)", ts(w)))
     };
-    report.check("watermark", result).map(drop)
+    Ok(Some(result))
 }

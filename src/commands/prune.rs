@@ -57,13 +57,45 @@ pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error>
         Ok(store::lock_and_open(&settings.database, Duration::from_secs(60)).await?)
     })
     .await?;
-    store.set_stop(stop);
+    store.set_stop(stop.clone());
     let pruned = tokio::task::spawn_blocking(move || store.prune(scope))
         .await
         .map_err(|e| Error::Io {
             what: "the prune stopped unexpectedly".into(),
             source: std::io::Error::other(e.to_string()),
         })??;
+    let forgot = (args.include_fetchable && pruned.ledger_rows > 0).then(|| {
+        format!(
+            "the ledger forgot {} blobs; those the API still serves (created after {}) are fetched again by \
+             `auditsync sync --from` a time before {}",
+            pruned.ledger_rows,
+            ts(fetchable_from),
+            ts(cutoff)
+        )
+    });
+    // A signal is answered first, whatever -q: what was deleted and what is left is said at error
+    // level, and the exit status is 130 or 143 (a signal that came after the last batch still ends
+    // so, saying the prune had finished).
+    if let Some(signal) = pruned.interrupted.or_else(|| stop.requested()) {
+        let left = if pruned.interrupted.is_some() {
+            "it stopped between two batches; the rest is still there: run the same prune again to finish"
+        } else {
+            "the prune had finished before it could stop"
+        };
+        return Err(Error::Interrupted {
+            signal,
+            kept: format!(
+                "{} events created before {} were deleted, {} ledger rows forgotten, {} pending-blob rows and \
+                 {} runs deleted; {left}{}",
+                pruned.events,
+                ts(cutoff),
+                pruned.ledger_rows,
+                pruned.pending_rows,
+                pruned.runs,
+                forgot.map(|f| format!(" ({f})")).unwrap_or_default()
+            ),
+        });
+    }
     if global.quiet {
         return Ok(Outcome::Done);
     }
@@ -77,24 +109,8 @@ pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error>
         pruned.runs
     )
     .map_err(stdout_error)?;
-    if args.include_fetchable && pruned.ledger_rows > 0 {
-        tracing::warn!(
-            "the ledger forgot {} blobs; those the API still serves (created after {}) are fetched again by \
-             `auditsync sync --from` a time before {}",
-            pruned.ledger_rows,
-            ts(fetchable_from),
-            ts(cutoff)
-        );
-    }
-    if let Some(signal) = pruned.interrupted {
-        return Err(Error::Interrupted {
-            signal,
-            kept: format!(
-                "{} events were deleted before it stopped (and the ledger rows above forgotten); the rest \
-                 is still there: run the same prune again to finish",
-                pruned.events
-            ),
-        });
+    if let Some(forgot) = forgot {
+        tracing::warn!("{forgot}");
     }
     Ok(Outcome::Done)
 }

@@ -55,6 +55,9 @@ pub async fn run(cmd: ReportCommand, global: &GlobalArgs) -> Result<Outcome, Err
         (Report::Apps(_), ReportFormat::Html) => store.report_daily(&filter)?,
         _ => Vec::new(),
     };
+    // Everything is read: the database (and its shared lock, which keeps writers out) is let go
+    // before a byte is written, so a pager left open or a full pipe never holds up a sync.
+    drop(store);
 
     let render = |out: &mut dyn Write| match (format, &report) {
         (ReportFormat::Table, _) => {

@@ -160,6 +160,9 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
         quarantined_records: quarantine.0,
         quarantine_newest: quarantine.1,
     };
+    // Everything is read: the database (and its shared lock, which keeps writers out) is let go
+    // before a byte is written, so a pager left open or a full pipe never holds up a sync.
+    drop(store);
     let mut out = std::io::stdout().lock();
     if args.json {
         let text = serde_json::to_string_pretty(&status).unwrap_or_default();

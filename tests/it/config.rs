@@ -662,3 +662,116 @@ fn secret_source_failures_name_the_source_and_the_fix() {
         .assert_stderr("chmod +x");
     assert_eq!(env.sim.stats().token_requests, 0);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_secret_command_stopped_by_sigterm_leaves_no_child_running() {
+    let env = TestEnv::new();
+    env.write(
+        "auditsync.toml",
+        &env.config_without_secret(
+            "client_secret_command = \"sleep 100002 & echo $! > child.pid; wait\"\n\
+             client_secret_command_timeout = 3600\n",
+        ),
+    );
+    for command in ["sync", "doctor"] {
+        let _ = std::fs::remove_file(env.path("child.pid"));
+        sigterm_while_the_secret_command_runs(&env, command);
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn sigterm_while_the_secret_command_runs(env: &TestEnv, command: &str) {
+    let mut child = env
+        .cmd()
+        .args([command])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let pid: u32 = loop {
+        if let Some(pid) = std::fs::read_to_string(env.path("child.pid"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    #[allow(unsafe_code, reason = "kill(2) on our own child")]
+    let sent = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(sent, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            panic!("{command} did not stop on SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{command}: {out:?}");
+    let mut gone = false;
+    for _ in 0..100 {
+        if !running(pid) {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if !gone {
+        #[allow(unsafe_code, reason = "kill(2) on the leftover the test started")]
+        unsafe {
+            libc::kill(pid as i32, libc::SIGKILL)
+        };
+    }
+    assert!(
+        gone,
+        "{command}: the secret command's child {pid} still runs"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_secret_file_that_is_a_pipe_a_device_or_huge_is_refused_without_blocking() {
+    let env = TestEnv::new();
+    let fifo = env.path("secret.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    env.write("big.txt", &"x".repeat(1 << 20));
+    for (file, says) in [
+        (
+            fifo.to_str().unwrap(),
+            "is a named pipe, not a regular file",
+        ),
+        ("/dev/zero", "is a device, not a regular file"),
+        (
+            "big.txt",
+            "is 1048576 bytes; a client secret is under 100 characters",
+        ),
+    ] {
+        env.write(
+            "auditsync.toml",
+            &env.config_without_secret(&format!("client_secret_file = {file:?}\n")),
+        );
+        for args in [&["sync"][..], &["subscribe", "list"]] {
+            let run = run_guarded(&env, args, std::time::Duration::from_secs(30));
+            run.assert_code(2)
+                .assert_stderr("cannot read the client secret file")
+                .assert_stderr(file)
+                .assert_stderr(says);
+        }
+    }
+    assert_eq!(env.sim.stats().token_requests, 0);
+    assert!(!env.path("auditsync.db").exists());
+}

@@ -363,7 +363,6 @@ fn readers_take_no_lock_for_writing_and_create_nothing() {
     let before = snapshot(env.dir.path());
     for args in [
         &["status"][..],
-        &["report", "apps", "--format", "csv"],
         &["doctor"],
         &["prune", "--older-than", "400d", "--dry-run"],
     ] {
@@ -625,11 +624,18 @@ fn sigterm_or_ctrl_c_during_a_sync_keeps_what_was_stored_and_says_so() {
     });
     let db = env.path("auditsync.db");
     let total = env.sim.blobs("Audit.General").len() as i64;
-    for (signal, code, name) in [
-        (libc::SIGTERM, 143, "SIGTERM"),
-        (libc::SIGINT, 130, "SIGINT"),
+    for (signal, code, name, quiet) in [
+        (libc::SIGTERM, 143, "SIGTERM", false),
+        (libc::SIGINT, 130, "SIGINT", false),
+        // -q hides nothing of it.
+        (libc::SIGTERM, 143, "SIGTERM", true),
     ] {
-        let child = spawn(&env, &["sync", "--wait", "30"]);
+        let args: &[&str] = if quiet {
+            &["-q", "sync", "--wait", "30"]
+        } else {
+            &["sync", "--wait", "30"]
+        };
+        let child = spawn(&env, args);
         let deadline = Instant::now() + Duration::from_secs(60);
         let start = count(&db, "SELECT count(*) FROM blob_ledger");
         while count(&db, "SELECT count(*) FROM blob_ledger") < start + 3 {
@@ -690,6 +696,10 @@ fn sigterm_while_import_or_prune_waits_for_the_lock_stops_it_saying_nothing_was_
         vec!["import", csv.to_str().unwrap()],
         vec!["prune", "--older-than", "400d"],
         vec!["sync", "--wait", "60"],
+        // -q hides nothing of it.
+        vec!["-q", "import", csv.to_str().unwrap()],
+        vec!["-q", "prune", "--older-than", "400d"],
+        vec!["-q", "sync", "--wait", "60"],
     ] {
         let child = spawn(&env, &args);
         send(&child, libc::SIGTERM);
@@ -803,4 +813,140 @@ fn doctor_and_prune_dry_run_read_a_read_only_database_and_change_nothing() {
         .args(["-o", "remount,rw"])
         .arg(&dir)
         .status();
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_during_a_quiet_prune_says_what_was_deleted_and_exits_143() {
+    let env = tenant();
+    env.run(&["sync"]).assert_code(0);
+    let db = env.path("auditsync.db");
+    // Enough old events for dozens of batches.
+    let rows = 500_000;
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+             INSERT INTO audit_events (id, creation_time, operation, raw) \
+             SELECT 'old-' || i, '2020-01-01T00:00:00Z', 'LaunchPowerApp', '{{}}' FROM n;"
+        ))
+        .unwrap();
+    let before = count(&db, "SELECT count(*) FROM audit_events");
+    let child = spawn(&env, &["-q", "prune", "--older-than", "400d"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count(&db, "SELECT count(*) FROM audit_events") == before {
+        assert!(Instant::now() < deadline, "no batch was deleted");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    send(&child, libc::SIGTERM);
+    let run = finish(
+        &env,
+        child,
+        Duration::from_secs(60),
+        "the interrupted prune",
+    );
+    run.assert_code(143)
+        .assert_stderr("interrupted by SIGTERM")
+        .assert_stderr("events created before");
+    let left = count(&db, "SELECT count(*) FROM audit_events");
+    let deleted = before - left;
+    assert!(
+        run.stderr
+            .contains(&format!("{deleted} events created before")),
+        "{}",
+        run.all()
+    );
+    assert!(
+        left > 0,
+        "the prune finished before the signal: make it slower"
+    );
+    assert!(
+        run.stderr.contains("run the same prune again"),
+        "{}",
+        run.all()
+    );
+}
+
+/// Bytes waiting in the pipe `fd` (FIONREAD).
+#[cfg(target_os = "linux")]
+fn pending_in(fd: &impl std::os::fd::AsRawFd) -> i32 {
+    let mut n: libc::c_int = 0;
+    #[allow(unsafe_code, reason = "FIONREAD on a pipe we own")]
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert_eq!(rc, 0);
+    n
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_reader_whose_output_nobody_reads_never_holds_up_a_sync() {
+    let env = tenant();
+    env.run(&["sync"]).assert_code(0);
+    let db = env.path("auditsync.db");
+    // Far more than a pipe holds (64 KiB) in every report.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) \
+             INSERT INTO audit_events (id, creation_time, operation, record_type, user_id, app_id, raw) \
+             SELECT 'many-' || i, '2020-01-01T00:00:00Z', 'LaunchPowerApp', 45, \
+                    'user-' || i || '@contoso.com', 'app-' || (i % 5000), '{}' FROM n;",
+        )
+        .unwrap();
+    for args in [&["report", "users"][..], &["status"], &["doctor"]] {
+        let mut reader = spawn(&env, args);
+        let stdout = reader.stdout.take().unwrap();
+        // Output that fills the pipe (64 KiB; a write that does not fit waits whole): the reader is
+        // blocked writing (status and doctor print little,
+        // they are only checked to end well).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while pending_in(&stdout) < 60_000 && reader.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                reader.kill().ok();
+                let out = reader.wait_with_output().unwrap();
+                panic!(
+                    "{args:?} never filled its pipe ({} bytes): {}",
+                    pending_in(&stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let sync = run_bounded(&env, &["sync", "--wait", "5"]);
+        reader.kill().ok();
+        let _ = reader.wait();
+        drop(stdout);
+        sync.assert_code(0);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_writer_warns_once_when_an_older_database_can_be_read_by_other_users() {
+    let env = tenant();
+    env.run(&["sync"]).assert_code(0);
+    let db = env.path("auditsync.db");
+    // As auditsync created it before it made it 0600.
+    crate::common::set_mode(&db, 0o644);
+    for args in [&["sync"][..], &["prune", "--older-than", "400d"]] {
+        let run = env.run(args);
+        run.assert_code(0)
+            .assert_stderr("can be read by other users")
+            .assert_stderr("auditsync.db 644")
+            .assert_stderr("chmod 600");
+        assert_eq!(
+            run.stderr.matches("can be read by other users").count(),
+            1,
+            "{args:?}: once\n{}",
+            run.all()
+        );
+    }
+    for (file, _) in auditsync_core::store::files(&db) {
+        if file.exists() && !file.ends_with("auditsync.db.lock") {
+            crate::common::set_mode(&file, 0o600);
+        }
+    }
+    let run = env.run(&["sync"]);
+    run.assert_code(0);
+    assert!(!run.stderr.contains("other users"), "{}", run.all());
 }

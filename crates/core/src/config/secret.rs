@@ -193,12 +193,10 @@ pub(super) async fn read_secret(
             format!("client_secret {o} is empty; put the secret's value there"),
         ),
         SecretSource::File(path, o) => {
-            let text = tokio::fs::read_to_string(path).await.map_err(|source| {
-                ConfigError::SecretFile {
-                    path: path.clone(),
-                    origin: o.clone(),
-                    source,
-                }
+            let text = read_secret_file(path).map_err(|source| ConfigError::SecretFile {
+                path: path.clone(),
+                origin: o.clone(),
+                source,
             })?;
             let empty = format!(
                 "the client secret file {} (client_secret_file {o}) is empty; put the secret's value in it",
@@ -221,6 +219,84 @@ pub(super) async fn read_secret(
     // From now on no text auditsync prints, logs or stores may hold it.
     crate::redact::register(value);
     Ok(SecretString::from(value.to_owned()))
+}
+
+/// The most `client_secret_file` may hold: a client secret is under 100 characters, a file of a few
+/// lines around it is fine; a larger one is not a secret file (and `/dev/zero` never ends).
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// Reads `client_secret_file` without ever blocking or filling the memory: anything but a regular file
+/// (a named pipe would wait for a writer forever, a device may never end) is refused from its metadata,
+/// the file is opened non-blocking and checked again (it may have been swapped), and more than
+/// [`MAX_SECRET_FILE`] bytes is refused. The errors' text says what the path is and what to put there.
+fn read_secret_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+
+    let not_regular = |m: &std::fs::Metadata| {
+        std::io::Error::other(format!(
+            "it is {}, not a regular file; name a file that holds only the secret",
+            kind(m)
+        ))
+    };
+    let too_big = |n: u64| {
+        std::io::Error::other(format!(
+            "it is {n} bytes; a client secret is under 100 characters, so this is not the secret's \
+             file (at most {} KiB is read): name the file that holds only the secret",
+            MAX_SECRET_FILE / 1024
+        ))
+    };
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta));
+    }
+    if meta.len() > MAX_SECRET_FILE {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "it is not UTF-8 text; save the secret as plain text",
+        )
+    })
+}
+
+/// What a file that is not a regular one is, in words.
+fn kind(m: &std::fs::Metadata) -> &'static str {
+    if m.is_dir() {
+        return "a folder";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        if t.is_fifo() {
+            return "a named pipe";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+    }
+    "a special file"
 }
 
 /// A warning, with the chmod that fixes it, when a file holding a secret can be read by other users.
@@ -276,6 +352,10 @@ async fn run_secret_command(
     let mut child = command
         .spawn()
         .map_err(|e| failed(format!("it could not be started: {e}")))?;
+    // Whatever way this function is left before the command ended on its own (the future dropped on
+    // Ctrl-C or SIGTERM, an error, a timeout), the whole group is killed: `kill_on_drop` reaches only
+    // the shell, and a terminal's Ctrl-C never reaches a group of its own.
+    let mut group = GroupGuard::new(child.id());
     let stdout = child.stdout.take();
     tracing::debug!(
         timeout_s = timeout.as_secs(),
@@ -304,7 +384,12 @@ async fn run_secret_command(
                 MAX_COMMAND_OUTPUT / 1024
             )));
         }
-        Ok(Ok((out, Some(status)))) => (out, status),
+        Ok(Ok((out, Some(status)))) => {
+            // The shell ended on its own and was reaped: its group id may be reused, so it is not
+            // signalled.
+            group.disarm();
+            (out, status)
+        }
         Ok(Err(e)) => {
             stop_group(&mut child).await;
             return Err(failed(format!("its output could not be read: {e}")));
@@ -331,6 +416,34 @@ async fn run_secret_command(
         }));
     }
     String::from_utf8(out).map_err(|_| failed("its output is not UTF-8 text".to_owned()))
+}
+
+/// Kills a secret command's process group with SIGKILL when dropped, unless disarmed: the shell and
+/// every process it started that stayed in the group (`az … | jq`, a `sleep` it waits on).
+struct GroupGuard(Option<u32>);
+
+impl GroupGuard {
+    fn new(pid: Option<u32>) -> Self {
+        GroupGuard(pid)
+    }
+
+    /// The command ended by itself and was reaped: nothing to kill.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self
+            .0
+            .take()
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+        {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 /// Kills the command's process group (the shell and every process it started that stayed in the

@@ -386,7 +386,51 @@ pub async fn lock_and_open(
 ) -> Result<Box<dyn Writer>, StoreError> {
     check_path(path)?;
     let lock = RunLock::acquire(path, wait).await?;
-    open_write(path, lock)
+    let store = open_write(path, lock)?;
+    if let Some(warning) = readable_by_others(path) {
+        tracing::warn!("{warning}");
+    }
+    Ok(store)
+}
+
+/// A warning, with the `chmod 600` that fixes it, when the database or its `-wal`/`-shm` can be read
+/// by other users: a database created before auditsync made it 0600 (it holds user names and IP
+/// addresses) keeps its mode until an admin changes it. `None` when none can (or off Unix).
+pub fn readable_by_others(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut open = Vec::new();
+        let mut modes = Vec::new();
+        for (file, _) in files(path)
+            .into_iter()
+            .filter(|(_, what)| *what != "the run lock")
+        {
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            let mode = meta.permissions().mode() & 0o777;
+            let shown = file.display().to_string();
+            if mode & 0o077 != 0 && !open.contains(&shown) {
+                modes.push(format!("{shown} {mode:o}"));
+                open.push(shown);
+            }
+        }
+        if open.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "the database holds user names and IP addresses and can be read by other users (mode {}); \
+             run: chmod 600 {}",
+            modes.join(", "),
+            open.join(" ")
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 /// Opens the database at `path` for writing, creating and migrating it as needed, and keeps `lock`
