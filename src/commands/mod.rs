@@ -68,7 +68,21 @@ fn kept_files(settings: &Settings) -> Vec<Keep> {
 
 pub async fn run(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
-        Command::Subscribe(cmd) => subscribe::run(cmd, &cli.global).await,
+        Command::Subscribe(cmd) => {
+            // Ctrl-C or SIGTERM drops the command where it is, and with it a secret command still
+            // running (its whole process group is killed) and a request in flight.
+            let stop = stop_on_signals();
+            tokio::select! {
+                biased;
+                signal = stop.wait() => Err(Error::Interrupted {
+                    signal,
+                    kept: "a subscription started or stopped before the signal stays so; run \
+                           `auditsync subscribe list` to see where each stands"
+                        .into(),
+                }),
+                result = subscribe::run(cmd, &cli.global) => result,
+            }
+        }
         Command::Sync(args) => sync::run(args, &cli.global).await,
         Command::Status(args) => status::run(args, &cli.global).await,
         Command::Report(cmd) => report::run(cmd, &cli.global).await,

@@ -674,17 +674,23 @@ fn a_secret_command_stopped_by_sigterm_leaves_no_child_running() {
              client_secret_command_timeout = 3600\n",
         ),
     );
-    for command in ["sync", "doctor"] {
+    for command in [
+        &["sync"][..],
+        &["doctor"],
+        &["subscribe", "list"],
+        &["subscribe", "start"],
+    ] {
         let _ = std::fs::remove_file(env.path("child.pid"));
         sigterm_while_the_secret_command_runs(&env, command);
     }
 }
 
 #[cfg(target_os = "linux")]
-fn sigterm_while_the_secret_command_runs(env: &TestEnv, command: &str) {
+fn sigterm_while_the_secret_command_runs(env: &TestEnv, args: &[&str]) {
+    let command = args.join(" ");
     let mut child = env
         .cmd()
-        .args([command])
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
