@@ -308,9 +308,15 @@ pub trait Reader {
     /// The latest watermark an earlier run left (as its summary records it) that is not after `at`:
     /// what a sync trusts instead of a stored watermark in the future (`sync::plan::window`).
     fn watermark_not_after(&self, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// The operations the ledger's blobs were kept for, and since when; `None` before the first sync
+    /// that recorded them (a new database, or one from before this was recorded).
+    fn ledger_operations(&self)
+    -> Result<Option<(Vec<String>, Option<DateTime<Utc>>)>, StoreError>;
     /// The latest run.
     fn last_run(&self) -> Result<Option<RunRecord>, StoreError>;
-    /// Content ids in the ledger whose blobs were created at or after `since`.
+    /// Content ids in the ledger whose blobs were created at or after `since` and stored for the
+    /// current operations (not before [`Reader::ledger_operations`]' time: a blob stored when fewer
+    /// operations were kept counts as not stored, so it is fetched again when listed).
     fn stored_since(&self, since: DateTime<Utc>) -> Result<HashSet<String>, StoreError>;
     /// Blobs listed but not stored yet, and not given up as lost, first to expire first.
     fn pending(&self) -> Result<Vec<Pending>, StoreError>;
@@ -350,6 +356,14 @@ pub trait Writer: Reader + Send {
     /// Inserts imported events in one transaction, `source` in `content_id` (no content type: they
     /// came from no blob). Returns how many were new.
     fn insert_events(&mut self, events: &[Event], source: &str) -> Result<usize, StoreError>;
+    /// Records the operations the ledger's blobs are kept for from now on; `since`: from when (rows
+    /// stored earlier were kept for fewer operations and no longer count as stored), `None` when every
+    /// row counts.
+    fn set_ledger_operations(
+        &mut self,
+        operations: &[String],
+        since: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
     /// Moves the watermark.
     fn set_watermark(&mut self, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Records the start of a run over `window`; returns its id for [`Writer::finish_run`].

@@ -147,10 +147,11 @@ pub struct Finished {
 pub async fn run(
     settings: &Settings,
     api: Arc<ApiClient>,
-    store: Box<dyn Writer>,
-    plan: Plan,
+    mut store: Box<dyn Writer>,
+    mut plan: Plan,
     opts: &Options,
 ) -> Result<Finished, SyncError> {
+    kept_operations(store.as_mut(), &settings.sync.operations, &mut plan)?;
     let source = ActivityFeed {
         api: &api,
         content_types: settings.sync.content_types.clone(),
@@ -166,6 +167,53 @@ pub async fn run(
         end = %ts(plan.end)
     );
     drive(&source, store, plan, opts).instrument(span).await
+}
+
+/// The ledger knows which operations its blobs were kept for. When the configured `operations` name
+/// one that earlier runs did not keep (a misspelt name corrected, an operation added), the blobs
+/// those runs stored no longer count as stored (`store::Reader::stored_since`): a run that lists
+/// them fetches them again, and the alert says how to do so for the API's whole 7 days at once.
+/// A first run (or a database from before this was recorded) takes the ledger as kept for the
+/// configured operations; fewer operations than before need nothing fetched again.
+fn kept_operations(
+    store: &mut dyn Writer,
+    configured: &[String],
+    plan: &mut Plan,
+) -> Result<(), SyncError> {
+    let mut now: Vec<String> = configured.to_vec();
+    now.sort();
+    now.dedup();
+    let Some((before, since)) = store.ledger_operations()? else {
+        store.set_ledger_operations(&now, None)?;
+        return Ok(());
+    };
+    let added: Vec<&str> = now
+        .iter()
+        .filter(|o| !before.contains(o))
+        .map(String::as_str)
+        .collect();
+    if added.is_empty() {
+        if before != now {
+            store.set_ledger_operations(&now, since)?;
+        }
+        return Ok(());
+    }
+    let at = Utc::now();
+    store.set_ledger_operations(&now, Some(at))?;
+    plan.alerts.push(format!(
+        "operations now include {} that earlier runs did not keep (they kept {}): the blobs they stored \
+         will be fetched again when listed; to collect these operations for the whole of the API's 7 days \
+         now, run `auditsync sync --from {}` once; launches older than that only come from a Purview \
+         export (`auditsync import`)",
+        added.join(", "),
+        if before.is_empty() {
+            "none".to_owned()
+        } else {
+            before.join(", ")
+        },
+        crate::time::ts(plan::earliest_start(at))
+    ));
+    Ok(())
 }
 
 /// Wires the stages for one source: the lost blobs, the run's record, the writer thread, the source,

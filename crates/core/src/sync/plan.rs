@@ -361,6 +361,11 @@ fn distrust(
     oldest
 }
 
+/// The earliest `--from` the API serves at `now` (its 7 days, less the margin the plan keeps).
+pub(crate) fn earliest_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    floor_second(now) - RETENTION + CLAMP_MARGIN + chrono::TimeDelta::minutes(1)
+}
+
 /// The default window's start: `start`, moved back to the watermark when an earlier run was missed,
 /// never earlier than the API's 7 days (the gap is recorded in `plan.expired`). A watermark in the
 /// future is not trusted (see [`distrust`]).

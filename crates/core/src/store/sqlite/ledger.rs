@@ -19,7 +19,10 @@ impl SqliteStore {
     ) -> Result<HashSet<String>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT content_id FROM blob_ledger WHERE content_created >= ?1")
+            .prepare_cached(
+                "SELECT content_id FROM blob_ledger WHERE content_created >= ?1 AND stored_at >= \
+                 coalesce((SELECT value FROM state WHERE key = 'operations_since'), '')",
+            )
             .map_err(|e| self.read_err(e))?;
         let rows = stmt
             .query_map([ts(since)], |r| r.get::<_, String>(0))

@@ -440,6 +440,11 @@ impl Reader for SqliteStore {
     fn last_run(&self) -> Result<Option<RunRecord>, StoreError> {
         self.read_last_run()
     }
+    fn ledger_operations(
+        &self,
+    ) -> Result<Option<(Vec<String>, Option<DateTime<Utc>>)>, StoreError> {
+        self.read_ledger_operations()
+    }
     fn stored_since(&self, since: DateTime<Utc>) -> Result<HashSet<String>, StoreError> {
         self.read_stored_since(since)
     }
@@ -490,6 +495,13 @@ impl Writer for SqliteStore {
             return Err(StoreError::Interrupted(signal));
         }
         self.write_events(events, source)
+    }
+    fn set_ledger_operations(
+        &mut self,
+        operations: &[String],
+        since: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.write_ledger_operations(operations, since)
     }
     fn set_watermark(&mut self, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.write_watermark(at)

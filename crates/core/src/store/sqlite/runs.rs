@@ -55,6 +55,56 @@ impl SqliteStore {
             .map_err(|e| self.write_err(e))
     }
 
+    /// The operations the ledger's blobs were kept for (`state` key `operations`, a JSON array) and
+    /// since when (`operations_since`: ledger rows stored before it were kept for fewer operations).
+    pub(super) fn read_ledger_operations(
+        &self,
+    ) -> Result<Option<(Vec<String>, Option<DateTime<Utc>>)>, StoreError> {
+        let read = |key: &str| -> Result<Option<String>, StoreError> {
+            self.conn
+                .query_row("SELECT value FROM state WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(|e| self.read_err(e))
+        };
+        let Some(ops) = read("operations")? else {
+            return Ok(None);
+        };
+        let ops: Vec<String> = serde_json::from_str(&ops).unwrap_or_default();
+        Ok(Some((
+            ops,
+            read("operations_since")?.as_deref().and_then(parse_stored),
+        )))
+    }
+
+    pub(super) fn write_ledger_operations(
+        &mut self,
+        operations: &[String],
+        since: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let ops = serde_json::to_string(operations).unwrap_or_default();
+        let since = since.map(ts);
+        self.conn
+            .execute(
+                "INSERT INTO state (key, value) VALUES ('operations', ?1) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [ops],
+            )
+            .and_then(|_| match since {
+                Some(v) => self.conn.execute(
+                    "INSERT INTO state (key, value) VALUES ('operations_since', ?1) \
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    [v],
+                ),
+                None => self
+                    .conn
+                    .execute("DELETE FROM state WHERE key = 'operations_since'", []),
+            })
+            .map(drop)
+            .map_err(|e| self.write_err(e))
+    }
+
     pub(super) fn write_run_start(
         &mut self,
         window: (DateTime<Utc>, DateTime<Utc>),
