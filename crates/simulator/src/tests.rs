@@ -1657,7 +1657,11 @@ async fn huge_bodies_are_generated_as_sent_and_are_valid_json() {
         .read_to_end(&mut inflated)
         .expect("gzip");
     assert_eq!(inflated.len(), (1 << 20) + 1);
-    assert!(body.len() * 100 < inflated.len(), "{} bytes sent", body.len());
+    assert!(
+        body.len() * 100 < inflated.len(),
+        "{} bytes sent",
+        body.len()
+    );
     let value: Vec<u8> = serde_json::from_slice(&inflated).expect("JSON");
     assert_eq!(value.len(), 1 << 19);
     assert!(value.iter().all(|v| *v == 0));
