@@ -18,11 +18,20 @@
 //!
 //! # Which faults cost a blob, which cost one record
 //! A blob ([`Filter::blob`]) is refused whole, and tried again by the next run, only when its body is
-//! not JSON (cut short, not text) or is JSON but not an array ([`BlobError`]): nothing in it can be
-//! trusted. Inside an array, a record that cannot be read is **quarantined** and the others are kept
-//! ([`Extracted::quarantined`]): an element that is not a JSON object, a record with no `Id` (absent,
-//! null, empty, an array or an object), or a record that would be kept whose `CreationTime` is
-//! missing or not a time ([`time::parse_time`] reads every shape the service and exports write).
+//! not JSON (cut short, not text, text after the array) or is JSON but not an array ([`BlobError`]):
+//! nothing in it can be trusted. Inside an array, a record that cannot be read is **quarantined** and
+//! the others are kept ([`Extracted::quarantined`]): an element that is not a JSON object, a record
+//! with no `Id` (absent, null, empty, an array or an object), or a record that would be kept whose
+//! `CreationTime` is missing or not a time ([`time::parse_time`] reads every shape the service and
+//! exports write). An element the JSON parser refuses (a raw control character or a byte that is not
+//! UTF-8 in one of its strings, a missing quote) is one too: when the array does not parse as a
+//! whole, it is split into its elements without parsing them (brackets, braces and strings followed)
+//! and each is read alone; only a body that is not an array even so is refused.
+//!
+//! # Bounds
+//! The array is read element by element as serde_json parses it: a blob costs its body, the events
+//! it keeps, and at most [`QUARANTINE_KEPT`] + 1 unreadable records with their text, the last of which
+//! stands for any further ones ([`crate::model::Quarantined::more`]), however many elements it has.
 //! A record that does not even mention a wanted operation is not parsed: it is quarantined only when
 //! its text holds no `"Id"` key at all (in any case), and its time is not looked at.
 //! Fields of an unexpected JSON type otherwise count as absent rather than failing the record.
