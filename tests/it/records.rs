@@ -321,3 +321,102 @@ fn camel_case_audit_data_is_imported() {
         )
     );
 }
+
+/// A blob of countless unreadable elements (2 M numbers, where a 256 MiB `[0,0,…]` holds 128 M):
+/// the run completes, every readable record is stored, the summary counts every unreadable one, but
+/// the quarantine keeps a bounded number of rows and the log one line for the blob, not one per record.
+#[test]
+fn countless_unreadable_elements_in_one_blob_are_counted_in_bounded_rows() {
+    let env = subscribed(TestEnv::new());
+    env.write_config("[sync]\nblob_size_limit_mib = 8\n");
+    let created = Utc::now() - TimeDelta::hours(3);
+    let at = (created - TimeDelta::minutes(20)).naive_utc();
+    let t = at.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let mut body = format!("[{}", launch("good-1", &t));
+    for _ in 0..2_000_000 {
+        body.push_str(",0");
+    }
+    body.push_str(&format!(",{}]", launch("good-2", &t)));
+    let blob = env.sim.publish_blob_with_body(created, body);
+
+    let first = env.run(&["sync", "--json"]);
+    first.assert_code(1).assert_stderr(&blob);
+    let s = json(&first);
+    assert_eq!(s["quarantined"], 2_000_000);
+    assert_eq!(s["blobs_failed"], 0);
+    let stored = stored_ids(&env);
+    assert!(stored.contains("good-1") && stored.contains("good-2"));
+    let lines = first.stderr.lines().filter(|l| l.contains(&blob)).count();
+    assert!(lines <= 3, "{lines} log lines name the blob");
+    let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
+    let rows: i64 = db
+        .query_row("SELECT count(*) FROM quarantine", [], |r| r.get(0))
+        .unwrap();
+    assert!((1..=101).contains(&rows), "{rows} quarantine rows");
+    // Reported once: the next run neither fetches it again nor counts it.
+    env.run(&["sync"]).assert_code(0);
+    assert_eq!(env.sim.stats().blob_fetches_by_content_id[&blob], 1);
+}
+
+/// A record the JSON parser refuses (a raw control character, a byte that is not UTF-8) costs that
+/// record, not its blob: the others are stored, it is quarantined (its bytes kept as text), the blob
+/// counts as stored.
+#[test]
+fn a_record_the_parser_refuses_is_quarantined_and_its_blob_stored() {
+    for bad in [
+        &b"{\"Id\":\"x\",\"Operation\":\"LaunchPowerApp\",\"bad\":\"a\x01b\"}"[..],
+        &b"{\"Id\":\"y\",\"Operation\":\"LaunchPowerApp\",\"UserId\":\"caf\xe9\"}"[..],
+    ] {
+        let env = subscribed(TestEnv::new());
+        let created = Utc::now() - TimeDelta::hours(3);
+        let at = (created - TimeDelta::minutes(20)).naive_utc();
+        let t = at.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let mut body = format!("[{},", launch("good-1", &t)).into_bytes();
+        body.extend_from_slice(bad);
+        body.extend_from_slice(format!(",{}]", launch("good-2", &t)).as_bytes());
+        let blob = env.sim.publish_blob_with_body(created, body);
+
+        let first = env.run(&["sync", "--json"]);
+        first.assert_code(1);
+        let s = json(&first);
+        assert_eq!(s["quarantined"], 1);
+        assert_eq!(s["blobs_failed"], 0);
+        let stored = stored_ids(&env);
+        assert!(stored.contains("good-1") && stored.contains("good-2"));
+        assert_eq!(s["watermark"], s["window_end"]);
+        let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
+        let (raw, position): (String, i64) = db
+            .query_row("SELECT raw, position FROM quarantine", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(raw, String::from_utf8_lossy(bad));
+        assert_eq!(position, 1);
+        env.run(&["sync"]).assert_code(0);
+        assert_eq!(env.sim.stats().blob_fetches_by_content_id[&blob], 1);
+    }
+}
+
+/// A blob fetched again (its ledger row forgotten by `prune --include-fetchable`) does not report
+/// the records quarantined from it before as new: the run that fetches it again is complete.
+#[test]
+fn a_blob_fetched_again_does_not_report_its_quarantine_again() {
+    let env = subscribed(TestEnv::new());
+    let created = Utc::now() - TimeDelta::hours(3);
+    let at = (created - TimeDelta::minutes(20)).naive_utc();
+    let t = at.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let body = Value::Array(vec![launch("good-1", &t), json!(17)]);
+    let blob = env.sim.publish_blob_with_body(created, body.to_string());
+    assert_eq!(
+        json(env.run(&["sync", "--json"]).assert_code(1))["quarantined"],
+        1
+    );
+    env.run(&["prune", "--older-than", "1h", "--include-fetchable"])
+        .assert_code(0);
+    assert!(!stored_ids(&env).contains("good-1"), "pruned");
+    let again = env.run(&["sync", "--json"]);
+    again.assert_code(0);
+    assert_eq!(json(&again)["quarantined"], 0);
+    assert_eq!(env.sim.stats().blob_fetches_by_content_id[&blob], 2);
+    assert!(stored_ids(&env).contains("good-1"));
+}

@@ -18,11 +18,20 @@
 //!
 //! # Which faults cost a blob, which cost one record
 //! A blob ([`Filter::blob`]) is refused whole, and tried again by the next run, only when its body is
-//! not JSON (cut short, not text) or is JSON but not an array ([`BlobError`]): nothing in it can be
-//! trusted. Inside an array, a record that cannot be read is **quarantined** and the others are kept
-//! ([`Extracted::quarantined`]): an element that is not a JSON object, a record with no `Id` (absent,
-//! null, empty, an array or an object), or a record that would be kept whose `CreationTime` is
-//! missing or not a time ([`time::parse_time`] reads every shape the service and exports write).
+//! not JSON (cut short, not text, text after the array) or is JSON but not an array ([`BlobError`]):
+//! nothing in it can be trusted. Inside an array, a record that cannot be read is **quarantined** and
+//! the others are kept ([`Extracted::quarantined`]): an element that is not a JSON object, a record
+//! with no `Id` (absent, null, empty, an array or an object), or a record that would be kept whose
+//! `CreationTime` is missing or not a time ([`time::parse_time`] reads every shape the service and
+//! exports write). An element the JSON parser refuses (a raw control character or a byte that is not
+//! UTF-8 in one of its strings, a missing quote) is one too: when the array does not parse as a
+//! whole, it is split into its elements without parsing them (brackets, braces and strings followed)
+//! and each is read alone; only a body that is not an array even so is refused.
+//!
+//! # Bounds
+//! The array is read element by element as serde_json parses it: a blob costs its body, the events
+//! it keeps, and at most [`QUARANTINE_KEPT`] + 1 unreadable records with their text, the last of which
+//! stands for any further ones ([`crate::model::Quarantined::more`]), however many elements it has.
 //! A record that does not even mention a wanted operation is not parsed: it is quarantined only when
 //! its text holds no `"Id"` key at all (in any case), and its time is not looked at.
 //! Fields of an unexpected JSON type otherwise count as absent rather than failing the record.
@@ -69,8 +78,20 @@ pub struct Extracted {
     pub events: Vec<Event>,
     /// Records in the blob, kept or not, quarantined ones included.
     pub seen: usize,
-    /// The records that could not be read, in the blob's order: their text and why.
+    /// The records that could not be read, in the blob's order: their text and why; at most
+    /// [`QUARANTINE_KEPT`] + 1, the last standing for any more ([`Extracted::quarantined_count`]).
     pub quarantined: Vec<Quarantined>,
+}
+
+impl Extracted {
+    /// Records that could not be read: every entry of [`Extracted::quarantined`] and the records
+    /// the last one stands for ([`Quarantined::more`]).
+    pub fn quarantined_count(&self) -> usize {
+        self.quarantined
+            .iter()
+            .map(|q| 1 + usize::try_from(q.more).unwrap_or(usize::MAX))
+            .fold(0, usize::saturating_add)
+    }
 }
 
 /// Which operations to keep.
@@ -98,48 +119,55 @@ impl Filter {
     }
 
     /// Reads one blob (a JSON array of records) and keeps what the filter wants; the records that
-    /// cannot be read are quarantined, the others kept (see the module's notes).
+    /// cannot be read are quarantined, the others kept (see the module's notes). The array is read
+    /// element by element as it is parsed (nothing per element is held but what is kept), and at most
+    /// [`QUARANTINE_KEPT`] + 1 quarantined records are held with their text.
     ///
     /// # Errors
     /// A [`BlobError`] when the body is not JSON or not an array; the caller skips the blob whole.
     pub fn blob(&self, body: &[u8]) -> Result<Extracted, BlobError> {
-        let records: Vec<&RawValue> = match serde_json::from_slice(body) {
-            Ok(r) => r,
+        let mut collector = Collector::new(self);
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let parsed = de
+            .deserialize_seq(Elements(&mut collector))
+            .and_then(|()| de.end());
+        match parsed {
+            Ok(()) => Ok(collector.finish()),
             Err(e) if e.classify() == serde_json::error::Category::Data => {
-                return Err(BlobError::NotArray);
-            }
-            Err(e) => return Err(BlobError::NotJson(e.to_string())),
-        };
-        let mut out = Extracted {
-            events: Vec::new(),
-            seen: records.len(),
-            quarantined: Vec::new(),
-        };
-        for (index, raw) in records.iter().enumerate() {
-            let text = raw.get();
-            let result = if !text.starts_with('{') {
-                Err(format!("it is not a JSON object but {}", json_kind(text)))
-            } else if !self.may_want(text) {
-                // Not parsed: only its Id matters, and a record with none anywhere has none.
-                if has_id_key(text) {
-                    Ok(None)
-                } else {
-                    Err("it has no Id".to_owned())
+                // Not an array; is it JSON at all?
+                match serde_json::from_slice::<IgnoredAny>(body) {
+                    Ok(_) => Err(BlobError::NotArray),
+                    Err(e) => Err(BlobError::NotJson(e.to_string())),
                 }
-            } else {
-                self.record(text).map_err(|e| e.to_string())
-            };
-            match result {
-                Ok(Some(e)) => out.events.push(e),
-                Ok(None) => {}
-                Err(reason) => out.quarantined.push(Quarantined {
-                    position: index as u64,
-                    raw: text.to_owned(),
-                    reason,
-                }),
+            }
+            Err(e) => {
+                // One element the parser refuses (a raw control character, a byte that is not
+                // UTF-8) must not cost the others: split the array without parsing, read each alone.
+                drop(collector);
+                let mut collector = Collector::new(self);
+                match split_array(body, |element| collector.unparsed(element)) {
+                    Ok(()) => Ok(collector.finish()),
+                    Err(_) => Err(BlobError::NotJson(e.to_string())),
+                }
             }
         }
-        Ok(out)
+    }
+
+    /// What one element of a blob is: an event the filter keeps, nothing (a record not wanted), or
+    /// why it cannot be read.
+    fn element(&self, text: &str) -> Result<Option<Event>, Cow<'static, str>> {
+        if !text.starts_with('{') {
+            Err(Cow::Borrowed(not_an_object(text)))
+        } else if !self.may_want(text) {
+            // Not parsed: only its Id matters, and a record with none anywhere has none.
+            if has_id_key(text) {
+                Ok(None)
+            } else {
+                Err(Cow::Borrowed(NO_ID))
+            }
+        } else {
+            self.record(text).map_err(|e| Cow::Owned(e.to_string()))
+        }
     }
 
     /// Reads one record (a JSON object) and returns it as an event if the filter keeps it.
@@ -246,15 +274,176 @@ pub enum RecordError {
     },
 }
 
-/// What a JSON value that is not an object is, for a quarantine reason.
-fn json_kind(text: &str) -> &'static str {
+/// Why a JSON value that is not an object cannot be a record (a quarantine reason).
+fn not_an_object(text: &str) -> &'static str {
     match text.as_bytes().first() {
-        Some(b'[') => "an array",
-        Some(b'"') => "a string",
-        Some(b'n') => "null",
-        Some(b't' | b'f') => "a boolean",
-        _ => "a number",
+        Some(b'[') => "it is not a JSON object but an array",
+        Some(b'"') => "it is not a JSON object but a string",
+        Some(b'n') => "it is not a JSON object but null",
+        Some(b't' | b'f') => "it is not a JSON object but a boolean",
+        _ => "it is not a JSON object but a number",
     }
+}
+
+/// The reason of a record without an `Id` ([`RecordError::NoId`]'s text).
+const NO_ID: &str = "it has no Id";
+
+/// Unreadable records of one blob kept with their text in [`Extracted::quarantined`]. The next
+/// one is kept too and stands for every later one ([`Quarantined::more`]): a blob of countless
+/// unreadable elements (a 256 MiB `[0,0,…]` holds 128 M) costs neither memory nor rows per element,
+/// and is still counted whole.
+pub const QUARANTINE_KEPT: usize = 100;
+
+/// Gathers one blob's elements into an [`Extracted`], as they are read.
+struct Collector<'f> {
+    filter: &'f Filter,
+    out: Extracted,
+}
+
+impl<'f> Collector<'f> {
+    fn new(filter: &'f Filter) -> Self {
+        Collector {
+            filter,
+            out: Extracted::default(),
+        }
+    }
+
+    /// The next element, as JSON text.
+    fn parsed(&mut self, text: &str) {
+        match self.filter.element(text) {
+            Ok(Some(e)) => {
+                self.out.seen += 1;
+                self.out.events.push(e);
+            }
+            Ok(None) => self.out.seen += 1,
+            Err(reason) => self.quarantine(text.into(), reason),
+        }
+    }
+
+    /// The next element as cut out of an array the parser refused as a whole: read alone.
+    fn unparsed(&mut self, bytes: &[u8]) {
+        match std::str::from_utf8(bytes) {
+            Err(e) => self.quarantine(
+                String::from_utf8_lossy(bytes),
+                Cow::Owned(format!(
+                    "it is not UTF-8 text (byte {} of the record is not)",
+                    e.valid_up_to()
+                )),
+            ),
+            Ok("") => self.quarantine(
+                Cow::Borrowed(""),
+                Cow::Borrowed("it is empty (nothing between two commas of the array)"),
+            ),
+            Ok(text) => match serde_json::from_str::<IgnoredAny>(text) {
+                Ok(_) => self.parsed(text),
+                Err(e) => self.quarantine(
+                    Cow::Borrowed(text),
+                    Cow::Owned(format!("it is not valid JSON ({e})")),
+                ),
+            },
+        }
+    }
+
+    /// Quarantines the next element: with its text while fewer than [`QUARANTINE_KEPT`] + 1 are
+    /// held, else counted in the last one's `more`.
+    fn quarantine(&mut self, raw: Cow<'_, str>, reason: Cow<'static, str>) {
+        let position = self.out.seen as u64;
+        self.out.seen += 1;
+        let held = &mut self.out.quarantined;
+        if held.len() <= QUARANTINE_KEPT {
+            held.push(Quarantined {
+                position,
+                raw: raw.into_owned(),
+                reason: reason.into_owned(),
+                more: 0,
+            });
+        } else if let Some(last) = held.last_mut() {
+            last.more += 1;
+        }
+    }
+
+    /// The blob's records; the entry that stands for more records says how many.
+    fn finish(mut self) -> Extracted {
+        if let Some(last) = self.out.quarantined.last_mut()
+            && last.more > 0
+        {
+            last.reason = format!(
+                "{}; and {} more unreadable records after it in this blob, counted but not kept \
+                 (a blob keeps the text of its first {QUARANTINE_KEPT} unreadable records and of this one)",
+                last.reason, last.more
+            );
+        }
+        self.out
+    }
+}
+
+/// Feeds a blob's array to a [`Collector`] one element at a time, as serde_json reads it.
+struct Elements<'c, 'f>(&'c mut Collector<'f>);
+
+impl<'de> Visitor<'de> for Elements<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of records")
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+        while let Some(raw) = a.next_element::<&'de RawValue>()? {
+            self.0.parsed(raw.get());
+        }
+        Ok(())
+    }
+}
+
+/// Splits a body that is a JSON array to the eye but that serde_json refuses into its top-level
+/// elements (whitespace trimmed), without parsing them: brackets and braces are counted outside
+/// strings, strings end at an unescaped quote. `each` gets every element in order, possibly before
+/// the body turns out not to be an array.
+///
+/// # Errors
+/// Why the body is not an array even so: it does not open with `[`, it ends before the array does
+/// (cut short, a string never closed), or text follows the array.
+fn split_array(body: &[u8], mut each: impl FnMut(&[u8])) -> Result<(), &'static str> {
+    let trim = |b: &[u8]| -> usize { b.iter().take_while(|c| c.is_ascii_whitespace()).count() };
+    let mut i = trim(body);
+    if body.get(i) != Some(&b'[') {
+        return Err("it does not open with [");
+    }
+    i += 1;
+    let (mut start, mut depth, mut in_string, mut commas) = (i, 0usize, false, false);
+    while let Some(&b) = body.get(i) {
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' if depth > 0 => depth -= 1,
+                b',' if depth == 0 => {
+                    each(body[start..i].trim_ascii());
+                    commas = true;
+                    start = i + 1;
+                }
+                b']' => {
+                    let last = body[start..i].trim_ascii();
+                    if !last.is_empty() || commas {
+                        each(last);
+                    }
+                    let rest = &body[i + 1..];
+                    return if trim(rest) == rest.len() {
+                        Ok(())
+                    } else {
+                        Err("text follows the array")
+                    };
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    Err("it ends before the array does")
 }
 
 /// Whether the text holds a key `"Id"` in any case (a cheap test for records that are not parsed).
@@ -806,6 +995,83 @@ mod tests {
         assert_eq!(f.blob(b"{\"a\":1}").unwrap_err(), BlobError::NotArray);
         assert_eq!(f.blob(b"\"[]\"").unwrap_err(), BlobError::NotArray);
         assert_eq!(f.blob(b"null").unwrap_err(), BlobError::NotArray);
+    }
+
+    /// A blob of countless unreadable elements (a 256 MiB `[0,0,…]` is 128 M of them) keeps the
+    /// first [`QUARANTINE_KEPT`] with their text and counts the rest in one more entry: its memory and
+    /// its quarantine rows stay bounded, and every readable record is still kept.
+    #[test]
+    fn countless_unreadable_elements_are_counted_not_each_kept() {
+        let f = launches();
+        let good2 = NEW.replace("e2a84675-8952-4d91-a2ea-4d89f310f1a7", "g2");
+        let mut blob = format!("[{NEW}");
+        for _ in 0..200_000 {
+            blob.push_str(",0");
+        }
+        blob.push_str(&format!(",{good2},\"x\"]"));
+        let x = f.blob(blob.as_bytes()).unwrap();
+        assert_eq!(x.seen, 200_003);
+        assert_eq!(x.events.len(), 2);
+        assert!(x.quarantined.len() <= 101, "{}", x.quarantined.len());
+        let last = x.quarantined.last().unwrap();
+        assert!(last.reason.contains("100"), "{}", last.reason);
+        assert!(last.reason.contains("more"), "{}", last.reason);
+        assert!(last.reason.contains("not a JSON object"), "{}", last.reason);
+        assert_eq!(x.quarantined_count(), 200_001);
+        assert_eq!(x.quarantined[100].position, 101);
+        assert_eq!(last.more, 200_001 - 101);
+    }
+
+    /// A record the JSON parser refuses (a raw control character or a byte that is not UTF-8 inside
+    /// one of its strings) costs that record, not the blob: the array is split into its elements,
+    /// each read alone. A body that is not an array even then (cut short, trailing text) is refused.
+    #[test]
+    fn a_record_the_parser_refuses_costs_only_itself() {
+        let f = launches();
+        let good2 = NEW.replace("e2a84675-8952-4d91-a2ea-4d89f310f1a7", "g2");
+        for bad in [
+            &b"{\"Id\":\"x\",\"Operation\":\"LaunchPowerApp\",\"bad\":\"a\x01b\"}"[..],
+            &b"{\"Id\":\"y\",\"Operation\":\"LaunchPowerApp\",\"UserId\":\"caf\xe9\"}"[..],
+            &b"{\"Id\":\"z\", \"Operation\": LaunchPowerApp}"[..],
+            &b"{\"Id\":\"w\",\"s\":\"[{\\\"]}\", \"t\":1,}"[..],
+        ] {
+            let mut blob = b"[ ".to_vec();
+            blob.extend_from_slice(NEW.as_bytes());
+            blob.extend_from_slice(b" ,\n");
+            blob.extend_from_slice(bad);
+            blob.extend_from_slice(b", ");
+            blob.extend_from_slice(good2.as_bytes());
+            blob.extend_from_slice(b",{\"Id\":\"n\",\"s\":\"]}\\\",\"} ]\n");
+            let x = f
+                .blob(&blob)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bad)));
+            let kept: Vec<&str> = x.events.iter().map(|e| e.id.as_str()).collect();
+            assert_eq!(kept, ["e2a84675-8952-4d91-a2ea-4d89f310f1a7", "g2"]);
+            assert_eq!(x.seen, 4);
+            assert_eq!(x.quarantined.len(), 1, "{:?}", x.quarantined);
+            assert_eq!(x.quarantined[0].position, 1);
+            assert_eq!(x.quarantined[0].raw, String::from_utf8_lossy(bad));
+            assert!(!x.quarantined[0].reason.is_empty());
+        }
+        // An empty element between two commas is one unreadable element too.
+        let x = f.blob(format!("[{NEW},,1]").as_bytes()).unwrap();
+        assert_eq!((x.seen, x.events.len(), x.quarantined.len()), (3, 1, 2));
+        // Still refused whole: cut short (in a record, between records), trailing text, no array.
+        for body in [
+            &b"[{\"Id\":\"a\x01\"},{\"Id\":"[..],
+            b"[{\"Id\":\"a\x01\"},",
+            b"[{\"Id\":\"a\x01\"}",
+            b"[{\"Id\":\"a\x01\"}] x",
+            b"[{\"Id\":\"a\x01]",
+            b"{\"Id\":\"a\x01\"}",
+            b"\xff[]",
+        ] {
+            assert!(
+                matches!(f.blob(body), Err(BlobError::NotJson(_))),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     /// The times the service and exports write are read, the issue's space-separated one included.

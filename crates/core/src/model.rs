@@ -80,6 +80,10 @@ pub struct Quarantined {
     pub raw: String,
     /// Why it cannot be read, for the admin.
     pub reason: String,
+    /// Unreadable records after this one in the same source that it stands for, their text not
+    /// kept: 0 but for the last entry of a blob with more than `extract::QUARANTINE_KEPT` (its
+    /// `reason` says how many). They count as quarantined all the same.
+    pub more: u64,
 }
 
 /// What a unit's ledger row says was stored: a blob of the Management Activity API (row in

@@ -113,6 +113,13 @@ pub enum HugeBody {
         /// Bytes after decompression.
         inflated: u64,
     },
+    /// Like `GzipBomb`, but the array is `[0,0,0,…,0]`: about `inflated / 2` elements, none of them a
+    /// record (a 256 MiB blob holds 128 M), to try what a client holds and writes per unreadable
+    /// element. `inflated` is rounded up to an odd number (at least 3) so the array closes after a `0`.
+    GzipZeros {
+        /// Bytes after decompression (before rounding).
+        inflated: u64,
+    },
     /// `bytes` bytes, uncompressed, with their `Content-Length`.
     Oversized {
         /// Bytes of the body.
@@ -127,10 +134,12 @@ pub enum HugeBody {
 pub(super) fn huge_body(huge: &HugeBody, open: u8, close: u8) -> Response {
     let (total, gzip) = match *huge {
         HugeBody::GzipBomb { inflated } => (Some(inflated.max(2)), true),
+        HugeBody::GzipZeros { inflated } => (Some(inflated.max(3) | 1), true),
         HugeBody::Oversized { bytes } => (Some(bytes.max(2)), false),
         HugeBody::Endless => (None, false),
     };
     let generator = Whitespace {
+        zeros: matches!(huge, HugeBody::GzipZeros { .. }),
         sent: 0,
         total,
         open,
@@ -159,6 +168,8 @@ pub(super) fn huge_body(huge: &HugeBody, open: u8, close: u8) -> Response {
 /// The generator of a [`HugeBody`]: `total` bytes (`None`: endless), gzip-compressed on the way when
 /// it has an encoder.
 struct Whitespace {
+    /// `0,0,…,0` between the brackets instead of spaces (an odd `total`: `0` at odd offsets).
+    zeros: bool,
     sent: u64,
     total: Option<u64>,
     open: u8,
@@ -180,6 +191,12 @@ impl Whitespace {
             return None;
         }
         let mut piece = vec![b' '; usize::try_from(len).unwrap_or(usize::MAX)];
+        if self.zeros {
+            // PIECE is even: every piece starts at an even offset, `,` there and `0` after.
+            for (i, b) in piece.iter_mut().enumerate() {
+                *b = if i % 2 == 1 { b'0' } else { b',' };
+            }
+        }
         if self.sent == 0 {
             piece[0] = self.open;
         }

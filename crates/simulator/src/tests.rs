@@ -1620,6 +1620,11 @@ async fn huge_bodies_are_generated_as_sent_and_are_valid_json() {
     faults
         .huge_blobs
         .insert(endless.content_id.clone(), HugeBody::Endless);
+    let zeros = &blobs[3];
+    faults.huge_blobs.insert(
+        zeros.content_id.clone(),
+        HugeBody::GzipZeros { inflated: 1 << 20 },
+    );
     fx.sim.set_faults(faults);
 
     // As sent: a client that does not undo gzip.
@@ -1648,6 +1653,28 @@ async fn huge_bodies_are_generated_as_sent_and_are_valid_json() {
     );
     let value: Value = serde_json::from_slice(&inflated).expect("JSON");
     assert_eq!(value, json!([]));
+
+    // An array of zeros: every element a number, the gzip still small.
+    let response = raw
+        .get(&zeros.content_uri)
+        .bearer_auth(&fx.token)
+        .send()
+        .await
+        .expect("a response");
+    let body = response.bytes().await.expect("the whole body");
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut inflated)
+        .expect("gzip");
+    assert_eq!(inflated.len(), (1 << 20) + 1);
+    assert!(
+        body.len() * 100 < inflated.len(),
+        "{} bytes sent",
+        body.len()
+    );
+    let value: Vec<u8> = serde_json::from_slice(&inflated).expect("JSON");
+    assert_eq!(value.len(), 1 << 19);
+    assert!(value.iter().all(|v| *v == 0));
 
     let response = fx.get(&big.content_uri).await;
     assert_eq!(response.headers()["content-length"], "1048576");

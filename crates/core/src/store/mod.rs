@@ -280,6 +280,16 @@ pub struct PruneScope {
     pub include_fetchable: bool,
 }
 
+/// What a [`Writer::commit`] stored that was not stored before.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// Events new to `audit_events`.
+    pub events: usize,
+    /// Records new to the `quarantine` table, the records an entry stands for
+    /// ([`Quarantined::more`](crate::model::Quarantined::more)) included.
+    pub quarantined: usize,
+}
+
 /// What a prune deleted, or (dry run) would delete.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Pruned {
@@ -292,6 +302,9 @@ pub struct Pruned {
     pub pending_rows: usize,
     /// Rows of `runs` that started before the cutoff (the latest run is always kept).
     pub runs: usize,
+    /// Rows of `quarantine` (unreadable records, their raw AuditData included) quarantined before
+    /// the cutoff: they do not outlive the events of their time.
+    pub quarantine_rows: usize,
     /// The signal that stopped the prune between two batches; the counts are what was deleted by then.
     #[serde(skip)]
     pub interrupted: Option<crate::stop::Signal>,
@@ -348,9 +361,10 @@ pub trait Writer: Reader + Send {
     /// Remembers listed blobs that are not stored yet (a blob already in the ledger is not pending).
     fn add_pending(&mut self, blobs: &[BlobRef]) -> Result<(), StoreError>;
     /// Commits units: each one's events, quarantined records and ledger row, and clears them from the
-    /// pending list, in one transaction (all of it or none). Returns how many events were new (an `Id` stored before,
-    /// from any source, is not inserted again).
-    fn commit(&mut self, units: &[Unit]) -> Result<usize, StoreError>;
+    /// pending list, in one transaction (all of it or none). Returns what was new (an `Id` stored
+    /// before, from any source, is not inserted again; nor is a record quarantined from the same
+    /// blob at the same position before, as when a blob is fetched again after a prune).
+    fn commit(&mut self, units: &[Unit]) -> Result<Committed, StoreError>;
     /// Notes a failed fetch on a pending blob.
     fn note_failure(&mut self, content_id: &str, error: &str) -> Result<(), StoreError>;
     /// Inserts imported events in one transaction, `source` in `content_id` (no content type: they

@@ -59,15 +59,7 @@ pub(crate) async fn fetch(
                 Counters::add(&counters.fetched, 1);
                 Counters::add(&counters.kept, x.events.len());
                 progress.update(counters);
-                for q in &x.quarantined {
-                    tracing::warn!(
-                        "blob {} ({}): record {} quarantined, the others kept: {}",
-                        blob.content_id,
-                        blob.content_type,
-                        q.position,
-                        q.reason
-                    );
-                }
+                warn_quarantined(&blob, &x);
                 let unit = Unit {
                     ledger: LedgerEntry::Blob(blob),
                     events: x.events,
@@ -125,7 +117,7 @@ async fn fetch_one(api: &ApiClient, filter: Arc<Filter>, blob: &BlobRef) -> Fetc
             tracing::debug!(
                 records = x.seen,
                 kept = x.events.len(),
-                quarantined = x.quarantined.len(),
+                quarantined = x.quarantined_count(),
                 "parsed"
             );
             Fetched::Parsed(x)
@@ -133,4 +125,30 @@ async fn fetch_one(api: &ApiClient, filter: Arc<Filter>, blob: &BlobRef) -> Fetc
         Ok(Err(bad)) => Fetched::Malformed(bad.to_string()),
         Err(e) => Fetched::Internal(e.to_string()),
     }
+}
+
+/// One WARN line for a blob with unreadable records, however many (a blob may hold millions): how
+/// many, and the first one's position and reason; each record's own at debug level.
+fn warn_quarantined(blob: &BlobRef, x: &Extracted) {
+    let Some(first) = x.quarantined.first() else {
+        return;
+    };
+    for q in &x.quarantined {
+        tracing::debug!(
+            "blob {}: record {} quarantined: {}",
+            blob.content_id,
+            q.position,
+            q.reason
+        );
+    }
+    let count = x.quarantined_count();
+    let records = if count == 1 { "record" } else { "records" };
+    tracing::warn!(
+        "blob {} ({}): {count} {records} could not be read and are quarantined, the others kept; \
+         the first, record {}: {}",
+        blob.content_id,
+        blob.content_type,
+        first.position,
+        first.reason
+    );
 }

@@ -40,7 +40,8 @@ pub(crate) struct WriterReport {
     pub(crate) events_new: usize,
     /// Records in the committed units, kept or not.
     pub(crate) records_seen: usize,
-    /// Records of the committed units that could not be read, stored in the quarantine table.
+    /// Records of the committed units that could not be read, new to the quarantine table (those a
+    /// row stands for included).
     pub(crate) quarantined: usize,
     /// The store's failure that stopped the writer, if one did.
     pub(crate) error: Option<StoreError>,
@@ -117,14 +118,20 @@ fn commit(
     batch: &[Unit],
     report: &mut WriterReport,
 ) -> Result<(), StoreError> {
-    let inserted = store.commit(batch)?;
-    tracing::debug!(units = batch.len(), new_events = inserted, "committed");
+    let new = store.commit(batch)?;
+    tracing::debug!(
+        units = batch.len(),
+        new_events = new.events,
+        new_quarantined = new.quarantined,
+        "committed"
+    );
     for u in batch {
         report.stored.insert(u.ledger.key().to_owned());
         report.events_kept += u.events.len();
         report.records_seen += u.records_seen;
-        report.quarantined += u.quarantined.len();
     }
-    report.events_new += inserted;
+    report.events_new += new.events;
+    // Only records new to the quarantine: a blob fetched again (after a prune) reports none again.
+    report.quarantined += new.quarantined;
     Ok(())
 }

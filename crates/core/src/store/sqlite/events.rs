@@ -156,6 +156,7 @@ impl SqliteStore {
             )?,
             pending_rows: count("pending_blobs", FORGET_PENDING, &[&p.0, &p.1, &p.2])?,
             runs: count("runs", PRUNE_RUNS, &[&p.0])?,
+            quarantine_rows: count("quarantine", PRUNE_QUARANTINE, &[&p.0])?,
             interrupted: None,
         })
     }
@@ -180,6 +181,13 @@ impl SqliteStore {
             .execute(
                 &format!("DELETE FROM pending_blobs WHERE {FORGET_PENDING}"),
                 params![p.0, p.1, p.2],
+            )
+            .map_err(|e| map_write(&self.path, e))?;
+        // Unreadable records keep raw AuditData (UPNs, IP addresses): not past the retention either.
+        pruned.quarantine_rows = tx
+            .execute(
+                &format!("DELETE FROM quarantine WHERE {PRUNE_QUARANTINE}"),
+                [&p.0],
             )
             .map_err(|e| map_write(&self.path, e))?;
         tx.commit().map_err(|e| map_write(&self.path, e))?;
@@ -228,6 +236,10 @@ const FORGET_LEDGER: &str = "content_created < ?2 OR (?3 AND content_id IN \
 /// Pending rows to delete: those reported lost before the ledger's cutoff; with the fetchable days,
 /// every blob listed but not stored before the cutoff (a sync lists it again).
 const FORGET_PENDING: &str = "content_created < ?2 AND (lost_reported = 1 OR ?3) AND ?1 = ?1";
+
+/// Quarantined records to delete: `?1` the cutoff. By when they were quarantined, which is after
+/// their blob was created and so after the record's own time: none younger than the cutoff goes.
+const PRUNE_QUARANTINE: &str = "quarantined_at < ?1";
 
 /// Runs to delete: those that started before the cutoff, but never the latest (`status` shows it).
 const PRUNE_RUNS: &str = "started_at < ?1 AND id < (SELECT max(id) FROM runs)";

@@ -9,7 +9,7 @@ use rusqlite::params;
 use super::events::insert_event;
 use super::{SqliteStore, map_write};
 use crate::model::{BlobRef, LedgerEntry, Unit};
-use crate::store::{Pending, QuarantinedRecord, StoreError};
+use crate::store::{Committed, Pending, QuarantinedRecord, StoreError};
 use crate::time::{parse_stored, ts};
 
 impl SqliteStore {
@@ -61,9 +61,9 @@ impl SqliteStore {
         tx.commit().map_err(|e| map_write(&self.path, e))
     }
 
-    pub(super) fn write_units(&mut self, units: &[Unit]) -> Result<usize, StoreError> {
+    pub(super) fn write_units(&mut self, units: &[Unit]) -> Result<Committed, StoreError> {
         let now = ts(Utc::now());
-        let mut inserted = 0;
+        let mut new = Committed::default();
         let tx = self
             .conn
             .transaction()
@@ -89,21 +89,29 @@ impl SqliteStore {
             for unit in units {
                 let LedgerEntry::Blob(blob) = &unit.ledger;
                 for e in &unit.events {
-                    inserted += insert_event(&tx, e, Some(&blob.content_type), &blob.content_id)
+                    new.events += insert_event(&tx, e, Some(&blob.content_type), &blob.content_id)
                         .map_err(|e| map_write(&self.path, e))?;
                 }
+                // As handed back by the service, which could have put a credential in it (as for
+                // pending_blobs).
+                let content_uri = crate::redact::redact(&blob.content_uri);
                 for q in &unit.quarantined {
-                    quarantine
+                    let inserted = quarantine
                         .execute(params![
                             blob.content_id,
                             blob.content_type,
-                            blob.content_uri,
+                            content_uri,
                             i64::try_from(q.position).unwrap_or(i64::MAX),
                             q.reason,
                             q.raw,
                             now
                         ])
                         .map_err(|e| map_write(&self.path, e))?;
+                    // Only rows new to the table: a blob fetched again reports nothing again.
+                    if inserted > 0 {
+                        let more = usize::try_from(q.more).unwrap_or(usize::MAX);
+                        new.quarantined = new.quarantined.saturating_add(1).saturating_add(more);
+                    }
                 }
                 ledger
                     .execute(params![
@@ -122,7 +130,7 @@ impl SqliteStore {
             }
         }
         tx.commit().map_err(|e| map_write(&self.path, e))?;
-        Ok(inserted)
+        Ok(new)
     }
 
     pub(super) fn write_failure(

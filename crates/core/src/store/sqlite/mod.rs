@@ -20,8 +20,8 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::lock::{self, Share};
 use super::{
-    AppRow, DayRow, OperationCount, Pending, PruneScope, Pruned, QuarantinedRecord, Reader,
-    ReportFilter, RunLock, RunRecord, StoreError, UserRow, Writer, check_path,
+    AppRow, Committed, DayRow, OperationCount, Pending, PruneScope, Pruned, QuarantinedRecord,
+    Reader, ReportFilter, RunLock, RunRecord, StoreError, UserRow, Writer, check_path,
 };
 use crate::model::{BlobRef, Event, Unit};
 use crate::stop::Stop;
@@ -484,7 +484,7 @@ impl Writer for SqliteStore {
     fn add_pending(&mut self, blobs: &[BlobRef]) -> Result<(), StoreError> {
         self.write_pending(blobs)
     }
-    fn commit(&mut self, units: &[Unit]) -> Result<usize, StoreError> {
+    fn commit(&mut self, units: &[Unit]) -> Result<Committed, StoreError> {
         self.write_units(units)
     }
     fn note_failure(&mut self, content_id: &str, error: &str) -> Result<(), StoreError> {

@@ -666,16 +666,19 @@ fn quarantined_records_commit_with_their_blob() {
         position,
         raw: format!("{{\"n\":{position}}}"),
         reason: reason.into(),
+        more: 0,
     };
     let mut u = unit("b1", vec![event("e1")], 3);
     u.quarantined = vec![
         q(0, "it has no Id"),
         q(2, "its CreationTime \"x\" is not a time"),
     ];
-    s.commit(std::slice::from_ref(&u)).unwrap();
+    u.quarantined[1].more = 7;
+    let new = s.commit(std::slice::from_ref(&u)).unwrap();
+    assert_eq!((new.events, new.quarantined), (1, 1 + 1 + 7));
     assert!(s.pending().unwrap().is_empty(), "the blob counts as stored");
     assert_eq!(s.ledger_size().unwrap(), 1);
-    s.commit(&[u]).unwrap();
+    assert_eq!(s.commit(&[u]).unwrap(), Committed::default(), "nothing new");
     let (count, newest) = s.quarantine(1).unwrap();
     assert_eq!(count, 2);
     assert_eq!(newest.len(), 1);
@@ -834,4 +837,76 @@ fn pruning_imported_events_inside_the_fetchable_window_forgets_the_blobs_that_co
             .unwrap()
             .is_empty()
     );
+}
+
+/// A quarantined record's `contentUri` is stored as the pending row's is: whatever credential the
+/// service (or a proxy) put in it is redacted.
+#[test]
+fn a_quarantined_records_content_uri_is_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    let mut u = unit("b1", vec![event("e1")], 2);
+    let LedgerEntry::Blob(b) = &mut u.ledger;
+    b.content_uri =
+        "https://x/b1?access_token=s3cr3t-t0ken-value&client_secret=hunter2hunter2".into();
+    u.quarantined = vec![crate::model::Quarantined {
+        position: 1,
+        raw: "1".into(),
+        reason: "it is not a JSON object but a number".into(),
+        more: 0,
+    }];
+    s.commit(&[u]).unwrap();
+    let uri: String = s
+        .conn
+        .query_row("SELECT content_uri FROM quarantine", [], |r| r.get(0))
+        .unwrap();
+    assert!(!uri.contains("s3cr3t-t0ken-value"), "{uri}");
+    assert!(!uri.contains("hunter2hunter2"), "{uri}");
+    assert!(uri.starts_with("https://x/b1"), "{uri}");
+}
+
+/// Quarantined records (raw AuditData: UPNs, IP addresses) do not outlive the retention: a prune
+/// deletes those quarantined before its cutoff, and its preview counts them.
+#[test]
+fn pruning_deletes_the_quarantine_older_than_the_cutoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    let q = |position: u64| crate::model::Quarantined {
+        position,
+        raw: format!("{{\"UserId\":\"u{position}@contoso.com\"}}"),
+        reason: "it has no Id".into(),
+        more: 0,
+    };
+    let mut old = aged_unit("b-old", 24 * 30, &[24 * 30 + 1]);
+    old.quarantined = vec![q(1), q(2)];
+    let mut new = aged_unit("b-new", 2, &[3]);
+    new.quarantined = vec![q(1)];
+    s.commit(&[old, new]).unwrap();
+    s.conn
+        .execute(
+            "UPDATE quarantine SET quarantined_at = ?1 WHERE origin = 'b-old'",
+            [crate::time::ts(Utc::now() - TimeDelta::days(30))],
+        )
+        .unwrap();
+    let quarantined = |s: &SqliteStore| -> Vec<String> {
+        let mut stmt = s
+            .conn
+            .prepare("SELECT origin FROM quarantine ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let scope = PruneScope {
+        cutoff: Utc::now() - TimeDelta::days(10),
+        include_fetchable: false,
+    };
+    let preview = s.prune_preview(scope).unwrap();
+    assert_eq!(quarantined(&s).len(), 3, "a preview changes nothing");
+    let pruned = s.prune(scope).unwrap();
+    assert_eq!(pruned, preview);
+    assert_eq!(pruned.quarantine_rows, 2);
+    assert_eq!(quarantined(&s), ["b-new"]);
+    assert_eq!(s.quarantine(5).unwrap().0, 1);
 }
