@@ -43,11 +43,12 @@ pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error>
         writeln!(
             out,
             "prune --dry-run: would delete {} events created before {}, forget {} ledger rows, delete {} \
-             pending-blob rows and {} runs; nothing was changed",
+             pending-blob rows, {} quarantined records and {} runs; nothing was changed",
             would.events,
             ts(cutoff),
             would.ledger_rows,
             would.pending_rows,
+            would.quarantine_rows,
             would.runs
         )
         .map_err(stdout_error)?;
@@ -85,12 +86,13 @@ pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error>
         return Err(Error::Interrupted {
             signal,
             kept: format!(
-                "{} events created before {} were deleted, {} ledger rows forgotten, {} pending-blob rows and \
-                 {} runs deleted; {left}{}",
+                "{} events created before {} were deleted, {} ledger rows forgotten, {} pending-blob rows, \
+                 {} quarantined records and {} runs deleted; {left}{}",
                 pruned.events,
                 ts(cutoff),
                 pruned.ledger_rows,
                 pruned.pending_rows,
+                pruned.quarantine_rows,
                 pruned.runs,
                 forgot.map(|f| format!(" ({f})")).unwrap_or_default()
             ),
@@ -101,11 +103,13 @@ pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error>
     }
     writeln!(
         out,
-        "prune: deleted {} events created before {}, {} ledger rows, {} pending-blob rows and {} runs",
+        "prune: deleted {} events created before {}, {} ledger rows, {} pending-blob rows, {} quarantined \
+         records and {} runs",
         pruned.events,
         ts(cutoff),
         pruned.ledger_rows,
         pruned.pending_rows,
+        pruned.quarantine_rows,
         pruned.runs
     )
     .map_err(stdout_error)?;

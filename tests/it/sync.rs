@@ -476,3 +476,64 @@ fn report_stdout(env: &TestEnv, from: &str) -> String {
     run.assert_code(0);
     run.stdout.clone()
 }
+
+/// A misspelt operation stores nothing but fills the ledger; once corrected, the blobs stored under
+/// the old name are fetched again (the ledger knows which operations they were kept for), the alert
+/// says so under `-q` too, and a backfill from the API's earliest start gets the launches of the
+/// whole window. The same for an operation added later.
+#[test]
+fn an_operation_corrected_or_added_later_fetches_the_blobs_stored_without_it() {
+    let env = TestEnv::new();
+    env.write_config("[sync]\noperations = [\"LaunchApp\"]\n");
+    env.run(&["subscribe", "start"]).assert_code(0);
+    let typo = summary(&env.run(&["sync", "--json"]));
+    assert_eq!(typo["events_kept"], 0, "{typo}");
+    assert!(typo["blobs_fetched"].as_u64().unwrap() > 0);
+    assert!(stored_ids(&env).is_empty());
+
+    env.write_config("[sync]\noperations = [\"LaunchPowerApp\"]\n");
+    let fixed = env.run(&["-q", "sync"]);
+    fixed
+        .assert_stderr("operations now include LaunchPowerApp")
+        .assert_stderr("auditsync sync --from");
+    let want = env.sim.ground_truth(
+        "Audit.General",
+        time(&typo["window_start"]),
+        time(&typo["window_end"]),
+        &["LaunchPowerApp"],
+    );
+    assert!(!want.is_empty());
+    let stored = stored_ids(&env);
+    assert!(
+        want.is_subset(&stored),
+        "the typo's window is fetched again: {} of {} launches",
+        want.intersection(&stored).count(),
+        want.len()
+    );
+    // The next run knows the ledger is kept for LaunchPowerApp: nothing is fetched again.
+    let again = summary(&env.run(&["sync", "--json"]));
+    assert_eq!(again["blobs_fetched"], 0, "{again}");
+    assert!(again["alerts"].as_array().unwrap().is_empty(), "{again}");
+
+    // An operation added later: the blobs are fetched again for it, launches stay stored once.
+    env.write_config("[sync]\noperations = [\"LaunchPowerApp\", \"DeletePowerApp\"]\n");
+    let added = summary(&env.run(&["sync", "--json"]));
+    assert!(added["blobs_fetched"].as_u64().unwrap() > 0, "{added}");
+    let ops = ["LaunchPowerApp", "DeletePowerApp"];
+    let want = env.sim.ground_truth(
+        "Audit.General",
+        time(&added["window_start"]),
+        time(&added["window_end"]),
+        &ops,
+    );
+    assert!(want.is_subset(&stored_ids(&env)));
+    assert_eq!(added["events_new"].as_u64().unwrap() as usize, {
+        let launches = env.sim.ground_truth(
+            "Audit.General",
+            time(&added["window_start"]),
+            time(&added["window_end"]),
+            &["LaunchPowerApp"],
+        );
+        want.len() - launches.len()
+    });
+}

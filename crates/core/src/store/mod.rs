@@ -290,6 +290,10 @@ pub struct Committed {
     pub quarantined: usize,
 }
 
+/// The operations the ledger's blobs were kept for, and since when ([`Reader::ledger_operations`]):
+/// `None` when every ledger row counts, else the time before which rows were kept for fewer.
+pub type KeptFor = (Vec<String>, Option<DateTime<Utc>>);
+
 /// What a prune deleted, or (dry run) would delete.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Pruned {
@@ -323,8 +327,7 @@ pub trait Reader {
     fn watermark_not_after(&self, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// The operations the ledger's blobs were kept for, and since when; `None` before the first sync
     /// that recorded them (a new database, or one from before this was recorded).
-    fn ledger_operations(&self)
-    -> Result<Option<(Vec<String>, Option<DateTime<Utc>>)>, StoreError>;
+    fn ledger_operations(&self) -> Result<Option<KeptFor>, StoreError>;
     /// The latest run.
     fn last_run(&self) -> Result<Option<RunRecord>, StoreError>;
     /// Content ids in the ledger whose blobs were created at or after `since` and stored for the

@@ -351,9 +351,9 @@ pub(crate) fn losses(plan: &Plan, lost: &[FailedBlob], quarantined: usize) -> Ve
             "quarantined",
             quarantined,
             format!(
-                "{quarantined} records could not be read: each is kept aside in the database's quarantine \
-                 table with its blob and the reason, and the rest of its blob is stored; `auditsync status` \
-                 lists them"
+                "{quarantined} records could not be read: they are kept aside in the database's quarantine \
+                 table with their blob and the reason (the text of the first 100 of a blob, the rest \
+                 counted), and the rest of each blob is stored; `auditsync status` lists them"
             ),
         ));
     }

@@ -20,8 +20,9 @@ impl SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT content_id FROM blob_ledger WHERE content_created >= ?1 AND stored_at >= \
-                 coalesce((SELECT value FROM state WHERE key = 'operations_since'), '')",
+                "SELECT content_id FROM blob_ledger WHERE content_created >= ?1 AND \
+                 julianday(stored_at) >= coalesce(julianday((SELECT value FROM state \
+                 WHERE key = 'operations_since')), 0)",
             )
             .map_err(|e| self.read_err(e))?;
         let rows = stmt
@@ -63,6 +64,8 @@ impl SqliteStore {
 
     pub(super) fn write_units(&mut self, units: &[Unit]) -> Result<Committed, StoreError> {
         let now = ts(Utc::now());
+        // Milliseconds: compared with `operations_since`, which may lie in the same second.
+        let stored_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let mut new = Committed::default();
         let tx = self
             .conn
@@ -73,7 +76,8 @@ impl SqliteStore {
                 .prepare_cached(
                     "INSERT INTO blob_ledger (content_id, content_type, content_created, content_expiration, \
                      stored_at, records_seen, records_kept) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-                     ON CONFLICT(content_id) DO NOTHING",
+                     ON CONFLICT(content_id) DO UPDATE SET stored_at = excluded.stored_at, \
+                     records_seen = excluded.records_seen, records_kept = excluded.records_kept",
                 )
                 .map_err(|e| map_write(&self.path, e))?;
             let mut quarantine = tx
@@ -119,7 +123,7 @@ impl SqliteStore {
                         blob.content_type,
                         ts(blob.created),
                         blob.expiration.map(ts),
-                        now,
+                        stored_at,
                         unit.records_seen as i64,
                         unit.events.len() as i64
                     ])

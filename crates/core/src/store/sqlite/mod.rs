@@ -20,8 +20,9 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::lock::{self, Share};
 use super::{
-    AppRow, Committed, DayRow, OperationCount, Pending, PruneScope, Pruned, QuarantinedRecord,
-    Reader, ReportFilter, RunLock, RunRecord, StoreError, UserRow, Writer, check_path,
+    AppRow, Committed, DayRow, KeptFor, OperationCount, Pending, PruneScope, Pruned,
+    QuarantinedRecord, Reader, ReportFilter, RunLock, RunRecord, StoreError, UserRow, Writer,
+    check_path,
 };
 use crate::model::{BlobRef, Event, Unit};
 use crate::stop::Stop;
@@ -440,9 +441,7 @@ impl Reader for SqliteStore {
     fn last_run(&self) -> Result<Option<RunRecord>, StoreError> {
         self.read_last_run()
     }
-    fn ledger_operations(
-        &self,
-    ) -> Result<Option<(Vec<String>, Option<DateTime<Utc>>)>, StoreError> {
+    fn ledger_operations(&self) -> Result<Option<KeptFor>, StoreError> {
         self.read_ledger_operations()
     }
     fn stored_since(&self, since: DateTime<Utc>) -> Result<HashSet<String>, StoreError> {

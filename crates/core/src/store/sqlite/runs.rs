@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, map_write};
-use crate::store::{RunRecord, StoreError};
+use crate::store::{KeptFor, RunRecord, StoreError};
 use crate::time::{parse_stored, ts};
 
 impl SqliteStore {
@@ -57,9 +57,7 @@ impl SqliteStore {
 
     /// The operations the ledger's blobs were kept for (`state` key `operations`, a JSON array) and
     /// since when (`operations_since`: ledger rows stored before it were kept for fewer operations).
-    pub(super) fn read_ledger_operations(
-        &self,
-    ) -> Result<Option<(Vec<String>, Option<DateTime<Utc>>)>, StoreError> {
+    pub(super) fn read_ledger_operations(&self) -> Result<Option<KeptFor>, StoreError> {
         let read = |key: &str| -> Result<Option<String>, StoreError> {
             self.conn
                 .query_row("SELECT value FROM state WHERE key = ?1", [key], |r| {
@@ -84,7 +82,8 @@ impl SqliteStore {
         since: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         let ops = serde_json::to_string(operations).unwrap_or_default();
-        let since = since.map(ts);
+        // Milliseconds, as the ledger's `stored_at`: a run may store blobs in the same second.
+        let since = since.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
         self.conn
             .execute(
                 "INSERT INTO state (key, value) VALUES ('operations', ?1) \
