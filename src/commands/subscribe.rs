@@ -125,9 +125,15 @@ pub async fn list(
         // And the whole table through the filter, as every result printed.
         let rendered = String::from_utf8_lossy(&rendered);
         print(out, rendered.trim_end_matches('\n'))?;
-        if rows.iter().any(|r| r.status != "enabled") {
+        let off: Vec<String> = rows
+            .iter()
+            .filter(|r| r.status != "enabled" && wanted.contains(&r.content_type))
+            .map(|r| format!(" --content-type {}", r.content_type))
+            .collect();
+        if !off.is_empty() {
             tracing::info!(
-                "run `auditsync subscribe start` to enable the configured content types"
+                "run `auditsync subscribe start{}` to enable them",
+                off.concat()
             );
         }
     }

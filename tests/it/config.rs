@@ -781,3 +781,45 @@ fn a_secret_file_that_is_a_pipe_a_device_or_huge_is_refused_without_blocking() {
     assert_eq!(env.sim.stats().token_requests, 0);
     assert!(!env.path("auditsync.db").exists());
 }
+
+/// A secret file saved by Notepad or PowerShell 5: a UTF-8 byte-order mark and CRLF, or "Unicode"
+/// (UTF-16 with its mark), is read as the secret it holds (fresh-clone trial: the mark made Entra
+/// refuse the secret, and UTF-16 was "not UTF-8 text").
+#[test]
+fn a_secret_file_saved_by_windows_tools_is_read() {
+    let env = TestEnv::new();
+    let secret = env.secret();
+    let utf16 = |big: bool| -> Vec<u8> {
+        let mut bytes = if big {
+            vec![0xFE, 0xFF]
+        } else {
+            vec![0xFF, 0xFE]
+        };
+        for unit in format!("{secret}\r\n").encode_utf16() {
+            let pair = if big {
+                unit.to_be_bytes()
+            } else {
+                unit.to_le_bytes()
+            };
+            bytes.extend_from_slice(&pair);
+        }
+        bytes
+    };
+    let mut bom = vec![0xEF, 0xBB, 0xBF];
+    bom.extend_from_slice(format!("{secret}\r\n").as_bytes());
+    for (name, bytes) in [
+        ("bom.txt", bom),
+        ("utf16le.txt", utf16(false)),
+        ("utf16be.txt", utf16(true)),
+    ] {
+        std::fs::write(env.path(name), bytes).unwrap();
+        crate::common::set_mode(&env.path(name), 0o600);
+        env.write(
+            "auditsync.toml",
+            &env.config_without_secret(&format!("client_secret_file = \"{name}\"\n")),
+        );
+        let run = env.run(&["subscribe", "list"]);
+        run.assert_code(0);
+        assert!(!run.all().contains(&secret), "{name}");
+    }
+}

@@ -269,6 +269,13 @@ fn read_secret_file(path: &Path) -> std::io::Result<String> {
     if bytes.len() as u64 > MAX_SECRET_FILE {
         return Err(too_big(bytes.len() as u64));
     }
+    // Notepad and PowerShell 5 write a byte-order mark, and their "Unicode" is UTF-16.
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(&bytes) {
+        let (text, had_errors) = encoding.decode_without_bom_handling(&bytes[bom..]);
+        if !had_errors {
+            return Ok(text.into_owned());
+        }
+    }
     String::from_utf8(bytes).map_err(|_| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,

@@ -68,7 +68,7 @@ pub enum WindowError {
     /// catch-up to the watermark is not refused (see the module doc).
     #[error(
         "the window {start} to {end} needs {needed} segments of {segment} but segment_count_limit is \
-         {limit}; raise segment_count_limit to {needed} or more, or make time_interval longer (at most 24 hour)"
+         {limit}; raise segment_count_limit to {needed} or more, or make time_interval longer (at most 24 hours)"
     )]
     TooManySegments {
         /// The start of the window asked for, in the [`ts`] form.
