@@ -221,7 +221,7 @@ fn existing(path: &Path) -> Existing {
     let system = in_system_folder(path)
         .map(|system| Existing::Special(format!("is in {system}, a folder of the system")));
     if !meta.file_type().is_symlink() {
-        return match kind(&meta) {
+        return match auditsync_core::files::special_kind(&meta) {
             Some(kind) => Existing::Special(format!("is {kind}")),
             None => system.unwrap_or_else(|| Existing::Replaceable("a file".into())),
         };
@@ -231,7 +231,7 @@ fn existing(path: &Path) -> Existing {
         Err(_) => {
             system.unwrap_or_else(|| Existing::Replaceable("a dangling symbolic link".into()))
         }
-        Ok(target) => match kind(&target) {
+        Ok(target) => match auditsync_core::files::special_kind(&target) {
             Some(kind) => Existing::Special(format!(
                 "is a symbolic link to {kind} ({})",
                 resolved.display()
@@ -248,34 +248,6 @@ fn existing(path: &Path) -> Existing {
             }),
         },
     }
-}
-
-/// `None` for a regular file, else what the file is ("a named pipe (FIFO)").
-fn kind(meta: &std::fs::Metadata) -> Option<&'static str> {
-    let t = meta.file_type();
-    if t.is_file() {
-        return None;
-    }
-    if t.is_dir() {
-        return Some("a folder");
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return Some("a named pipe (FIFO)");
-        }
-        if t.is_char_device() {
-            return Some("a character device");
-        }
-        if t.is_block_device() {
-            return Some("a block device (a disk)");
-        }
-        if t.is_socket() {
-            return Some("a socket");
-        }
-    }
-    Some("not a regular file")
 }
 
 /// `/dev`, `/proc` or `/sys` when the path (its folder resolved) is inside one of them.

@@ -760,7 +760,7 @@ fn a_secret_file_that_is_a_pipe_a_device_or_huge_is_refused_without_blocking() {
             fifo.to_str().unwrap(),
             "is a named pipe, not a regular file",
         ),
-        ("/dev/zero", "is a device, not a regular file"),
+        ("/dev/zero", "is a character device, not a regular file"),
         (
             "big.txt",
             "is 1048576 bytes; a client secret is under 100 characters",

@@ -6,7 +6,8 @@
 //!           model (BlobRef, Event, Unit)                retry (back-off)
 //!           redact (secrets and tokens out of every text printed, logged or stored)
 //!           stop (Ctrl-C / SIGTERM: stop between units of work)
-//! config    file + AUDITSYNC_* → validated Settings (per tenant: config::tenant)
+//!           files (what a path is: a regular file, a folder, a pipe, a device)
+//! config    file + AUDITSYNC_* → validated Settings (per tenant: config::tenant) → files net redact
 //! auth      Entra ID tokens (cache, renew, AADSTS explained)              → config net retry
 //! api       Management Activity API: send, subscriptions, content        → auth config model net retry time
 //! extract   the one definition of a launch event (both schemas)         → model time
@@ -20,6 +21,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod extract;
+pub mod files;
 pub mod import;
 pub mod model;
 pub mod net;

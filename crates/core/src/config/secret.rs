@@ -235,7 +235,7 @@ fn read_secret_file(path: &Path) -> std::io::Result<String> {
     let not_regular = |m: &std::fs::Metadata| {
         std::io::Error::other(format!(
             "it is {}, not a regular file; name a file that holds only the secret",
-            kind(m)
+            crate::files::special_kind(m).unwrap_or("not a regular file")
         ))
     };
     let too_big = |n: u64| {
@@ -282,28 +282,6 @@ fn read_secret_file(path: &Path) -> std::io::Result<String> {
             "it is not UTF-8 text; save the secret as plain text",
         )
     })
-}
-
-/// What a file that is not a regular one is, in words.
-fn kind(m: &std::fs::Metadata) -> &'static str {
-    if m.is_dir() {
-        return "a folder";
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        let t = m.file_type();
-        if t.is_fifo() {
-            return "a named pipe";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-        if t.is_char_device() || t.is_block_device() {
-            return "a device";
-        }
-    }
-    "a special file"
 }
 
 /// A warning, with the chmod that fixes it, when a file holding a secret can be read by other users.

@@ -525,7 +525,7 @@ pub fn check_path(path: &Path) -> Result<(), StoreError> {
         Ok(m) if m.is_dir() => Err(StoreError::IsDirectory(path.to_owned())),
         Ok(m) if !m.is_file() => Err(StoreError::NotAFile {
             path: path.to_owned(),
-            kind: file_kind(&m),
+            kind: crate::files::special_kind(&m).unwrap_or("not a regular file"),
         }),
         Ok(_) => Ok(()),
         Err(_) => match lock::real_path(path).parent() {
@@ -556,27 +556,4 @@ fn no_folder(database: &Path) -> StoreError {
         database: database.to_owned(),
         folder,
     }
-}
-
-/// What a non-regular file is, in words.
-fn file_kind(m: &std::fs::Metadata) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        let t = m.file_type();
-        if t.is_fifo() {
-            return "a named pipe";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-        if t.is_char_device() {
-            return "a character device";
-        }
-        if t.is_block_device() {
-            return "a block device";
-        }
-    }
-    let _ = m;
-    "not a regular file"
 }
