@@ -203,8 +203,9 @@ fn kept_operations(
     plan.alerts.push(format!(
         "operations now include {} that earlier runs did not keep (they kept {}): the blobs they stored \
          will be fetched again when listed; to collect these operations for the whole of the API's 7 days \
-         now, run `auditsync sync --from {}` once; launches older than that only come from a Purview \
-         export (`auditsync import`)",
+         now, run `auditsync sync --from {}` once (later, a --from it refuses as too old names the \
+         earliest it accepts); launches older than that only come from a Purview export \
+         (`auditsync import`)",
         added.join(", "),
         if before.is_empty() {
             "none".to_owned()

@@ -361,9 +361,10 @@ fn distrust(
     oldest
 }
 
-/// The earliest `--from` the API serves at `now` (its 7 days, less the margin the plan keeps).
+/// A `--from` to suggest at `now` for reaching as far back as the API serves: its 7 days, less the
+/// margin the plan keeps and 10 minutes for the admin to run the command.
 pub(crate) fn earliest_start(now: DateTime<Utc>) -> DateTime<Utc> {
-    floor_second(now) - RETENTION + CLAMP_MARGIN + chrono::TimeDelta::minutes(1)
+    floor_second(now) - RETENTION + CLAMP_MARGIN + chrono::TimeDelta::minutes(10)
 }
 
 /// The default window's start: `start`, moved back to the watermark when an earlier run was missed,
