@@ -448,9 +448,13 @@ fn split_array(body: &[u8], mut each: impl FnMut(&[u8])) -> Result<(), &'static 
 
 /// Whether the text holds a key `"Id"` in any case (a cheap test for records that are not parsed).
 fn has_id_key(text: &str) -> bool {
-    text.as_bytes()
-        .windows(4)
-        .any(|w| w.eq_ignore_ascii_case(b"\"id\""))
+    // The service writes `"Id"` first in almost every record: a substring search finds it at once;
+    // the byte-by-byte case-insensitive scan is only for the records that spell it otherwise.
+    text.contains("\"Id\"")
+        || text
+            .as_bytes()
+            .windows(4)
+            .any(|w| w.eq_ignore_ascii_case(b"\"id\""))
 }
 
 /// The text as a lower-case hyphenated GUID, if it is one (`{…}` and upper case accepted).
