@@ -339,8 +339,8 @@ fn folder_of(path: &Path) -> &Path {
 
 /// Whether `a` and `b` name one file: the same device and inode when both exist, else the same
 /// resolved path (symbolic links followed, `.` and `..` gone), which is where a file not created
-/// yet would be.
-fn same_file(a: &Path, b: &Path) -> bool {
+/// yet would be. Also what `import` refuses to read (the configuration, the secret, the database).
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;

@@ -147,7 +147,10 @@ fn check_input(path: &std::path::Path, keep: &[Keep]) -> Result<(), Error> {
             "it is not a regular file (a named pipe, a socket or a device)".into()
         }));
     }
-    if let Some(k) = keep.iter().find(|k| same_file(path, &meta, &k.path)) {
+    if let Some(k) = keep
+        .iter()
+        .find(|k| crate::output::same_file(path, &k.path))
+    {
         return Err(refuse(format!(
             "it is {}, not an audit log export; name only the export files",
             k.what
@@ -155,22 +158,6 @@ fn check_input(path: &std::path::Path, keep: &[Keep]) -> Result<(), Error> {
     }
     std::fs::File::open(path).map_err(|e| refuse(format!("{e}; check its permissions")))?;
     Ok(())
-}
-
-/// Whether `path` (an input, `meta` its metadata) and `other` are one file: the same device and
-/// inode (elsewhere, the same canonical path).
-fn same_file(path: &std::path::Path, meta: &std::fs::Metadata, other: &std::path::Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        let _ = path;
-        std::fs::metadata(other).is_ok_and(|o| o.dev() == meta.dev() && o.ino() == meta.ino())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        matches!((path.canonicalize(), other.canonicalize()), (Ok(a), Ok(b)) if a == b)
-    }
 }
 
 /// Every event in the database, for what an interrupted import kept.

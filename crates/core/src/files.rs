@@ -32,6 +32,23 @@ pub fn special_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
     Some("not a regular file")
 }
 
+/// The permission bits of `path` when other users (group or others) may read or write it; `None`
+/// when they may not, when it cannot be read, and off Unix. For the warnings with the `chmod 600`
+/// that fixes it (the secret's file, the configuration, the database).
+pub fn open_to_others(path: &std::path::Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -285,23 +285,14 @@ fn read_secret_file(path: &Path) -> std::io::Result<String> {
 }
 
 /// A warning, with the chmod that fixes it, when a file holding a secret can be read by other users.
-#[cfg(unix)]
 fn readable_by_others(path: &Path, what: &str) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode();
-    (mode & 0o077 != 0).then(|| {
+    crate::files::open_to_others(path).map(|mode| {
         format!(
-            "{} holds {what} and can be read by other users (mode {:o}); run: chmod 600 {}",
+            "{} holds {what} and can be read by other users (mode {mode:o}); run: chmod 600 {}",
             path.display(),
-            mode & 0o777,
             path.display()
         )
     })
-}
-
-#[cfg(not(unix))]
-fn readable_by_others(_path: &Path, _what: &str) -> Option<String> {
-    None
 }
 
 /// Runs `client_secret_command` with no stdin and stderr discarded (it may print the secret), in a

@@ -428,40 +428,30 @@ pub async fn lock_and_open(
 /// by other users: a database created before auditsync made it 0600 (it holds user names and IP
 /// addresses) keeps its mode until an admin changes it. `None` when none can (or off Unix).
 pub fn readable_by_others(path: &Path) -> Option<String> {
-    #[cfg(unix)]
+    let mut open: Vec<String> = Vec::new();
+    let mut modes = Vec::new();
+    for (file, _) in files(path)
+        .into_iter()
+        .filter(|(_, what)| *what != "the run lock")
     {
-        use std::os::unix::fs::PermissionsExt;
-        let mut open = Vec::new();
-        let mut modes = Vec::new();
-        for (file, _) in files(path)
-            .into_iter()
-            .filter(|(_, what)| *what != "the run lock")
-        {
-            let Ok(meta) = std::fs::metadata(&file) else {
-                continue;
-            };
-            let mode = meta.permissions().mode() & 0o777;
-            let shown = file.display().to_string();
-            if mode & 0o077 != 0 && !open.contains(&shown) {
-                modes.push(format!("{shown} {mode:o}"));
-                open.push(shown);
-            }
+        let Some(mode) = crate::files::open_to_others(&file) else {
+            continue;
+        };
+        let shown = file.display().to_string();
+        if !open.contains(&shown) {
+            modes.push(format!("{shown} {mode:o}"));
+            open.push(shown);
         }
-        if open.is_empty() {
-            return None;
-        }
-        Some(format!(
-            "the database holds user names and IP addresses and can be read by other users (mode {}); \
-             run: chmod 600 {}",
-            modes.join(", "),
-            open.join(" ")
-        ))
     }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        None
+    if open.is_empty() {
+        return None;
     }
+    Some(format!(
+        "the database holds user names and IP addresses and can be read by other users (mode {}); \
+         run: chmod 600 {}",
+        modes.join(", "),
+        open.join(" ")
+    ))
 }
 
 /// Opens the database at `path` for writing, creating and migrating it as needed, and keeps `lock`

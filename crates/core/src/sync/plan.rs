@@ -12,10 +12,17 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use crate::config::SyncSettings;
 use crate::time::ts;
 
-/// How long the API keeps content (management-api.md §2.1, §2.2).
-pub const RETENTION: TimeDelta = TimeDelta::days(7);
+/// How long the API keeps content (management-api.md §2.1, §2.2): the store's
+/// [`FETCHABLE_DAYS`](crate::store::FETCHABLE_DAYS), which `prune` guards, as a duration.
+pub const RETENTION: TimeDelta = TimeDelta::days(crate::store::FETCHABLE_DAYS);
 /// A clamped start is kept this far inside the 7 days so that the first request is not refused.
 const CLAMP_MARGIN: TimeDelta = TimeDelta::minutes(2);
+
+/// The earliest start the API serves at `now`: its 7 days, less [`CLAMP_MARGIN`] (the service counts
+/// them from its own clock when the request arrives). The one place this bound is computed.
+fn oldest(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - RETENTION + CLAMP_MARGIN
+}
 
 /// Why a window is refused. All of these are found before the first request (exit code 2).
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -307,8 +314,7 @@ fn explicit(
             now: ts(now),
         });
     }
-    // The service counts 7 days from its own clock when the request arrives: keep a margin.
-    let oldest = now - RETENTION + CLAMP_MARGIN;
+    let oldest = oldest(now);
     if from < oldest {
         return Err(WindowError::TooOld {
             from: ts(from),
@@ -335,7 +341,7 @@ fn distrust(
     trusted: Option<DateTime<Utc>>,
     plan: &mut Plan,
 ) -> DateTime<Utc> {
-    let oldest = now - RETENTION + CLAMP_MARGIN;
+    let oldest = oldest(now);
     let trusted = trusted
         .map(floor_second)
         .filter(|t| *t <= now + FUTURE_SKEW);
@@ -364,7 +370,7 @@ fn distrust(
 /// A `--from` to suggest at `now` for reaching as far back as the API serves: its 7 days, less the
 /// margin the plan keeps and 10 minutes for the admin to run the command.
 pub(crate) fn earliest_start(now: DateTime<Utc>) -> DateTime<Utc> {
-    floor_second(now) - RETENTION + CLAMP_MARGIN + chrono::TimeDelta::minutes(10)
+    oldest(floor_second(now)) + chrono::TimeDelta::minutes(10)
 }
 
 /// The default window's start: `start`, moved back to the watermark when an earlier run was missed,
@@ -376,7 +382,7 @@ fn catch_up(
     trusted: Option<DateTime<Utc>>,
     plan: &mut Plan,
 ) -> DateTime<Utc> {
-    let oldest = now - RETENTION + CLAMP_MARGIN;
+    let oldest = oldest(now);
     if let Some(w) = plan.watermark.filter(|w| *w > now + FUTURE_SKEW) {
         return distrust(now, w, trusted, plan);
     }
@@ -574,7 +580,7 @@ mod tests {
         assert_eq!(p.start, at("2026-11-21T10:00"));
         // Three days ahead, the last watermark not in the future three days ago: the window reaches
         // back as far as the API serves (what the wrong clock skipped is unknown), nothing is lost.
-        let oldest = now - RETENTION + CLAMP_MARGIN;
+        let oldest = oldest(now);
         for ahead in [
             TimeDelta::minutes(6),
             TimeDelta::days(3),
