@@ -5,7 +5,7 @@ use std::io::Write;
 
 use chrono::{TimeDelta, Utc};
 
-use super::{load_settings, stdout_error, stop_on_signals};
+use super::{load_settings, stdout_error, until_stopped};
 use crate::cli::GlobalArgs;
 use crate::error::{Error, Outcome};
 use auditsync_core::api::ApiClient;
@@ -49,19 +49,13 @@ impl Report<'_> {
 }
 
 pub async fn run(global: &GlobalArgs) -> Result<Outcome, Error> {
-    // Ctrl-C or SIGTERM ends the checks where they are: the future is dropped, and with it a secret
-    // command still running (its whole process group is killed) and any request.
-    let stop = stop_on_signals();
-    tokio::select! {
-        biased;
-        signal = stop.wait() => Err(Error::Interrupted {
-            signal,
-            kept: "the doctor changes nothing; the checks after the one running were not made, run it \
-                   again to see them all"
-                .into(),
-        }),
-        result = checks(global) => result,
-    }
+    // Ctrl-C or SIGTERM ends the checks where they are.
+    until_stopped(
+        checks(global),
+        "the doctor changes nothing; the checks after the one running were not made, run it again to \
+         see them all",
+    )
+    .await
 }
 
 /// Every check, in order, each printed as it ends.

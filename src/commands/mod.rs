@@ -69,19 +69,12 @@ fn kept_files(settings: &Settings) -> Vec<Keep> {
 pub async fn run(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
         Command::Subscribe(cmd) => {
-            // Ctrl-C or SIGTERM drops the command where it is, and with it a secret command still
-            // running (its whole process group is killed) and a request in flight.
-            let stop = stop_on_signals();
-            tokio::select! {
-                biased;
-                signal = stop.wait() => Err(Error::Interrupted {
-                    signal,
-                    kept: "a subscription started or stopped before the signal stays so; run \
-                           `auditsync subscribe list` to see where each stands"
-                        .into(),
-                }),
-                result = subscribe::run(cmd, &cli.global) => result,
-            }
+            until_stopped(
+                subscribe::run(cmd, &cli.global),
+                "a subscription started or stopped before the signal stays so; run `auditsync subscribe \
+                 list` to see where each stands",
+            )
+            .await
         }
         Command::Sync(args) => sync::run(args, &cli.global).await,
         Command::Status(args) => status::run(args, &cli.global).await,
@@ -120,6 +113,25 @@ fn load_settings(global: &GlobalArgs) -> Result<Settings, Error> {
         tracing::debug!(file = %p.display(), "configuration read");
     }
     Ok(settings)
+}
+
+/// Runs `work` until it ends or Ctrl-C/SIGTERM comes: then `work` is dropped where it is, and with it a
+/// secret command still running (its whole process group is killed) and any request in flight, and
+/// the command ends with exit 130/143 saying `kept`. For the commands that write nothing in steps
+/// (`subscribe`, `doctor`); those that do stop between steps instead ([`stop_on_signals`]).
+async fn until_stopped(
+    work: impl std::future::Future<Output = Result<Outcome, Error>>,
+    kept: &str,
+) -> Result<Outcome, Error> {
+    let stop = stop_on_signals();
+    tokio::select! {
+        biased;
+        signal = stop.wait() => Err(Error::Interrupted {
+            signal,
+            kept: kept.to_owned(),
+        }),
+        result = work => result,
+    }
 }
 
 /// For the commands that write (`sync`, `import`, `prune`): the first Ctrl-C or SIGTERM raises the
