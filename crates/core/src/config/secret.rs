@@ -50,8 +50,8 @@ impl fmt::Debug for SecretSource {
 /// configuration is read, before any value is validated, so that no later message (a refusal of
 /// `cloud = "<the secret>"` or `AUDITSYNC_AUTHORITY=<the secret>`, a log line, a stored error) can
 /// print it: the inline value (`AUDITSYNC_CLIENT_SECRET`, `client_secret`, even in a file TOML
-/// cannot parse) and the content of the secret's file when it is a readable regular file of at most
-/// 64 KiB (read once more when the secret is needed; never a pipe, which could block). The
+/// cannot parse) and the content of the secret's file when [`read_secret_file`] can read it (a
+/// regular file of at most 64 KiB; read once more when the secret is needed). The
 /// command's output is registered when it runs ([`read_secret`]).
 pub(super) fn register_known_secrets(env: &super::Env, text: Option<&str>, base: &Path) {
     if let Some(v) = env.get("AUDITSYNC_CLIENT_SECRET") {
@@ -74,11 +74,9 @@ pub(super) fn register_known_secrets(env: &super::Env, text: Option<&str>, base:
             _ => {}
         }
     }
-    if let Some(path) = file
-        && std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() <= 64 * 1024)
-        && let Ok(content) = std::fs::read_to_string(&path)
-    {
-        crate::redact::register(&content);
+    // The same bounded, non-blocking read as when the secret is needed ([`read_secret_file`]).
+    if let Some(content) = file.and_then(|path| read_secret_file(&path).ok()) {
+        crate::redact::register(content.trim());
     }
 }
 
