@@ -537,3 +537,31 @@ fn an_operation_corrected_or_added_later_fetches_the_blobs_stored_without_it() {
         want.len() - launches.len()
     });
 }
+
+/// A blob a backfill listed but could not store (an interrupted or failing `sync --from`) lies
+/// before the watermark the hourly runs keep: the next plain run still reaches back to it, while the
+/// API serves it (fresh-clone trial: the interrupted backfill's blobs sat pending until they expired).
+#[test]
+fn a_blob_a_backfill_left_pending_is_fetched_by_the_next_plain_run() {
+    let env = paged();
+    env.run(&["sync"]).assert_code(0);
+    let created = Utc::now() - TimeDelta::hours(40);
+    let bad = env
+        .sim
+        .publish_blob_with_body(created, "{\"not\": \"an array\"}");
+    let from = (Utc::now() - TimeDelta::hours(48))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    env.run(&["sync", "--from", &from]).assert_code(1);
+    assert_eq!(env.sim.stats().blob_fetches_by_content_id[&bad], 1);
+
+    let next = env.run(&["sync", "--json"]);
+    next.assert_code(1).assert_stderr("not stored yet");
+    assert_eq!(
+        env.sim.stats().blob_fetches_by_content_id[&bad],
+        2,
+        "the plain run reached back to the pending blob"
+    );
+    let s = json(&next);
+    assert!(time(&s["window_start"]) <= created, "{s}");
+}

@@ -105,9 +105,25 @@ pub fn plan(
     opts: &Options,
 ) -> Result<Plan, SyncError> {
     let now = Utc::now();
+    let mut waiting = None;
     let (watermark, trusted) = match store {
         Some(s) => {
-            let w = s.watermark()?;
+            let mut w = s.watermark()?;
+            // Blobs listed by an earlier run but not stored (an interrupted or failed backfill) are
+            // fetched by the next run: its window reaches back to the oldest the API still serves.
+            if opts.range.is_none() {
+                let pending = s.pending()?;
+                if let Some(oldest) = pending
+                    .iter()
+                    .map(|p| p.created)
+                    .filter(|c| *c >= plan::earliest_start(now))
+                    .min()
+                    .filter(|c| w.is_none_or(|w| *c < w))
+                {
+                    w = Some(oldest);
+                    waiting = Some((pending.len(), oldest));
+                }
+            }
             // Only a watermark in the future needs the earlier runs' ends.
             let trusted = match w {
                 Some(w) if w > now + plan::FUTURE_SKEW => {
@@ -119,13 +135,15 @@ pub fn plan(
         }
         None => (None, None),
     };
-    Ok(plan::window(
-        now,
-        &settings.sync,
-        opts.range,
-        watermark,
-        trusted,
-    )?)
+    let mut plan = plan::window(now, &settings.sync, opts.range, watermark, trusted)?;
+    if let Some((count, oldest)) = waiting {
+        plan.notes.push(format!(
+            "{count} blobs listed by an earlier run are not stored yet (an interrupted or failed sync); \
+             the window reaches back to {}, the oldest of them, to fetch them",
+            ts(oldest)
+        ));
+    }
+    Ok(plan)
 }
 
 /// A run that went through: the store back (for the caller's reports), the summary, and the error
@@ -204,7 +222,8 @@ fn kept_operations(
         "operations now include {} that earlier runs did not keep (they kept {}): the blobs they stored \
          will be fetched again when listed; to collect these operations for the whole of the API's 7 days \
          now, run `auditsync sync --from {}` once (later, a --from it refuses as too old names the \
-         earliest it accepts); launches older than that only come from a Purview export \
+         earliest it accepts; with 1-hour segments the 7 days need `segment_count_limit = 168` or \
+         `time_interval = 6` in [sync]); launches older than that only come from a Purview export \
          (`auditsync import`)",
         added.join(", "),
         if before.is_empty() {

@@ -407,7 +407,8 @@ fn catch_up(
         oldest
     } else {
         plan.notes.push(format!(
-            "the last complete sync ended at {}; the window reaches back to it so nothing is missed",
+            "the window reaches back to {}, where the last complete sync ended (or the oldest blob not \
+             stored yet was created), so nothing is missed",
             ts(w)
         ));
         w
