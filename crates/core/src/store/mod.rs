@@ -17,6 +17,7 @@
 mod lock;
 mod reports;
 mod sqlite;
+pub mod tally;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -27,8 +28,42 @@ use crate::model::{BlobRef, Event, Unit};
 
 pub use lock::RunLock;
 pub use reports::{
-    AppRow, DayRow, PRODUCTION_MONTHLY_LAUNCHES, PRODUCTION_MONTHLY_USERS, ReportFilter, UserRow,
+    AppMonthRow, AppRow, DayRow, EnvironmentRow, InactiveReport, InactiveRow, MonthRow,
+    PRODUCTION_MONTHLY_LAUNCHES, PRODUCTION_MONTHLY_USERS, ReportFilter, UserRow,
 };
+pub use tally::{Launch, LaunchNames};
+
+/// One stored event as `auditsync export` writes it: the columns of `audit_events`, and the raw record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ExportedEvent {
+    /// `Id`.
+    pub id: String,
+    /// `CreationTime`, RFC 3339 UTC as stored.
+    pub creation_time: String,
+    /// `Operation`.
+    pub operation: String,
+    /// `Workload`.
+    pub workload: Option<String>,
+    /// `RecordType`.
+    pub record_type: Option<i64>,
+    /// `UserId` as logged.
+    pub user_id: Option<String>,
+    /// The key the person is counted by (see `UserRow`).
+    pub user_key: Option<String>,
+    /// The app id.
+    pub app_id: Option<String>,
+    /// The app's display name.
+    pub app_name: Option<String>,
+    /// The environment id.
+    pub environment_id: Option<String>,
+    /// The blob's content type (`None` for imported events).
+    pub content_type: Option<String>,
+    /// The blob's `contentId`, or the import's source.
+    pub content_id: Option<String>,
+    /// The record (`AuditData`) exactly as received.
+    #[serde(skip)]
+    pub raw: String,
+}
 pub use sqlite::SCHEMA_VERSION;
 
 /// Why the store cannot do what was asked. Exit code 2 for a `database` that cannot be one (a folder,
@@ -176,6 +211,10 @@ pub enum StoreError {
         /// Why, with what to check.
         reason: String,
     },
+    /// Writing what was read out (an export) failed: the output's error, kept whole (a closed pipe
+    /// is not the database's fault).
+    #[error("cannot write the events read from the database: {0}")]
+    Output(#[source] std::io::Error),
     /// A read failed.
     #[error("cannot read the database {path}: {reason}")]
     Read {
@@ -312,6 +351,9 @@ pub struct Pruned {
     /// The signal that stopped the prune between two batches; the counts are what was deleted by then.
     #[serde(skip)]
     pub interrupted: Option<crate::stop::Signal>,
+    /// The database's bytes on disk (the file and its write-ahead log) before and after, once the
+    /// pages freed were given back to the file system; `None` for a preview.
+    pub file_bytes: Option<(u64, u64)>,
 }
 
 /// The reads: what `status`, `report` and `doctor` need, and what a run reads before it starts.
@@ -349,12 +391,60 @@ pub trait Reader {
     fn quarantine(&self, newest: usize) -> Result<(i64, Vec<QuarantinedRecord>), StoreError>;
     /// Events per operation, by operation name.
     fn events_by_operation(&self) -> Result<Vec<OperationCount>, StoreError>;
+    /// Streams every stored `LaunchPowerApp` event whose time is in `range` (seconds since the epoch:
+    /// from inclusive, to exclusive, `None` unbounded), without reading the raw records; then returns
+    /// what their codes stand for.
+    fn scan_launches(
+        &self,
+        range: (Option<i64>, Option<i64>),
+        visit: &mut dyn FnMut(Launch),
+    ) -> Result<LaunchNames, StoreError>;
+    /// Streams the stored events whose time is in `range` (as [`Reader::scan_launches`]), each with its
+    /// raw record byte for byte: by operation, then oldest first.
+    fn export(
+        &self,
+        range: (Option<i64>, Option<i64>),
+        visit: &mut dyn FnMut(&ExportedEvent) -> std::io::Result<()>,
+    ) -> Result<u64, StoreError>;
+    /// The time of the oldest stored launch, in seconds since the epoch.
+    fn oldest_launch(&self) -> Result<Option<i64>, StoreError>;
     /// The apps report: one row per app, most launched first.
-    fn report_apps(&self, filter: &ReportFilter) -> Result<Vec<AppRow>, StoreError>;
+    fn report_apps(&self, filter: &ReportFilter) -> Result<Vec<AppRow>, StoreError> {
+        tally::apps(self, filter)
+    }
     /// The users report: one row per person (see `UserRow`), most launches first.
-    fn report_users(&self, filter: &ReportFilter) -> Result<Vec<UserRow>, StoreError>;
+    fn report_users(&self, filter: &ReportFilter) -> Result<Vec<UserRow>, StoreError> {
+        tally::users(self, filter)
+    }
     /// The daily report: one row per UTC day with launches, oldest first.
-    fn report_daily(&self, filter: &ReportFilter) -> Result<Vec<DayRow>, StoreError>;
+    fn report_daily(&self, filter: &ReportFilter) -> Result<Vec<DayRow>, StoreError> {
+        tally::daily(self, filter)
+    }
+    /// The monthly report: one row per calendar month (UTC) with launches, oldest first.
+    fn report_monthly(&self, filter: &ReportFilter) -> Result<Vec<MonthRow>, StoreError> {
+        tally::monthly(self, filter)
+    }
+    /// The monthly report by app: one row per month and app (see [`AppMonthRow`]).
+    fn report_monthly_by_app(&self, filter: &ReportFilter) -> Result<Vec<AppMonthRow>, StoreError> {
+        tally::monthly_by_app(self, filter)
+    }
+    /// The environments report: one row per environment, most launched first.
+    fn report_environments(
+        &self,
+        filter: &ReportFilter,
+    ) -> Result<Vec<EnvironmentRow>, StoreError> {
+        tally::environments(self, filter)
+    }
+    /// The inactive apps report: apps whose latest stored launch (in `environment`, if given) is more
+    /// than `days` days before `now`.
+    fn report_inactive(
+        &self,
+        days: u32,
+        environment: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<InactiveReport, StoreError> {
+        tally::inactive(self, days, environment, now)
+    }
     /// What [`Writer::prune`] would delete for `scope`, changing nothing (`prune --dry-run`).
     fn prune_preview(&self, scope: PruneScope) -> Result<Pruned, StoreError>;
 }

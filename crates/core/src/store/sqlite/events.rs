@@ -1,9 +1,13 @@
 //! `audit_events`: the insert every source shares, imported events, the per-operation counts of
 //! `status`, and pruning by age.
 
+use std::collections::HashMap;
+
 use chrono::{TimeDelta, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::codes::{Codes, Dict};
+use super::raw::Codec;
 use super::{SqliteStore, map_write};
 use crate::model::Event;
 use crate::store::{OperationCount, PruneScope, Pruned, StoreError};
@@ -12,52 +16,243 @@ use crate::time::ts;
 /// Rows deleted per transaction when pruning, so a large prune never holds the database for long.
 const PRUNE_BATCH: usize = 10_000;
 
+/// The operation the reports count.
+pub(super) const LAUNCH: &str = "LaunchPowerApp";
+
+/// One event as the compact layout stores it, before its texts are coded: what [`insert_event`] makes
+/// of a kept record, and what the migration from schema 2 makes of an old row.
+pub(super) struct Row<'a> {
+    pub(super) id: &'a str,
+    pub(super) creation_time: &'a str,
+    pub(super) operation: &'a str,
+    pub(super) workload: Option<&'a str>,
+    pub(super) record_type: Option<i64>,
+    pub(super) user_id: Option<&'a str>,
+    pub(super) app_id: Option<&'a str>,
+    pub(super) app_name: Option<&'a str>,
+    pub(super) environment_id: Option<&'a str>,
+    pub(super) content_type: Option<&'a str>,
+    pub(super) content_id: &'a str,
+    pub(super) raw: &'a str,
+    /// The key the person is counted by ([`user_key`], or the lower-cased `UserId` of a record that
+    /// named neither a UPN nor an object id).
+    pub(super) person: Option<&'a str>,
+}
+
+/// What one write transaction needs beyond the transaction: the dictionaries' codes, the codec, and
+/// the latest name and environment each app's launches carried in it, written to `apps` by
+/// [`Writing::finish`] before the commit.
+pub(super) struct Writing<'s> {
+    pub(super) codes: &'s mut Codes,
+    pub(super) codec: &'s mut Codec,
+    names: HashMap<i64, (String, String)>,
+    environments: HashMap<i64, (String, i64)>,
+}
+
+impl<'s> Writing<'s> {
+    pub(super) fn new(codes: &'s mut Codes, codec: &'s mut Codec) -> Writing<'s> {
+        Writing {
+            codes,
+            codec,
+            names: HashMap::new(),
+            environments: HashMap::new(),
+        }
+    }
+
+    /// Inserts one row; 1 if it was new, 0 if an event of that `Id` was stored already.
+    pub(super) fn insert(
+        &mut self,
+        tx: &Transaction<'_>,
+        row: &Row<'_>,
+    ) -> rusqlite::Result<usize> {
+        let c = &mut *self.codes;
+        let operation = c.code(tx, Dict::Operation, Some(row.operation))?;
+        let workload = c.code(tx, Dict::Term, row.workload)?;
+        let user_id = c.code(tx, Dict::Term, row.user_id)?;
+        let app = c.code(tx, Dict::App, row.app_id)?;
+        let app_name = c.code(tx, Dict::Term, row.app_name)?;
+        let environment = c.code(tx, Dict::Environment, row.environment_id)?;
+        let person = c.code(tx, Dict::Person, row.person)?;
+        let source = c.source(tx, row.content_type, row.content_id)?;
+        let (dictionary, raw) = self.codec.compress(row.raw)?;
+        let new = tx.prepare_cached(INSERT_EVENT)?.execute(params![
+            row.id,
+            row.creation_time,
+            operation,
+            workload,
+            row.record_type,
+            user_id,
+            app,
+            app_name,
+            environment,
+            person,
+            source,
+            dictionary,
+            raw
+        ])?;
+        if new > 0
+            && row.operation == LAUNCH
+            && let Some(app) = app
+        {
+            let t = row.creation_time;
+            if let Some(name) = row.app_name
+                && self
+                    .names
+                    .get(&app)
+                    .is_none_or(|(seen, _)| seen.as_str() <= t)
+            {
+                self.names.insert(app, (t.to_owned(), name.to_owned()));
+            }
+            if let Some(env) = environment
+                && self
+                    .environments
+                    .get(&app)
+                    .is_none_or(|(seen, _)| seen.as_str() <= t)
+            {
+                self.environments.insert(app, (t.to_owned(), env));
+            }
+        }
+        Ok(new)
+    }
+
+    /// Writes each app's latest name and environment of this transaction (where no later one is
+    /// stored), and trains the raw records' dictionary when enough wait for one.
+    pub(super) fn finish(self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        for (app, (seen, name)) in &self.names {
+            tx.prepare_cached(
+                "UPDATE apps SET name = ?2, name_seen = ?3 WHERE id = ?1 \
+                 AND (name_seen IS NULL OR name_seen <= ?3)",
+            )?
+            .execute(params![app, name, seen])?;
+        }
+        for (app, (seen, env)) in &self.environments {
+            tx.prepare_cached(
+                "UPDATE apps SET environment = ?2, environment_seen = ?3 WHERE id = ?1 \
+                 AND (environment_seen IS NULL OR environment_seen <= ?3)",
+            )?
+            .execute(params![app, env, seen])?;
+        }
+        if self.codec.wants_training() {
+            self.codec.train(tx)?;
+        }
+        Ok(())
+    }
+}
+
 /// An event's row; the same event again (same `Id`) changes nothing.
-pub(super) const INSERT_EVENT: &str = "INSERT INTO audit_events (id, creation_time, operation, workload, \
-     record_type, user_id, app_id, app_name, environment_id, content_type, content_id, raw, user_key) \
+const INSERT_EVENT: &str = "INSERT INTO events (id, creation_time, operation, workload, record_type, \
+     user_id, app, app_name, environment, person, source, dictionary, raw) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT(id) DO NOTHING";
 
-/// Inserts one event with [`INSERT_EVENT`], inside the caller's transaction, with its `user_key`
+/// Inserts one kept record, inside the caller's transaction, with the key its person is counted by
 /// ([`user_key`]); 1 if it was new, 0 if it was stored already.
 pub(super) fn insert_event(
     tx: &Transaction<'_>,
+    w: &mut Writing<'_>,
     e: &Event,
     content_type: Option<&str>,
     content_id: &str,
 ) -> rusqlite::Result<usize> {
     let key = user_key(
         tx,
+        w.codes,
         e.user_object_id.as_deref(),
         e.user_upn.as_deref(),
         &e.creation_time,
     )?;
-    tx.prepare_cached(INSERT_EVENT)?.execute(params![
-        e.id,
-        e.creation_time,
-        e.operation,
-        e.workload,
-        e.record_type,
-        e.user_id,
-        e.app_id,
-        e.app_name,
-        e.environment_id,
-        content_type,
-        content_id,
-        e.raw,
-        key
-    ])
+    let folded = e.user_id.as_deref().map(str::to_lowercase);
+    w.insert(
+        tx,
+        &Row {
+            id: &e.id,
+            creation_time: &e.creation_time,
+            operation: &e.operation,
+            workload: e.workload.as_deref(),
+            record_type: e.record_type,
+            user_id: e.user_id.as_deref(),
+            app_id: e.app_id.as_deref(),
+            app_name: e.app_name.as_deref(),
+            environment_id: e.environment_id.as_deref(),
+            content_type,
+            content_id,
+            raw: &e.raw,
+            person: key.as_deref().or(folded.as_deref()),
+        },
+    )
 }
 
+/// Moves the rows of schema 2's `audit_events` (renamed `audit_events_v2`) into the compact layout,
+/// in batches by rowid: a dictionary is trained on the newest of them first.
+pub(super) fn move_v2_rows(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let samples: Vec<Vec<u8>> = tx
+        .prepare("SELECT raw FROM audit_events_v2 ORDER BY rowid DESC LIMIT 4000")?
+        .query_map([], |r| r.get::<_, String>(0).map(String::into_bytes))?
+        .collect::<rusqlite::Result<_>>()?;
+    if let Some(dictionary) = super::raw::train(&samples) {
+        tx.execute(
+            "INSERT INTO raw_dictionaries (dictionary, trained_at, samples) VALUES (?1, ?2, ?3)",
+            params![dictionary, ts(Utc::now()), samples.len() as i64],
+        )?;
+    }
+    drop(samples);
+    let mut codes = Codes::default();
+    let mut codec = Codec::load(tx)?;
+    let mut w = Writing::new(&mut codes, &mut codec);
+    let mut after = i64::MIN;
+    loop {
+        let rows: Vec<(i64, Vec<Option<String>>, Option<i64>)> = tx
+            .prepare_cached(
+                "SELECT rowid, id, creation_time, operation, workload, user_id, app_id, app_name, \
+                 environment_id, content_type, content_id, raw, \
+                 user_key, record_type FROM audit_events_v2 \
+                 WHERE rowid > ?1 ORDER BY rowid LIMIT 5000",
+            )?
+            .query_map([after], |r| {
+                let texts = (1..=12)
+                    .map(|i| r.get(i))
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok((r.get(0)?, texts, r.get(13)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(last) = rows.last() else { break };
+        after = last.0;
+        for (_, t, record_type) in &rows {
+            let s = |i: usize| t[i].as_deref();
+            // As schema 2's reports counted a row without a key: by its `UserId`, lower-cased.
+            let folded = s(4).map(str::to_lowercase);
+            w.insert(
+                tx,
+                &Row {
+                    id: s(0).unwrap_or_default(),
+                    creation_time: s(1).unwrap_or_default(),
+                    operation: s(2).unwrap_or_default(),
+                    workload: s(3),
+                    record_type: *record_type,
+                    user_id: s(4),
+                    app_id: s(5),
+                    app_name: s(6),
+                    environment_id: s(7),
+                    content_type: s(8),
+                    content_id: s(9).unwrap_or_default(),
+                    raw: s(10).unwrap_or_default(),
+                    person: s(11).or(folded.as_deref()),
+                },
+            )?;
+        }
+    }
+    w.finish(tx)
+}
 /// The key a person is counted by (`audit_events.user_key`): their Entra object id where the record
 /// carries it; else the object id another record of the same UPN carried (`user_identities`); else
 /// the lower-cased UPN; `None` when the record names no user.
 ///
 /// A record that carries both keeps `user_identities` current (UPN → the object id of the newest
-/// record naming both, and when that was) and, the first time a UPN is linked, moves the rows
-/// counted by that UPN so far onto the object id, in the caller's transaction: a person is one key,
-/// whichever record came first.
+/// record naming both, and when that was) and, the first time a UPN is linked, makes the rows
+/// counted by that UPN so far count as the object id (`people.counted_as`), in the caller's
+/// transaction: a person is one key, whichever record came first.
 pub(super) fn user_key(
     tx: &Transaction<'_>,
+    codes: &mut Codes,
     object_id: Option<&str>,
     upn: Option<&str>,
     seen: &str,
@@ -77,8 +272,11 @@ pub(super) fn user_key(
             )?
             .execute(params![upn, oid, seen])?;
             if known.is_none() {
-                tx.prepare_cached("UPDATE audit_events SET user_key = ?2 WHERE user_key = ?1")?
-                    .execute(params![upn, oid])?;
+                let counted_as = codes.code(tx, Dict::Person, Some(oid))?;
+                tx.prepare_cached(
+                    "UPDATE people SET counted_as = ?2 WHERE key = ?1 AND counted_as IS NULL",
+                )?
+                .execute(params![upn, counted_as])?;
             }
             Ok(Some(oid.to_owned()))
         }
@@ -100,15 +298,23 @@ impl SqliteStore {
         events: &[Event],
         source: &str,
     ) -> Result<usize, StoreError> {
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| map_write(&self.path, e))?;
+        let result = self.try_write_events(events, source);
+        if result.is_err() {
+            self.codes.clear();
+        }
+        result.map_err(|e| map_write(&self.path, e))
+    }
+
+    fn try_write_events(&mut self, events: &[Event], source: &str) -> rusqlite::Result<usize> {
+        let tx = self.conn.transaction()?;
+        let codec = self.codec.as_mut().ok_or(rusqlite::Error::InvalidQuery)?;
+        let mut w = Writing::new(&mut self.codes, codec);
         let mut inserted = 0;
         for e in events {
-            inserted += insert_event(&tx, e, None, source).map_err(|e| map_write(&self.path, e))?;
+            inserted += insert_event(&tx, &mut w, e, None, source)?;
         }
-        tx.commit().map_err(|e| map_write(&self.path, e))?;
+        w.finish(&tx)?;
+        tx.commit()?;
         Ok(inserted)
     }
 
@@ -116,17 +322,23 @@ impl SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT operation, count(*), min(creation_time), max(creation_time) FROM audit_events \
-                 GROUP BY operation ORDER BY operation",
+                "SELECT o.name, count(*), min(unixepoch(e.creation_time)), max(unixepoch(e.creation_time)) \
+                 FROM events e JOIN operations o ON o.id = e.operation \
+                 GROUP BY e.operation ORDER BY o.name",
             )
             .map_err(|e| self.read_err(e))?;
+        let stamp = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0)
+                .map(ts)
+                .unwrap_or_default()
+        };
         let rows = stmt
             .query_map([], |r| {
                 Ok(OperationCount {
                     operation: r.get(0)?,
                     events: r.get(1)?,
-                    first: r.get(2)?,
-                    last: r.get(3)?,
+                    first: stamp(r.get(2)?),
+                    last: stamp(r.get(3)?),
                 })
             })
             .map_err(|e| self.read_err(e))?;
@@ -148,7 +360,7 @@ impl SqliteStore {
                 .map_err(|e| self.read_err(e))
         };
         Ok(Pruned {
-            events: count("audit_events", PRUNE_EVENTS, &[&p.0])?,
+            events: count("events", PRUNE_EVENTS, &[&p.0])?,
             ledger_rows: count(
                 "blob_ledger",
                 FORGET_LEDGER,
@@ -158,6 +370,7 @@ impl SqliteStore {
             runs: count("runs", PRUNE_RUNS, &[&p.0])?,
             quarantine_rows: count("quarantine", PRUNE_QUARANTINE, &[&p.0])?,
             interrupted: None,
+            file_bytes: None,
         })
     }
 
@@ -165,6 +378,7 @@ impl SqliteStore {
     pub(super) fn delete_prunable(&mut self, scope: PruneScope) -> Result<Pruned, StoreError> {
         let p = prune_params(scope);
         let mut pruned = Pruned::default();
+        let before = self.file_bytes();
         // The bookkeeping first, in one transaction: if the prune stops after it, the events are still
         // there and a sync that fetches their blobs again only finds them stored.
         let tx = self
@@ -194,14 +408,15 @@ impl SqliteStore {
         loop {
             if let Some(signal) = self.stop.requested() {
                 pruned.interrupted = Some(signal);
+                pruned.file_bytes = self.give_space_back(before)?;
                 return Ok(pruned);
             }
             let n = self
                 .conn
                 .execute(
                     &format!(
-                        "DELETE FROM audit_events WHERE rowid IN \
-                         (SELECT rowid FROM audit_events WHERE {PRUNE_EVENTS} LIMIT ?2)"
+                        "DELETE FROM events WHERE rowid IN \
+                         (SELECT rowid FROM events WHERE {PRUNE_EVENTS} LIMIT ?2)"
                     ),
                     params![p.0, PRUNE_BATCH as i64],
                 )
@@ -211,16 +426,45 @@ impl SqliteStore {
                 break;
             }
         }
+        // An app whose every launch that named it (or its environment) is gone names none now.
+        for forget in [
+            "UPDATE apps SET name = NULL, name_seen = NULL WHERE name_seen < ?1",
+            "UPDATE apps SET environment = NULL, environment_seen = NULL WHERE environment_seen < ?1",
+        ] {
+            self.conn
+                .execute(forget, [&p.0])
+                .map_err(|e| map_write(&self.path, e))?;
+        }
         pruned.runs = self
             .conn
             .execute(&format!("DELETE FROM runs WHERE {PRUNE_RUNS}"), [&p.0])
             .map_err(|e| map_write(&self.path, e))?;
+        pruned.file_bytes = self.give_space_back(before)?;
         Ok(pruned)
+    }
+
+    /// The database's bytes on disk: the file and its write-ahead log.
+    fn file_bytes(&self) -> u64 {
+        let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        size(&self.path) + size(&super::sidecar(&self.path, "-wal"))
+    }
+
+    /// Gives the pages a prune freed back to the file system (`auto_vacuum = INCREMENTAL`, then a
+    /// checkpoint that truncates the log); the bytes on disk before and after.
+    fn give_space_back(&mut self, before: u64) -> Result<Option<(u64, u64)>, StoreError> {
+        self.conn
+            .execute_batch("PRAGMA incremental_vacuum;")
+            .map_err(|e| map_write(&self.path, e))?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| map_write(&self.path, e))?;
+        Ok(Some((before, self.file_bytes())))
     }
 }
 
-/// Events to delete: `?1` the cutoff.
-const PRUNE_EVENTS: &str = "creation_time < ?1";
+/// Events to delete: `?1` the cutoff. Through `events_time`, one range per operation.
+const PRUNE_EVENTS: &str = "operation IN (SELECT id FROM operations) \
+     AND unixepoch(creation_time) < unixepoch(?1)";
 
 /// Ledger rows to forget: `?2` the ledger's cutoff (the cutoff, or 8 days ago if that is earlier and
 /// the fetchable days are not included), `?3` whether they are: then also the blobs the deleted events
@@ -229,9 +473,12 @@ const PRUNE_EVENTS: &str = "creation_time < ?1";
 /// created before the cutoff + 48 hours (`?4`), which could hold them (the service can publish a record
 /// up to 48 hours late). A blob forgotten that held nothing deleted is fetched again for nothing.
 const FORGET_LEDGER: &str = "content_created < ?2 OR (?3 AND content_id IN \
-     (SELECT content_id FROM audit_events WHERE creation_time < ?1 AND content_type IS NOT NULL)) \
-     OR (?3 AND content_created < ?4 AND EXISTS (SELECT 1 FROM audit_events \
-     WHERE creation_time < ?1 AND creation_time >= ?5 AND content_type IS NULL))";
+     (SELECT s.content_id FROM sources s WHERE s.content_type IS NOT NULL AND s.id IN \
+      (SELECT source FROM events WHERE operation IN (SELECT id FROM operations) \
+       AND unixepoch(creation_time) < unixepoch(?1)))) \
+     OR (?3 AND content_created < ?4 AND EXISTS (SELECT 1 FROM events e JOIN sources s ON s.id = e.source \
+     WHERE e.operation IN (SELECT id FROM operations) AND unixepoch(e.creation_time) < unixepoch(?1) \
+     AND unixepoch(e.creation_time) >= unixepoch(?5) AND s.content_type IS NULL))";
 
 /// Pending rows to delete: those reported lost before the ledger's cutoff; with the fetchable days,
 /// every blob listed but not stored before the cutoff (a sync lists it again).

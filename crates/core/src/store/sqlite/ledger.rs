@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use super::events::insert_event;
+use super::events::{Writing, insert_event};
 use super::{SqliteStore, map_write};
 use crate::model::{BlobRef, LedgerEntry, Unit};
 use crate::store::{Committed, Pending, QuarantinedRecord, StoreError};
@@ -63,14 +63,21 @@ impl SqliteStore {
     }
 
     pub(super) fn write_units(&mut self, units: &[Unit]) -> Result<Committed, StoreError> {
+        let result = self.try_write_units(units);
+        if result.is_err() {
+            self.codes.clear();
+        }
+        result.map_err(|e| map_write(&self.path, e))
+    }
+
+    fn try_write_units(&mut self, units: &[Unit]) -> rusqlite::Result<Committed> {
         let now = ts(Utc::now());
         // Milliseconds: compared with `operations_since`, which may lie in the same second.
         let stored_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let mut new = Committed::default();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| map_write(&self.path, e))?;
+        let tx = self.conn.transaction()?;
+        let codec = self.codec.as_mut().ok_or(rusqlite::Error::InvalidQuery)?;
+        let mut w = Writing::new(&mut self.codes, codec);
         {
             let mut ledger = tx
                 .prepare_cached(
@@ -78,62 +85,53 @@ impl SqliteStore {
                      stored_at, records_seen, records_kept) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                      ON CONFLICT(content_id) DO UPDATE SET stored_at = excluded.stored_at, \
                      records_seen = excluded.records_seen, records_kept = excluded.records_kept",
-                )
-                .map_err(|e| map_write(&self.path, e))?;
-            let mut quarantine = tx
-                .prepare_cached(
-                    "INSERT INTO quarantine (origin, content_type, content_uri, position, reason, raw, \
+                )?;
+            let mut quarantine = tx.prepare_cached(
+                "INSERT INTO quarantine (origin, content_type, content_uri, position, reason, raw, \
                      quarantined_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                      ON CONFLICT(origin, position) DO NOTHING",
-                )
-                .map_err(|e| map_write(&self.path, e))?;
-            let mut unpend = tx
-                .prepare_cached("DELETE FROM pending_blobs WHERE content_id = ?1")
-                .map_err(|e| map_write(&self.path, e))?;
+            )?;
+            let mut unpend =
+                tx.prepare_cached("DELETE FROM pending_blobs WHERE content_id = ?1")?;
             for unit in units {
                 let LedgerEntry::Blob(blob) = &unit.ledger;
                 for e in &unit.events {
-                    new.events += insert_event(&tx, e, Some(&blob.content_type), &blob.content_id)
-                        .map_err(|e| map_write(&self.path, e))?;
+                    new.events +=
+                        insert_event(&tx, &mut w, e, Some(&blob.content_type), &blob.content_id)?;
                 }
                 // As handed back by the service, which could have put a credential in it (as for
                 // pending_blobs).
                 let content_uri = crate::redact::redact(&blob.content_uri);
                 for q in &unit.quarantined {
-                    let inserted = quarantine
-                        .execute(params![
-                            blob.content_id,
-                            blob.content_type,
-                            content_uri,
-                            i64::try_from(q.position).unwrap_or(i64::MAX),
-                            q.reason,
-                            q.raw,
-                            now
-                        ])
-                        .map_err(|e| map_write(&self.path, e))?;
+                    let inserted = quarantine.execute(params![
+                        blob.content_id,
+                        blob.content_type,
+                        content_uri,
+                        i64::try_from(q.position).unwrap_or(i64::MAX),
+                        q.reason,
+                        q.raw,
+                        now
+                    ])?;
                     // Only rows new to the table: a blob fetched again reports nothing again.
                     if inserted > 0 {
                         let more = usize::try_from(q.more).unwrap_or(usize::MAX);
                         new.quarantined = new.quarantined.saturating_add(1).saturating_add(more);
                     }
                 }
-                ledger
-                    .execute(params![
-                        blob.content_id,
-                        blob.content_type,
-                        ts(blob.created),
-                        blob.expiration.map(ts),
-                        stored_at,
-                        unit.records_seen as i64,
-                        unit.events.len() as i64
-                    ])
-                    .map_err(|e| map_write(&self.path, e))?;
-                unpend
-                    .execute([&blob.content_id])
-                    .map_err(|e| map_write(&self.path, e))?;
+                ledger.execute(params![
+                    blob.content_id,
+                    blob.content_type,
+                    ts(blob.created),
+                    blob.expiration.map(ts),
+                    stored_at,
+                    unit.records_seen as i64,
+                    unit.events.len() as i64
+                ])?;
+                unpend.execute([&blob.content_id])?;
             }
         }
-        tx.commit().map_err(|e| map_write(&self.path, e))?;
+        w.finish(&tx)?;
+        tx.commit()?;
         Ok(new)
     }
 

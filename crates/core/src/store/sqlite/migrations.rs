@@ -1,7 +1,7 @@
 //! Schema migrations of the SQLite store, keyed on `PRAGMA user_version`, one function per step.
-//! Append only: never edit or remove a step, never drop a table or column that a released version
-//! wrote; a new column or table is a new step (and a test that upgrades the previous release's
-//! database to it, keeping its rows).
+//! Append only: never edit or remove a step, never lose a value that a released version wrote; a new
+//! column or table, or a new layout, is a new step (and a test that upgrades the previous release's
+//! database to it, keeping every value).
 
 use rusqlite::{Connection, Transaction, params};
 
@@ -10,7 +10,7 @@ use crate::extract::Filter;
 /// The steps, in order: `STEPS[i]` moves the schema from version `i` to `i + 1`, inside the one
 /// transaction [`migrate`] opens. A step is code, so it can move data as well as change tables.
 const STEPS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] =
-    &[v1_tables, v2_quarantine_and_users];
+    &[v1_tables, v2_quarantine_and_users, v3_compact_events];
 
 /// 1: events, the blob ledger, pending blobs, runs, state.
 fn v1_tables(tx: &Transaction<'_>) -> rusqlite::Result<()> {
@@ -160,6 +160,131 @@ fn backfill_users(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             .execute(params![rowid, object_id.or(upn), name])?;
         }
     }
+}
+
+/// The compact layout's tables and indexes (see `codes.rs` and `raw.rs`), and `audit_events` as a
+/// view of it with the columns the table had. Its `raw` is the stored value: a zstd frame
+/// (`events.dictionary` names its dictionary) for what auditsync stored, which `auditsync export
+/// --format jsonl` gives back byte for byte. Rows inserted into the view by another program (plain SQL, as into the
+/// table it was) go into the layout through an `INSTEAD OF` trigger: the raw record stays text
+/// (`dictionary` NULL), and a row without a `user_key` names no person (the reports then count it by
+/// its `UserId`, lower-cased, as they did).
+///
+/// `events` is read by the reports through one covering index, `events_time`: operation, time (seconds
+/// since the epoch, from the stored RFC 3339 text), app, person, environment, all integers; the raw
+/// record and the other columns are never read by a report.
+pub(super) const COMPACT_SCHEMA: &str = "CREATE TABLE operations (
+        id   INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE terms (
+        id    INTEGER PRIMARY KEY,
+        value TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE apps (
+        id               INTEGER PRIMARY KEY,
+        app_id           TEXT NOT NULL UNIQUE,
+        name             TEXT,
+        name_seen        TEXT,
+        environment      INTEGER,
+        environment_seen TEXT
+    );
+    CREATE TABLE environments (
+        id             INTEGER PRIMARY KEY,
+        environment_id TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE people (
+        id         INTEGER PRIMARY KEY,
+        key        TEXT NOT NULL UNIQUE,
+        counted_as INTEGER
+    );
+    CREATE TABLE sources (
+        id           INTEGER PRIMARY KEY,
+        content_id   TEXT NOT NULL,
+        content_type TEXT
+    );
+    CREATE UNIQUE INDEX sources_key ON sources (content_id, content_type);
+    CREATE TABLE raw_dictionaries (
+        id         INTEGER PRIMARY KEY,
+        dictionary BLOB NOT NULL,
+        trained_at TEXT NOT NULL,
+        samples    INTEGER NOT NULL
+    );
+    CREATE TABLE events (
+        id            TEXT NOT NULL,
+        creation_time TEXT NOT NULL,
+        operation     INTEGER NOT NULL,
+        workload      INTEGER,
+        record_type   INTEGER,
+        user_id       INTEGER,
+        app           INTEGER,
+        app_name      INTEGER,
+        environment   INTEGER,
+        person        INTEGER,
+        source        INTEGER NOT NULL,
+        dictionary    INTEGER,
+        raw           BLOB NOT NULL
+    );
+    CREATE UNIQUE INDEX events_id ON events (id);
+    CREATE INDEX events_time ON events
+        (operation, unixepoch(creation_time), app, person, environment);
+    CREATE VIEW audit_events AS SELECT e.id, e.creation_time, o.name AS operation,
+        w.value AS workload, e.record_type, u.value AS user_id, a.app_id, n.value AS app_name,
+        v.environment_id, s.content_type, s.content_id, e.raw, coalesce(c.key, p.key) AS user_key
+    FROM events e
+        LEFT JOIN operations o ON o.id = e.operation
+        LEFT JOIN terms w ON w.id = e.workload
+        LEFT JOIN terms u ON u.id = e.user_id
+        LEFT JOIN apps a ON a.id = e.app
+        LEFT JOIN terms n ON n.id = e.app_name
+        LEFT JOIN environments v ON v.id = e.environment
+        LEFT JOIN sources s ON s.id = e.source
+        LEFT JOIN people p ON p.id = e.person
+        LEFT JOIN people c ON c.id = p.counted_as;
+    CREATE TRIGGER audit_events_insert INSTEAD OF INSERT ON audit_events BEGIN
+        INSERT OR IGNORE INTO operations (name) VALUES (NEW.operation);
+        INSERT OR IGNORE INTO terms (value) SELECT NEW.workload WHERE NEW.workload IS NOT NULL;
+        INSERT OR IGNORE INTO terms (value) SELECT NEW.user_id WHERE NEW.user_id IS NOT NULL;
+        INSERT OR IGNORE INTO terms (value) SELECT NEW.app_name WHERE NEW.app_name IS NOT NULL;
+        INSERT OR IGNORE INTO apps (app_id) SELECT NEW.app_id WHERE NEW.app_id IS NOT NULL;
+        INSERT OR IGNORE INTO environments (environment_id)
+            SELECT NEW.environment_id WHERE NEW.environment_id IS NOT NULL;
+        INSERT OR IGNORE INTO people (key) SELECT NEW.user_key WHERE NEW.user_key IS NOT NULL;
+        INSERT INTO sources (content_id, content_type)
+            SELECT coalesce(NEW.content_id, ''), NEW.content_type WHERE NOT EXISTS (SELECT 1 FROM sources
+                WHERE content_id = coalesce(NEW.content_id, '') AND content_type IS NEW.content_type);
+        INSERT INTO events (id, creation_time, operation, workload, record_type, user_id, app, app_name,
+            environment, person, source, dictionary, raw)
+        VALUES (NEW.id, NEW.creation_time,
+            (SELECT id FROM operations WHERE name = NEW.operation),
+            (SELECT id FROM terms WHERE value = NEW.workload), NEW.record_type,
+            (SELECT id FROM terms WHERE value = NEW.user_id),
+            (SELECT id FROM apps WHERE app_id = NEW.app_id),
+            (SELECT id FROM terms WHERE value = NEW.app_name),
+            (SELECT id FROM environments WHERE environment_id = NEW.environment_id),
+            (SELECT id FROM people WHERE key = NEW.user_key),
+            (SELECT id FROM sources WHERE content_id = coalesce(NEW.content_id, '')
+                AND content_type IS NEW.content_type),
+            NULL, NEW.raw);
+        UPDATE apps SET name = NEW.app_name, name_seen = NEW.creation_time
+            WHERE NEW.operation = 'LaunchPowerApp' AND NEW.app_name IS NOT NULL AND app_id = NEW.app_id
+            AND (name_seen IS NULL OR name_seen <= NEW.creation_time);
+        UPDATE apps SET environment_seen = NEW.creation_time, environment =
+            (SELECT id FROM environments WHERE environment_id = NEW.environment_id)
+            WHERE NEW.operation = 'LaunchPowerApp' AND NEW.environment_id IS NOT NULL
+            AND app_id = NEW.app_id
+            AND (environment_seen IS NULL OR environment_seen <= NEW.creation_time);
+    END;";
+
+/// 3: the compact layout. Every row of the old `audit_events` table moves into it with every value
+/// (the raw record compressed against a dictionary trained on a sample of them), then the table
+/// gives way to the view of the same name. The space the old table took is given back by the
+/// `VACUUM` that `open_write` runs once after this migration (it cannot run in a transaction).
+fn v3_compact_events(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE audit_events RENAME TO audit_events_v2;")?;
+    tx.execute_batch(COMPACT_SCHEMA)?;
+    super::events::move_v2_rows(tx)?;
+    tx.execute_batch("DROP TABLE audit_events_v2;")
 }
 
 /// The schema version this build writes (and the only one it reads).

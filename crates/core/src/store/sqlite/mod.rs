@@ -5,9 +5,11 @@
 //! WAL mode, `synchronous = NORMAL`: a crash loses at most the last transactions, never consistency.
 //! `PRAGMA application_id` marks the file as auditsync's, `PRAGMA user_version` is the schema version.
 
+mod codes;
 mod events;
 mod ledger;
 mod migrations;
+mod raw;
 mod reports;
 mod runs;
 
@@ -20,9 +22,8 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::lock::{self, Share};
 use super::{
-    AppRow, Committed, DayRow, KeptFor, OperationCount, Pending, PruneScope, Pruned,
-    QuarantinedRecord, Reader, ReportFilter, RunLock, RunRecord, StoreError, UserRow, Writer,
-    check_path,
+    Committed, ExportedEvent, KeptFor, Launch, LaunchNames, OperationCount, Pending, PruneScope,
+    Pruned, QuarantinedRecord, Reader, RunLock, RunRecord, StoreError, Writer, check_path,
 };
 use crate::model::{BlobRef, Event, Unit};
 use crate::stop::Stop;
@@ -47,6 +48,10 @@ pub(super) struct SqliteStore {
     share: Option<Share>,
     /// Raised by Ctrl-C or SIGTERM: batch writes stop before their next batch.
     stop: Stop,
+    /// The writer's cache of dictionary codes (`codes.rs`).
+    codes: codes::Codes,
+    /// How the writer compresses raw records (`raw.rs`); `None` for a read-only store.
+    codec: Option<raw::Codec>,
 }
 
 /// The functions every connection has: `fold_case`, SQLite's `lower()` for any alphabet (UPNs may
@@ -243,6 +248,8 @@ impl SqliteStore {
             _lock: None,
             share: Some(share),
             stop: Stop::new(),
+            codes: codes::Codes::default(),
+            codec: None,
         })
     }
 
@@ -297,6 +304,8 @@ impl SqliteStore {
             _lock: Some(lock),
             share: None,
             stop: Stop::new(),
+            codes: codes::Codes::default(),
+            codec: None,
         };
         // Reading the header fails with NOTADB on a file that is not SQLite.
         let (app_id, version) = header(&store.conn, path).map_err(|e| match e {
@@ -316,6 +325,13 @@ impl SqliteStore {
             return Err(StoreError::Foreign(path.to_owned()));
         }
         check_version(path, version, true)?;
+        // Before the first table: pages a prune frees can then be given back (`give_space_back`).
+        if tables == 0 {
+            store
+                .conn
+                .execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
+                .map_err(|e| store.write_err(e))?;
+        }
         store
             .conn
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
@@ -332,7 +348,42 @@ impl SqliteStore {
                 ),
             },
         })?;
+        store.compact_once(version)?;
+        store.codec = Some(raw::Codec::load(&store.conn).map_err(|e| store.write_err(e))?);
         Ok(store)
+    }
+
+    /// After the migration to the compact layout (schema 3) of a database that had rows, or whenever
+    /// the file cannot give freed pages back: `auto_vacuum = INCREMENTAL` and one `VACUUM`, which
+    /// rewrites the file at its compact size (it cannot run in the migration's transaction).
+    fn compact_once(&mut self, migrated_from: i64) -> Result<(), StoreError> {
+        let mode: i64 = self
+            .conn
+            .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+            .map_err(|e| self.write_err(e))?;
+        if mode == 2 {
+            return Ok(());
+        }
+        let before = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        tracing::info!(
+            database = %self.path.display(),
+            "rewriting the database once in its compact layout (schema {migrated_from} to {SCHEMA_VERSION}); \
+             this can take a minute for a large store"
+        );
+        self.conn
+            .execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+            .map_err(|e| self.write_err(e))?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| self.write_err(e))?;
+        let after = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        tracing::info!(
+            database = %self.path.display(),
+            "the database takes {} MB now (was {} MB)",
+            after / 1_000_000,
+            before / 1_000_000
+        );
+        Ok(())
     }
 
     fn write_err(&self, e: rusqlite::Error) -> StoreError {
@@ -465,14 +516,22 @@ impl Reader for SqliteStore {
     fn events_by_operation(&self) -> Result<Vec<OperationCount>, StoreError> {
         self.read_events_by_operation()
     }
-    fn report_apps(&self, filter: &ReportFilter) -> Result<Vec<AppRow>, StoreError> {
-        self.query_apps(filter)
+    fn scan_launches(
+        &self,
+        range: (Option<i64>, Option<i64>),
+        visit: &mut dyn FnMut(Launch),
+    ) -> Result<LaunchNames, StoreError> {
+        self.read_launches(range, visit)
     }
-    fn report_users(&self, filter: &ReportFilter) -> Result<Vec<UserRow>, StoreError> {
-        self.query_users(filter)
+    fn export(
+        &self,
+        range: (Option<i64>, Option<i64>),
+        visit: &mut dyn FnMut(&ExportedEvent) -> std::io::Result<()>,
+    ) -> Result<u64, StoreError> {
+        self.read_export(range, visit)
     }
-    fn report_daily(&self, filter: &ReportFilter) -> Result<Vec<DayRow>, StoreError> {
-        self.query_daily(filter)
+    fn oldest_launch(&self) -> Result<Option<i64>, StoreError> {
+        self.read_oldest_launch()
     }
     fn prune_preview(&self, scope: PruneScope) -> Result<Pruned, StoreError> {
         self.count_prunable(scope)

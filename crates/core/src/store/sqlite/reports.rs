@@ -1,163 +1,311 @@
-//! The usage reports' queries over `audit_events`: per app, per user, per day. Only `LaunchPowerApp`
-//! rows count; every filter is a bound parameter.
+//! What the reports read (`store::tally` counts): the launches in a time range through the covering
+//! index `events_time` (integers only: time, app, person, environment), and what their codes stand
+//! for. No raw record and no text column of `events` is read.
 //!
-//! A person is counted by `user_key`, filled when the row was written (`events::user_key`): their
-//! Entra object id where a record carries it, or where another record of the same UPN did; the
-//! lower-cased UPN otherwise. No JSON is parsed here, so the reports stay fast over millions of rows.
-//! A row without a `user_key` (written by another tool) counts by its lower-cased `user_id`.
+//! A person is counted by the key of their `people` row (see `events::user_key`), or by the object id
+//! it was linked to (`counted_as`), and shown by the UPN last seen with that object id.
 
-use chrono::{DateTime, Timelike, Utc};
-use rusqlite::{Row, params};
+use std::collections::HashMap;
+
+use rusqlite::OptionalExtension;
+use rusqlite::types::{Type, ValueRef};
 
 use super::SqliteStore;
-use crate::store::{
-    AppRow, DayRow, PRODUCTION_MONTHLY_LAUNCHES, PRODUCTION_MONTHLY_USERS, ReportFilter,
-    StoreError, UserRow,
-};
-use crate::time::ts;
+use super::events::LAUNCH;
+use super::raw::Readers;
+use crate::store::tally::{AppName, Launch, LaunchNames, NONE, Person};
+use crate::store::{ExportedEvent, StoreError};
 
-/// The launches a filter selects, as a common table `l`. Parameters: ?1 from (inclusive), ?2 to
-/// (exclusive), ?3 app id or NULL, ?4 environment id or NULL. Times are compared as the stored
-/// RFC 3339 UTC text (`2026-11-21T13:17:34Z`), which sorts as time does.
-const LAUNCHES: &str = "WITH l AS (
-    SELECT app_id, environment_id, coalesce(user_key, fold_case(user_id)) AS u, creation_time AS t
-    FROM audit_events
-    WHERE operation = 'LaunchPowerApp' AND creation_time >= ?1 AND creation_time < ?2
-      AND (?3 IS NULL OR fold_case(app_id) = fold_case(?3))
-      AND (?4 IS NULL OR fold_case(environment_id) = fold_case(?4))
-)";
+/// A code read from SQLite as the tally's `u32` (NULL → [`NONE`]); rowids past `u32` do not occur in
+/// dictionaries of this size, and would count as none rather than as another code.
+fn code(v: Option<i64>) -> u32 {
+    v.and_then(|v| u32::try_from(v).ok()).unwrap_or(NONE)
+}
 
-/// Bounds as stored text. Stored times have whole seconds, so a bound with a fraction rounds up: a
-/// launch at 10:00:00 is before --from 10:00:00.5 and before --to 10:00:00.5.
-fn bound(t: Option<DateTime<Utc>>, unbounded: &str) -> String {
-    match t {
-        None => unbounded.to_owned(),
-        Some(t) if t.nanosecond() == 0 => ts(t),
-        Some(t) => ts(t.with_nanosecond(0).unwrap_or(t) + chrono::TimeDelta::seconds(1)),
+/// A `Vec` indexed by code, filled from `(code, value)` rows.
+fn by_code<T: Default + Clone>(rows: Vec<(i64, T)>) -> Vec<T> {
+    let len = rows
+        .iter()
+        .map(|(c, _)| usize::try_from(*c).unwrap_or(0))
+        .max()
+        .map_or(1, |m| m + 1);
+    let mut v = vec![T::default(); len];
+    for (c, value) in rows {
+        if let Some(slot) = usize::try_from(c).ok().and_then(|c| v.get_mut(c)) {
+            *slot = value;
+        }
     }
+    v
 }
 
 impl SqliteStore {
-    /// Per app: launches, unique users, first and last launch, environment, production app. Most
-    /// launched first, then by app id; the launches without an app id last among equals.
-    pub(super) fn query_apps(&self, filter: &ReportFilter) -> Result<Vec<AppRow>, StoreError> {
-        let sql = format!(
-            "{LAUNCHES},
-            months AS (
-                SELECT app_id, count(*) AS n, count(DISTINCT u) AS users FROM l
-                WHERE app_id IS NOT NULL GROUP BY app_id, substr(t, 1, 7)
-            )
-            SELECT a.app_id,
-                (SELECT e.app_name FROM audit_events e
-                 WHERE a.app_id IS NOT NULL AND e.app_id = a.app_id AND e.operation = 'LaunchPowerApp'
-                   AND e.app_name IS NOT NULL ORDER BY e.creation_time DESC LIMIT 1),
-                (SELECT e.environment_id FROM audit_events e
-                 WHERE a.app_id IS NOT NULL AND e.app_id = a.app_id AND e.operation = 'LaunchPowerApp'
-                   AND e.environment_id IS NOT NULL ORDER BY e.creation_time DESC LIMIT 1),
-                count(*) AS launches, count(DISTINCT a.u), min(a.t), max(a.t),
-                EXISTS (SELECT 1 FROM months m WHERE m.app_id = a.app_id AND (m.n >= ?5 OR m.users >= ?6))
-            FROM l a GROUP BY a.app_id
-            ORDER BY launches DESC, a.app_id IS NULL, a.app_id"
-        );
-        self.report_rows(
-            &sql,
-            filter,
-            params![PRODUCTION_MONTHLY_LAUNCHES, PRODUCTION_MONTHLY_USERS],
-            |r| {
-                Ok(AppRow {
-                    app_id: r.get(0)?,
-                    app_name: r.get(1)?,
-                    environment_id: r.get(2)?,
-                    launches: r.get(3)?,
-                    unique_users: r.get(4)?,
-                    first_launch: r.get(5)?,
-                    last_launch: r.get(6)?,
-                    production: r.get(7)?,
-                })
-            },
-        )
+    /// The code of the `LaunchPowerApp` operation, `None` while no launch is stored.
+    fn launch_code(&self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row("SELECT id FROM operations WHERE name = ?1", [LAUNCH], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.read_err(e))
     }
 
-    /// Per person (`user_key`): launches, distinct apps, first and last launch. Most launches first.
-    /// A person is shown by the UPN last seen with their object id, else by the key itself (a UPN, or
-    /// an object id no record linked to a UPN).
-    pub(super) fn query_users(&self, filter: &ReportFilter) -> Result<Vec<UserRow>, StoreError> {
-        let sql = format!(
-            "{LAUNCHES},
-            people AS (
-                SELECT u, count(*) AS launches, count(DISTINCT app_id) AS apps, min(t) AS first,
-                    max(t) AS last
-                FROM l GROUP BY u
-            )
-            SELECT coalesce((SELECT i.upn FROM user_identities i WHERE i.object_id = p.u
-                             ORDER BY i.last_seen DESC, i.upn LIMIT 1), p.u) AS shown,
-                launches, apps, first, last
-            FROM people p ORDER BY launches DESC, shown IS NULL, shown"
-        );
-        self.report_rows(&sql, filter, params![], |r| {
-            Ok(UserRow {
-                user_id: r.get(0)?,
-                launches: r.get(1)?,
-                apps: r.get(2)?,
-                first_launch: r.get(3)?,
-                last_launch: r.get(4)?,
-            })
+    pub(super) fn read_launch_names(&self) -> Result<LaunchNames, StoreError> {
+        let rows =
+            |sql: &str| -> Result<Vec<(i64, String, Option<String>, Option<String>)>, StoreError> {
+                let mut stmt = self.conn.prepare(sql).map_err(|e| self.read_err(e))?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .map_err(|e| self.read_err(e))?;
+                rows.collect::<Result<_, _>>().map_err(|e| self.read_err(e))
+            };
+        let apps = rows(
+            "SELECT a.id, a.app_id, a.name, v.environment_id FROM apps a \
+             LEFT JOIN environments v ON v.id = a.environment",
+        )?;
+        let environments = rows("SELECT id, environment_id, NULL, NULL FROM environments")?;
+        // The UPN last seen with each object id (the latest, then the first by text).
+        let mut upn_of: HashMap<String, (String, String)> = HashMap::new();
+        for (_, upn, object_id, seen) in
+            rows("SELECT 0, upn, object_id, last_seen FROM user_identities")?
+        {
+            let (Some(oid), Some(seen)) = (object_id, seen) else {
+                continue;
+            };
+            let better = upn_of
+                .get(&oid)
+                .is_none_or(|(s, u)| seen > *s || (seen == *s && upn < *u));
+            if better {
+                upn_of.insert(oid, (seen, upn));
+            }
+        }
+        let people =
+            rows("SELECT id, key, CAST(coalesce(counted_as, id) AS TEXT), NULL FROM people")?;
+        Ok(LaunchNames {
+            apps: by_code(
+                apps.into_iter()
+                    .map(|(c, app_id, name, environment)| {
+                        (
+                            c,
+                            AppName {
+                                app_id,
+                                name,
+                                environment,
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
+            people: by_code(
+                people
+                    .into_iter()
+                    .map(|(c, key, counted_as, _)| {
+                        let shown = upn_of.get(&key).map_or(key.clone(), |(_, u)| u.clone());
+                        let counted_as = code(counted_as.and_then(|v| v.parse().ok()).or(Some(c)));
+                        (c, Person { counted_as, shown })
+                    })
+                    .collect(),
+            ),
+            environments: by_code(
+                environments
+                    .into_iter()
+                    .map(|(c, e, _, _)| (c, e))
+                    .collect(),
+            ),
         })
     }
 
-    /// Per UTC day with launches: launches and unique users, oldest first.
-    pub(super) fn query_daily(&self, filter: &ReportFilter) -> Result<Vec<DayRow>, StoreError> {
-        let sql = format!(
-            "{LAUNCHES}
-            SELECT substr(t, 1, 10) AS day, count(*), count(DISTINCT u) FROM l GROUP BY day ORDER BY day"
-        );
-        self.report_rows(&sql, filter, params![], |r| {
-            Ok(DayRow {
-                day: r.get(0)?,
-                launches: r.get(1)?,
-                unique_users: r.get(2)?,
-            })
-        })
-    }
-
-    /// Runs a report query: ?1 to ?4 are the filter's (see [`LAUNCHES`]), `extra` are ?5 on.
-    fn report_rows<T>(
+    pub(super) fn read_launches(
         &self,
-        sql: &str,
-        filter: &ReportFilter,
-        extra: &[&dyn rusqlite::ToSql],
-        row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>, StoreError> {
-        let (from, to) = (bound(filter.from, ""), bound(filter.to, "~"));
-        let mut params: Vec<&dyn rusqlite::ToSql> =
-            vec![&from, &to, &filter.app, &filter.environment];
-        params.extend_from_slice(extra);
+        (from, to): (Option<i64>, Option<i64>),
+        visit: &mut dyn FnMut(Launch),
+    ) -> Result<LaunchNames, StoreError> {
+        let mut names = self.read_launch_names()?;
+        let Some(launch) = self.launch_code()? else {
+            return Ok(names);
+        };
+        // A row inserted into the `audit_events` view without a `user_key` names no person: it counts
+        // by its `UserId`, lower-cased (the table is read for those rows only: a deferred seek).
+        let mut by_user_id: HashMap<i64, u32> = HashMap::new();
+        let mut keys: Option<HashMap<String, u32>> = None;
         let mut stmt = self
             .conn
-            .prepare_cached(sql)
+            .prepare_cached(
+                "SELECT unixepoch(creation_time), app, person, environment, \
+                 CASE WHEN person IS NULL THEN user_id END FROM events \
+                 WHERE operation = ?1 AND unixepoch(creation_time) >= ?2 \
+                 AND unixepoch(creation_time) < ?3",
+            )
             .map_err(|e| self.read_err(e))?;
-        let rows = stmt
-            .query_map(params.as_slice(), row)
+        let mut rows = stmt
+            .query(rusqlite::params![
+                launch,
+                from.unwrap_or(i64::MIN),
+                to.unwrap_or(i64::MAX)
+            ])
             .map_err(|e| self.read_err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.read_err(e))
+        while let Some(r) = rows.next().map_err(|e| self.read_err(e))? {
+            let get = |i| r.get::<_, Option<i64>>(i).map_err(|e| self.read_err(e));
+            let Some(at) = get(0)? else { continue };
+            let mut person = code(get(2)?);
+            if let Some(user_id) = get(4)? {
+                person = match by_user_id.get(&user_id) {
+                    Some(p) => *p,
+                    None => {
+                        let p = self.person_of_user_id(user_id, &mut keys, &mut names)?;
+                        by_user_id.insert(user_id, p);
+                        p
+                    }
+                };
+            }
+            visit(Launch {
+                at,
+                app: code(get(1)?),
+                person,
+                environment: code(get(3)?),
+            });
+        }
+        Ok(names)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// The person a `UserId` (a `terms` code) counts as: the `people` row of its lower-cased text, or a
+    /// new code past them, added to `names`.
+    fn person_of_user_id(
+        &self,
+        user_id: i64,
+        keys: &mut Option<HashMap<String, u32>>,
+        names: &mut LaunchNames,
+    ) -> Result<u32, StoreError> {
+        let text: String = self
+            .conn
+            .query_row("SELECT value FROM terms WHERE id = ?1", [user_id], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.read_err(e))?;
+        let folded = text.to_lowercase();
+        let keys = match keys {
+            Some(k) => k,
+            None => {
+                let mut stmt = self
+                    .conn
+                    .prepare("SELECT key, id FROM people")
+                    .map_err(|e| self.read_err(e))?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get::<_, String>(0)?, code(r.get(1)?))))
+                    .map_err(|e| self.read_err(e))?;
+                keys.insert(
+                    rows.collect::<Result<_, _>>()
+                        .map_err(|e| self.read_err(e))?,
+                )
+            }
+        };
+        if let Some(p) = keys.get(&folded) {
+            return Ok(*p);
+        }
+        let p = u32::try_from(names.people.len()).unwrap_or(u32::MAX);
+        names.people.push(Person {
+            counted_as: p,
+            shown: folded.clone(),
+        });
+        keys.insert(folded, p);
+        Ok(p)
+    }
 
-    #[test]
-    fn bounds_round_a_fraction_up_to_the_next_stored_second() {
-        let at = |s: &str| Some(DateTime::parse_from_rfc3339(s).unwrap().to_utc());
-        assert_eq!(bound(None, ""), "");
-        assert_eq!(
-            bound(at("2026-01-02T03:04:05Z"), ""),
-            "2026-01-02T03:04:05Z"
-        );
-        assert_eq!(
-            bound(at("2026-01-02T03:04:05.25+01:00"), ""),
-            "2026-01-02T02:04:06Z"
-        );
+    pub(super) fn read_oldest_launch(&self) -> Result<Option<i64>, StoreError> {
+        let Some(launch) = self.launch_code()? else {
+            return Ok(None);
+        };
+        self.conn
+            .query_row(
+                "SELECT min(unixepoch(creation_time)) FROM events WHERE operation = ?1",
+                [launch],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.read_err(e))
+    }
+
+    pub(super) fn read_export(
+        &self,
+        (from, to): (Option<i64>, Option<i64>),
+        visit: &mut dyn FnMut(&ExportedEvent) -> std::io::Result<()>,
+    ) -> Result<u64, StoreError> {
+        let operations: Vec<i64> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id FROM operations ORDER BY name")
+                .map_err(|e| self.read_err(e))?;
+            let rows = stmt
+                .query_map([], |r| r.get(0))
+                .map_err(|e| self.read_err(e))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(|e| self.read_err(e))?
+        };
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT e.id, e.creation_time, o.name, w.value, e.record_type, u.value, \
+                 coalesce(c.key, p.key), a.app_id, n.value, v.environment_id, s.content_type, \
+                 s.content_id, e.dictionary, e.raw \
+                 FROM events e JOIN operations o ON o.id = e.operation \
+                 LEFT JOIN terms w ON w.id = e.workload LEFT JOIN terms u ON u.id = e.user_id \
+                 LEFT JOIN apps a ON a.id = e.app LEFT JOIN terms n ON n.id = e.app_name \
+                 LEFT JOIN environments v ON v.id = e.environment \
+                 LEFT JOIN sources s ON s.id = e.source LEFT JOIN people p ON p.id = e.person \
+                 LEFT JOIN people c ON c.id = p.counted_as \
+                 WHERE e.operation = ?1 AND unixepoch(e.creation_time) >= ?2 \
+                 AND unixepoch(e.creation_time) < ?3 ORDER BY unixepoch(e.creation_time)",
+            )
+            .map_err(|e| self.read_err(e))?;
+        let mut readers = Readers::default();
+        let mut written = 0;
+        for operation in operations {
+            let mut rows = stmt
+                .query(rusqlite::params![
+                    operation,
+                    from.unwrap_or(i64::MIN),
+                    to.unwrap_or(i64::MAX)
+                ])
+                .map_err(|e| self.read_err(e))?;
+            while let Some(r) = rows.next().map_err(|e| self.read_err(e))? {
+                let event = self
+                    .exported(r, &mut readers)
+                    .map_err(|e| self.read_err(e))?;
+                visit(&event).map_err(StoreError::Output)?;
+                written += 1;
+            }
+        }
+        Ok(written)
+    }
+
+    /// One row of the export's query, its raw record read back.
+    fn exported(
+        &self,
+        r: &rusqlite::Row<'_>,
+        readers: &mut Readers,
+    ) -> rusqlite::Result<ExportedEvent> {
+        let raw = match r.get_ref(13)? {
+            ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+            ValueRef::Blob(frame) => {
+                let bytes = readers.read(&self.conn, r.get(12)?, frame)?;
+                String::from_utf8(bytes).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(13, Type::Blob, Box::new(e))
+                })?
+            }
+            _ => String::new(),
+        };
+        Ok(ExportedEvent {
+            id: r.get(0)?,
+            creation_time: r.get(1)?,
+            operation: r.get(2)?,
+            workload: r.get(3)?,
+            record_type: r.get(4)?,
+            user_id: r.get(5)?,
+            user_key: r.get(6)?,
+            app_id: r.get(7)?,
+            app_name: r.get(8)?,
+            environment_id: r.get(9)?,
+            content_type: r.get(10)?,
+            content_id: r.get(11)?,
+            raw,
+        })
     }
 }

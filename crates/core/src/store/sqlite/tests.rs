@@ -6,6 +6,7 @@ use chrono::TimeDelta;
 
 use super::*;
 use crate::model::LedgerEntry;
+use crate::store::ReportFilter;
 use crate::time::parse_stored;
 use rusqlite::params;
 
@@ -458,8 +459,9 @@ fn a_database_named_through_a_symlink_shares_its_lock_and_is_read_with_its_wal()
     other
         .execute_batch(
             "PRAGMA wal_autocheckpoint = 0;
-             INSERT INTO audit_events (id, creation_time, operation, raw)
-             VALUES ('e1', '2026-01-01T00:00:00Z', 'LaunchPowerApp', '{}');",
+             INSERT INTO operations (id, name) VALUES (1, 'LaunchPowerApp');
+             INSERT INTO events (id, creation_time, operation, source, raw)
+             VALUES ('e1', '2026-01-01T00:00:00Z', 1, 1, x'00');",
         )
         .unwrap();
     assert!(dir.path().join("real/a.db-wal").exists());
@@ -740,6 +742,12 @@ fn pruning_inside_the_fetchable_window_forgets_the_ledger_rows_of_the_blobs_it_e
     let before = event_ids(&s);
     assert_eq!(event_ids(&s), before, "a preview changes nothing");
     let pruned = s.prune(scope).unwrap();
+    let (before_bytes, after_bytes) = pruned.file_bytes.expect("a prune measures the file");
+    assert!(after_bytes <= before_bytes, "{pruned:?}");
+    let pruned = Pruned {
+        file_bytes: None,
+        ..pruned
+    };
     assert_eq!(pruned, preview, "the preview counts what the prune deletes");
     assert_eq!(
         (
@@ -905,6 +913,11 @@ fn pruning_deletes_the_quarantine_older_than_the_cutoff() {
     let preview = s.prune_preview(scope).unwrap();
     assert_eq!(quarantined(&s).len(), 3, "a preview changes nothing");
     let pruned = s.prune(scope).unwrap();
+    assert!(pruned.file_bytes.is_some());
+    let pruned = Pruned {
+        file_bytes: None,
+        ..pruned
+    };
     assert_eq!(pruned, preview);
     assert_eq!(pruned.quarantine_rows, 2);
     assert_eq!(quarantined(&s), ["b-new"]);

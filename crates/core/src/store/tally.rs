@@ -1,0 +1,442 @@
+//! The reports, counted from one pass over the launches a [`Reader`] streams ([`Reader::scan_launches`])
+//! in the order its index keeps them, whatever the database: each launch is a time and three small
+//! integer codes (app, person, environment) that [`LaunchNames`] resolves, so a year of launches is a
+//! few tens of megabytes of integers, sorted in memory, never a table of text.
+//!
+//! Distinct counts ("unique users", "apps") sort the codes and count the runs; the CoE's production
+//! test (a month with [`PRODUCTION_MONTHLY_LAUNCHES`] launches or [`PRODUCTION_MONTHLY_USERS`] people)
+//! is evaluated once per app and month. Memory: 12 bytes a launch in the range at most (the apps and
+//! monthly reports), 8 for the others.
+
+use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
+
+use super::{
+    AppMonthRow, AppRow, DayRow, EnvironmentRow, InactiveReport, InactiveRow, MonthRow,
+    PRODUCTION_MONTHLY_LAUNCHES, PRODUCTION_MONTHLY_USERS, Reader, ReportFilter, StoreError,
+    UserRow,
+};
+use crate::time::ts;
+
+/// "None": the code of a launch whose record named no app, no user or no environment.
+pub const NONE: u32 = 0;
+
+/// One stored `LaunchPowerApp` event, as the reports read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Launch {
+    /// Its `CreationTime`, in seconds since the Unix epoch (stored times have whole seconds).
+    pub at: i64,
+    /// Its app's code in [`LaunchNames::apps`], or [`NONE`].
+    pub app: u32,
+    /// Its person's code in [`LaunchNames::people`], or [`NONE`].
+    pub person: u32,
+    /// Its environment's code in [`LaunchNames::environments`], or [`NONE`].
+    pub environment: u32,
+}
+
+/// An app code's id and the latest name and environment any stored launch of it carried.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppName {
+    /// The app id, as stored.
+    pub app_id: String,
+    /// The display name of its latest stored launch that carried one.
+    pub name: Option<String>,
+    /// The environment id of its latest stored launch that carried one.
+    pub environment: Option<String>,
+}
+
+/// A person code: whom it counts as, and how a report names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Person {
+    /// The code this one is counted as: itself, or the object id a UPN was linked to after launches
+    /// were stored under the UPN (see `events::user_key`).
+    pub counted_as: u32,
+    /// The name a report shows: the UPN last seen with the object id, else the key itself.
+    pub shown: String,
+}
+
+/// What the codes of [`Launch`] stand for; index = code, and index 0 ([`NONE`]) is a placeholder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LaunchNames {
+    /// App codes.
+    pub apps: Vec<AppName>,
+    /// Person codes.
+    pub people: Vec<Person>,
+    /// Environment codes: the environment ids as stored.
+    pub environments: Vec<String>,
+}
+
+/// A filter's time range in whole stored seconds: from (inclusive), to (exclusive). Stored times have
+/// whole seconds, so a bound with a fraction rounds up: a launch at 10:00:00 is before --from
+/// 10:00:00.5 and before --to 10:00:00.5.
+pub fn seconds(filter: &ReportFilter) -> (Option<i64>, Option<i64>) {
+    let up = |t: DateTime<Utc>| t.timestamp() + i64::from(t.nanosecond() > 0);
+    (filter.from.map(up), filter.to.map(up))
+}
+
+/// The launches of a filter, with their codes resolved to counting codes.
+struct Scope {
+    launches: Vec<Launch>,
+    names: LaunchNames,
+}
+
+/// Streams the filter's launches into memory (their codes only), people
+/// mapped to whom they count as; the app and environment filters are matched as SQL's `lower()` would,
+/// for any alphabet.
+fn scope<R: Reader + ?Sized>(store: &R, filter: &ReportFilter) -> Result<Scope, StoreError> {
+    let mut launches = Vec::new();
+    let names = store.scan_launches(seconds(filter), &mut |l: Launch| launches.push(l))?;
+    let matching = |wanted: &Option<String>, ids: &mut dyn Iterator<Item = &str>| {
+        wanted.as_ref().map(|w| {
+            let w = w.to_lowercase();
+            ids.map(|id| id.to_lowercase() == w).collect::<Vec<bool>>()
+        })
+    };
+    let apps = matching(
+        &filter.app,
+        &mut names.apps.iter().map(|a| a.app_id.as_str()),
+    );
+    let envs = matching(
+        &filter.environment,
+        &mut names.environments.iter().map(String::as_str),
+    );
+    let allowed = |set: &Option<Vec<bool>>, code: u32| {
+        set.as_ref()
+            .is_none_or(|s| code != NONE && s.get(code as usize).copied().unwrap_or(false))
+    };
+    let counted: Vec<u32> = names.people.iter().map(|p| p.counted_as).collect();
+    launches.retain(|l| allowed(&apps, l.app) && allowed(&envs, l.environment));
+    for l in &mut launches {
+        l.person = counted.get(l.person as usize).copied().unwrap_or(l.person);
+    }
+    Ok(Scope { launches, names })
+}
+
+fn stamp(at: i64) -> String {
+    DateTime::from_timestamp(at, 0).map(ts).unwrap_or_default()
+}
+
+/// Days since the epoch → `YYYY-MM-DD`; months as `year * 12 + month0` → `YYYY-MM`.
+fn day_text(day: i64) -> String {
+    stamp(day * 86_400)[..10].to_owned()
+}
+fn month_of(at: i64) -> u32 {
+    let d = DateTime::from_timestamp(at, 0).unwrap_or_default();
+    u32::try_from(d.year()).unwrap_or(0) * 12 + d.month0()
+}
+fn month_text(month: u32) -> String {
+    format!("{:04}-{:02}", month / 12, month % 12 + 1)
+}
+
+/// Runs of equal keys in a sorted slice: (key, run length).
+fn runs<T, K: PartialEq + Copy>(
+    sorted: &[T],
+    key: impl Fn(&T) -> K + Copy,
+) -> impl Iterator<Item = (K, &[T])> {
+    sorted
+        .chunk_by(move |a, b| key(a) == key(b))
+        .map(move |run| (key(&run[0]), run))
+}
+
+/// Distinct values of `of` among a run sorted by it, `NONE` not counted.
+fn distinct<T>(run: &[T], of: impl Fn(&T) -> u32) -> i64 {
+    let mut n = 0;
+    let mut last = None;
+    for v in run.iter().map(of) {
+        if v != NONE && last != Some(v) {
+            n += 1;
+        }
+        last = Some(v);
+    }
+    n
+}
+
+fn production(launches: usize, users: i64) -> bool {
+    launches as i64 >= PRODUCTION_MONTHLY_LAUNCHES || users >= PRODUCTION_MONTHLY_USERS
+}
+
+/// Orders rows by launches (most first), then by an optional name (present first, then as text).
+fn by_launches_then_name(a: (i64, Option<&str>), b: (i64, Option<&str>)) -> std::cmp::Ordering {
+    b.0.cmp(&a.0)
+        .then(a.1.is_none().cmp(&b.1.is_none()))
+        .then(a.1.cmp(&b.1))
+}
+
+/// See [`Reader::report_apps`].
+pub fn apps<R: Reader + ?Sized>(
+    store: &R,
+    filter: &ReportFilter,
+) -> Result<Vec<AppRow>, StoreError> {
+    let Scope { launches, names } = scope(store, filter)?;
+    // (app, month, person) for the production test, then (app, person) for unique users.
+    let mut t: Vec<(u32, u32, u32)> = launches
+        .iter()
+        .map(|l| (l.app, month_of(l.at), l.person))
+        .collect();
+    t.sort_unstable();
+    let mut is_production = std::collections::HashSet::new();
+    for ((app, _), run) in runs(&t, |x| (x.0, x.1)) {
+        if app != NONE && production(run.len(), distinct(run, |x| x.2)) {
+            is_production.insert(app);
+        }
+    }
+    t.sort_unstable_by_key(|x| (x.0, x.2));
+    let users: std::collections::HashMap<u32, i64> = runs(&t, |x| x.0)
+        .map(|(app, run)| (app, distinct(run, |x| x.2)))
+        .collect();
+    drop(t);
+    let mut per: std::collections::HashMap<u32, (i64, i64, i64)> = std::collections::HashMap::new();
+    for l in &launches {
+        let e = per.entry(l.app).or_insert((0, i64::MAX, i64::MIN));
+        e.0 += 1;
+        e.1 = e.1.min(l.at);
+        e.2 = e.2.max(l.at);
+    }
+    let mut rows: Vec<AppRow> = per
+        .into_iter()
+        .map(|(app, (n, first, last))| {
+            let name = (app != NONE)
+                .then(|| names.apps.get(app as usize))
+                .flatten();
+            AppRow {
+                app_id: name.map(|a| a.app_id.clone()),
+                app_name: name.and_then(|a| a.name.clone()),
+                environment_id: name.and_then(|a| a.environment.clone()),
+                launches: n,
+                unique_users: users.get(&app).copied().unwrap_or(0),
+                first_launch: stamp(first),
+                last_launch: stamp(last),
+                production: is_production.contains(&app),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        by_launches_then_name(
+            (a.launches, a.app_id.as_deref()),
+            (b.launches, b.app_id.as_deref()),
+        )
+    });
+    Ok(rows)
+}
+
+/// See [`Reader::report_users`].
+pub fn users<R: Reader + ?Sized>(
+    store: &R,
+    filter: &ReportFilter,
+) -> Result<Vec<UserRow>, StoreError> {
+    let Scope { launches, names } = scope(store, filter)?;
+    let mut t: Vec<(u32, u32, i64)> = launches.iter().map(|l| (l.person, l.app, l.at)).collect();
+    drop(launches);
+    t.sort_unstable_by_key(|x| (x.0, x.1));
+    let mut rows: Vec<(UserRow, u32)> = runs(&t, |x| x.0)
+        .map(|(person, run)| {
+            let (first, last) = run
+                .iter()
+                .fold((i64::MAX, i64::MIN), |(f, l), x| (f.min(x.2), l.max(x.2)));
+            let shown = (person != NONE)
+                .then(|| names.people.get(person as usize).map(|p| p.shown.clone()))
+                .flatten();
+            let row = UserRow {
+                user_id: shown,
+                launches: run.len() as i64,
+                apps: distinct(run, |x| x.1),
+                first_launch: stamp(first),
+                last_launch: stamp(last),
+            };
+            (row, person)
+        })
+        .collect();
+    rows.sort_by(|(a, pa), (b, pb)| {
+        by_launches_then_name(
+            (a.launches, a.user_id.as_deref()),
+            (b.launches, b.user_id.as_deref()),
+        )
+        .then(pa.cmp(pb))
+    });
+    Ok(rows.into_iter().map(|(r, _)| r).collect())
+}
+
+/// See [`Reader::report_daily`].
+pub fn daily<R: Reader + ?Sized>(
+    store: &R,
+    filter: &ReportFilter,
+) -> Result<Vec<DayRow>, StoreError> {
+    let Scope { launches, .. } = scope(store, filter)?;
+    let mut t: Vec<(i64, u32)> = launches
+        .iter()
+        .map(|l| (l.at.div_euclid(86_400), l.person))
+        .collect();
+    drop(launches);
+    t.sort_unstable();
+    Ok(runs(&t, |x| x.0)
+        .map(|(day, run)| DayRow {
+            day: day_text(day),
+            launches: run.len() as i64,
+            unique_users: distinct(run, |x| x.1),
+        })
+        .collect())
+}
+
+/// Launches as (month, app, person), sorted.
+fn monthly_codes(launches: &[Launch]) -> Vec<(u32, u32, u32)> {
+    let mut t: Vec<(u32, u32, u32)> = Vec::with_capacity(launches.len());
+    let mut last: Option<(i64, u32)> = None;
+    for l in launches {
+        let day = l.at.div_euclid(86_400);
+        let month = match last {
+            Some((d, m)) if d == day => m,
+            _ => month_of(l.at),
+        };
+        last = Some((day, month));
+        t.push((month, l.app, l.person));
+    }
+    t.sort_unstable();
+    t
+}
+
+/// See [`Reader::report_monthly`].
+pub fn monthly<R: Reader + ?Sized>(
+    store: &R,
+    filter: &ReportFilter,
+) -> Result<Vec<MonthRow>, StoreError> {
+    let Scope { launches, .. } = scope(store, filter)?;
+    let mut t = monthly_codes(&launches);
+    drop(launches);
+    let mut rows: Vec<MonthRow> = runs(&t, |x| x.0)
+        .map(|(month, run)| {
+            let mut apps = 0;
+            let mut production_apps = 0;
+            for (app, r) in runs(run, |x| x.1) {
+                if app != NONE {
+                    apps += 1;
+                    production_apps += i64::from(production(r.len(), distinct(r, |x| x.2)));
+                }
+            }
+            MonthRow {
+                month: month_text(month),
+                launches: run.len() as i64,
+                unique_users: 0,
+                apps,
+                production_apps,
+            }
+        })
+        .collect();
+    t.sort_unstable_by_key(|x| (x.0, x.2));
+    for (row, (_, run)) in rows.iter_mut().zip(runs(&t, |x| x.0)) {
+        row.unique_users = distinct(run, |x| x.2);
+    }
+    Ok(rows)
+}
+
+/// See [`Reader::report_monthly_by_app`].
+pub fn monthly_by_app<R: Reader + ?Sized>(
+    store: &R,
+    filter: &ReportFilter,
+) -> Result<Vec<AppMonthRow>, StoreError> {
+    let Scope { launches, names } = scope(store, filter)?;
+    let t = monthly_codes(&launches);
+    drop(launches);
+    let mut rows = Vec::new();
+    for (month, run) in runs(&t, |x| x.0) {
+        let start = rows.len();
+        for (app, r) in runs(run, |x| x.1) {
+            let name = (app != NONE)
+                .then(|| names.apps.get(app as usize))
+                .flatten();
+            let users = distinct(r, |x| x.2);
+            rows.push(AppMonthRow {
+                month: month_text(month),
+                app_id: name.map(|a| a.app_id.clone()),
+                app_name: name.and_then(|a| a.name.clone()),
+                launches: r.len() as i64,
+                unique_users: users,
+                production: app != NONE && production(r.len(), users),
+            });
+        }
+        rows[start..].sort_by(|a, b| {
+            by_launches_then_name(
+                (a.launches, a.app_id.as_deref()),
+                (b.launches, b.app_id.as_deref()),
+            )
+        });
+    }
+    Ok(rows)
+}
+
+/// See [`Reader::report_environments`].
+pub fn environments<R: Reader + ?Sized>(
+    store: &R,
+    filter: &ReportFilter,
+) -> Result<Vec<EnvironmentRow>, StoreError> {
+    let Scope { launches, names } = scope(store, filter)?;
+    let mut t: Vec<(u32, u32, u32, i64)> = launches
+        .iter()
+        .map(|l| (l.environment, l.app, l.person, l.at))
+        .collect();
+    drop(launches);
+    t.sort_unstable_by_key(|x| (x.0, x.1));
+    let mut rows: Vec<EnvironmentRow> = runs(&t, |x| x.0)
+        .map(|(env, run)| EnvironmentRow {
+            environment_id: (env != NONE)
+                .then(|| names.environments.get(env as usize).cloned())
+                .flatten(),
+            apps: distinct(run, |x| x.1),
+            launches: run.len() as i64,
+            unique_users: 0,
+            last_launch: stamp(run.iter().map(|x| x.3).max().unwrap_or_default()),
+        })
+        .collect();
+    t.sort_unstable_by_key(|x| (x.0, x.2));
+    for (row, (_, run)) in rows.iter_mut().zip(runs(&t, |x| x.0)) {
+        row.unique_users = distinct(run, |x| x.2);
+    }
+    rows.sort_by(|a, b| {
+        by_launches_then_name(
+            (a.launches, a.environment_id.as_deref()),
+            (b.launches, b.environment_id.as_deref()),
+        )
+    });
+    Ok(rows)
+}
+
+/// See [`Reader::report_inactive`].
+pub fn inactive<R: Reader + ?Sized>(
+    store: &R,
+    days: u32,
+    environment: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<InactiveReport, StoreError> {
+    let cutoff = now - TimeDelta::days(i64::from(days));
+    let cutoff = cutoff.with_nanosecond(0).unwrap_or(cutoff);
+    let everything = ReportFilter {
+        environment: environment.map(str::to_owned),
+        ..ReportFilter::default()
+    };
+    let Scope { launches, names } = scope(store, &everything)?;
+    let data_since = store.oldest_launch()?;
+    let mut per: std::collections::HashMap<u32, (i64, i64)> = std::collections::HashMap::new();
+    for l in launches.iter().filter(|l| l.app != NONE) {
+        let e = per.entry(l.app).or_insert((i64::MIN, 0));
+        e.0 = e.0.max(l.at);
+        e.1 += 1;
+    }
+    let mut apps: Vec<InactiveRow> = per
+        .into_iter()
+        .filter(|(_, (last, _))| *last < cutoff.timestamp())
+        .filter_map(|(app, (last, n))| {
+            let name = names.apps.get(app as usize)?;
+            Some(InactiveRow {
+                app_id: name.app_id.clone(),
+                app_name: name.name.clone(),
+                environment_id: name.environment.clone(),
+                last_launch: stamp(last),
+                launches: n,
+            })
+        })
+        .collect();
+    apps.sort_by(|a, b| (&a.last_launch, &a.app_id).cmp(&(&b.last_launch, &b.app_id)));
+    Ok(InactiveReport {
+        cutoff: ts(cutoff),
+        data_since: data_since.map(stamp),
+        apps,
+    })
+}
