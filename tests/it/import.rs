@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::TestEnv;
+use crate::common::{TestEnv, stored_events};
 
 /// A current-schema launch (RecordType 256) as AuditData; the user agent holds commas and quotes.
 fn launch_256(id: &str, app: &str, user: &str, time: &str) -> String {
@@ -235,12 +235,11 @@ fn the_three_export_shapes_are_read_and_reimporting_changes_nothing() {
         ]
     );
     // The record is kept as it was in AuditData, quotes and commas included.
-    let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
-    let raw: String = db
-        .query_row("SELECT raw FROM audit_events WHERE id = 'id-1'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let raw = stored_events(&env)
+        .into_iter()
+        .find(|e| e.id == "id-1")
+        .unwrap()
+        .raw;
     assert_eq!(
         raw,
         launch_256("id-1", "app-1", "a@contoso.com", "2025-03-01T10:00:00")

@@ -5,7 +5,7 @@
 use chrono::{TimeDelta, Utc};
 use serde_json::{Value, json};
 
-use crate::common::{TestEnv, json, stored_ids, time, truth};
+use crate::common::{TestEnv, json, stored_events, stored_ids, time, truth};
 
 fn subscribed(env: TestEnv) -> TestEnv {
     env.write_config("");
@@ -175,14 +175,14 @@ fn people_named_by_upn_or_object_id_are_counted_once() {
     let (start, end) = (time(&s["window_start"]), time(&s["window_end"]));
     let people = env.sim.unique_users("Audit.General", start, end);
     let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
-    let by_upn_only: i64 = db
-        .query_row(
-            "SELECT count(*) FROM audit_events WHERE user_id LIKE '%@%' AND raw NOT LIKE '%enduser.id%' \
-             AND record_type = 256",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let by_upn_only = stored_events(&env)
+        .iter()
+        .filter(|e| {
+            e.user_id.as_deref().is_some_and(|u| u.contains('@'))
+                && !e.raw.contains("enduser.id")
+                && e.record_type == Some(256)
+        })
+        .count();
     let by_id_only: i64 = db
         .query_row(
             "SELECT count(*) FROM audit_events WHERE user_id NOT LIKE '%@%'",
@@ -275,15 +275,10 @@ fn legacy_launches_store_their_app_name() {
     assert!(named > 10, "{named}");
     assert_eq!(unnamed, 0);
     // Each legacy row's name is the one its AdditionalInfo holds.
-    let mut stmt = db
-        .prepare(
-            "SELECT app_name, raw FROM audit_events WHERE record_type = 45 AND app_id IS NOT NULL",
-        )
-        .unwrap();
-    let rows: Vec<(String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
+    let rows: Vec<(String, String)> = stored_events(&env)
+        .into_iter()
+        .filter(|e| e.record_type == Some(45) && e.app_id.is_some())
+        .map(|e| (e.app_name.unwrap(), e.raw))
         .collect();
     for (name, raw) in rows {
         let record: Value = serde_json::from_str(&raw).unwrap();

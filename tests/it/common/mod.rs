@@ -199,6 +199,20 @@ pub fn stored_ids(env: &TestEnv) -> BTreeSet<String> {
         .collect()
 }
 
+/// Every event in the test folder's `auditsync.db` with its raw record read back (through the store's
+/// own export: the raw records are compressed in the table).
+pub fn stored_events(env: &TestEnv) -> Vec<auditsync_core::store::ExportedEvent> {
+    let store = auditsync_core::store::open_read(&env.path("auditsync.db")).unwrap();
+    let mut events = Vec::new();
+    store
+        .export((None, None), &mut |e| {
+            events.push(e.clone());
+            Ok(())
+        })
+        .unwrap();
+    events
+}
+
 /// The launches a correct sync stores for the window its summary names.
 pub fn truth(env: &TestEnv, summary: &serde_json::Value) -> BTreeSet<String> {
     env.sim.ground_truth(

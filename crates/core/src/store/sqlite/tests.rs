@@ -923,3 +923,134 @@ fn pruning_deletes_the_quarantine_older_than_the_cutoff() {
     assert_eq!(quarantined(&s), ["b-new"]);
     assert_eq!(s.quarantine(5).unwrap().0, 1);
 }
+
+/// Schema 2 (the release before the compact layout, `fixtures/v2.sql`, written by that release's
+/// sync and import) upgrades to schema 3 keeping every value: each row's columns as the view shows
+/// them, the raw record byte for byte, the other tables; the reports equal what that release
+/// printed for the same database (`fixtures/report-v2-*.json`); and the file is compacted once.
+#[test]
+fn a_version_2_database_upgrades_to_the_compact_layout_keeping_every_value_and_report() {
+    type Old = (Vec<Option<String>>, Option<i64>, String);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("v2.db");
+    let conn = Connection::open(&p).unwrap();
+    conn.execute_batch(include_str!("fixtures/v2.sql")).unwrap();
+    let columns = "id, creation_time, operation, workload, user_id, app_id, app_name, environment_id, \
+                   content_type, content_id, user_key";
+    let read = |conn: &Connection, extra: &str| -> Vec<(Vec<Option<String>>, Option<i64>)> {
+        conn.prepare(&format!(
+            "SELECT {columns}, record_type{extra} FROM audit_events ORDER BY id"
+        ))
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                (0..11).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?,
+                r.get(11)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    };
+    let old: Vec<Old> = conn
+        .prepare(&format!(
+            "SELECT {columns}, record_type, raw FROM audit_events ORDER BY id"
+        ))
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                (0..11).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?,
+                r.get(11)?,
+                r.get(12)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(old.len() > 100, "{}", old.len());
+    let counts = |conn: &Connection| -> Vec<i64> {
+        [
+            "blob_ledger",
+            "pending_blobs",
+            "runs",
+            "state",
+            "quarantine",
+            "user_identities",
+        ]
+        .iter()
+        .map(|t| {
+            conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                .unwrap()
+        })
+        .collect()
+    };
+    let kept = counts(&conn);
+    drop(conn);
+    let before = std::fs::metadata(&p).unwrap().len();
+
+    let s = open(&p).unwrap();
+    assert_eq!(
+        header(&s.conn, &p).unwrap(),
+        (APPLICATION_ID, SCHEMA_VERSION)
+    );
+    assert_eq!(counts(&s.conn), kept, "the other tables keep their rows");
+    // Every column as it was; a row schema 2 stored without a user_key (a UserId that is neither a
+    // UPN nor an object id) is now keyed by that UserId, lower-cased, as its reports counted it.
+    let now = read(&s.conn, "");
+    let expected: Vec<(Vec<Option<String>>, Option<i64>)> = old
+        .iter()
+        .map(|(cols, rt, _)| {
+            let mut cols = cols.clone();
+            if cols[10].is_none() {
+                cols[10] = cols[4].as_deref().map(str::to_lowercase);
+            }
+            (cols, *rt)
+        })
+        .collect();
+    assert_eq!(now, expected);
+    assert!(
+        old.iter().any(|(c, ..)| c[10].is_none() && c[4].is_some()),
+        "the fixture has a row without a user_key"
+    );
+    // The raw records, byte for byte.
+    let mut raws = std::collections::BTreeMap::new();
+    s.export((None, None), &mut |e| {
+        raws.insert(e.id.clone(), e.raw.clone());
+        Ok(())
+    })
+    .unwrap();
+    let old_raws: std::collections::BTreeMap<String, String> = old
+        .iter()
+        .map(|(c, _, raw)| (c[0].clone().unwrap(), raw.clone()))
+        .collect();
+    assert_eq!(raws, old_raws);
+    // The reports say what schema 2's said.
+    let all = ReportFilter::default();
+    let as_json = |report: crate::report::Report| {
+        let mut out = Vec::new();
+        crate::report::json(&mut out, &report).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out).unwrap()
+    };
+    let fixture = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+    assert_eq!(
+        as_json(crate::report::Report::Apps(s.report_apps(&all).unwrap())),
+        fixture(include_str!("fixtures/report-v2-apps.json"))
+    );
+    assert_eq!(
+        as_json(crate::report::Report::Users(s.report_users(&all).unwrap())),
+        fixture(include_str!("fixtures/report-v2-users.json"))
+    );
+    assert_eq!(
+        as_json(crate::report::Report::Daily(s.report_daily(&all).unwrap())),
+        fixture(include_str!("fixtures/report-v2-daily.json"))
+    );
+    // Compacted once, and able to give a prune's pages back from now on.
+    let mode: i64 = s
+        .conn
+        .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, 2);
+    drop(s);
+    let after = std::fs::metadata(&p).unwrap().len();
+    assert!(after < before, "{after} < {before}");
+}
