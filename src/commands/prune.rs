@@ -104,17 +104,49 @@ pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error>
     writeln!(
         out,
         "prune: deleted {} events created before {}, {} ledger rows, {} pending-blob rows, {} quarantined \
-         records and {} runs",
+         records and {} runs{}",
         pruned.events,
         ts(cutoff),
         pruned.ledger_rows,
         pruned.pending_rows,
         pruned.quarantine_rows,
-        pruned.runs
+        pruned.runs,
+        pruned
+            .file_bytes
+            .map(|(before, after)| format!(
+                "; gave {} back to the file system (the database took {}, now {})",
+                size(before.saturating_sub(after)),
+                size(before),
+                size(after)
+            ))
+            .unwrap_or_default()
     )
     .map_err(stdout_error)?;
     if let Some(forgot) = forgot {
         tracing::warn!("{forgot}");
     }
     Ok(Outcome::Done)
+}
+
+/// Bytes for a person: "0 bytes", "740 KB", "12.3 MB", "4.51 GB" (powers of 1000, as `df -H`).
+fn size(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1_000 => format!("{bytes} bytes"),
+        1_000..1_000_000 => format!("{:.0} KB", b / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", b / 1e6),
+        _ => format!("{:.2} GB", b / 1e9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_as_a_person_writes_them() {
+        assert_eq!(super::size(0), "0 bytes");
+        assert_eq!(super::size(999), "999 bytes");
+        assert_eq!(super::size(740_400), "740 KB");
+        assert_eq!(super::size(12_345_678), "12.3 MB");
+        assert_eq!(super::size(4_512_000_000), "4.51 GB");
+    }
 }

@@ -452,8 +452,14 @@ impl SqliteStore {
     /// Gives the pages a prune freed back to the file system (`auto_vacuum = INCREMENTAL`, then a
     /// checkpoint that truncates the log); the bytes on disk before and after.
     fn give_space_back(&mut self, before: u64) -> Result<Option<(u64, u64)>, StoreError> {
+        // Each step of the pragma frees one page: step it to the end.
         self.conn
-            .execute_batch("PRAGMA incremental_vacuum;")
+            .prepare("PRAGMA incremental_vacuum")
+            .and_then(|mut stmt| {
+                let mut rows = stmt.query([])?;
+                while rows.next()?.is_some() {}
+                Ok(())
+            })
             .map_err(|e| map_write(&self.path, e))?;
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
