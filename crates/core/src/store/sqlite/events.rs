@@ -181,6 +181,87 @@ pub(super) fn insert_event(
     )
 }
 
+/// Rows another program inserted through the `audit_events` view since `state.adopt_from`: their raw
+/// records compressed (a dictionary trained on them first when the store has none), their person
+/// set from their `UserId` where they named no `user_key`, in transactions of 5,000 rows; then the
+/// pages freed are given back. Run by every writer as it opens the store.
+pub(super) fn adopt(
+    conn: &mut rusqlite::Connection,
+    codes: &mut Codes,
+    codec: &mut Codec,
+) -> rusqlite::Result<usize> {
+    let from: Option<i64> = conn
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM state WHERE key = 'adopt_from'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(from) = from else { return Ok(0) };
+    if !codec.has_dictionary() {
+        let samples: Vec<Vec<u8>> = conn
+            .prepare(
+                "SELECT CAST(raw AS BLOB) FROM events WHERE rowid >= ?1 AND typeof(raw) = 'text' \
+                 ORDER BY rowid DESC LIMIT 4000",
+            )?
+            .query_map([from], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if samples.len() as u64 >= super::raw::TRAIN_AFTER
+            && let Some(dictionary) = super::raw::train(&samples)
+        {
+            conn.execute(
+                "INSERT INTO raw_dictionaries (dictionary, trained_at, samples) VALUES (?1, ?2, ?3)",
+                params![dictionary, ts(Utc::now()), samples.len() as i64],
+            )?;
+            *codec = Codec::load(conn)?;
+        }
+    }
+    let mut after = from - 1;
+    let mut adopted = 0;
+    loop {
+        let tx = conn.transaction()?;
+        let rows: Vec<(i64, Option<String>, Option<String>)> = tx
+            .prepare_cached(
+                "SELECT e.rowid, CASE WHEN typeof(e.raw) = 'text' THEN e.raw END, \
+                 CASE WHEN e.person IS NULL THEN u.value END \
+                 FROM events e LEFT JOIN terms u ON u.id = e.user_id \
+                 WHERE e.rowid > ?1 ORDER BY e.rowid LIMIT 5000",
+            )?
+            .query_map([after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(last) = rows.last() else {
+            tx.execute("DELETE FROM state WHERE key = 'adopt_from'", [])?;
+            if codec.wants_training() {
+                codec.train(&tx)?;
+            }
+            tx.commit()?;
+            break;
+        };
+        after = last.0;
+        for (rowid, raw, user_id) in rows {
+            if let Some(raw) = raw {
+                let (dictionary, frame) = codec.compress(&raw)?;
+                tx.prepare_cached("UPDATE events SET dictionary = ?2, raw = ?3 WHERE rowid = ?1")?
+                    .execute(params![rowid, dictionary, frame])?;
+                adopted += 1;
+            }
+            if let Some(user_id) = user_id {
+                let person = codes.code(&tx, Dict::Person, Some(&user_id.to_lowercase()))?;
+                tx.prepare_cached("UPDATE events SET person = ?2 WHERE rowid = ?1")?
+                    .execute(params![rowid, person])?;
+            }
+        }
+        tx.commit()?;
+    }
+    if adopted > 0 {
+        tracing::info!(
+            rows = adopted,
+            "compressed the rows another program inserted into audit_events"
+        );
+    }
+    Ok(adopted)
+}
+
 /// Moves the rows of schema 2's `audit_events` (renamed `audit_events_v2`) into the compact layout,
 /// in batches by rowid: a dictionary is trained on the newest of them first.
 pub(super) fn move_v2_rows(tx: &Transaction<'_>) -> rusqlite::Result<()> {

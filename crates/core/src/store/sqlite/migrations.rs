@@ -266,6 +266,7 @@ pub(super) const COMPACT_SCHEMA: &str = "CREATE TABLE operations (
             (SELECT id FROM sources WHERE content_id = coalesce(NEW.content_id, '')
                 AND content_type IS NEW.content_type),
             NULL, NEW.raw);
+        INSERT OR IGNORE INTO state (key, value) VALUES ('adopt_from', (SELECT max(rowid) FROM events));
         UPDATE apps SET name = NEW.app_name, name_seen = NEW.creation_time
             WHERE NEW.operation = 'LaunchPowerApp' AND NEW.app_name IS NOT NULL AND app_id = NEW.app_id
             AND (name_seen IS NULL OR name_seen <= NEW.creation_time);

@@ -349,7 +349,16 @@ impl SqliteStore {
             },
         })?;
         store.compact_once(version)?;
-        store.codec = Some(raw::Codec::load(&store.conn).map_err(|e| store.write_err(e))?);
+        let mut codec = raw::Codec::load(&store.conn).map_err(|e| store.write_err(e))?;
+        let adopted = events::adopt(&mut store.conn, &mut store.codes, &mut codec);
+        if adopted.is_err() {
+            store.codes.clear();
+        }
+        if adopted.map_err(|e| store.write_err(e))? > 0 {
+            // Rows shrunk in place leave their pages part empty: only a rewrite gives that back.
+            store.vacuum()?;
+        }
+        store.codec = Some(codec);
         Ok(store)
     }
 
@@ -371,11 +380,9 @@ impl SqliteStore {
              this can take a minute for a large store"
         );
         self.conn
-            .execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+            .execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
             .map_err(|e| self.write_err(e))?;
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .map_err(|e| self.write_err(e))?;
+        self.vacuum()?;
         let after = std::fs::metadata(&self.path).map_or(0, |m| m.len());
         tracing::info!(
             database = %self.path.display(),
@@ -384,6 +391,16 @@ impl SqliteStore {
             before / 1_000_000
         );
         Ok(())
+    }
+
+    /// Rewrites the file at its compact size (`VACUUM`, then a checkpoint that truncates the log).
+    fn vacuum(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("VACUUM;")
+            .map_err(|e| self.write_err(e))?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| self.write_err(e))
     }
 
     fn write_err(&self, e: rusqlite::Error) -> StoreError {

@@ -94,6 +94,11 @@ impl Codec {
         }
     }
 
+    /// Whether records are compressed against a dictionary.
+    pub(super) fn has_dictionary(&self) -> bool {
+        self.dictionary.is_some()
+    }
+
     /// Whether enough records wait for a dictionary to train one.
     pub(super) fn wants_training(&self) -> bool {
         self.dictionary.is_none() && self.untrained >= self.train_at
@@ -192,31 +197,30 @@ impl Readers {
         dictionary: Option<i64>,
         frame: &[u8],
     ) -> rusqlite::Result<Vec<u8>> {
-        if !self.by_dictionary.contains_key(&dictionary) {
-            let d = match dictionary {
-                None => zstd::bulk::Decompressor::new(),
-                Some(id) => {
-                    let bytes: Vec<u8> = conn.query_row(
-                        "SELECT dictionary FROM raw_dictionaries WHERE id = ?1",
-                        [id],
-                        |r| r.get(0),
-                    )?;
-                    zstd::bulk::Decompressor::with_dictionary(&bytes)
+        let d = match self.by_dictionary.entry(dictionary) {
+            std::collections::hash_map::Entry::Occupied(d) => d.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let d = match dictionary {
+                    None => zstd::bulk::Decompressor::new(),
+                    Some(id) => {
+                        let bytes: Vec<u8> = conn.query_row(
+                            "SELECT dictionary FROM raw_dictionaries WHERE id = ?1",
+                            [id],
+                            |r| r.get(0),
+                        )?;
+                        zstd::bulk::Decompressor::with_dictionary(&bytes)
+                    }
                 }
+                .map_err(io_err)?;
+                slot.insert(d)
             }
-            .map_err(io_err)?;
-            self.by_dictionary.insert(dictionary, d);
-        }
+        };
         let size = zstd::zstd_safe::get_frame_content_size(frame)
             .ok()
             .flatten()
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(MAX_RECORD)
             .min(MAX_RECORD);
-        let d = self
-            .by_dictionary
-            .get_mut(&dictionary)
-            .ok_or(rusqlite::Error::InvalidQuery)?;
         d.decompress(frame, size).map_err(io_err)
     }
 }

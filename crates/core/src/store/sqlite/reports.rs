@@ -16,6 +16,9 @@ use super::raw::Readers;
 use crate::store::tally::{AppName, Launch, LaunchNames, NONE, Person};
 use crate::store::{ExportedEvent, StoreError};
 
+/// A dictionary row as `read_launch_names` reads it: code, text, and two optional texts.
+type NameRow = (i64, String, Option<String>, Option<String>);
+
 /// A code read from SQLite as the tally's `u32` (NULL → [`NONE`]); rowids past `u32` do not occur in
 /// dictionaries of this size, and would count as none rather than as another code.
 fn code(v: Option<i64>) -> u32 {
@@ -50,14 +53,13 @@ impl SqliteStore {
     }
 
     pub(super) fn read_launch_names(&self) -> Result<LaunchNames, StoreError> {
-        let rows =
-            |sql: &str| -> Result<Vec<(i64, String, Option<String>, Option<String>)>, StoreError> {
-                let mut stmt = self.conn.prepare(sql).map_err(|e| self.read_err(e))?;
-                let rows = stmt
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                    .map_err(|e| self.read_err(e))?;
-                rows.collect::<Result<_, _>>().map_err(|e| self.read_err(e))
-            };
+        let rows = |sql: &str| -> Result<Vec<NameRow>, StoreError> {
+            let mut stmt = self.conn.prepare(sql).map_err(|e| self.read_err(e))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(|e| self.read_err(e))?;
+            rows.collect::<Result<_, _>>().map_err(|e| self.read_err(e))
+        };
         let apps = rows(
             "SELECT a.id, a.app_id, a.name, v.environment_id FROM apps a \
              LEFT JOIN environments v ON v.id = a.environment",

@@ -1054,3 +1054,97 @@ fn a_version_2_database_upgrades_to_the_compact_layout_keeping_every_value_and_r
     let after = std::fs::metadata(&p).unwrap().len();
     assert!(after < before, "{after} < {before}");
 }
+
+/// Rows another program inserts into the `audit_events` view (as into the table it was) are counted
+/// by the reports at once, and the next writer compresses them (training a dictionary on them) and
+/// gives the space back; their raw records read back byte for byte, the reports unchanged.
+#[test]
+fn rows_inserted_through_the_view_are_reported_then_compressed_by_the_next_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    drop(open(&p).unwrap());
+    let conn = Connection::open(&p).unwrap();
+    let tx = conn.unchecked_transaction().unwrap();
+    let mut expected = std::collections::BTreeMap::new();
+    for i in 0..3_000 {
+        let id = format!("ext-{i:05}");
+        let user = if i % 3 == 0 {
+            "ÉMILE@Contoso.com"
+        } else {
+            "Zoë@contoso.com"
+        };
+        let raw = format!(
+            r#"{{"Id":"{id}","Operation":"LaunchPowerApp","UserId":"{user}","ClientIP":"10.0.{}.{}","Pad":"{}"}}"#,
+            i % 250,
+            i % 7,
+            "é".repeat(300 + i % 50)
+        );
+        tx.execute(
+            "INSERT INTO audit_events (id, creation_time, operation, user_id, app_id, environment_id, raw) \
+             VALUES (?1, ?2, 'LaunchPowerApp', ?3, ?4, 'env-1', ?5)",
+            params![
+                id,
+                format!("2026-0{}-1{}T10:00:00Z", 1 + i % 3, i % 10),
+                user,
+                format!("app-{}", i % 4),
+                raw
+            ],
+        )
+        .unwrap();
+        expected.insert(id, raw);
+    }
+    tx.commit().unwrap();
+    drop(conn);
+    let all = ReportFilter::default();
+    let reader = SqliteStore::open_read(&p).unwrap();
+    let users = reader.report_users(&all).unwrap();
+    let apps = reader.report_apps(&all).unwrap();
+    drop(reader);
+    // By hand: two people (each UserId folded: ÉMILE… and émile… are one), 1,000 and 2,000 launches;
+    // four apps of 750 launches, each launched by both.
+    let by_user: Vec<(Option<String>, i64)> = users
+        .iter()
+        .map(|u| (u.user_id.clone(), u.launches))
+        .collect();
+    assert_eq!(
+        by_user,
+        [
+            (Some("zoë@contoso.com".to_owned()), 2_000),
+            (Some("émile@contoso.com".to_owned()), 1_000)
+        ]
+    );
+    assert!(
+        apps.iter()
+            .all(|a| a.launches == 750 && a.unique_users == 2),
+        "{apps:?}"
+    );
+    let size = || std::fs::metadata(&p).unwrap().len();
+    let before = size();
+
+    let s = open(&p).unwrap();
+    let text_rows: i64 = s
+        .conn
+        .query_row(
+            "SELECT count(*) FROM events WHERE typeof(raw) = 'text'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(text_rows, 0);
+    let dictionaries: i64 = s
+        .conn
+        .query_row("SELECT count(*) FROM raw_dictionaries", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(dictionaries, 1);
+    let mut raws = std::collections::BTreeMap::new();
+    s.export((None, None), &mut |e| {
+        raws.insert(e.id.clone(), e.raw.clone());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(raws, expected);
+    assert_eq!(s.report_users(&all).unwrap(), users);
+    assert_eq!(s.report_apps(&all).unwrap(), apps);
+    drop(s);
+    assert!(size() < before / 2, "{} < {before} / 2", size());
+}
