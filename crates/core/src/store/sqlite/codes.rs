@@ -52,6 +52,10 @@ impl Dict {
 pub(super) struct Codes {
     texts: HashMap<(Dict, String), i64>,
     sources: HashMap<(Option<String>, String), i64>,
+    /// `user_identities` as read or changed by this writer: UPN → (object id, last seen), `None` for
+    /// a UPN with no row; and the UPNs changed since the last [`Codes::write_identities`].
+    identities: HashMap<String, Option<(String, String)>>,
+    changed: Vec<String>,
 }
 
 impl Codes {
@@ -59,6 +63,52 @@ impl Codes {
     pub(super) fn clear(&mut self) {
         self.texts.clear();
         self.sources.clear();
+        self.identities.clear();
+        self.changed.clear();
+    }
+
+    /// The object id a UPN was last seen with, and when (`user_identities`, or this transaction's
+    /// change to it).
+    pub(super) fn identity(
+        &mut self,
+        tx: &Transaction<'_>,
+        upn: &str,
+    ) -> rusqlite::Result<Option<&(String, String)>> {
+        if !self.identities.contains_key(upn) {
+            let row: Option<(String, String)> = tx
+                .prepare_cached("SELECT object_id, last_seen FROM user_identities WHERE upn = ?1")?
+                .query_row([upn], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            self.identities.insert(upn.to_owned(), row);
+        }
+        Ok(self.identities.get(upn).and_then(Option::as_ref))
+    }
+
+    /// Links a UPN to an object id, seen at `seen`; written by [`Codes::write_identities`].
+    pub(super) fn set_identity(&mut self, upn: &str, object_id: &str, seen: &str) {
+        self.identities.insert(
+            upn.to_owned(),
+            Some((object_id.to_owned(), seen.to_owned())),
+        );
+        self.changed.push(upn.to_owned());
+    }
+
+    /// Writes the links changed since the last call, in the caller's transaction.
+    pub(super) fn write_identities(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        let mut changed = std::mem::take(&mut self.changed);
+        changed.sort_unstable();
+        changed.dedup();
+        for upn in changed {
+            if let Some(Some((object_id, seen))) = self.identities.get(&upn) {
+                tx.prepare_cached(
+                    "INSERT INTO user_identities (upn, object_id, last_seen) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT(upn) DO UPDATE SET object_id = excluded.object_id, \
+                     last_seen = excluded.last_seen",
+                )?
+                .execute(params![upn, object_id, seen])?;
+            }
+        }
+        Ok(())
     }
 
     /// The code of `value` in `dict`, made if it is new; `None` for `None`.

@@ -115,9 +115,11 @@ impl<'s> Writing<'s> {
         Ok(new)
     }
 
-    /// Writes each app's latest name and environment of this transaction (where no later one is
-    /// stored), and trains the raw records' dictionary when enough wait for one.
+    /// Writes the UPN → object id links this transaction changed, each app's latest name and
+    /// environment of this transaction (where no later one is stored), and trains the raw records'
+    /// dictionary when enough wait for one.
     pub(super) fn finish(self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        self.codes.write_identities(tx)?;
         for (app, (seen, name)) in &self.names {
             tx.prepare_cached(
                 "UPDATE apps SET name = ?2, name_seen = ?3 WHERE id = ?1 \
@@ -340,18 +342,12 @@ pub(super) fn user_key(
 ) -> rusqlite::Result<Option<String>> {
     match (object_id, upn) {
         (Some(oid), Some(upn)) => {
-            let known: Option<String> = tx
-                .prepare_cached("SELECT object_id FROM user_identities WHERE upn = ?1")?
-                .query_row([upn], |r| r.get(0))
-                .optional()?;
+            let known = codes.identity(tx, upn)?.cloned();
             // The newest record wins the UPN (a UPN given to someone else later); an older one,
-            // imported from history, does not take it back. Nothing is written when nothing changes.
-            tx.prepare_cached(
-                "INSERT INTO user_identities (upn, object_id, last_seen) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT(upn) DO UPDATE SET object_id = excluded.object_id, last_seen = excluded.last_seen \
-                 WHERE excluded.last_seen > user_identities.last_seen",
-            )?
-            .execute(params![upn, oid, seen])?;
+            // imported from history, does not take it back. Written at the end of the transaction.
+            if known.as_ref().is_none_or(|(_, last)| seen > last.as_str()) {
+                codes.set_identity(upn, oid, seen);
+            }
             if known.is_none() {
                 let counted_as = codes.code(tx, Dict::Person, Some(oid))?;
                 tx.prepare_cached(
@@ -362,13 +358,11 @@ pub(super) fn user_key(
             Ok(Some(oid.to_owned()))
         }
         (Some(oid), None) => Ok(Some(oid.to_owned())),
-        (None, Some(upn)) => {
-            let known: Option<String> = tx
-                .prepare_cached("SELECT object_id FROM user_identities WHERE upn = ?1")?
-                .query_row([upn], |r| r.get(0))
-                .optional()?;
-            Ok(Some(known.unwrap_or_else(|| upn.to_owned())))
-        }
+        (None, Some(upn)) => Ok(Some(
+            codes
+                .identity(tx, upn)?
+                .map_or_else(|| upn.to_owned(), |(oid, _)| oid.clone()),
+        )),
         (None, None) => Ok(None),
     }
 }

@@ -30,6 +30,14 @@ use crate::stop::Stop;
 
 pub use migrations::SCHEMA_VERSION;
 
+/// The writer's settings. WAL and `synchronous = NORMAL`: a crash loses at most the last transactions,
+/// never consistency. A 32 MiB page cache and a checkpoint every 10,000 pages (40 MB of log): the
+/// pages of the `Id` index, which every batch touches at random, are written to the log once per
+/// transaction and to the file once per checkpoint rather than once per spill (BENCHMARKS.md, "Write
+/// path").
+const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 10000;";
+
 /// `PRAGMA application_id` of an auditsync database ("AUDS"), so that another program's SQLite file
 /// is recognised and never written to.
 const APPLICATION_ID: i32 = 0x4155_4453;
@@ -334,7 +342,7 @@ impl SqliteStore {
         }
         store
             .conn
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .execute_batch(WRITER_PRAGMAS)
             .map_err(|e| store.write_err(e))?;
         migrations::migrate(&mut store.conn, APPLICATION_ID).map_err(|e| match &e {
             // Full disk, read-only…: said as for any write.
