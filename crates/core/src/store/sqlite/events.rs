@@ -141,6 +141,15 @@ impl<'s> Writing<'s> {
     }
 }
 
+/// `status`'s counts per operation, with the first and last time (seconds): the covering index.
+pub(super) const EVENTS_BY_OPERATION: &str = "SELECT o.name, count(*), \
+     min(unixepoch(e.creation_time)), max(unixepoch(e.creation_time)) \
+     FROM events e JOIN operations o ON o.id = e.operation GROUP BY e.operation ORDER BY o.name";
+
+/// The oldest launch: ?1 the launch operation's code.
+pub(super) const OLDEST_LAUNCH: &str =
+    "SELECT min(unixepoch(creation_time)) FROM events WHERE operation = ?1";
+
 /// An event's row; the same event again (same `Id`) changes nothing.
 const INSERT_EVENT: &str = "INSERT INTO events (id, creation_time, operation, workload, record_type, \
      user_id, app, app_name, environment, person, source, dictionary, raw) \
@@ -396,11 +405,7 @@ impl SqliteStore {
     pub(super) fn read_events_by_operation(&self) -> Result<Vec<OperationCount>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT o.name, count(*), min(unixepoch(e.creation_time)), max(unixepoch(e.creation_time)) \
-                 FROM events e JOIN operations o ON o.id = e.operation \
-                 GROUP BY e.operation ORDER BY o.name",
-            )
+            .prepare_cached(EVENTS_BY_OPERATION)
             .map_err(|e| self.read_err(e))?;
         let stamp = |t: i64| {
             chrono::DateTime::from_timestamp(t, 0)

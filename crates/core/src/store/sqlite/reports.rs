@@ -16,6 +16,13 @@ use super::raw::Readers;
 use crate::store::tally::{AppName, Launch, LaunchNames, NONE, Person};
 use crate::store::{ExportedEvent, StoreError};
 
+/// The launches of a time range: ?1 the launch operation's code, ?2 from, ?3 to (seconds). One range
+/// of the covering index `events_time`; the table is read only for a row inserted through the view
+/// without a person (a deferred seek: SQLite reads the table row only when `user_id` is evaluated).
+pub(super) const SCAN_LAUNCHES: &str = "SELECT unixepoch(creation_time), app, person, environment, \
+     CASE WHEN person IS NULL THEN user_id END FROM events \
+     WHERE operation = ?1 AND unixepoch(creation_time) >= ?2 AND unixepoch(creation_time) < ?3";
+
 /// A dictionary row as `read_launch_names` reads it: code, text, and two optional texts.
 type NameRow = (i64, String, Option<String>, Option<String>);
 
@@ -131,12 +138,7 @@ impl SqliteStore {
         let mut keys: Option<HashMap<String, u32>> = None;
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT unixepoch(creation_time), app, person, environment, \
-                 CASE WHEN person IS NULL THEN user_id END FROM events \
-                 WHERE operation = ?1 AND unixepoch(creation_time) >= ?2 \
-                 AND unixepoch(creation_time) < ?3",
-            )
+            .prepare_cached(SCAN_LAUNCHES)
             .map_err(|e| self.read_err(e))?;
         let mut rows = stmt
             .query(rusqlite::params![
@@ -217,11 +219,7 @@ impl SqliteStore {
             return Ok(None);
         };
         self.conn
-            .query_row(
-                "SELECT min(unixepoch(creation_time)) FROM events WHERE operation = ?1",
-                [launch],
-                |r| r.get(0),
-            )
+            .query_row(super::events::OLDEST_LAUNCH, [launch], |r| r.get(0))
             .map_err(|e| self.read_err(e))
     }
 

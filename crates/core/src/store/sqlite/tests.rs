@@ -1148,3 +1148,35 @@ fn rows_inserted_through_the_view_are_reported_then_compressed_by_the_next_write
     drop(s);
     assert!(size() < before / 2, "{} < {before} / 2", size());
 }
+
+/// The reports' scan, `status`'s counts and the oldest launch are one range of the index
+/// `events_time` each, never a scan of the table (what keeps a year of launches under a second).
+#[test]
+fn the_report_scan_and_the_status_counts_read_one_index_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir.path().join("a.db")).unwrap();
+    let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> String {
+        let mut stmt = s
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let rows: Vec<String> = stmt
+            .query_map(params, |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows.join(" | ")
+    };
+    let scan = plan(super::reports::SCAN_LAUNCHES, &[&1, &2, &3]);
+    assert!(
+        scan.contains(
+            "SEARCH events USING INDEX events_time (operation=? AND <expr>>? AND <expr><?)"
+        ),
+        "{scan}"
+    );
+    let oldest = plan(super::events::OLDEST_LAUNCH, &[&1]);
+    assert!(oldest.contains("COVERING INDEX events_time"), "{oldest}");
+    let status = plan(super::events::EVENTS_BY_OPERATION, &[]);
+    assert!(status.contains("COVERING INDEX events_time"), "{status}");
+    assert!(!status.contains("SCAN events "), "{status}");
+}
