@@ -8,7 +8,8 @@
 //!   newer than this binary's with the command that fixes it.
 //!
 //! SQLite (`sqlite/`) is the one implementation; a PostgreSQL one satisfies the same traits. Tables
-//! (`migrations.rs`): `audit_events` (the public interface for reports and dashboards), `blob_ledger`
+//! (`migrations.rs`): `events` and its dictionaries, with the view `audit_events` (the public
+//! interface for dashboards; the reports read `events` through `tally`), `blob_ledger`
 //! (a row exists exactly when that blob's events are stored: both commit in one transaction),
 //! `quarantine` (records that could not be read, with their text, committed with their blob's ledger
 //! row), `user_identities` (UPN → Entra object id, so a person is counted once),

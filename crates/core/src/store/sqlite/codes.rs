@@ -51,7 +51,7 @@ impl Dict {
 #[derive(Debug, Default)]
 pub(super) struct Codes {
     texts: HashMap<(Dict, String), i64>,
-    sources: HashMap<(Option<String>, String), i64>,
+    sources: HashMap<(Option<String>, Option<String>), i64>,
     /// `user_identities` as read or changed by this writer: UPN → (object id, last seen), `None` for
     /// a UPN with no row; and the UPNs changed since the last [`Codes::write_identities`].
     identities: HashMap<String, Option<(String, String)>>,
@@ -143,14 +143,17 @@ impl Codes {
         &mut self,
         tx: &Transaction<'_>,
         content_type: Option<&str>,
-        content_id: &str,
+        content_id: Option<&str>,
     ) -> rusqlite::Result<i64> {
-        let key = (content_type.map(str::to_owned), content_id.to_owned());
+        let key = (
+            content_type.map(str::to_owned),
+            content_id.map(str::to_owned),
+        );
         if let Some(code) = self.sources.get(&key) {
             return Ok(*code);
         }
         let code = match tx
-            .prepare_cached("SELECT id FROM sources WHERE content_id = ?1 AND content_type IS ?2")?
+            .prepare_cached("SELECT id FROM sources WHERE content_id IS ?1 AND content_type IS ?2")?
             .query_row(params![content_id, content_type], |r| r.get(0))
             .optional()?
         {

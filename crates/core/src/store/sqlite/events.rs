@@ -32,8 +32,8 @@ pub(super) struct Row<'a> {
     pub(super) app_name: Option<&'a str>,
     pub(super) environment_id: Option<&'a str>,
     pub(super) content_type: Option<&'a str>,
-    pub(super) content_id: &'a str,
-    pub(super) raw: &'a str,
+    pub(super) content_id: Option<&'a str>,
+    pub(super) raw: &'a [u8],
     /// The key the person is counted by ([`user_key`], or the lower-cased `UserId` of a record that
     /// named neither a UPN nor an object id).
     pub(super) person: Option<&'a str>,
@@ -185,8 +185,8 @@ pub(super) fn insert_event(
             app_name: e.app_name.as_deref(),
             environment_id: e.environment_id.as_deref(),
             content_type,
-            content_id,
-            raw: &e.raw,
+            content_id: Some(content_id),
+            raw: e.raw.as_bytes(),
             person: key.as_deref().or(folded.as_deref()),
         },
     )
@@ -212,7 +212,7 @@ pub(super) fn adopt(
     if !codec.has_dictionary() {
         let samples: Vec<Vec<u8>> = conn
             .prepare(
-                "SELECT CAST(raw AS BLOB) FROM events WHERE rowid >= ?1 AND typeof(raw) = 'text' \
+                "SELECT CAST(raw AS BLOB) FROM events WHERE rowid >= ?1 AND dictionary = -1 \
                  ORDER BY rowid DESC LIMIT 4000",
             )?
             .query_map([from], |r| r.get(0))?
@@ -231,9 +231,9 @@ pub(super) fn adopt(
     let mut adopted = 0;
     loop {
         let tx = conn.transaction()?;
-        let rows: Vec<(i64, Option<String>, Option<String>)> = tx
+        let rows: Vec<(i64, Option<Vec<u8>>, Option<String>)> = tx
             .prepare_cached(
-                "SELECT e.rowid, CASE WHEN typeof(e.raw) = 'text' THEN e.raw END, \
+                "SELECT e.rowid, CASE WHEN e.dictionary = -1 THEN CAST(e.raw AS BLOB) END, \
                  CASE WHEN e.person IS NULL THEN u.value END \
                  FROM events e LEFT JOIN terms u ON u.id = e.user_id \
                  WHERE e.rowid > ?1 ORDER BY e.rowid LIMIT 5000",
@@ -277,8 +277,8 @@ pub(super) fn adopt(
 /// in batches by rowid: a dictionary is trained on the newest of them first.
 pub(super) fn move_v2_rows(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     let samples: Vec<Vec<u8>> = tx
-        .prepare("SELECT raw FROM audit_events_v2 ORDER BY rowid DESC LIMIT 4000")?
-        .query_map([], |r| r.get::<_, String>(0).map(String::into_bytes))?
+        .prepare("SELECT CAST(raw AS BLOB) FROM audit_events_v2 ORDER BY rowid DESC LIMIT 4000")?
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))?
         .collect::<rusqlite::Result<_>>()?;
     if let Some(dictionary) = super::raw::train(&samples) {
         tx.execute(
@@ -292,23 +292,23 @@ pub(super) fn move_v2_rows(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     let mut w = Writing::new(&mut codes, &mut codec);
     let mut after = i64::MIN;
     loop {
-        let rows: Vec<(i64, Vec<Option<String>>, Option<i64>)> = tx
+        type Old = (i64, Vec<Option<String>>, Option<i64>, Vec<u8>);
+        let rows: Vec<Old> = tx
             .prepare_cached(
                 "SELECT rowid, id, creation_time, operation, workload, user_id, app_id, app_name, \
-                 environment_id, content_type, content_id, raw, \
-                 user_key, record_type FROM audit_events_v2 \
-                 WHERE rowid > ?1 ORDER BY rowid LIMIT 5000",
+                 environment_id, content_type, content_id, user_key, record_type, \
+                 CAST(raw AS BLOB) FROM audit_events_v2 WHERE rowid > ?1 ORDER BY rowid LIMIT 5000",
             )?
             .query_map([after], |r| {
-                let texts = (1..=12)
+                let texts = (1..=11)
                     .map(|i| r.get(i))
                     .collect::<rusqlite::Result<_>>()?;
-                Ok((r.get(0)?, texts, r.get(13)?))
+                Ok((r.get(0)?, texts, r.get(12)?, r.get(13)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
         let Some(last) = rows.last() else { break };
         after = last.0;
-        for (_, t, record_type) in &rows {
+        for (_, t, record_type, raw) in &rows {
             let s = |i: usize| t[i].as_deref();
             // As schema 2's reports counted a row without a key: by its `UserId`, lower-cased.
             let folded = s(4).map(str::to_lowercase);
@@ -325,9 +325,9 @@ pub(super) fn move_v2_rows(tx: &Transaction<'_>) -> rusqlite::Result<()> {
                     app_name: s(6),
                     environment_id: s(7),
                     content_type: s(8),
-                    content_id: s(9).unwrap_or_default(),
-                    raw: s(10).unwrap_or_default(),
-                    person: s(11).or(folded.as_deref()),
+                    content_id: s(9),
+                    raw,
+                    person: s(10).or(folded.as_deref()),
                 },
             )?;
         }
@@ -384,7 +384,7 @@ impl SqliteStore {
     ) -> Result<usize, StoreError> {
         let result = self.try_write_events(events, source);
         if result.is_err() {
-            self.codes.clear();
+            self.forget_unwritten();
         }
         result.map_err(|e| map_write(&self.path, e))
     }
@@ -488,6 +488,9 @@ impl SqliteStore {
         loop {
             if let Some(signal) = self.stop.requested() {
                 pruned.interrupted = Some(signal);
+                if pruned.events > 0 {
+                    self.forget_pruned().map_err(|e| map_write(&self.path, e))?;
+                }
                 pruned.file_bytes = self.give_space_back(before)?;
                 return Ok(pruned);
             }
@@ -506,14 +509,8 @@ impl SqliteStore {
                 break;
             }
         }
-        // An app whose every launch that named it (or its environment) is gone names none now.
-        for forget in [
-            "UPDATE apps SET name = NULL, name_seen = NULL WHERE name_seen < ?1",
-            "UPDATE apps SET environment = NULL, environment_seen = NULL WHERE environment_seen < ?1",
-        ] {
-            self.conn
-                .execute(forget, [&p.0])
-                .map_err(|e| map_write(&self.path, e))?;
+        if pruned.events > 0 {
+            self.forget_pruned().map_err(|e| map_write(&self.path, e))?;
         }
         pruned.runs = self
             .conn
@@ -521,6 +518,46 @@ impl SqliteStore {
             .map_err(|e| map_write(&self.path, e))?;
         pruned.file_bytes = self.give_space_back(before)?;
         Ok(pruned)
+    }
+
+    /// After events were deleted: an app whose every launch that named it (or its environment) is gone
+    /// names none now (its latest is older than the oldest launch left), and the dictionary rows no
+    /// event uses any more are deleted with them (`UserId`s and UPNs do not outlive the retention).
+    fn forget_pruned(&mut self) -> rusqlite::Result<()> {
+        self.codes.clear();
+        let tx = self.conn.transaction()?;
+        let oldest: Option<i64> = tx
+            .query_row(
+                "SELECT min(unixepoch(creation_time)) FROM events \
+                 WHERE operation = (SELECT id FROM operations WHERE name = ?1)",
+                [LAUNCH],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        tx.execute(
+            "UPDATE apps SET name = NULL, name_seen = NULL \
+             WHERE ?1 IS NULL OR unixepoch(name_seen) < ?1",
+            [oldest],
+        )?;
+        tx.execute(
+            "UPDATE apps SET environment = NULL, environment_seen = NULL \
+             WHERE ?1 IS NULL OR unixepoch(environment_seen) < ?1",
+            [oldest],
+        )?;
+        tx.execute_batch(
+            "DELETE FROM terms WHERE id NOT IN (SELECT workload FROM events WHERE workload IS NOT NULL)
+                 AND id NOT IN (SELECT user_id FROM events WHERE user_id IS NOT NULL)
+                 AND id NOT IN (SELECT app_name FROM events WHERE app_name IS NOT NULL);
+             DELETE FROM people WHERE id NOT IN (SELECT person FROM events WHERE person IS NOT NULL)
+                 AND id NOT IN (SELECT counted_as FROM people WHERE counted_as IS NOT NULL);
+             DELETE FROM sources WHERE id NOT IN (SELECT source FROM events);
+             DELETE FROM apps WHERE id NOT IN (SELECT app FROM events WHERE app IS NOT NULL);
+             DELETE FROM environments WHERE id NOT IN
+                 (SELECT environment FROM events WHERE environment IS NOT NULL)
+                 AND id NOT IN (SELECT environment FROM apps WHERE environment IS NOT NULL);",
+        )?;
+        tx.commit()
     }
 
     /// The database's bytes on disk: the file and its write-ahead log.
@@ -531,7 +568,10 @@ impl SqliteStore {
 
     /// Gives the pages a prune freed back to the file system (`auto_vacuum = INCREMENTAL`, then a
     /// checkpoint that truncates the log); the bytes on disk before and after.
-    fn give_space_back(&mut self, before: u64) -> Result<Option<(u64, u64)>, StoreError> {
+    pub(super) fn give_space_back(
+        &mut self,
+        before: u64,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
         // Each step of the pragma frees one page: step it to the end.
         self.conn
             .prepare("PRAGMA incremental_vacuum")

@@ -65,7 +65,7 @@ impl SqliteStore {
     pub(super) fn write_units(&mut self, units: &[Unit]) -> Result<Committed, StoreError> {
         let result = self.try_write_units(units);
         if result.is_err() {
-            self.codes.clear();
+            self.forget_unwritten();
         }
         result.map_err(|e| map_write(&self.path, e))
     }

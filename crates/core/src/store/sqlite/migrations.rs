@@ -200,7 +200,7 @@ pub(super) const COMPACT_SCHEMA: &str = "CREATE TABLE operations (
     );
     CREATE TABLE sources (
         id           INTEGER PRIMARY KEY,
-        content_id   TEXT NOT NULL,
+        content_id   TEXT,
         content_type TEXT
     );
     CREATE UNIQUE INDEX sources_key ON sources (content_id, content_type);
@@ -242,17 +242,24 @@ pub(super) const COMPACT_SCHEMA: &str = "CREATE TABLE operations (
         LEFT JOIN people p ON p.id = e.person
         LEFT JOIN people c ON c.id = p.counted_as;
     CREATE TRIGGER audit_events_insert INSTEAD OF INSERT ON audit_events BEGIN
-        INSERT OR IGNORE INTO operations (name) VALUES (NEW.operation);
-        INSERT OR IGNORE INTO terms (value) SELECT NEW.workload WHERE NEW.workload IS NOT NULL;
-        INSERT OR IGNORE INTO terms (value) SELECT NEW.user_id WHERE NEW.user_id IS NOT NULL;
-        INSERT OR IGNORE INTO terms (value) SELECT NEW.app_name WHERE NEW.app_name IS NOT NULL;
-        INSERT OR IGNORE INTO apps (app_id) SELECT NEW.app_id WHERE NEW.app_id IS NOT NULL;
-        INSERT OR IGNORE INTO environments (environment_id)
-            SELECT NEW.environment_id WHERE NEW.environment_id IS NOT NULL;
-        INSERT OR IGNORE INTO people (key) SELECT NEW.user_key WHERE NEW.user_key IS NOT NULL;
-        INSERT INTO sources (content_id, content_type)
-            SELECT coalesce(NEW.content_id, ''), NEW.content_type WHERE NOT EXISTS (SELECT 1 FROM sources
-                WHERE content_id = coalesce(NEW.content_id, '') AND content_type IS NEW.content_type);
+        INSERT INTO operations (name) SELECT NEW.operation
+            WHERE NOT EXISTS (SELECT 1 FROM operations WHERE name = NEW.operation);
+        INSERT INTO terms (value) SELECT NEW.workload WHERE NEW.workload IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM terms WHERE value = NEW.workload);
+        INSERT INTO terms (value) SELECT NEW.user_id WHERE NEW.user_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM terms WHERE value = NEW.user_id);
+        INSERT INTO terms (value) SELECT NEW.app_name WHERE NEW.app_name IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM terms WHERE value = NEW.app_name);
+        INSERT INTO apps (app_id) SELECT NEW.app_id WHERE NEW.app_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM apps WHERE app_id = NEW.app_id);
+        INSERT INTO environments (environment_id) SELECT NEW.environment_id
+            WHERE NEW.environment_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM environments WHERE environment_id = NEW.environment_id);
+        INSERT INTO people (key) SELECT NEW.user_key WHERE NEW.user_key IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM people WHERE key = NEW.user_key);
+        INSERT INTO sources (content_id, content_type) SELECT NEW.content_id, NEW.content_type
+            WHERE NOT EXISTS (SELECT 1 FROM sources
+                WHERE content_id IS NEW.content_id AND content_type IS NEW.content_type);
         INSERT INTO events (id, creation_time, operation, workload, record_type, user_id, app, app_name,
             environment, person, source, dictionary, raw)
         VALUES (NEW.id, NEW.creation_time,
@@ -263,18 +270,25 @@ pub(super) const COMPACT_SCHEMA: &str = "CREATE TABLE operations (
             (SELECT id FROM terms WHERE value = NEW.app_name),
             (SELECT id FROM environments WHERE environment_id = NEW.environment_id),
             (SELECT id FROM people WHERE key = NEW.user_key),
-            (SELECT id FROM sources WHERE content_id = coalesce(NEW.content_id, '')
+            (SELECT id FROM sources WHERE content_id IS NEW.content_id
                 AND content_type IS NEW.content_type),
-            NULL, NEW.raw);
-        INSERT OR IGNORE INTO state (key, value) VALUES ('adopt_from', (SELECT max(rowid) FROM events));
-        UPDATE apps SET name = NEW.app_name, name_seen = NEW.creation_time
-            WHERE NEW.operation = 'LaunchPowerApp' AND NEW.app_name IS NOT NULL AND app_id = NEW.app_id
-            AND (name_seen IS NULL OR name_seen <= NEW.creation_time);
-        UPDATE apps SET environment_seen = NEW.creation_time, environment =
-            (SELECT id FROM environments WHERE environment_id = NEW.environment_id)
-            WHERE NEW.operation = 'LaunchPowerApp' AND NEW.environment_id IS NOT NULL
-            AND app_id = NEW.app_id
-            AND (environment_seen IS NULL OR environment_seen <= NEW.creation_time);
+            -1, NEW.raw);
+        UPDATE apps SET
+            name = CASE WHEN NEW.app_name IS NOT NULL
+                AND (name_seen IS NULL OR name_seen <= NEW.creation_time) THEN NEW.app_name ELSE name END,
+            name_seen = CASE WHEN NEW.app_name IS NOT NULL
+                AND (name_seen IS NULL OR name_seen <= NEW.creation_time)
+                THEN NEW.creation_time ELSE name_seen END,
+            environment = CASE WHEN NEW.environment_id IS NOT NULL
+                AND (environment_seen IS NULL OR environment_seen <= NEW.creation_time)
+                THEN (SELECT id FROM environments WHERE environment_id = NEW.environment_id)
+                ELSE environment END,
+            environment_seen = CASE WHEN NEW.environment_id IS NOT NULL
+                AND (environment_seen IS NULL OR environment_seen <= NEW.creation_time)
+                THEN NEW.creation_time ELSE environment_seen END
+            WHERE changes() = 1 AND NEW.operation = 'LaunchPowerApp' AND app_id = NEW.app_id;
+        INSERT INTO state (key, value) SELECT 'adopt_from', (SELECT max(rowid) FROM events)
+            WHERE NOT EXISTS (SELECT 1 FROM state WHERE key = 'adopt_from');
     END;";
 
 /// 3: the compact layout. Every row of the old `audit_events` table moves into it with every value

@@ -358,15 +358,12 @@ impl SqliteStore {
         })?;
         store.compact_once(version)?;
         let mut codec = raw::Codec::load(&store.conn).map_err(|e| store.write_err(e))?;
-        let adopted = events::adopt(&mut store.conn, &mut store.codes, &mut codec);
-        if adopted.is_err() {
-            store.codes.clear();
-        }
-        if adopted.map_err(|e| store.write_err(e))? > 0 {
-            // Rows shrunk in place leave their pages part empty: only a rewrite gives that back.
-            store.vacuum()?;
-        }
+        let adopted = events::adopt(&mut store.conn, &mut store.codes, &mut codec)
+            .map_err(|e| store.write_err(e))?;
         store.codec = Some(codec);
+        if adopted > 0 {
+            store.after_adopting(adopted);
+        }
         Ok(store)
     }
 
@@ -390,7 +387,18 @@ impl SqliteStore {
         self.conn
             .execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
             .map_err(|e| self.write_err(e))?;
-        self.vacuum()?;
+        if let Err(e) = self.vacuum() {
+            // The store works as it is; only the space waits. Said at every run until it is done.
+            tracing::warn!(
+                database = %self.path.display(),
+                "could not rewrite the database at its compact size ({e}); it works as it is, but keeps \
+                 {} MB where it needs less: the rewrite needs about as much free space as the compact \
+                 database takes, in the database's folder and in SQLite's temporary folder (set \
+                 SQLITE_TMPDIR to a folder with room); the next run tries again",
+                before / 1_000_000
+            );
+            return Ok(());
+        }
         let after = std::fs::metadata(&self.path).map_or(0, |m| m.len());
         tracing::info!(
             database = %self.path.display(),
@@ -399,6 +407,44 @@ impl SqliteStore {
             before / 1_000_000
         );
         Ok(())
+    }
+
+    /// After rows inserted through the view were compressed in place (their pages part empty now):
+    /// when they were a large share of the store (a quarter, or 100,000 rows), the file is rewritten
+    /// at its compact size; else the pages that came free are given back. A failure only costs space.
+    fn after_adopting(&mut self, adopted: usize) {
+        let rows: i64 = self
+            .conn
+            .query_row("SELECT coalesce(max(rowid), 0) FROM events", [], |r| {
+                r.get(0)
+            })
+            .unwrap_or(0);
+        let adopted = i64::try_from(adopted).unwrap_or(i64::MAX);
+        let result = if adopted >= 100_000 || adopted.saturating_mul(4) >= rows {
+            self.vacuum()
+        } else {
+            self.give_space_back(0).map(|_| ())
+        };
+        if let Err(e) = result {
+            tracing::warn!(
+                database = %self.path.display(),
+                "the rows inserted through audit_events were compressed, but the space they freed could \
+                 not be given back ({e}); the next prune tries again"
+            );
+        }
+    }
+
+    /// Writes failed: the caches may name rows of the rolled-back transaction (a dictionary code, a
+    /// trained raw dictionary), so they are read again from the file.
+    fn forget_unwritten(&mut self) {
+        self.codes.clear();
+        match raw::Codec::load(&self.conn) {
+            Ok(codec) => self.codec = Some(codec),
+            Err(e) => {
+                tracing::debug!("cannot reload the raw records' dictionary: {e}");
+                self.codec = None;
+            }
+        }
     }
 
     /// Rewrites the file at its compact size (`VACUUM`, then a checkpoint that truncates the log).

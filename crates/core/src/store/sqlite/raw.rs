@@ -1,6 +1,8 @@
 //! The raw records (`AuditData`, byte for byte) of the compact layout: each one a zstd frame in
 //! `events.raw`, compressed against a dictionary trained on the store's own records
-//! (`raw_dictionaries`; `events.dictionary` names it, NULL for a frame made without one).
+//! (`raw_dictionaries`; `events.dictionary` names it, NULL for a frame made without one, -1 for a
+//! value another program inserted through the `audit_events` view, kept as given until the next
+//! writer adopts it: `events::adopt`).
 //!
 //! Audit records of one tenant share most of their text (field names, workloads, the tenant's
 //! ids), so a dictionary of 64 KiB trained on a thousand of them brings a 1.4 KB launch record to
@@ -66,7 +68,7 @@ impl Codec {
             Some((id, bytes)) => codec.use_dictionary(id, &bytes)?,
             None => {
                 let n: i64 = conn.query_row(
-                    "SELECT count(*) FROM events WHERE dictionary IS NULL AND typeof(raw) = 'blob'",
+                    "SELECT count(*) FROM events WHERE dictionary IS NULL",
                     [],
                     |r| r.get(0),
                 )?;
@@ -84,12 +86,12 @@ impl Codec {
     }
 
     /// `raw` compressed: the dictionary's id (or `None`) and the frame.
-    pub(super) fn compress(&mut self, raw: &str) -> rusqlite::Result<(Option<i64>, Vec<u8>)> {
+    pub(super) fn compress(&mut self, raw: &[u8]) -> rusqlite::Result<(Option<i64>, Vec<u8>)> {
         match &mut self.dictionary {
-            Some((id, c)) => Ok((Some(*id), c.compress(raw.as_bytes()).map_err(io_err)?)),
+            Some((id, c)) => Ok((Some(*id), c.compress(raw).map_err(io_err)?)),
             None => {
                 self.untrained += 1;
-                Ok((None, self.plain.compress(raw.as_bytes()).map_err(io_err)?))
+                Ok((None, self.plain.compress(raw).map_err(io_err)?))
             }
         }
     }
@@ -111,8 +113,7 @@ impl Codec {
         let mut readers = Readers::default();
         let samples: Vec<Vec<u8>> = tx
             .prepare(
-                "SELECT dictionary, raw FROM events WHERE dictionary IS NULL AND typeof(raw) = 'blob' \
-                 ORDER BY rowid DESC LIMIT ?1",
+                "SELECT dictionary, raw FROM events WHERE dictionary IS NULL ORDER BY rowid DESC LIMIT ?1",
             )?
             .query_map([SAMPLES], |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Vec<u8>>(1)?)))?
             .map(|row| row.and_then(|(d, frame)| readers.read(tx, d, &frame)))
@@ -164,8 +165,8 @@ fn recompress(
     loop {
         let rows: Vec<(i64, Vec<u8>)> = tx
             .prepare_cached(
-                "SELECT rowid, raw FROM events WHERE dictionary IS NULL AND typeof(raw) = 'blob' \
-                 AND rowid > ?1 ORDER BY rowid LIMIT 1000",
+                "SELECT rowid, raw FROM events WHERE dictionary IS NULL AND rowid > ?1 \
+                 ORDER BY rowid LIMIT 1000",
             )?
             .query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
@@ -175,8 +176,7 @@ fn recompress(
         after = last.0;
         for (rowid, frame) in rows {
             let raw = readers.read(tx, None, &frame)?;
-            let text = String::from_utf8(raw).map_err(|e| io_err(std::io::Error::other(e)))?;
-            let (dictionary, frame) = codec.compress(&text)?;
+            let (dictionary, frame) = codec.compress(&raw)?;
             tx.prepare_cached("UPDATE events SET dictionary = ?2, raw = ?3 WHERE rowid = ?1")?
                 .execute(params![rowid, dictionary, frame])?;
         }

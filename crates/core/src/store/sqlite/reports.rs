@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use rusqlite::OptionalExtension;
-use rusqlite::types::{Type, ValueRef};
+use rusqlite::types::ValueRef;
 
 use super::SqliteStore;
 use super::events::LAUNCH;
@@ -282,15 +282,19 @@ impl SqliteStore {
         r: &rusqlite::Row<'_>,
         readers: &mut Readers,
     ) -> rusqlite::Result<ExportedEvent> {
-        let raw = match r.get_ref(13)? {
-            ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-            ValueRef::Blob(frame) => {
-                let bytes = readers.read(&self.conn, r.get(12)?, frame)?;
-                String::from_utf8(bytes).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(13, Type::Blob, Box::new(e))
-                })?
-            }
-            _ => String::new(),
+        let dictionary: Option<i64> = r.get(12)?;
+        let bytes = match (dictionary, r.get_ref(13)?) {
+            // As another program inserted it through the view, not adopted yet.
+            (Some(-1), ValueRef::Text(b) | ValueRef::Blob(b)) => b.to_vec(),
+            (d, ValueRef::Blob(frame)) => readers.read(&self.conn, d, frame)?,
+            (_, ValueRef::Text(t)) => t.to_vec(),
+            _ => Vec::new(),
+        };
+        // What auditsync stored is the UTF-8 text it received; only another program's bytes could be
+        // otherwise, and are shown with U+FFFD for what is not UTF-8.
+        let raw = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         };
         Ok(ExportedEvent {
             id: r.get(0)?,

@@ -924,6 +924,24 @@ fn pruning_deletes_the_quarantine_older_than_the_cutoff() {
     assert_eq!(s.quarantine(5).unwrap().0, 1);
 }
 
+/// Rows in the tables besides the events (schema 2 and later).
+fn bookkeeping_counts(conn: &Connection) -> Vec<i64> {
+    [
+        "blob_ledger",
+        "pending_blobs",
+        "runs",
+        "state",
+        "quarantine",
+        "user_identities",
+    ]
+    .iter()
+    .map(|t| {
+        conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+            .unwrap()
+    })
+    .collect()
+}
+
 /// Schema 2 (the release before the compact layout, `fixtures/v2.sql`, written by that release's
 /// sync and import) upgrades to schema 3 keeping every value: each row's columns as the view shows
 /// them, the raw record byte for byte, the other tables; the reports equal what that release
@@ -968,23 +986,7 @@ fn a_version_2_database_upgrades_to_the_compact_layout_keeping_every_value_and_r
         .collect::<Result<_, _>>()
         .unwrap();
     assert!(old.len() > 100, "{}", old.len());
-    let counts = |conn: &Connection| -> Vec<i64> {
-        [
-            "blob_ledger",
-            "pending_blobs",
-            "runs",
-            "state",
-            "quarantine",
-            "user_identities",
-        ]
-        .iter()
-        .map(|t| {
-            conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
-                .unwrap()
-        })
-        .collect()
-    };
-    let kept = counts(&conn);
+    let kept = bookkeeping_counts(&conn);
     drop(conn);
     let before = std::fs::metadata(&p).unwrap().len();
 
@@ -993,7 +995,11 @@ fn a_version_2_database_upgrades_to_the_compact_layout_keeping_every_value_and_r
         header(&s.conn, &p).unwrap(),
         (APPLICATION_ID, SCHEMA_VERSION)
     );
-    assert_eq!(counts(&s.conn), kept, "the other tables keep their rows");
+    assert_eq!(
+        bookkeeping_counts(&s.conn),
+        kept,
+        "the other tables keep their rows"
+    );
     // Every column as it was; a row schema 2 stored without a user_key (a UserId that is neither a
     // UPN nor an object id) is now keyed by that UserId, lower-cased, as its reports counted it.
     let now = read(&s.conn, "");
@@ -1179,4 +1185,227 @@ fn the_report_scan_and_the_status_counts_read_one_index_range() {
     let status = plan(super::events::EVENTS_BY_OPERATION, &[]);
     assert!(status.contains("COVERING INDEX events_time"), "{status}");
     assert!(!status.contains("SCAN events "), "{status}");
+}
+
+/// A report's bounds in whole stored seconds: a fraction rounds up on both sides (a launch at 10:00:00
+/// is before --from 10:00:00.5 and before --to 10:00:00.5), as the stored text compared before.
+#[test]
+fn report_bounds_round_a_fraction_up_to_the_next_stored_second() {
+    let at = |s: &str| Some(chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc());
+    let secs = |s: &str| at(s).unwrap().timestamp();
+    let filter = |from: &str, to: &str| ReportFilter {
+        from: at(from),
+        to: at(to),
+        ..ReportFilter::default()
+    };
+    assert_eq!(
+        crate::store::tally::seconds(&ReportFilter::default()),
+        (None, None)
+    );
+    assert_eq!(
+        crate::store::tally::seconds(&filter(
+            "2026-01-02T03:04:05Z",
+            "2026-01-02T03:04:05.25+01:00"
+        )),
+        (
+            Some(secs("2026-01-02T03:04:05Z")),
+            Some(secs("2026-01-02T02:04:06Z"))
+        )
+    );
+    assert_eq!(
+        crate::store::tally::seconds(&filter("1969-12-31T23:59:59.5Z", "1970-01-01T00:00:00Z")),
+        (Some(0), Some(0))
+    );
+}
+
+/// A row inserted through the view with the caller's `OR REPLACE` replaces only that event, never a
+/// dictionary row other events use; `OR IGNORE` of an `Id` already stored changes nothing, not even
+/// the app's latest name.
+#[test]
+fn inserts_through_the_view_with_or_replace_or_or_ignore_touch_only_their_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    drop(open(&p).unwrap());
+    let conn = Connection::open(&p).unwrap();
+    let insert = |verb: &str, id: &str, time: &str, name: &str| {
+        conn.execute(
+            &format!(
+                "{verb} INTO audit_events (id, creation_time, operation, workload, user_id, app_id, \
+                 app_name, environment_id, raw) VALUES (?1, ?2, 'LaunchPowerApp', 'PowerApps', \
+                 'a@x.com', 'app-1', ?3, 'env-1', '{{}}')"
+            ),
+            params![id, time, name],
+        )
+        .unwrap()
+    };
+    insert("INSERT", "e1", "2026-01-01T10:00:00Z", "Old name");
+    insert("INSERT", "e2", "2026-01-02T10:00:00Z", "Expenses");
+    insert(
+        "INSERT OR REPLACE",
+        "e3",
+        "2026-01-01T11:00:00Z",
+        "Expenses",
+    );
+    insert(
+        "INSERT OR REPLACE",
+        "e1",
+        "2026-01-01T10:00:00Z",
+        "Old name",
+    );
+    insert(
+        "INSERT OR IGNORE",
+        "e2",
+        "2026-01-09T10:00:00Z",
+        "Never stored",
+    );
+    let rows: Vec<(String, String, String, String, String)> = conn
+        .prepare(
+            "SELECT id, operation, workload, app_id, environment_id FROM audit_events ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    for (id, operation, workload, app, env) in &rows {
+        assert_eq!(
+            (
+                operation.as_str(),
+                workload.as_str(),
+                app.as_str(),
+                env.as_str()
+            ),
+            ("LaunchPowerApp", "PowerApps", "app-1", "env-1"),
+            "{id}"
+        );
+    }
+    drop(conn);
+    let s = SqliteStore::open_read(&p).unwrap();
+    let apps = s.report_apps(&ReportFilter::default()).unwrap();
+    assert_eq!(
+        (
+            apps[0].app_name.as_deref(),
+            apps[0].launches,
+            apps[0].unique_users
+        ),
+        (Some("Expenses"), 3, 1)
+    );
+}
+
+/// A raw value another program inserted as bytes (not UTF-8, not zstd) is adopted like text: the
+/// writer compresses it, exports show it (U+FFFD for what is not UTF-8), and commits that train the
+/// dictionary later never trip over it.
+#[test]
+fn a_raw_value_inserted_as_bytes_never_stops_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    drop(open(&p).unwrap());
+    let conn = Connection::open(&p).unwrap();
+    conn.execute(
+        "INSERT INTO audit_events (id, creation_time, operation, raw) \
+         VALUES ('bytes', '2026-01-01T10:00:00Z', 'LaunchPowerApp', x'7b22ff227d')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let mut s = open(&p).unwrap();
+    // More than TRAIN_AFTER records through the writer: the dictionary is trained at some commit.
+    for b in 0..30 {
+        let events: Vec<Event> = (0..50)
+            .map(|i| Event {
+                raw: format!(
+                    r#"{{"Id":"b{b}-{i}","Operation":"LaunchPowerApp","UserId":"user{i}@contoso.com","N":{}}}"#,
+                    b * 50 + i
+                ),
+                ..event(&format!("b{b}-{i}"))
+            })
+            .collect();
+        s.commit(&[unit(&format!("blob-{b}"), events, 50)]).unwrap();
+    }
+    let trained: i64 = s
+        .conn
+        .query_row("SELECT count(*) FROM raw_dictionaries", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(trained, 1);
+    let mut raws = std::collections::BTreeMap::new();
+    s.export((None, None), &mut |e| {
+        raws.insert(e.id.clone(), e.raw.clone());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(raws.len(), 1_501);
+    assert_eq!(raws["bytes"], "{\"\u{fffd}\"}");
+    assert!(raws["b7-3"].contains("\"N\":353"));
+}
+
+/// A prune that deletes every launch naming an app's latest name leaves the app without one, keeps
+/// the name when a named launch is left, and deletes the `UserId`s and people no event uses any more.
+#[test]
+fn a_prune_forgets_names_and_people_only_its_deleted_events_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    let old = |id: &str, app: &str, name: Option<&str>, upn: &str| Event {
+        creation_time: "2020-01-01T10:00:00Z".into(),
+        app_id: Some(app.into()),
+        app_name: name.map(str::to_owned),
+        user_id: Some(upn.into()),
+        user_upn: Some(upn.into()),
+        ..event(id)
+    };
+    let new = |id: &str, app: &str, name: Option<&str>, upn: &str| Event {
+        creation_time: crate::time::ts(Utc::now() - TimeDelta::days(1)),
+        ..old(id, app, name, upn)
+    };
+    s.commit(&[unit(
+        "b1",
+        vec![
+            old("o1", "app-a", Some("Gone name"), "gone@x.com"),
+            new("n1", "app-a", None, "kept@x.com"),
+            old("o2", "app-b", Some("Kept name"), "kept@x.com"),
+            new("n2", "app-b", Some("Kept name"), "kept@x.com"),
+        ],
+        4,
+    )])
+    .unwrap();
+    let pruned = s
+        .prune(PruneScope {
+            cutoff: Utc::now() - TimeDelta::days(400),
+            include_fetchable: false,
+        })
+        .unwrap();
+    assert_eq!(pruned.events, 2);
+    let apps = s.report_apps(&ReportFilter::default()).unwrap();
+    let names: Vec<(Option<String>, Option<String>)> =
+        apps.into_iter().map(|a| (a.app_id, a.app_name)).collect();
+    assert!(names.contains(&(Some("app-a".into()), None)), "{names:?}");
+    assert!(
+        names.contains(&(Some("app-b".into()), Some("Kept name".into()))),
+        "{names:?}"
+    );
+    let left = |sql: &str| -> Vec<String> {
+        s.conn
+            .prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(left("SELECT key FROM people ORDER BY key"), ["kept@x.com"]);
+    assert!(!left("SELECT value FROM terms").contains(&"gone@x.com".to_owned()));
+    // The writer's caches were emptied with them: a new event of the pruned user is stored whole.
+    s.commit(&[unit("b2", vec![new("n3", "app-c", None, "gone@x.com")], 1)])
+        .unwrap();
+    let user: Option<String> = s
+        .conn
+        .query_row(
+            "SELECT user_key FROM audit_events WHERE id = 'n3'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(user.as_deref(), Some("gone@x.com"));
 }
