@@ -11,14 +11,14 @@ use serde_json::{Value, json};
 
 use crate::common::{Run, TestEnv};
 
-const A: &str = "11111111-1111-1111-1111-111111111111";
-const B: &str = "22222222-2222-2222-2222-222222222222";
-const C: &str = "33333333-3333-3333-3333-333333333333";
-const ENV1: &str = "Default-aaaaaaaa-0000-0000-0000-000000000001";
-const ENV2: &str = "bbbbbbbb-0000-0000-0000-000000000002";
+pub(crate) const A: &str = "11111111-1111-1111-1111-111111111111";
+pub(crate) const B: &str = "22222222-2222-2222-2222-222222222222";
+pub(crate) const C: &str = "33333333-3333-3333-3333-333333333333";
+pub(crate) const ENV1: &str = "Default-aaaaaaaa-0000-0000-0000-000000000001";
+pub(crate) const ENV2: &str = "bbbbbbbb-0000-0000-0000-000000000002";
 /// App C's latest name: user content that must come out escaped.
-const XSS: &str = r#"<script>alert(1)</script> & "Co""#;
-const XSS_ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Co&quot;";
+pub(crate) const XSS: &str = r#"<script>alert(1)</script> & "Co""#;
+pub(crate) const XSS_ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Co&quot;";
 
 /// One `audit_events` row.
 pub(crate) struct Row<'a> {
@@ -122,7 +122,7 @@ const HAND: &[Hand] = &[
 ];
 
 /// The known store: app A's 50 January launches, the hand-made rows, and one other operation.
-fn known_store() -> TestEnv {
+pub(crate) fn known_store() -> TestEnv {
     let jan: Vec<(String, &str)> = (0..50)
         .map(|i| {
             let user = ["alice@contoso.com", "bob@contoso.com"][i % 2];
@@ -151,13 +151,13 @@ fn known_store() -> TestEnv {
     store_with(&rows)
 }
 
-fn report(env: &TestEnv, args: &[&str]) -> Run {
+pub(crate) fn report(env: &TestEnv, args: &[&str]) -> Run {
     let mut all = vec!["report"];
     all.extend_from_slice(args);
     env.run(&all)
 }
 
-fn report_json(env: &TestEnv, args: &[&str]) -> Value {
+pub(crate) fn report_json(env: &TestEnv, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.extend(["--format", "json"]);
     let run = report(env, &all);
@@ -245,7 +245,7 @@ fn report_users_and_daily_json_match_hand_computed_counts() {
     assert_eq!(rows.iter().map(|r| r.1).sum::<i64>(), 66);
 }
 
-fn parse_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+pub(crate) fn parse_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_reader(text.as_bytes());
     let header = r.headers().unwrap().iter().map(str::to_owned).collect();
     let rows = r
