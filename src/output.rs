@@ -482,6 +482,50 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
+    #[test]
+    fn a_streamed_output_appears_only_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        write_streamed(&target(&path, false), &[], |out: &mut dyn Write| {
+            for i in 0..1000 {
+                writeln!(out, "line {i}").map_err(|e| io_error(&target(&path, false), e))?;
+            }
+            Ok::<(), OutputError>(())
+        })
+        .unwrap();
+        let whole = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(whole.lines().count(), 1000);
+        // A failure half way (an interruption, a failed read) leaves the file that was there, even
+        // with force, and no temporary file.
+        let failed = write_streamed(&target(&path, true), &[], |out: &mut dyn Write| {
+            out.write_all(b"half").unwrap();
+            Err(OutputError::Folder {
+                flag: "--output",
+                path: path.clone(),
+                example: "x",
+            })
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), whole);
+        let failed = write_streamed(&target(&dir.path().join("new.csv"), false), &[], |_| {
+            Err(OutputError::Folder {
+                flag: "--output",
+                path: path.clone(),
+                example: "x",
+            })
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // The refusals come before anything is produced.
+        let mut called = false;
+        let refused = write_streamed(&target(&path, false), &[], |_| {
+            called = true;
+            Ok::<(), OutputError>(())
+        });
+        assert!(matches!(refused, Err(OutputError::Exists { .. })));
+        assert!(!called);
+    }
+
     #[cfg(unix)]
     #[test]
     fn only_a_regular_file_or_a_link_to_one_is_ever_replaced() {

@@ -605,7 +605,13 @@ fn report_html_is_one_self_contained_page_with_escaped_names() {
     assert!(html.contains("2026-01-05T08:00:00Z (the first stored launch)"));
     assert!(html.contains("2026-02-04T11:00:00Z (the last stored launch)"));
     assert!(html.contains("Generated 20"));
-    assert_eq!(html.matches("<tr>").count(), 5);
+    // Rows: the apps table's header and 4 apps, then monthly use (header, 2026-01, 2026-02),
+    // environments (header, ENV1, ENV2, none) and the inactive apps (header, A, B, C: all last
+    // launched in February 2026, more than 90 days before any run of this test): 5 + 3 + 4 + 4.
+    assert_eq!(html.matches("<tr>").count(), 16);
+    let apps_section =
+        &html[html.find("<h2>Apps</h2>").unwrap()..html.find("<h2>Monthly use</h2>").unwrap()];
+    assert_eq!(apps_section.matches("<tr>").count(), 5);
     assert!(html.contains(XSS_ESCAPED), "the app name escaped");
     assert!(!html.contains(XSS));
     assert!(html.contains("(no app id)"));
@@ -719,7 +725,18 @@ fn report_html_renders_in_headless_chromium() {
         &format!("file://{}", html.display()),
         &["--dump-dom".into()],
     );
-    assert_eq!(dom.matches("<tr>").count(), 5, "header and 4 apps:\n{dom}");
+    // The apps (header and 4), monthly use (3), environments (4), inactive apps (4): see above.
+    assert_eq!(
+        dom.matches("<tr>").count(),
+        16,
+        "the four tables' rows:\n{dom}"
+    );
+    for section in ["Apps", "Monthly use", "Environments", "Inactive apps"] {
+        assert!(
+            dom.contains(&format!("<h2>{section}</h2>")),
+            "{section}:\n{dom}"
+        );
+    }
     assert!(dom.contains("Expenses") && dom.contains("Team rota") && dom.contains("(no app id)"));
     // Serialised back from the DOM, the name is text: markup escaped (quotes need not be in text).
     assert!(
