@@ -396,7 +396,7 @@ fn csv_field(cell: &str) -> Cow<'_, str> {
 }
 
 /// One CSV record (a line) of `cells`, each through [`csv_field`].
-fn csv_record<'a>(w: &mut dyn Write, cells: &mut dyn Iterator<Item = &'a str>) -> io::Result<()> {
+fn csv_record(w: &mut dyn Write, cells: &mut dyn Iterator<Item = &str>) -> io::Result<()> {
     let line: Vec<Cow<'_, str>> = cells.map(csv_field).collect();
     writeln!(w, "{}", line.join(","))
 }

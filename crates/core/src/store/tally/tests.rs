@@ -6,7 +6,10 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::Event;
-use crate::store::{self, InactiveRow, MonthRow, Reader, ReportFilter, RunLock, Writer};
+use crate::store::{self, InactiveRow, MonthRow, ReportFilter, RunLock, Writer};
+
+/// A launch as the tests write it: time, user, app, environment.
+type Hand<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
 
 /// A launch at `time` by `user` of `app` in `env` (`None`: the record did not say).
 fn launch(
@@ -33,9 +36,7 @@ fn launch(
 }
 
 /// A store holding `events` (ids given in order), in a folder kept alive with it.
-fn store(
-    events: &[(&str, Option<&str>, Option<&str>, Option<&str>)],
-) -> (tempfile::TempDir, Box<dyn Writer>) {
+fn store(events: &[Hand<'_>]) -> (tempfile::TempDir, Box<dyn Writer>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
     let mut s = store::open_write(&path, RunLock::try_acquire(&path).unwrap()).unwrap();
@@ -129,7 +130,7 @@ fn production_needs_the_threshold_within_one_utc_month() {
             None,
         ));
     }
-    let events: Vec<(&str, Option<&str>, Option<&str>, Option<&str>)> = rows
+    let events: Vec<Hand<'_>> = rows
         .iter()
         .map(|(t, u, a)| (t.as_str(), u.as_deref(), *a, Some("env")))
         .collect();
