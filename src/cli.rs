@@ -48,9 +48,11 @@ pub enum Command {
     Sync(SyncArgs),
     /// Show the database's state: watermark, last run, events, ledger, blobs still to fetch
     Status(StatusArgs),
-    /// Usage reports from the stored events: per app, per user, per day
+    /// Usage reports from the stored events: per app, user, day, month, environment; inactive apps
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Write the stored events (CSV, or JSON Lines with each raw record) for Power BI or another tool
+    Export(ExportArgs),
     /// Load historic events from Purview audit search exports (CSV), beyond the API's 7 days
     Import(ImportArgs),
     /// Check configuration, clock, token, permission, subscriptions and database, with the fix for each
@@ -120,7 +122,7 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// `auditsync report apps|users|daily`.
+/// `auditsync report apps|users|daily|monthly|environments|inactive`.
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
     /// Per app: launches, unique users, first and last launch, environment, production app
@@ -129,6 +131,103 @@ pub enum ReportCommand {
     Users(TextReportArgs),
     /// Per day: launches and unique users
     Daily(TextReportArgs),
+    /// Per calendar month (UTC): launches, monthly active users, apps launched, production apps
+    Monthly(MonthlyArgs),
+    /// Per environment: apps, launches, unique users, last launch
+    Environments(TextReportArgs),
+    /// Apps nobody launched in the last N days: last launch, launches in the whole store, environment
+    Inactive(InactiveArgs),
+}
+
+/// `auditsync report monthly`.
+#[derive(Debug, Args)]
+pub struct MonthlyArgs {
+    /// The options of every report.
+    #[command(flatten)]
+    pub common: ReportArgs,
+    /// One row per month and app instead of one per month
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub by: Option<MonthlyBy>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TextFormat::Table)]
+    pub(crate) format: TextFormat,
+}
+
+/// `report monthly --by`: what each month is split by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MonthlyBy {
+    /// One row per app launched that month.
+    App,
+}
+
+/// `auditsync report inactive`. It looks at the whole store (an app's last launch is the latest one
+/// stored), so the time and app filters of the other reports do not apply: they are accepted here
+/// only to be refused with what to use instead.
+#[derive(Debug, Args)]
+pub struct InactiveArgs {
+    /// List the apps whose last stored launch is more than this many days before now
+    #[arg(long, value_name = "N", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub days: u32,
+    /// Only this environment (its id): apps with no launch in it for N days
+    #[arg(long, value_name = "ENVIRONMENT_ID")]
+    pub environment: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TextFormat::Table)]
+    pub(crate) format: TextFormat,
+    /// Write to this file instead of standard output (mode 600; never the database or the
+    /// configuration)
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Replace the --output file if it exists
+    #[arg(long, requires = "output")]
+    pub force: bool,
+    /// Refused: the report reads the whole store (see `--days`).
+    #[arg(long, hide = true, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Refused, as `--from`.
+    #[arg(long, hide = true, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Refused: `report apps --app ID` shows one app's last launch.
+    #[arg(long, hide = true, value_name = "APP_ID")]
+    pub app: Option<String>,
+}
+
+/// `auditsync export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Only events from this time on (YYYY-MM-DD, YYYY-MM-DDTHH:MM or RFC 3339, seconds and fraction
+    /// optional; UTC unless a zone is given) [default: the oldest stored]
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub from: Option<DateTime<Utc>>,
+    /// Only events before this time [default: no limit]
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub to: Option<DateTime<Utc>>,
+    /// csv: the columns, no raw record; jsonl: one JSON object per line, the columns and `raw`
+    #[arg(long, value_enum)]
+    pub(crate) format: ExportFormat,
+    /// Write to this file instead of standard output (mode 600; never the database or the
+    /// configuration); it appears only once the export is whole
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Replace the --output file if it exists
+    #[arg(long, requires = "output")]
+    pub force: bool,
+    /// Refused: the export writes every stored event in the range; filter the file afterwards.
+    #[arg(long, hide = true, value_name = "APP_ID")]
+    pub app: Option<String>,
+    /// Refused, as `--app`.
+    #[arg(long, hide = true, value_name = "ENVIRONMENT_ID")]
+    pub environment: Option<String>,
+}
+
+/// `export --format`: `csv` (a header row, the columns of `audit_events` without the raw record) or
+/// `jsonl` (JSON Lines: one object per event, the columns and `raw`). No doc comments on the
+/// variants, as [`ReportFormat`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExportFormat {
+    Csv,
+    Jsonl,
 }
 
 /// `auditsync report apps`: the options of every report, and its formats (html included).

@@ -264,13 +264,27 @@ fn in_system_folder(path: &Path) -> Option<&'static str> {
 /// # Errors
 /// Those of [`check`]; [`OutputError::Exists`] when a file appeared meanwhile; [`OutputError::Io`].
 pub fn write(target: &Target<'_>, keep: &[Keep], bytes: &[u8]) -> Result<(), OutputError> {
+    write_streamed(target, keep, |out: &mut dyn Write| {
+        out.write_all(bytes)
+            .map_err(|source| io_error(target, source))
+    })
+}
+
+/// [`write`] for an output too large to hold in memory (`export`): `produce` writes it piece by
+/// piece into the new 0600 temporary file beside the target (buffered), which is flushed and renamed
+/// over the target only when `produce` succeeded. When `produce` fails (an interruption, a failed
+/// read), the temporary file is removed and the target is left as it was: never a half file under
+/// the name asked for. The same refusals as [`write`], made before `produce` is called.
+///
+/// # Errors
+/// Those of [`check`] and [`write`] (as `E`), or `produce`'s own.
+pub fn write_streamed<E: From<OutputError>>(
+    target: &Target<'_>,
+    keep: &[Keep],
+    produce: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+) -> Result<(), E> {
     check(target, keep)?;
-    let io = |source| OutputError::Io {
-        what: target.what,
-        flag: target.flag,
-        path: target.path.to_owned(),
-        source,
-    };
+    let io = |source| io_error(target, source);
     let folder = folder_of(target.path);
     let mut builder = tempfile::Builder::new();
     builder.prefix(".auditsync-").suffix(".tmp");
@@ -280,7 +294,11 @@ pub fn write(target: &Target<'_>, keep: &[Keep], bytes: &[u8]) -> Result<(), Out
         builder.permissions(std::fs::Permissions::from_mode(0o600));
     }
     let mut file = builder.tempfile_in(folder).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
+    {
+        let mut buffered = std::io::BufWriter::with_capacity(256 * 1024, file.as_file_mut());
+        produce(&mut buffered)?;
+        buffered.flush().map_err(io)?;
+    }
     file.as_file().sync_all().map_err(io)?;
     let persisted = if target.force {
         file.persist(target.path)
@@ -296,13 +314,24 @@ pub fn write(target: &Target<'_>, keep: &[Keep], bytes: &[u8]) -> Result<(), Out
                 what: "a file".into(),
             },
             _ => io(e.error),
-        });
+        }
+        .into());
     }
     // The rename itself reaches the disk with the folder (best effort: not every system can).
     if let Ok(dir) = std::fs::File::open(folder) {
         let _ = dir.sync_all();
     }
     Ok(())
+}
+
+/// [`OutputError::Io`] for the target: what failed while it was being written.
+pub fn io_error(target: &Target<'_>, source: std::io::Error) -> OutputError {
+    OutputError::Io {
+        what: target.what,
+        flag: target.flag,
+        path: target.path.to_owned(),
+        source,
+    }
 }
 
 /// Whether the path is a regular file (not a symbolic link, which would be replaced, not followed)
@@ -451,6 +480,50 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_streamed_output_appears_only_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        write_streamed(&target(&path, false), &[], |out: &mut dyn Write| {
+            for i in 0..1000 {
+                writeln!(out, "line {i}").map_err(|e| io_error(&target(&path, false), e))?;
+            }
+            Ok::<(), OutputError>(())
+        })
+        .unwrap();
+        let whole = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(whole.lines().count(), 1000);
+        // A failure half way (an interruption, a failed read) leaves the file that was there, even
+        // with force, and no temporary file.
+        let failed = write_streamed(&target(&path, true), &[], |out: &mut dyn Write| {
+            out.write_all(b"half").unwrap();
+            Err(OutputError::Folder {
+                flag: "--output",
+                path: path.clone(),
+                example: "x",
+            })
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), whole);
+        let failed = write_streamed(&target(&dir.path().join("new.csv"), false), &[], |_| {
+            Err(OutputError::Folder {
+                flag: "--output",
+                path: path.clone(),
+                example: "x",
+            })
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // The refusals come before anything is produced.
+        let mut called = false;
+        let refused = write_streamed(&target(&path, false), &[], |_| {
+            called = true;
+            Ok::<(), OutputError>(())
+        });
+        assert!(matches!(refused, Err(OutputError::Exists { .. })));
+        assert!(!called);
     }
 
     #[cfg(unix)]

@@ -86,13 +86,20 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, Error> {
     let page = dir.join("usage.html");
     let mut html = Vec::new();
     let daily = store.report_daily(&filter)?;
+    let monthly = store.report_monthly(&filter)?;
+    let environments = store.report_environments(&filter)?;
+    let now = Utc::now();
+    let inactive = store.report_inactive(90, None, now)?;
     report::html(
         &mut html,
         &Page {
             filter: &filter,
             apps: &apps,
             daily: &daily,
-            generated_at: Utc::now(),
+            monthly: &monthly,
+            environments: &environments,
+            inactive: Some((90, &inactive)),
+            generated_at: now,
         },
     )
     .map_err(io("cannot render the demo's report"))?;

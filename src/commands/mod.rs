@@ -3,6 +3,7 @@
 
 mod demo;
 mod doctor;
+mod export;
 mod import;
 mod prune;
 mod report;
@@ -79,6 +80,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Sync(args) => sync::run(args, &cli.global).await,
         Command::Status(args) => status::run(args, &cli.global).await,
         Command::Report(cmd) => report::run(cmd, &cli.global).await,
+        Command::Export(args) => export::run(args, &cli.global).await,
         Command::Import(args) => import::run(args, &cli.global).await,
         Command::Doctor => doctor::run(&cli.global).await,
         Command::Prune(args) => prune::run(args, &cli.global).await,

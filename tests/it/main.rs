@@ -24,6 +24,7 @@ mod records;
 mod redaction;
 mod reliability;
 mod report;
+mod reports_more;
 mod state;
 mod subscribe;
 mod sync;

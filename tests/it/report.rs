@@ -11,14 +11,14 @@ use serde_json::{Value, json};
 
 use crate::common::{Run, TestEnv};
 
-const A: &str = "11111111-1111-1111-1111-111111111111";
-const B: &str = "22222222-2222-2222-2222-222222222222";
-const C: &str = "33333333-3333-3333-3333-333333333333";
-const ENV1: &str = "Default-aaaaaaaa-0000-0000-0000-000000000001";
-const ENV2: &str = "bbbbbbbb-0000-0000-0000-000000000002";
+pub(crate) const A: &str = "11111111-1111-1111-1111-111111111111";
+pub(crate) const B: &str = "22222222-2222-2222-2222-222222222222";
+pub(crate) const C: &str = "33333333-3333-3333-3333-333333333333";
+pub(crate) const ENV1: &str = "Default-aaaaaaaa-0000-0000-0000-000000000001";
+pub(crate) const ENV2: &str = "bbbbbbbb-0000-0000-0000-000000000002";
 /// App C's latest name: user content that must come out escaped.
-const XSS: &str = r#"<script>alert(1)</script> & "Co""#;
-const XSS_ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Co&quot;";
+pub(crate) const XSS: &str = r#"<script>alert(1)</script> & "Co""#;
+pub(crate) const XSS_ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Co&quot;";
 
 /// One `audit_events` row.
 pub(crate) struct Row<'a> {
@@ -122,7 +122,7 @@ const HAND: &[Hand] = &[
 ];
 
 /// The known store: app A's 50 January launches, the hand-made rows, and one other operation.
-fn known_store() -> TestEnv {
+pub(crate) fn known_store() -> TestEnv {
     let jan: Vec<(String, &str)> = (0..50)
         .map(|i| {
             let user = ["alice@contoso.com", "bob@contoso.com"][i % 2];
@@ -151,13 +151,13 @@ fn known_store() -> TestEnv {
     store_with(&rows)
 }
 
-fn report(env: &TestEnv, args: &[&str]) -> Run {
+pub(crate) fn report(env: &TestEnv, args: &[&str]) -> Run {
     let mut all = vec!["report"];
     all.extend_from_slice(args);
     env.run(&all)
 }
 
-fn report_json(env: &TestEnv, args: &[&str]) -> Value {
+pub(crate) fn report_json(env: &TestEnv, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.extend(["--format", "json"]);
     let run = report(env, &all);
@@ -245,7 +245,7 @@ fn report_users_and_daily_json_match_hand_computed_counts() {
     assert_eq!(rows.iter().map(|r| r.1).sum::<i64>(), 66);
 }
 
-fn parse_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+pub(crate) fn parse_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_reader(text.as_bytes());
     let header = r.headers().unwrap().iter().map(str::to_owned).collect();
     let rows = r
@@ -605,7 +605,13 @@ fn report_html_is_one_self_contained_page_with_escaped_names() {
     assert!(html.contains("2026-01-05T08:00:00Z (the first stored launch)"));
     assert!(html.contains("2026-02-04T11:00:00Z (the last stored launch)"));
     assert!(html.contains("Generated 20"));
-    assert_eq!(html.matches("<tr>").count(), 5);
+    // Rows: the apps table's header and 4 apps, then monthly use (header, 2026-01, 2026-02),
+    // environments (header, ENV1, ENV2, none) and the inactive apps (header, A, B, C: all last
+    // launched in February 2026, more than 90 days before any run of this test): 5 + 3 + 4 + 4.
+    assert_eq!(html.matches("<tr>").count(), 16);
+    let apps_section =
+        &html[html.find("<h2>Apps</h2>").unwrap()..html.find("<h2>Monthly use</h2>").unwrap()];
+    assert_eq!(apps_section.matches("<tr>").count(), 5);
     assert!(html.contains(XSS_ESCAPED), "the app name escaped");
     assert!(!html.contains(XSS));
     assert!(html.contains("(no app id)"));
@@ -719,7 +725,18 @@ fn report_html_renders_in_headless_chromium() {
         &format!("file://{}", html.display()),
         &["--dump-dom".into()],
     );
-    assert_eq!(dom.matches("<tr>").count(), 5, "header and 4 apps:\n{dom}");
+    // The apps (header and 4), monthly use (3), environments (4), inactive apps (4): see above.
+    assert_eq!(
+        dom.matches("<tr>").count(),
+        16,
+        "the four tables' rows:\n{dom}"
+    );
+    for section in ["Apps", "Monthly use", "Environments", "Inactive apps"] {
+        assert!(
+            dom.contains(&format!("<h2>{section}</h2>")),
+            "{section}:\n{dom}"
+        );
+    }
     assert!(dom.contains("Expenses") && dom.contains("Team rota") && dom.contains("(no app id)"));
     // Serialised back from the DOM, the name is text: markup escaped (quotes need not be in text).
     assert!(

@@ -1,5 +1,5 @@
 //! `report apps --format html`: one self-contained page (inline CSS, an inline SVG bar chart of daily
-//! launches drawn here, the apps table). No script, font, image or stylesheet is fetched from anywhere,
+//! launches drawn here, the apps table, then monthly use, the environments and the inactive apps). No script, font, image or stylesheet is fetched from anywhere,
 //! and every string that came from the data or the command line is escaped.
 
 use std::collections::HashMap;
@@ -8,9 +8,10 @@ use std::io::{self, Write};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
-use super::NO_APP_ID;
+use super::{NO_APP_ID, NO_ENVIRONMENT};
 use crate::store::{
-    AppRow, DayRow, PRODUCTION_MONTHLY_LAUNCHES, PRODUCTION_MONTHLY_USERS, ReportFilter,
+    AppRow, DayRow, EnvironmentRow, InactiveReport, MonthRow, PRODUCTION_MONTHLY_LAUNCHES,
+    PRODUCTION_MONTHLY_USERS, ReportFilter,
 };
 use crate::time::ts;
 
@@ -28,6 +29,13 @@ pub struct Page<'a> {
     /// The daily report for the same filter: the busiest day and the chart, one slot per day of the
     /// range (days without launches left empty).
     pub daily: &'a [DayRow],
+    /// The monthly report for the same filter: one table row per month.
+    pub monthly: &'a [MonthRow],
+    /// The environments report for the same filter.
+    pub environments: &'a [EnvironmentRow],
+    /// The inactive apps (over the whole store, whatever the range) and the days they were asked
+    /// for; `None` leaves the section out.
+    pub inactive: Option<(u32, &'a InactiveReport)>,
     /// When the page was made, shown in its footer.
     pub generated_at: DateTime<Utc>,
 }
@@ -178,6 +186,11 @@ fn render(page: &Page) -> String {
         h.push_str("<p class=\"none\">No launches in this range.</p>\n");
     } else {
         h.push_str(&apps_table(page.apps));
+    }
+    h.push_str(&monthly_section(page.monthly));
+    h.push_str(&environments_section(page.environments));
+    if let Some((days, inactive)) = page.inactive {
+        h.push_str(&inactive_section(days, inactive));
     }
     let _ = write!(
         h,
@@ -395,6 +408,124 @@ fn apps_table(apps: &[AppRow]) -> String {
     s
 }
 
+/// "Monthly use": one row per calendar month (UTC) of the range.
+fn monthly_section(months: &[MonthRow]) -> String {
+    let mut s = String::from("<h2>Monthly use</h2>\n");
+    if months.is_empty() {
+        s.push_str("<p class=\"none\">No launches in this range.</p>\n");
+        return s;
+    }
+    s.push_str(
+        "<div class=\"scroll\"><table>\n<thead><tr><th>Month (UTC)</th><th class=\"n\">Launches</th>\
+         <th class=\"n\">Monthly active users</th><th class=\"n\">Apps launched</th>\
+         <th class=\"n\">Production apps</th></tr></thead>\n<tbody>\n",
+    );
+    for m in months {
+        let _ = writeln!(
+            s,
+            "<tr><td class=\"time\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&m.month),
+            thousands(m.launches),
+            thousands(m.unique_users),
+            thousands(m.apps),
+            thousands(m.production_apps),
+        );
+    }
+    s.push_str(
+        "</tbody>\n</table></div>\n<p class=\"note\">A month at the edge of the range counts only the \
+         launches inside it.</p>\n",
+    );
+    s
+}
+
+/// "Environments": apps, launches, users and last launch per environment.
+fn environments_section(environments: &[EnvironmentRow]) -> String {
+    let mut s = String::from("<h2>Environments</h2>\n");
+    if environments.is_empty() {
+        s.push_str("<p class=\"none\">No launches in this range.</p>\n");
+        return s;
+    }
+    s.push_str(
+        "<div class=\"scroll\"><table>\n<thead><tr><th>Environment</th><th class=\"n\">Apps</th>\
+         <th class=\"n\">Launches</th><th class=\"n\">Unique users</th><th>Last launch</th></tr></thead>\n\
+         <tbody>\n",
+    );
+    for e in environments {
+        let env = e.environment_id.as_deref().map_or_else(
+            || format!("<span class=\"none\">{}</span>", esc(NO_ENVIRONMENT)),
+            |id| format!("<span class=\"name\">{}</span>", esc(id)),
+        );
+        let _ = writeln!(
+            s,
+            "<tr><td>{env}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"time\">{}</td></tr>",
+            thousands(e.apps),
+            thousands(e.launches),
+            thousands(e.unique_users),
+            time(&e.last_launch),
+        );
+    }
+    s.push_str("</tbody>\n</table></div>\n");
+    s
+}
+
+/// "Inactive apps": the apps whose last stored launch is before the cutoff, with since when the
+/// store holds launches.
+fn inactive_section(days: u32, r: &InactiveReport) -> String {
+    let mut s = String::from("<h2>Inactive apps</h2>\n");
+    let since = match &r.data_since {
+        Some(since) => format!(
+            "The store holds launches since {}: an app first launched after that can only look active, \
+             and one last launched before it is not in the store.",
+            time(since)
+        ),
+        None => "The store holds no launches yet.".to_owned(),
+    };
+    let _ = writeln!(
+        s,
+        "<p class=\"meta\">Apps with no stored launch in the {days} days before the page was made (last launch \
+         before {}), over the whole store whatever the range above. {since}</p>",
+        time(&r.cutoff),
+    );
+    if r.apps.is_empty() {
+        let _ = writeln!(
+            s,
+            "<p class=\"none\">No app has gone {days} days without a launch.</p>"
+        );
+        return s;
+    }
+    s.push_str(
+        "<div class=\"scroll\"><table>\n<thead><tr><th>App</th><th>Environment</th><th>Last launch</th>\
+         <th class=\"n\">Launches (whole store)</th></tr></thead>\n<tbody>\n",
+    );
+    for a in &r.apps {
+        let app = match &a.app_name {
+            Some(name) => format!(
+                "<span class=\"name\">{}</span><span class=\"id\">{}</span>",
+                esc(name),
+                esc(&a.app_id)
+            ),
+            None => format!(
+                "<span class=\"none\">(no name recorded)</span><span class=\"id\">{}</span>",
+                esc(&a.app_id)
+            ),
+        };
+        let env = a.environment_id.as_deref().map_or_else(
+            || "<span class=\"none\">-</span>".to_owned(),
+            |e| format!("<span class=\"id\">{}</span>", esc(e)),
+        );
+        let _ = writeln!(
+            s,
+            "<tr><td>{app}</td><td>{env}</td><td class=\"time\">{}</td><td class=\"n\">{}</td></tr>",
+            time(&a.last_launch),
+            thousands(a.launches),
+        );
+    }
+    s.push_str("</tbody>\n</table></div>\n");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,6 +579,9 @@ mod tests {
             filter: &filter,
             apps: &[],
             daily: &daily,
+            monthly: &[],
+            environments: &[],
+            inactive: None,
             generated_at: Utc::now(),
         };
         let days = chart_days(&page).unwrap();

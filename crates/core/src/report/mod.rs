@@ -18,9 +18,14 @@ use std::io::{self, Write};
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::store::{AppRow, DayRow, UserRow};
+use crate::store::{
+    AppMonthRow, AppRow, DayRow, EnvironmentRow, InactiveReport, MonthRow, UserRow,
+};
 
+pub use export::{EXPORT_COLUMNS, export_csv_header, export_csv_row, export_jsonl_row};
 pub use html::{Page, html};
+
+mod export;
 
 /// A report's rows, as the store returned them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +36,16 @@ pub enum Report {
     Users(Vec<UserRow>),
     /// `report daily`: one row per UTC day with launches, oldest first.
     Daily(Vec<DayRow>),
+    /// `report monthly`: one row per calendar month (UTC) with launches, oldest first.
+    Monthly(Vec<MonthRow>),
+    /// `report monthly --by app`: one row per month and app.
+    MonthlyByApp(Vec<AppMonthRow>),
+    /// `report environments`: one row per environment, most launched first.
+    Environments(Vec<EnvironmentRow>),
+    /// `report inactive`: the apps, with the cutoff and since when the store holds data (the JSON
+    /// object's `cutoff` and `data_since`, two columns repeated on every CSV row, the table's
+    /// heading: see [`heading`]).
+    Inactive(InactiveReport),
 }
 
 const APP_COLUMNS: &[&str] = &[
@@ -45,11 +60,46 @@ const APP_COLUMNS: &[&str] = &[
 ];
 const USER_COLUMNS: &[&str] = &["user_id", "launches", "apps", "first_launch", "last_launch"];
 const DAY_COLUMNS: &[&str] = &["day", "launches", "unique_users"];
+const MONTH_COLUMNS: &[&str] = &[
+    "month",
+    "launches",
+    "unique_users",
+    "apps",
+    "production_apps",
+];
+const APP_MONTH_COLUMNS: &[&str] = &[
+    "month",
+    "app_id",
+    "app_name",
+    "launches",
+    "unique_users",
+    "production",
+];
+const ENVIRONMENT_COLUMNS: &[&str] = &[
+    "environment_id",
+    "apps",
+    "launches",
+    "unique_users",
+    "last_launch",
+];
+/// The inactive report's columns; CSV adds [`INACTIVE_CSV_EXTRA`] to each row.
+const INACTIVE_COLUMNS: &[&str] = &[
+    "app_id",
+    "app_name",
+    "environment_id",
+    "last_launch",
+    "launches",
+];
+/// What the inactive report's CSV repeats on every row: the JSON object's two fields beside `apps`,
+/// so that a spreadsheet or Power BI reading the file alone still knows what the store can say.
+pub const INACTIVE_CSV_EXTRA: &[&str] = &["cutoff", "data_since"];
 
 /// What the table shows for launches whose record named no app.
 pub const NO_APP_ID: &str = "(no app id)";
 /// What the table shows for launches whose record named no user.
 pub const NO_USER: &str = "(no user)";
+/// What the table shows for launches whose record named no environment.
+pub const NO_ENVIRONMENT: &str = "(no environment)";
 
 impl Report {
     /// The snake_case column names: the CSV header and the JSON keys, in order.
@@ -58,6 +108,10 @@ impl Report {
             Report::Apps(_) => APP_COLUMNS,
             Report::Users(_) => USER_COLUMNS,
             Report::Daily(_) => DAY_COLUMNS,
+            Report::Monthly(_) => MONTH_COLUMNS,
+            Report::MonthlyByApp(_) => APP_MONTH_COLUMNS,
+            Report::Environments(_) => ENVIRONMENT_COLUMNS,
+            Report::Inactive(_) => INACTIVE_COLUMNS,
         }
     }
 
@@ -67,6 +121,10 @@ impl Report {
             Report::Apps(r) => r.len(),
             Report::Users(r) => r.len(),
             Report::Daily(r) => r.len(),
+            Report::Monthly(r) => r.len(),
+            Report::MonthlyByApp(r) => r.len(),
+            Report::Environments(r) => r.len(),
+            Report::Inactive(r) => r.apps.len(),
         }
     }
 
@@ -76,9 +134,13 @@ impl Report {
     }
 
     /// Every row as text cells; `missing` stands for an absent app id, name, environment or user,
-    /// `yes_no` for the production flag.
+    /// `yes_no` for the production flag. An environments report's row without an environment shows
+    /// `no_env` too.
     fn cells(&self, missing: [&str; 4], yes_no: [&str; 2]) -> Vec<Vec<String>> {
         let [no_app, no_name, no_env, no_user] = missing;
+        if let Some(rows) = self.new_cells(missing, yes_no) {
+            return rows;
+        }
         let or = |v: &Option<String>, none: &str| v.clone().unwrap_or_else(|| none.to_owned());
         match self {
             Report::Apps(rows) => rows
@@ -118,8 +180,95 @@ impl Report {
                     ]
                 })
                 .collect(),
+            Report::Monthly(_)
+            | Report::MonthlyByApp(_)
+            | Report::Environments(_)
+            | Report::Inactive(_) => Vec::new(),
         }
     }
+
+    /// [`Report::cells`] of the monthly, environments and inactive reports; `None` for the others.
+    fn new_cells(&self, missing: [&str; 4], yes_no: [&str; 2]) -> Option<Vec<Vec<String>>> {
+        let [no_app, no_name, no_env, _] = missing;
+        let or = |v: &Option<String>, none: &str| v.clone().unwrap_or_else(|| none.to_owned());
+        Some(match self {
+            Report::Monthly(rows) => rows
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.month.clone(),
+                        m.launches.to_string(),
+                        m.unique_users.to_string(),
+                        m.apps.to_string(),
+                        m.production_apps.to_string(),
+                    ]
+                })
+                .collect(),
+            Report::MonthlyByApp(rows) => rows
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.month.clone(),
+                        or(&m.app_id, no_app),
+                        or(&m.app_name, no_name),
+                        m.launches.to_string(),
+                        m.unique_users.to_string(),
+                        yes_no[usize::from(!m.production)].to_owned(),
+                    ]
+                })
+                .collect(),
+            Report::Environments(rows) => rows
+                .iter()
+                .map(|e| {
+                    vec![
+                        or(&e.environment_id, no_env),
+                        e.apps.to_string(),
+                        e.launches.to_string(),
+                        e.unique_users.to_string(),
+                        e.last_launch.clone(),
+                    ]
+                })
+                .collect(),
+            Report::Inactive(report) => report
+                .apps
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.app_id.clone(),
+                        or(&a.app_name, no_name),
+                        or(&a.environment_id, no_env),
+                        a.last_launch.clone(),
+                        a.launches.to_string(),
+                    ]
+                })
+                .collect(),
+            Report::Apps(_) | Report::Users(_) | Report::Daily(_) => return None,
+        })
+    }
+}
+
+/// The lines the text table prints before its header: for `report inactive`, the cutoff and since
+/// when the store holds launches (an app first launched after that can only look active), then an
+/// empty line; nothing for the other reports.
+pub fn heading(report: &Report) -> Vec<String> {
+    let Report::Inactive(r) = report else {
+        return Vec::new();
+    };
+    let since = match &r.data_since {
+        Some(since) => format!(
+            "The store holds launches since {since}: an app first launched after that can only look active, \
+             and one last launched before it is not in the store."
+        ),
+        None => "The store holds no launches yet.".to_owned(),
+    };
+    vec![
+        format!(
+            "Apps whose last stored launch is before {} (the cutoff).",
+            r.cutoff
+        ),
+        since,
+        String::new(),
+    ]
 }
 
 /// The header and cells of the text table (printed by [`write_table`]): the column names in
@@ -130,9 +279,13 @@ pub fn table(report: &Report) -> (Vec<String>, Vec<Vec<String>>) {
         .iter()
         .map(|c| c.replace('_', " ").to_uppercase())
         .collect();
+    let no_env = match report {
+        Report::Environments(_) => NO_ENVIRONMENT,
+        _ => "-",
+    };
     (
         header,
-        report.cells([NO_APP_ID, "-", "-", NO_USER], ["yes", "no"]),
+        report.cells([NO_APP_ID, "-", no_env, NO_USER], ["yes", "no"]),
     )
 }
 
@@ -242,26 +395,46 @@ fn csv_field(cell: &str) -> Cow<'_, str> {
     }
 }
 
+/// One CSV record (a line) of `cells`, each through [`csv_field`].
+fn csv_record(w: &mut dyn Write, cells: &mut dyn Iterator<Item = &str>) -> io::Result<()> {
+    let line: Vec<Cow<'_, str>> = cells.map(csv_field).collect();
+    writeln!(w, "{}", line.join(","))
+}
+
 /// CSV with a header row (also when there are no rows); absent values are empty, production is
 /// true/false. Every cell is kept whole; one a spreadsheet would run as a formula is neutralised
-/// (see [`csv_field`]: `=1+1` is written `"'=1+1"`).
+/// (see [`csv_field`]: `=1+1` is written `"'=1+1"`). The inactive report adds `cutoff` and
+/// `data_since` ([`INACTIVE_CSV_EXTRA`]) to every row (`data_since` empty when the store holds no
+/// launch).
 ///
 /// # Errors
 /// The error of writing to `out`.
 pub fn csv(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     let mut w = io::BufWriter::new(out);
-    let mut record = |cells: &mut dyn Iterator<Item = &str>| -> io::Result<()> {
-        let line: Vec<Cow<'_, str>> = cells.map(csv_field).collect();
-        writeln!(w, "{}", line.join(","))
+    let extra: Vec<&str> = match report {
+        Report::Inactive(r) => vec![r.cutoff.as_str(), r.data_since.as_deref().unwrap_or("")],
+        _ => Vec::new(),
     };
-    record(&mut report.columns().iter().copied())?;
+    let extra_names: &[&str] = match report {
+        Report::Inactive(_) => INACTIVE_CSV_EXTRA,
+        _ => &[],
+    };
+    csv_record(
+        &mut w,
+        &mut report.columns().iter().chain(extra_names).copied(),
+    )?;
     for row in report.cells(["", "", "", ""], ["true", "false"]) {
-        record(&mut row.iter().map(String::as_str))?;
+        csv_record(
+            &mut w,
+            &mut row.iter().map(String::as_str).chain(extra.iter().copied()),
+        )?;
     }
     w.flush()
 }
 
-/// A JSON array of objects keyed by the column names; absent values are `null`.
+/// A JSON array of objects keyed by the column names; absent values are `null`. The inactive
+/// report is an object: `cutoff`, `data_since` (`null` when the store holds no launch) and `apps`,
+/// the array.
 ///
 /// # Errors
 /// The error of writing to `out`.
@@ -270,6 +443,10 @@ pub fn json(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         Report::Apps(rows) => serde_json::to_writer_pretty(&mut *out, rows),
         Report::Users(rows) => serde_json::to_writer_pretty(&mut *out, rows),
         Report::Daily(rows) => serde_json::to_writer_pretty(&mut *out, rows),
+        Report::Monthly(rows) => serde_json::to_writer_pretty(&mut *out, rows),
+        Report::MonthlyByApp(rows) => serde_json::to_writer_pretty(&mut *out, rows),
+        Report::Environments(rows) => serde_json::to_writer_pretty(&mut *out, rows),
+        Report::Inactive(r) => serde_json::to_writer_pretty(&mut *out, r),
     }?;
     writeln!(out)
 }
@@ -302,6 +479,39 @@ mod tests {
                 launches: 1,
                 unique_users: 1,
             }]),
+            Report::Monthly(vec![MonthRow {
+                month: "2026-01".into(),
+                launches: 60,
+                unique_users: 7,
+                apps: 2,
+                production_apps: 1,
+            }]),
+            Report::MonthlyByApp(vec![AppMonthRow {
+                month: "2026-01".into(),
+                app_id: None,
+                app_name: None,
+                launches: 1,
+                unique_users: 1,
+                production: false,
+            }]),
+            Report::Environments(vec![EnvironmentRow {
+                environment_id: None,
+                apps: 1,
+                launches: 2,
+                unique_users: 1,
+                last_launch: "2026-01-01T00:00:00Z".into(),
+            }]),
+            Report::Inactive(InactiveReport {
+                cutoff: "2026-04-01T00:00:00Z".into(),
+                data_since: Some("2025-12-01T00:00:00Z".into()),
+                apps: vec![crate::store::InactiveRow {
+                    app_id: "a1".into(),
+                    app_name: Some("=cmd".into()),
+                    environment_id: None,
+                    last_launch: "2026-01-01T00:00:00Z".into(),
+                    launches: 4,
+                }],
+            }),
         ]
     }
 
@@ -311,7 +521,11 @@ mod tests {
             let mut out = Vec::new();
             json(&mut out, &report).unwrap();
             let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-            let keys: Vec<&str> = v[0]
+            let first = match &report {
+                Report::Inactive(_) => &v["apps"][0],
+                _ => &v[0],
+            };
+            let keys: Vec<&str> = first
                 .as_object()
                 .unwrap()
                 .keys()
@@ -324,8 +538,35 @@ mod tests {
             assert_eq!(keys, want);
             let (header, rows) = table(&report);
             assert_eq!(header.len(), report.columns().len());
+            assert_eq!(rows.len(), 1);
             assert!(rows.iter().all(|r| r.len() == header.len()));
         }
+    }
+
+    #[test]
+    fn the_inactive_report_carries_its_cutoff_and_data_since_in_every_format() {
+        let report = &samples()[6];
+        let mut out = Vec::new();
+        json(&mut out, report).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["cutoff"], "2026-04-01T00:00:00Z");
+        assert_eq!(v["data_since"], "2025-12-01T00:00:00Z");
+        let mut out = Vec::new();
+        csv(&mut out, report).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "app_id,app_name,environment_id,last_launch,launches,cutoff,data_since\n\
+             a1,\"'=cmd\",,2026-01-01T00:00:00Z,4,2026-04-01T00:00:00Z,2025-12-01T00:00:00Z\n"
+        );
+        let lines = heading(report);
+        assert!(
+            lines[0].contains("before 2026-04-01T00:00:00Z"),
+            "{lines:?}"
+        );
+        assert!(lines[1].contains("since 2025-12-01T00:00:00Z"), "{lines:?}");
+        assert!(heading(&samples()[0]).is_empty());
+        let (_, rows) = table(&samples()[5]);
+        assert_eq!(rows[0][0], NO_ENVIRONMENT);
     }
 
     #[test]

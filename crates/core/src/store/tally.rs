@@ -69,8 +69,12 @@ pub struct LaunchNames {
 /// whole seconds, so a bound with a fraction rounds up: a launch at 10:00:00 is before --from
 /// 10:00:00.5 and before --to 10:00:00.5.
 pub fn seconds(filter: &ReportFilter) -> (Option<i64>, Option<i64>) {
-    let up = |t: DateTime<Utc>| t.timestamp() + i64::from(t.nanosecond() > 0);
-    (filter.from.map(up), filter.to.map(up))
+    (filter.from.map(seconds_up), filter.to.map(seconds_up))
+}
+
+/// A time in whole seconds since the epoch, a fraction rounded up.
+fn seconds_up(t: DateTime<Utc>) -> i64 {
+    t.timestamp() + i64::from(t.nanosecond() > 0)
 }
 
 /// The launches of a filter, with their codes resolved to counting codes.
@@ -405,8 +409,13 @@ pub fn inactive<R: Reader + ?Sized>(
     environment: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<InactiveReport, StoreError> {
-    let cutoff = now - TimeDelta::days(i64::from(days));
-    let cutoff = cutoff.with_nanosecond(0).unwrap_or(cutoff);
+    // Now − N days, as a whole second rounded up (stored times are whole seconds): a launch is
+    // older than N days exactly when it is before this second. Rounding down would keep a launch at
+    // 10:00:00 active at a cutoff of 10:00:00.5. A cutoff before chrono's range is its start.
+    let exact = now
+        .checked_sub_signed(TimeDelta::days(i64::from(days)))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let cutoff = DateTime::from_timestamp(seconds_up(exact), 0).unwrap_or(exact);
     let everything = ReportFilter {
         environment: environment.map(str::to_owned),
         ..ReportFilter::default()
@@ -440,3 +449,6 @@ pub fn inactive<R: Reader + ?Sized>(
         apps,
     })
 }
+
+#[cfg(test)]
+mod tests;
