@@ -128,15 +128,27 @@ impl std::future::Future for Aborting {
     }
 }
 
-/// Downloads one blob and parses it, on a runtime worker.
+/// Bodies up to this size are parsed on the runtime worker that downloaded them (a blob of the
+/// usual size, under a few MB, in a few milliseconds; a hop to the blocking pool cost more: threads
+/// woken, the body freed on another thread). A larger one, which could hold a worker for seconds
+/// while other downloads wait on it, goes to the blocking pool.
+const PARSE_INLINE: usize = 8 << 20;
+
+/// Downloads one blob and parses it.
 async fn fetch_one(api: Arc<ApiClient>, filter: Arc<Filter>, blob: BlobRef) -> Fetched {
     let body = match api.fetch_blob(&blob).await {
         Ok(body) => body,
         Err(e) => return Fetched::Api(e),
     };
-    // Parsed here, on the worker that downloaded it: a blob is parsed in about a millisecond, and a
-    // hop to the blocking pool cost more (threads woken, the body freed on another thread).
-    match filter.blob(&body) {
+    let parsed = if body.len() <= PARSE_INLINE {
+        filter.blob(&body)
+    } else {
+        match tokio::task::spawn_blocking(move || filter.blob(&body)).await {
+            Ok(parsed) => parsed,
+            Err(e) => return Fetched::Internal(e.to_string()),
+        }
+    };
+    match parsed {
         Ok(x) => {
             tracing::debug!(
                 records = x.seen,
