@@ -30,18 +30,20 @@ pub(crate) struct Batching {
     pub(crate) wait: Duration,
 }
 
-/// The batching `sync` uses. Measured on the 1M-record benchmark (BENCHMARKS.md, "Write path"):
-/// bytes written fall with the transaction size, and memory grows with it.
+/// The batching `sync` uses. Measured on the 1M-record benchmark (BENCHMARKS.md, "Write path (issue
+/// 11)"): bytes written fall with the transaction size (a batch of 16 blobs wrote 1.48 GB, 4,096
+/// events 0.87 GB, 8,192 events 0.76 GB, one transaction 0.56 GB) and memory grows with it (about
+/// 2 KB an event held), so 4,096 keeps the peak RSS near what it was.
 pub(crate) const BATCHING: Batching = Batching {
     units: 512,
-    events: 8_192,
+    events: 4_096,
     wait: Duration::from_millis(1_000),
 };
 
 /// Messages the queue to the writer holds at most: the fetchers wait when the writer is behind, so
 /// memory stays flat whatever the window. Room for most of what the fetchers bring while a full batch
 /// commits, so that fetching goes on meanwhile (measured: BENCHMARKS.md, "Write path").
-const QUEUE: usize = 128;
+const QUEUE: usize = 64;
 
 /// A message to the writer thread.
 pub(crate) enum ToWriter {
