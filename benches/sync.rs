@@ -46,6 +46,7 @@ fn main() {
             &a[1],
             Path::new(&a[2]),
             a[3].parse().unwrap(),
+            a[4].parse().unwrap(),
         );
         return;
     }
@@ -70,31 +71,55 @@ fn main() {
     );
     big.subscribe();
 
-    // The floor's concurrency: each candidate once, the fastest kept.
-    let mut tried = Vec::new();
-    for (i, c) in FLOOR_CONCURRENCY.iter().enumerate() {
-        tried.push((*c, big.floor(&format!("tune{i}.db"), *c)));
+    // The floor's settings: each concurrency in one transaction, then smaller transactions at the
+    // fastest concurrency; the fastest kept.
+    let mut tried: Vec<(Floor, Cost)> = Vec::new();
+    let fastest = |tried: &[(Floor, Cost)]| {
+        tried
+            .iter()
+            .min_by(|a, b| a.1.seconds.total_cmp(&b.1.seconds))
+            .unwrap()
+            .0
+    };
+    for c in FLOOR_CONCURRENCY {
+        let cost = big.floor(&format!("tune{}.db", tried.len()), (c, usize::MAX));
+        tried.push(((c, usize::MAX), cost));
     }
-    let concurrency = tried
-        .iter()
-        .min_by(|a, b| a.1.seconds.total_cmp(&b.1.seconds))
-        .unwrap()
-        .0;
-    let tuning: Vec<String> = tried
-        .iter()
-        .map(|(c, cost)| format!("{c}: {:.2} s", cost.seconds))
-        .collect();
-    println!(
-        "floor tuning, blobs in flight: {} -> {concurrency}\n",
-        tuning.join(", ")
-    );
+    let one_transaction = tried.clone();
+    for per in FLOOR_PER_TRANSACTION {
+        let setting = (fastest(&one_transaction).0, per);
+        let cost = big.floor(&format!("tune{}.db", tried.len()), setting);
+        tried.push((setting, cost));
+    }
+    let setting = fastest(&tried);
+    let shown = |(c, per): Floor| {
+        let per = if per == usize::MAX {
+            "one transaction".to_owned()
+        } else {
+            format!("{per} blobs a transaction")
+        };
+        format!("{c} in flight, {per}")
+    };
+    println!("floor tuning, one run each:\n");
+    for (s, cost) in &tried {
+        println!(
+            "- {}: {:.2} s, {:.0} MB written",
+            shown(*s),
+            cost.seconds,
+            cost.written as f64 / 1e6
+        );
+    }
+    println!("\nkept: {}\n", shown(setting));
     // The floor and sync in turn, three times each, each into a fresh database.
     let (mut floors, mut syncs) = (Vec::new(), Vec::new());
     let mut around = Vec::new();
     for i in 0..3 {
-        floors.push(big.floor(&format!("floor{i}.db"), concurrency));
+        floors.push(big.floor(&format!("floor{i}.db"), setting));
         around.push(big.stats());
         syncs.push(big.sync(&format!("sync{i}.db")));
+        if i < 2 {
+            big.remove(&format!("sync{i}.db"));
+        }
     }
     let floor = median(&floors);
     let sync = median(&syncs.iter().map(|m| m.cost).collect::<Vec<_>>());
@@ -102,7 +127,7 @@ fn main() {
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     println!(
         "{}",
-        cost_row(&format!("floor ({concurrency} in flight)"), &floor)
+        cost_row(&format!("floor ({})", shown(setting)), &floor)
     );
     println!("{}", cost_row("`sync`", &sync));
     println!(
@@ -352,8 +377,15 @@ impl Drop for Sim {
     }
 }
 
-/// Blobs in flight the floor tries; it keeps the fastest (printed).
+/// Blobs in flight the floor tries (in one transaction); it keeps the fastest (printed).
 const FLOOR_CONCURRENCY: [usize; 4] = [4, 8, 16, 32];
+/// Blobs a transaction the floor then tries at its fastest concurrency, against one transaction for
+/// the run: fewer bytes are written in one, but its WAL grows to the whole run's pages, which costs
+/// more where memory is short.
+const FLOOR_PER_TRANSACTION: [usize; 2] = [500, 100];
+
+/// The floor's settings: blobs in flight, blobs a transaction.
+type Floor = (usize, usize);
 
 #[derive(Deserialize)]
 struct Config {
@@ -572,14 +604,21 @@ fn floor_store(tx: &rusqlite::Transaction<'_>, blob: &FloorBlob, stored_at: &str
     .unwrap();
 }
 
-/// The floor, run in a child process (`sync --floor CONFIG BASE_URL DATABASE CONCURRENCY`) so that its time,
-/// CPU, peak RSS and bytes written are measured exactly as sync's: the fewest steps that store the
-/// same rows. One token; the 24 hourly listing pages in turn; `CONCURRENCY` blobs in flight, each a
-/// task on the runtime's workers that downloads the body whole and parses it there (no hop to a
-/// blocking pool); a writer thread that stores every blob (its launches and its ledger row) in one
-/// transaction, in a database created by auditsync's own store code (same tables, indexes and
-/// settings: WAL, `synchronous = NORMAL`). No pacing, retries, pending list, progress or summary.
-fn floor_child(config: &Path, base: &str, database: &Path, concurrency: usize) {
+/// The floor, run in a child process (`sync --floor CONFIG BASE_URL DATABASE CONCURRENCY
+/// PER_TRANSACTION`) so that its time, CPU, peak RSS and bytes written are measured exactly as
+/// sync's: the fewest steps that store the same rows. One token; the 24 hourly listing pages in turn;
+/// `CONCURRENCY` blobs in flight, each a task on the runtime's workers that downloads the body whole
+/// and parses it there (no hop to a blocking pool); a writer thread that stores the blobs (each one's
+/// launches and ledger row together) `PER_TRANSACTION` to a transaction (`usize::MAX`: one for the
+/// run), in a database created by auditsync's own store code (same tables, indexes and settings: WAL,
+/// `synchronous = NORMAL`). No pacing, retries, pending list, progress or summary.
+fn floor_child(
+    config: &Path,
+    base: &str,
+    database: &Path,
+    concurrency: usize,
+    per_transaction: usize,
+) {
     let config: Config = toml::from_str(&std::fs::read_to_string(config).unwrap()).unwrap();
     // The schema, as sync makes it.
     drop(
@@ -598,9 +637,15 @@ fn floor_child(config: &Path, base: &str, database: &Path, concurrency: usize) {
         db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
             .unwrap();
         let stored_at = chrono::Utc::now().to_rfc3339();
-        let txn = db.transaction().unwrap();
+        let mut txn = db.transaction().unwrap();
+        let mut stored = 0;
         while let Some(blob) = rx.blocking_recv() {
             floor_store(&txn, &blob, &stored_at);
+            stored += 1;
+            if stored % per_transaction == 0 {
+                txn.commit().unwrap();
+                txn = db.transaction().unwrap();
+            }
         }
         txn.commit().unwrap();
     });
@@ -697,6 +742,9 @@ fn write_bytes() -> u64 {
 /// Runs `cmd` to its end, measuring it; returns its stdout.
 #[allow(clippy::zombie_processes)] // reaped by wait4 below, which also reports the peak RSS
 fn measure(mut cmd: Command) -> (Cost, String) {
+    // The previous run's dirty pages are written out first, so that no run is slowed by the kernel
+    // flushing (or throttling it for) an earlier one's writes.
+    let _ = Command::new("sync").status();
     let written = write_bytes();
     let started = Instant::now();
     let child = cmd.stdout(Stdio::piped()).spawn().unwrap();
@@ -712,7 +760,11 @@ fn measure(mut cmd: Command) -> (Cost, String) {
     #[allow(unsafe_code)]
     let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(reaped, pid);
-    assert_eq!(status, 0, "{cmd:?} failed");
+    // An incomplete sync exits 1 and still prints its summary; the floor must succeed.
+    assert!(
+        status == 0 || cmd.get_program() != std::env::current_exe().unwrap().as_os_str(),
+        "the floor failed"
+    );
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let cost = Cost {
         seconds: started.elapsed().as_secs_f64(),
@@ -726,14 +778,25 @@ fn measure(mut cmd: Command) -> (Cost, String) {
 
 impl Sim {
     /// Runs the floor in a child process into `database` (a fresh file).
-    fn floor(&self, database: &str, concurrency: usize) -> Cost {
+    fn floor(&self, database: &str, (concurrency, per_transaction): Floor) -> Cost {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.arg("--floor")
             .arg(self.dir.join("auditsync.toml"))
             .arg(&self.base)
             .arg(self.dir.join(database))
-            .arg(concurrency.to_string());
-        measure(cmd).0
+            .arg(concurrency.to_string())
+            .arg(per_transaction.to_string());
+        let cost = measure(cmd).0;
+        self.remove(database);
+        cost
+    }
+
+    /// Removes a database and its lock, so that old databases do not fill the page cache (the next
+    /// run would pay for reclaiming it).
+    fn remove(&self, database: &str) {
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            let _ = std::fs::remove_file(self.dir.join(format!("{database}{suffix}")));
+        }
     }
 }
 
