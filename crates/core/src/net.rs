@@ -53,6 +53,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 /// any working link passes.
 pub const MIN_PROGRESS: usize = 1024;
 
+/// The most memory reserved for a body before it arrives, whatever its `Content-Length` claims
+/// (a longer body still grows to its limit as it is read).
+const RESERVE_MAX: u64 = 64 << 20;
+
 /// The transport rule, for configured endpoints and for every URL the service hands back: https, or
 /// plain http to a loopback host only.
 ///
@@ -181,18 +185,39 @@ impl Http {
         if whole && resp.content_length().is_some_and(|n| n > limit) {
             return Err(BodyError::TooLarge);
         }
-        let mut body = bytes::BytesMut::new();
-        let mut window = (tokio::time::Instant::now() + stall, 0usize);
+        // The whole body at once when its length is announced (up to the limit, and no more than
+        // RESERVE_MAX: a length is only a claim), so it is not copied again as it grows.
+        let expected = if whole {
+            resp.content_length().unwrap_or(0).min(limit)
+        } else {
+            error_start as u64
+        };
+        let mut body =
+            bytes::BytesMut::with_capacity(usize::try_from(expected.min(RESERVE_MAX)).unwrap_or(0));
+        // The stall deadline moves on with every MIN_PROGRESS bytes; the timer is only set again
+        // when it fires before that deadline (once per `stall` at most, not once per chunk).
+        let mut deadline = tokio::time::Instant::now() + stall;
+        let mut since = 0usize;
+        let timer = tokio::time::sleep_until(deadline);
+        tokio::pin!(timer);
         loop {
-            let chunk = match tokio::time::timeout_at(window.0, resp.chunk()).await {
-                Err(_) => {
+            let chunk = tokio::select! {
+                biased;
+                chunk = resp.chunk() => chunk,
+                () = &mut timer => {
+                    if tokio::time::Instant::now() < deadline {
+                        timer.as_mut().reset(deadline);
+                        continue;
+                    }
                     return Err(too_slow(&format!(
                         "fewer than {MIN_PROGRESS} bytes of the body"
                     )));
                 }
-                Ok(Err(e)) => return Err(BodyError::Net(net_reason(&e))),
-                Ok(Ok(None)) => break,
-                Ok(Ok(Some(chunk))) => chunk,
+            };
+            let chunk = match chunk {
+                Err(e) => return Err(BodyError::Net(net_reason(&e))),
+                Ok(None) => break,
+                Ok(Some(chunk)) => chunk,
             };
             if whole {
                 if (body.len() + chunk.len()) as u64 > limit {
@@ -206,9 +231,10 @@ impl Http {
                     break;
                 }
             }
-            window.1 += chunk.len();
-            if window.1 >= MIN_PROGRESS {
-                window = (tokio::time::Instant::now() + stall, 0);
+            since += chunk.len();
+            if since >= MIN_PROGRESS {
+                deadline = tokio::time::Instant::now() + stall;
+                since = 0;
             }
         }
         Ok((status, headers, body.freeze()))

@@ -1,6 +1,6 @@
 //! The fetch stage: blobs the ledger does not hold yet (the list stage filtered them), `concurrency` at
-//! a time, each downloaded at its `contentUri` and parsed off the async workers; a unit or a failure
-//! goes to the writer for each.
+//! a time, each a task on the runtime's workers that downloads it at its `contentUri` and parses it
+//! there; a unit or a failure goes to the writer for each, in the order they finish.
 
 use std::sync::Arc;
 
@@ -23,14 +23,14 @@ enum Fetched {
     /// quarantined, not this).
     Malformed(String),
     Api(ApiError),
-    /// The parsing task died (a panic): reported, not hidden.
+    /// The blob's task died (a panic): reported, not hidden.
     Internal(String),
 }
 
 /// Fetches and parses every blob that arrives on `rx`, until it closes or an error nothing can get
 /// past stops the stage (returned; dropping `rx` then stops the list stage too).
 pub(crate) async fn fetch(
-    api: &ApiClient,
+    api: &Arc<ApiClient>,
     filter: Arc<Filter>,
     concurrency: usize,
     rx: mpsc::Receiver<BlobRef>,
@@ -44,12 +44,12 @@ pub(crate) async fn fetch(
     let results = stream
         .map(|blob| {
             let span = tracing::debug_span!("blob", content_id = %blob.content_id);
-            let filter = filter.clone();
+            let task = fetch_one(api.clone(), filter.clone(), blob.clone()).instrument(span);
+            let task = Aborting(tokio::spawn(task));
             async move {
-                let outcome = fetch_one(api, filter, &blob).await;
+                let outcome = task.await;
                 (blob, outcome)
             }
-            .instrument(span)
         })
         .buffer_unordered(concurrency);
     let mut results = std::pin::pin!(results);
@@ -106,14 +106,50 @@ pub(crate) async fn fetch(
     (failed, None)
 }
 
-/// Downloads one blob and parses it on a blocking thread.
-async fn fetch_one(api: &ApiClient, filter: Arc<Filter>, blob: &BlobRef) -> Fetched {
-    let body = match api.fetch_blob(blob).await {
+/// A task that is aborted when its handle is dropped (a stopped run drops the fetch stage, and with it
+/// the downloads in flight).
+struct Aborting(tokio::task::JoinHandle<Fetched>);
+
+impl Drop for Aborting {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl std::future::Future for Aborting {
+    type Output = Fetched;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Fetched> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|done| done.unwrap_or_else(|e| Fetched::Internal(e.to_string())))
+    }
+}
+
+/// Bodies up to this size are parsed on the runtime worker that downloaded them (a blob of the
+/// usual size, under a few MB, in a few milliseconds; a hop to the blocking pool cost more: threads
+/// woken, the body freed on another thread). A larger one, which could hold a worker for seconds
+/// while other downloads wait on it, goes to the blocking pool.
+const PARSE_INLINE: usize = 8 << 20;
+
+/// Downloads one blob and parses it.
+async fn fetch_one(api: Arc<ApiClient>, filter: Arc<Filter>, blob: BlobRef) -> Fetched {
+    let body = match api.fetch_blob(&blob).await {
         Ok(body) => body,
         Err(e) => return Fetched::Api(e),
     };
-    match tokio::task::spawn_blocking(move || filter.blob(&body)).await {
-        Ok(Ok(x)) => {
+    let parsed = if body.len() <= PARSE_INLINE {
+        filter.blob(&body)
+    } else {
+        match tokio::task::spawn_blocking(move || filter.blob(&body)).await {
+            Ok(parsed) => parsed,
+            Err(e) => return Fetched::Internal(e.to_string()),
+        }
+    };
+    match parsed {
+        Ok(x) => {
             tracing::debug!(
                 records = x.seen,
                 kept = x.events.len(),
@@ -122,8 +158,7 @@ async fn fetch_one(api: &ApiClient, filter: Arc<Filter>, blob: &BlobRef) -> Fetc
             );
             Fetched::Parsed(x)
         }
-        Ok(Err(bad)) => Fetched::Malformed(bad.to_string()),
-        Err(e) => Fetched::Internal(e.to_string()),
+        Err(bad) => Fetched::Malformed(bad.to_string()),
     }
 }
 

@@ -59,7 +59,7 @@ pub(crate) trait Source {
 /// The Management Activity API's activity feed: content listings and their blobs.
 pub(crate) struct ActivityFeed<'a> {
     /// The client (token, pacing, retries).
-    pub(crate) api: &'a ApiClient,
+    pub(crate) api: &'a Arc<ApiClient>,
     /// Content types to list.
     pub(crate) content_types: Vec<String>,
     /// Blobs fetched at once.

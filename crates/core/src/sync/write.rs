@@ -1,18 +1,49 @@
 //! The write stage: one thread owns the store; every other stage sends it messages. Units are
-//! committed in batches of up to [`BATCH`], each unit's events with its ledger row in the same
-//! transaction (design.md invariant 1).
+//! committed in batches, each unit's events with its ledger row in the same transaction (design.md
+//! invariant 1). A batch commits when it is full ([`Batching::units`] units or [`Batching::events`]
+//! events) or when its first unit has waited [`Batching::wait`], whichever comes first: a fast run
+//! writes few, large transactions (each index page rewritten once per transaction, not once per
+//! blob), and a slow one still stores each unit within `wait` of its arrival.
 
 use std::collections::HashSet;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::SyncError;
 use crate::model::{BlobRef, Unit};
 use crate::store::{StoreError, Writer};
 
-/// Units committed in one transaction at most.
-pub(crate) const BATCH: usize = 16;
+/// When a batch of units is committed: at `units` units, at `events` events, or `wait` after its
+/// first unit arrived, whichever comes first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Batching {
+    /// Units in one transaction at most (a unit without events still costs its ledger row).
+    pub(crate) units: usize,
+    /// Events in one transaction: the batch commits once it holds this many (which bounds the memory
+    /// the writer holds: about 2 KB an event).
+    pub(crate) events: usize,
+    /// How long the first unit of a batch waits for others at most. A crash loses at most this much
+    /// fetched work, and the next run fetches it again (its ledger row was never committed).
+    pub(crate) wait: Duration,
+}
+
+/// The batching `sync` uses. Measured on the 1M-record benchmark (BENCHMARKS.md, "Write path (issue
+/// 11)"): bytes written fall with the transaction size (a batch of 16 blobs wrote 1.48 GB, 4,096
+/// events 0.87 GB, 8,192 events 0.76 GB, one transaction 0.56 GB) and memory grows with it (about
+/// 2 KB an event held), so 4,096 keeps the peak RSS near what it was.
+pub(crate) const BATCHING: Batching = Batching {
+    units: 512,
+    events: 4_096,
+    wait: Duration::from_millis(1_000),
+};
+
+/// Messages the queue to the writer holds at most: the fetchers wait when the writer is behind, so
+/// memory stays flat whatever the window. Room for most of what the fetchers bring while a full batch
+/// commits, so that fetching goes on meanwhile (measured: BENCHMARKS.md, "Write path").
+const QUEUE: usize = 64;
 
 /// A message to the writer thread.
 pub(crate) enum ToWriter {
@@ -52,16 +83,31 @@ pub(crate) struct WriterThread {
     handle: JoinHandle<(Box<dyn Writer>, WriterReport)>,
 }
 
-/// Starts the writer thread on `store`. The queue is bounded, so memory stays flat whatever the window:
-/// a few parsed units wait at most.
+/// Starts the writer thread on `store`, batching as [`BATCHING`] says. Must be called on the tokio
+/// runtime (the thread waits on its timer).
 pub(crate) fn spawn(
     store: Box<dyn Writer>,
 ) -> Result<(mpsc::Sender<ToWriter>, WriterThread), SyncError> {
-    let (tx, rx) = mpsc::channel::<ToWriter>(2 * BATCH);
+    spawn_with(store, BATCHING)
+}
+
+/// Starts the writer thread on `store` with the given batching.
+pub(crate) fn spawn_with(
+    store: Box<dyn Writer>,
+    batching: Batching,
+) -> Result<(mpsc::Sender<ToWriter>, WriterThread), SyncError> {
+    let (tx, rx) = mpsc::channel::<ToWriter>(QUEUE);
     let span = tracing::Span::current();
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|e| SyncError::Internal(format!("the database writer needs the runtime: {e}")))?;
     let handle = std::thread::Builder::new()
         .name("auditsync-writer".into())
-        .spawn(move || span.in_scope(|| writer(store, rx)))
+        .spawn(move || {
+            span.in_scope(|| {
+                let queue = Queue { rx, runtime };
+                writer(store, queue, batching)
+            })
+        })
         .map_err(|e| SyncError::Internal(format!("cannot start the database writer: {e}")))?;
     Ok((tx, WriterThread { handle }))
 }
@@ -76,37 +122,117 @@ impl WriterThread {
     }
 }
 
+/// The writer's end of the queue, waited on from its own thread with the runtime's timer.
+struct Queue {
+    rx: mpsc::Receiver<ToWriter>,
+    runtime: tokio::runtime::Handle,
+}
+
+/// What waiting on the queue gave.
+enum Next {
+    Message(ToWriter),
+    /// The deadline passed first.
+    Timeout,
+    /// Every sender is gone.
+    Closed,
+}
+
+impl Queue {
+    /// The next message, waiting at most until `deadline` when there is one.
+    fn next(&mut self, deadline: Option<Instant>) -> Next {
+        match self.rx.try_recv() {
+            Ok(msg) => return Next::Message(msg),
+            Err(mpsc::error::TryRecvError::Disconnected) => return Next::Closed,
+            Err(mpsc::error::TryRecvError::Empty) => {}
+        }
+        let rx = &mut self.rx;
+        let got = match deadline {
+            None => self.runtime.block_on(rx.recv()),
+            // The timer is made inside the runtime's context (it registers with its driver).
+            Some(at) => match self
+                .runtime
+                .block_on(async { tokio::time::timeout_at(at, rx.recv()).await })
+            {
+                Ok(got) => got,
+                Err(_) => return Next::Timeout,
+            },
+        };
+        got.map_or(Next::Closed, Next::Message)
+    }
+}
+
+/// A batch being gathered.
+#[derive(Default)]
+struct Batch {
+    units: Vec<Unit>,
+    events: usize,
+    /// When its first unit arrived.
+    since: Option<Instant>,
+}
+
+impl Batch {
+    fn push(&mut self, unit: Unit) {
+        self.since.get_or_insert_with(Instant::now);
+        self.events += unit.events.len();
+        self.units.push(unit);
+    }
+
+    fn full(&self, batching: &Batching) -> bool {
+        self.units.len() >= batching.units || self.events >= batching.events
+    }
+
+    /// Commits the units held, if any, and empties the batch.
+    fn commit(
+        &mut self,
+        store: &mut dyn Writer,
+        report: &mut WriterReport,
+    ) -> Result<(), StoreError> {
+        let units = std::mem::take(&mut self.units);
+        self.events = 0;
+        self.since = None;
+        if units.is_empty() {
+            return Ok(());
+        }
+        commit(store, &units, report)
+    }
+}
+
 fn writer(
     mut store: Box<dyn Writer>,
-    mut rx: mpsc::Receiver<ToWriter>,
+    mut queue: Queue,
+    batching: Batching,
 ) -> (Box<dyn Writer>, WriterReport) {
     let mut report = WriterReport::default();
-    let mut next = rx.blocking_recv();
-    while let Some(msg) = next.take() {
-        let result = match msg {
-            ToWriter::Listed(blobs) => store.add_pending(&blobs),
-            ToWriter::Failed { key, error } => store.note_failure(&key, &error),
-            ToWriter::Stored(first) => {
-                let mut batch = vec![first];
-                while batch.len() < BATCH {
-                    match rx.try_recv() {
-                        Ok(ToWriter::Stored(u)) => batch.push(u),
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
+    let mut batch = Batch::default();
+    loop {
+        let deadline = batch.since.map(|t| t + batching.wait);
+        let result = match queue.next(deadline) {
+            Next::Message(ToWriter::Stored(unit)) => {
+                batch.push(unit);
+                if batch.full(&batching) {
+                    batch.commit(store.as_mut(), &mut report)
+                } else {
+                    Ok(())
                 }
-                commit(store.as_mut(), &batch, &mut report)
+            }
+            // In the order sent: the units before a listing or a failure are committed first.
+            Next::Message(ToWriter::Listed(blobs)) => batch
+                .commit(store.as_mut(), &mut report)
+                .and_then(|()| store.add_pending(&blobs)),
+            Next::Message(ToWriter::Failed { key, error }) => batch
+                .commit(store.as_mut(), &mut report)
+                .and_then(|()| store.note_failure(&key, &error)),
+            Next::Timeout => batch.commit(store.as_mut(), &mut report),
+            Next::Closed => {
+                if let Err(e) = batch.commit(store.as_mut(), &mut report) {
+                    report.error = Some(e);
+                }
+                break;
             }
         };
         if let Err(e) = result {
             report.error = Some(e);
             break;
-        }
-        if next.is_none() {
-            next = rx.blocking_recv();
         }
     }
     (store, report)
@@ -118,9 +244,12 @@ fn commit(
     batch: &[Unit],
     report: &mut WriterReport,
 ) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
     let new = store.commit(batch)?;
     tracing::debug!(
         units = batch.len(),
+        events = batch.iter().map(|u| u.events.len()).sum::<usize>(),
+        ms = started.elapsed().as_millis() as u64,
         new_events = new.events,
         new_quarantined = new.quarantined,
         "committed"
@@ -134,4 +263,172 @@ fn commit(
     // Only records new to the quarantine: a blob fetched again (after a prune) reports none again.
     report.quarantined += new.quarantined;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        reason = "test code: a panic is the failure report"
+    )]
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::model::{Event, LedgerEntry};
+    use crate::store::RunLock;
+
+    fn unit(id: &str, events: usize) -> Unit {
+        let event = |n: usize| Event {
+            id: format!("{id}-{n}"),
+            creation_time: "2026-01-01T00:00:00Z".into(),
+            operation: "LaunchPowerApp".into(),
+            workload: None,
+            record_type: Some(256),
+            user_id: None,
+            user_object_id: None,
+            user_upn: None,
+            app_id: None,
+            app_name: None,
+            environment_id: None,
+            raw: "{}".into(),
+        };
+        Unit {
+            ledger: LedgerEntry::Blob(BlobRef {
+                content_type: "Audit.General".into(),
+                content_id: id.into(),
+                content_uri: format!("https://x/{id}"),
+                created: Utc::now(),
+                expiration: None,
+            }),
+            events: (0..events).map(event).collect(),
+            records_seen: events,
+            quarantined: Vec::new(),
+        }
+    }
+
+    fn keys(ids: &[&str]) -> HashSet<String> {
+        ids.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// The ledger keys another connection sees committed, polled until there are some. A generous
+    /// bound, not a measure: it only stops a test whose writer would never commit.
+    async fn first_committed(path: &std::path::Path) -> HashSet<String> {
+        let reader = crate::store::open_read(path).unwrap();
+        let since = Utc::now() - chrono::TimeDelta::days(1);
+        let give_up = Instant::now() + Duration::from_secs(60);
+        loop {
+            let stored = reader.stored_since(since).unwrap();
+            if !stored.is_empty() {
+                return stored;
+            }
+            assert!(
+                Instant::now() < give_up,
+                "nothing committed while the queue stayed open"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn store(dir: &tempfile::TempDir) -> (std::path::PathBuf, Box<dyn Writer>) {
+        let path = dir.path().join("a.db");
+        let store = crate::store::open_write(&path, RunLock::try_acquire(&path).unwrap()).unwrap();
+        (path, store)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn units_that_arrive_within_the_wait_commit_together_and_no_later_than_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, store) = store(&dir);
+        // Neither count is reached: only the time can commit these.
+        let batching = Batching {
+            units: 100,
+            events: 100_000,
+            wait: Duration::from_secs(5),
+        };
+        let (tx, writer) = spawn_with(store, batching).unwrap();
+        tx.send(ToWriter::Stored(unit("a", 3))).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Not committed alone: the batch waits for more units (a commit per unit rewrites the same
+        // index pages for each).
+        let reader = crate::store::open_read(&path).unwrap();
+        let since = Utc::now() - chrono::TimeDelta::days(1);
+        assert_eq!(reader.stored_since(since).unwrap(), HashSet::new());
+        drop(reader);
+        tx.send(ToWriter::Stored(unit("b", 0))).await.unwrap();
+        // No more units come, and the queue stays open (a slow listing, a slow service): the batch
+        // is committed once its first unit has waited, both units in one transaction.
+        assert_eq!(first_committed(&path).await, keys(&["a", "b"]));
+        drop(tx);
+        let (_, report) = writer.join().await.unwrap();
+        assert_eq!(report.stored, keys(&["a", "b"]));
+        assert_eq!((report.events_kept, report.events_new), (3, 3));
+        assert!(report.error.is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_batch_commits_at_once_by_units_or_by_events() {
+        for (batching, sent, committed) in [
+            // Two units fill it.
+            (
+                Batching {
+                    units: 2,
+                    events: 100_000,
+                    wait: Duration::from_secs(3600),
+                },
+                vec![unit("a", 1), unit("b", 1)],
+                keys(&["a", "b"]),
+            ),
+            // A unit of five events fills it.
+            (
+                Batching {
+                    units: 100,
+                    events: 5,
+                    wait: Duration::from_secs(3600),
+                },
+                vec![unit("a", 5)],
+                keys(&["a"]),
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, store) = store(&dir);
+            let (tx, writer) = spawn_with(store, batching).unwrap();
+            for u in sent {
+                tx.send(ToWriter::Stored(u)).await.unwrap();
+            }
+            // Well before the hour's wait, with the queue open.
+            assert_eq!(first_committed(&path).await, committed);
+            drop(tx);
+            writer.join().await.unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_units_before_a_listing_commit_before_it_and_a_closed_queue_commits_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, store) = store(&dir);
+        let batching = Batching {
+            units: 100,
+            events: 100_000,
+            wait: Duration::from_secs(3600),
+        };
+        let (tx, writer) = spawn_with(store, batching).unwrap();
+        tx.send(ToWriter::Stored(unit("a", 1))).await.unwrap();
+        let LedgerEntry::Blob(listed) = unit("c", 0).ledger;
+        tx.send(ToWriter::Listed(vec![listed])).await.unwrap();
+        tx.send(ToWriter::Stored(unit("b", 1))).await.unwrap();
+        // In the order sent: a is committed before the listing is written, b waits for more.
+        assert_eq!(first_committed(&path).await, keys(&["a"]));
+        // The stop case: the senders are dropped, the writer commits what it holds and ends.
+        drop(tx);
+        let (store, report) = writer.join().await.unwrap();
+        assert_eq!(report.stored, keys(&["a", "b"]));
+        let pending: Vec<String> = store
+            .pending()
+            .unwrap()
+            .into_iter()
+            .map(|p| p.content_id)
+            .collect();
+        assert_eq!(pending, vec!["c".to_owned()]);
+    }
 }
