@@ -463,7 +463,8 @@ struct FloorRow {
     app_id: Option<String>,
     app_name: Option<String>,
     environment_id: Option<String>,
-    user_key: Option<String>,
+    object_id: Option<String>,
+    upn: Option<String>,
     raw: std::ops::Range<usize>,
 }
 
@@ -473,13 +474,6 @@ struct FloorBlob {
     body: bytes::Bytes,
     records_seen: usize,
     rows: Vec<FloorRow>,
-}
-
-impl FloorBlob {
-    fn raw(&self, row: &FloorRow) -> &str {
-        // The body was read as UTF-8 by the parse that found the range.
-        std::str::from_utf8(&self.body[row.raw.clone()]).unwrap()
-    }
 }
 
 /// The floor's parse: the array split into raw records, a record that cannot be a launch (its text
@@ -522,14 +516,22 @@ fn floor_parse(item: Item, body: bytes::Bytes) -> FloorBlob {
                     .and_then(|i| i.environment_name.as_deref().map(str::to_owned)),
             )
         };
-        let user_key = prop("enduser.id")
-            .or_else(|| {
-                r.user_key
-                    .as_deref()
-                    .filter(|k| k.len() == 36)
-                    .map(str::to_owned)
-            })
-            .or_else(|| r.user_id.as_deref().map(str::to_lowercase));
+        let guid = |v: &str| {
+            uuid::Uuid::try_parse(v)
+                .ok()
+                .map(|g| g.hyphenated().to_string())
+        };
+        let object_id = prop("enduser.id")
+            .as_deref()
+            .and_then(guid)
+            .or_else(|| r.user_key.as_deref().and_then(guid))
+            .or_else(|| r.user_id.as_deref().and_then(guid));
+        let upn = r
+            .user_id
+            .as_deref()
+            .filter(|u| u.contains('@'))
+            .map(str::to_lowercase)
+            .or_else(|| prop("enduser.principal_name").map(|u| u.to_lowercase()));
         let start = text.as_ptr() as usize - base;
         rows.push(FloorRow {
             id: r.id.into_owned(),
@@ -541,7 +543,8 @@ fn floor_parse(item: Item, body: bytes::Bytes) -> FloorBlob {
             app_id,
             app_name,
             environment_id,
-            user_key,
+            object_id,
+            upn,
             raw: start..start + text.len(),
         });
     }
@@ -555,53 +558,222 @@ fn floor_parse(item: Item, body: bytes::Bytes) -> FloorBlob {
     }
 }
 
-/// **The floor's store** — the one function to change when the store's layout changes: it writes one
-/// blob's launches and its ledger row, inside the caller's transaction (the floor commits every blob
-/// of the run in one). Today's schema (v2): the `audit_events` columns sync fills and a
-/// `blob_ledger` row per blob. Not done here, as sync does: the `user_identities` upkeep (the floor's
-/// `user_key` is the record's object id, else its UPN), the pending list, the quarantine.
-fn floor_store(tx: &rusqlite::Transaction<'_>, blob: &FloorBlob, stored_at: &str) {
-    let mut insert = tx
-        .prepare_cached(
-            "INSERT INTO audit_events (id, creation_time, operation, workload, record_type, user_id, \
-             app_id, app_name, environment_id, content_type, content_id, raw, user_key) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'Audit.General', ?10, ?11, ?12) \
-             ON CONFLICT(id) DO NOTHING",
+/// **The floor's store** — the one function to change when the store's layout changes: the fewest
+/// steps that store the rows sync stores (schema 3), with every lookup in memory. Per launch: its
+/// texts coded through in-memory dictionaries (a row inserted the first time a text is seen), its
+/// person keyed as sync keys it (the object id; else the object id a record of the same UPN carried;
+/// else the UPN; a UPN's launches stored before its first link counted as the object id), its raw
+/// record compressed with zstd against a 64 KiB dictionary trained on the run's first 1,000 launches
+/// (held until then, so nothing is compressed twice), one `events` row. Per blob: its `sources` row
+/// and its ledger row, in the same transaction as its launches. At each commit: the apps' latest
+/// names and environments and the UPN links, once each. Not done, as sync does: the pending list,
+/// the quarantine (there is nothing to quarantine here).
+struct FloorStore {
+    codes: std::collections::HashMap<(&'static str, String), i64>,
+    links: std::collections::HashMap<String, (String, String)>,
+    changed_links: std::collections::HashSet<String>,
+    latest: std::collections::HashMap<i64, (String, Option<String>, Option<i64>)>,
+    compressor: Option<(i64, zstd::bulk::Compressor<'static>)>,
+    held: Vec<FloorBlob>,
+    held_launches: usize,
+    stored_at: String,
+}
+
+impl FloorStore {
+    fn new() -> FloorStore {
+        FloorStore {
+            codes: std::collections::HashMap::new(),
+            links: std::collections::HashMap::new(),
+            changed_links: std::collections::HashSet::new(),
+            latest: std::collections::HashMap::new(),
+            compressor: None,
+            held: Vec::new(),
+            held_launches: 0,
+            stored_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }
+    }
+
+    /// Stores one blob, or holds it until the dictionary can be trained.
+    fn store(&mut self, tx: &rusqlite::Transaction<'_>, blob: FloorBlob) {
+        if self.compressor.is_none() {
+            self.held_launches += blob.rows.len();
+            self.held.push(blob);
+            if self.held_launches >= 1_000 {
+                self.train(tx);
+            }
+            return;
+        }
+        self.write(tx, &blob);
+    }
+
+    fn train(&mut self, tx: &rusqlite::Transaction<'_>) {
+        let samples: Vec<&[u8]> = self
+            .held
+            .iter()
+            .flat_map(|b| b.rows.iter().map(|r| &b.body[r.raw.clone()]))
+            .collect();
+        let dictionary = zstd::dict::from_samples(&samples, 64 * 1024).unwrap();
+        tx.execute(
+            "INSERT INTO raw_dictionaries (dictionary, trained_at, samples) VALUES (?1, ?2, ?3)",
+            rusqlite::params![dictionary, self.stored_at, samples.len() as i64],
         )
         .unwrap();
-    for r in &blob.rows {
-        insert
-            .execute(rusqlite::params![
-                r.id,
-                r.creation_time,
-                r.operation,
-                r.workload,
-                r.record_type,
-                r.user_id,
-                r.app_id,
-                r.app_name,
-                r.environment_id,
-                blob.item.content_id,
-                blob.raw(r),
-                r.user_key
-            ])
-            .unwrap();
+        let id = tx.last_insert_rowid();
+        self.compressor = Some((
+            id,
+            zstd::bulk::Compressor::with_dictionary(3, &dictionary).unwrap(),
+        ));
+        for blob in std::mem::take(&mut self.held) {
+            self.write(tx, &blob);
+        }
     }
-    tx.prepare_cached(
-        "INSERT INTO blob_ledger (content_id, content_type, content_created, content_expiration, \
-         stored_at, records_seen, records_kept) VALUES (?1, 'Audit.General', ?2, ?3, ?4, ?5, ?6) \
-         ON CONFLICT(content_id) DO NOTHING",
-    )
-    .unwrap()
-    .execute(rusqlite::params![
-        blob.item.content_id,
-        blob.item.content_created,
-        blob.item.content_expiration,
-        stored_at,
-        blob.records_seen as i64,
-        blob.rows.len() as i64
-    ])
-    .unwrap();
+
+    fn code(&mut self, tx: &rusqlite::Transaction<'_>, table: &'static str, v: &str) -> i64 {
+        if let Some(c) = self.codes.get(&(table, v.to_owned())) {
+            return *c;
+        }
+        let column = match table {
+            "operations" => "name",
+            "terms" => "value",
+            "apps" => "app_id",
+            "environments" => "environment_id",
+            _ => "key",
+        };
+        tx.prepare_cached(&format!("INSERT INTO {table} ({column}) VALUES (?1)"))
+            .unwrap()
+            .execute([v])
+            .unwrap();
+        let c = tx.last_insert_rowid();
+        self.codes.insert((table, v.to_owned()), c);
+        c
+    }
+
+    fn person(&mut self, tx: &rusqlite::Transaction<'_>, r: &FloorRow) -> Option<i64> {
+        let key = match (&r.object_id, &r.upn) {
+            (Some(oid), Some(upn)) => {
+                let first = !self.links.contains_key(upn);
+                if self
+                    .links
+                    .get(upn)
+                    .is_none_or(|(_, seen)| r.creation_time > *seen)
+                {
+                    self.links
+                        .insert(upn.clone(), (oid.clone(), r.creation_time.clone()));
+                    self.changed_links.insert(upn.clone());
+                }
+                if first && let Some(upn_code) = self.codes.get(&("people", upn.clone())).copied() {
+                    let oid_code = self.code(tx, "people", oid);
+                    tx.prepare_cached("UPDATE people SET counted_as = ?2 WHERE id = ?1")
+                        .unwrap()
+                        .execute([upn_code, oid_code])
+                        .unwrap();
+                }
+                oid.clone()
+            }
+            (Some(oid), None) => oid.clone(),
+            (None, Some(upn)) => self.links.get(upn).map_or(upn.clone(), |(o, _)| o.clone()),
+            (None, None) => r.user_id.as_deref()?.to_lowercase(),
+        };
+        Some(self.code(tx, "people", &key))
+    }
+
+    fn write(&mut self, tx: &rusqlite::Transaction<'_>, blob: &FloorBlob) {
+        tx.prepare_cached(
+            "INSERT INTO sources (content_id, content_type) VALUES (?1, 'Audit.General')",
+        )
+        .unwrap()
+        .execute([&blob.item.content_id])
+        .unwrap();
+        let source = tx.last_insert_rowid();
+        for r in &blob.rows {
+            let operation = self.code(tx, "operations", &r.operation);
+            let workload = r.workload.as_deref().map(|v| self.code(tx, "terms", v));
+            let user_id = r.user_id.as_deref().map(|v| self.code(tx, "terms", v));
+            let app = r.app_id.as_deref().map(|v| self.code(tx, "apps", v));
+            let app_name = r.app_name.as_deref().map(|v| self.code(tx, "terms", v));
+            let environment = r
+                .environment_id
+                .as_deref()
+                .map(|v| self.code(tx, "environments", v));
+            let person = self.person(tx, r);
+            let (dictionary, compressor) = self.compressor.as_mut().unwrap();
+            let raw = compressor.compress(&blob.body[r.raw.clone()]).unwrap();
+            let new = tx
+                .prepare_cached(
+                    "INSERT INTO events (id, creation_time, operation, workload, record_type, user_id, \
+                     app, app_name, environment, person, source, dictionary, raw) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                     ON CONFLICT(id) DO NOTHING",
+                )
+                .unwrap()
+                .execute(rusqlite::params![
+                    r.id,
+                    r.creation_time,
+                    operation,
+                    workload,
+                    r.record_type,
+                    user_id,
+                    app,
+                    app_name,
+                    environment,
+                    person,
+                    source,
+                    *dictionary,
+                    raw
+                ])
+                .unwrap();
+            if let (1, Some(app)) = (new, app) {
+                let e = self
+                    .latest
+                    .entry(app)
+                    .or_insert((String::new(), None, None));
+                if r.creation_time >= e.0 {
+                    *e = (r.creation_time.clone(), r.app_name.clone(), environment);
+                }
+            }
+        }
+        tx.prepare_cached(
+            "INSERT INTO blob_ledger (content_id, content_type, content_created, content_expiration, \
+             stored_at, records_seen, records_kept) VALUES (?1, 'Audit.General', ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT(content_id) DO NOTHING",
+        )
+        .unwrap()
+        .execute(rusqlite::params![
+            blob.item.content_id,
+            blob.item.content_created,
+            blob.item.content_expiration,
+            self.stored_at,
+            blob.records_seen as i64,
+            blob.rows.len() as i64
+        ])
+        .unwrap();
+    }
+
+    /// Before a commit: the apps' latest names and environments, and the UPN links, once each.
+    fn finish(&mut self, tx: &rusqlite::Transaction<'_>) {
+        if self.compressor.is_none() && !self.held.is_empty() {
+            self.train(tx);
+        }
+        for (app, (seen, name, env)) in self.latest.drain() {
+            tx.prepare_cached(
+                "UPDATE apps SET name = coalesce(?2, name), name_seen = ?3, \
+                 environment = coalesce(?4, environment), environment_seen = ?3 WHERE id = ?1",
+            )
+            .unwrap()
+            .execute(rusqlite::params![app, name, seen, env])
+            .unwrap();
+        }
+        for upn in self.changed_links.drain() {
+            let (oid, seen) = &self.links[&upn];
+            tx.prepare_cached(
+                "INSERT INTO user_identities (upn, object_id, last_seen) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(upn) DO UPDATE SET object_id = excluded.object_id, last_seen = excluded.last_seen",
+            )
+            .unwrap()
+            .execute([&upn, oid, seen])
+            .unwrap();
+        }
+    }
 }
 
 /// The floor, run in a child process (`sync --floor CONFIG BASE_URL DATABASE CONCURRENCY
@@ -634,19 +806,25 @@ fn floor_child(
     let db_path = database.to_owned();
     let writer = std::thread::spawn(move || {
         let mut db = rusqlite::Connection::open(db_path).unwrap();
-        db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-            .unwrap();
-        let stored_at = chrono::Utc::now().to_rfc3339();
+        // The settings sync's writer uses (store/sqlite/mod.rs, WRITER_PRAGMAS).
+        db.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 10000;",
+        )
+        .unwrap();
+        let mut store = FloorStore::new();
         let mut txn = db.transaction().unwrap();
         let mut stored = 0;
         while let Some(blob) = rx.blocking_recv() {
-            floor_store(&txn, &blob, &stored_at);
+            store.store(&txn, blob);
             stored += 1;
             if stored % per_transaction == 0 {
+                store.finish(&txn);
                 txn.commit().unwrap();
                 txn = db.transaction().unwrap();
             }
         }
+        store.finish(&txn);
         txn.commit().unwrap();
     });
     rt.block_on(async {
