@@ -459,6 +459,13 @@ pub trait Writer: Reader + Send {
     /// before, from any source, is not inserted again; nor is a record quarantined from the same
     /// blob at the same position before, as when a blob is fetched again after a prune).
     fn commit(&mut self, units: &[Unit]) -> Result<Committed, StoreError>;
+    /// Stages units in the open write transaction (opening one): as [`Writer::commit`] does, but
+    /// nothing is committed (nor visible to readers) until [`Writer::commit_staged`]; a failure rolls
+    /// back every unit staged since the last commit. Each unit's ledger row is staged with its events,
+    /// so the two still commit together. Every other write commits what is staged first.
+    fn stage(&mut self, units: &[Unit]) -> Result<Committed, StoreError>;
+    /// Commits the units staged so far, if any.
+    fn commit_staged(&mut self) -> Result<(), StoreError>;
     /// Notes a failed fetch on a pending blob.
     fn note_failure(&mut self, content_id: &str, error: &str) -> Result<(), StoreError>;
     /// Inserts imported events in one transaction, `source` in `content_id` (no content type: they

@@ -22,21 +22,20 @@ use crate::store::{StoreError, Writer};
 pub(crate) struct Batching {
     /// Units in one transaction at most (a unit without events still costs its ledger row).
     pub(crate) units: usize,
-    /// Events in one transaction: the batch commits once it holds this many (which bounds the memory
-    /// the writer holds: about 2 KB an event).
+    /// Events in one transaction: the batch commits once it holds this many.
     pub(crate) events: usize,
     /// How long the first unit of a batch waits for others at most. A crash loses at most this much
     /// fetched work, and the next run fetches it again (its ledger row was never committed).
     pub(crate) wait: Duration,
 }
 
-/// The batching `sync` uses. Measured on the 1M-record benchmark (BENCHMARKS.md, "Write path (issue
-/// 11)"): bytes written fall with the transaction size (a batch of 16 blobs wrote 1.48 GB, 4,096
-/// events 0.87 GB, 8,192 events 0.76 GB, one transaction 0.56 GB) and memory grows with it (about
-/// 2 KB an event held), so 4,096 keeps the peak RSS near what it was.
+/// The batching `sync` uses. Units are staged in the store's open transaction as they arrive, so a
+/// batch holds no unit in memory; its size trades bytes written (each page the random `Id`s touch is
+/// written once per transaction) against what a crash makes the next run fetch again (at most
+/// `wait` of fetched work). Measured on the 1M-record benchmark: BENCHMARKS.md, "Write path (issue 11)".
 pub(crate) const BATCHING: Batching = Batching {
-    units: 512,
-    events: 4_096,
+    units: 2_048,
+    events: 32_768,
     wait: Duration::from_millis(1_000),
 };
 
@@ -161,39 +160,67 @@ impl Queue {
     }
 }
 
-/// A batch being gathered.
+/// A batch being gathered: its units are staged in the store's open transaction as they arrive (so
+/// none is held in memory), and counted here until the commit.
 #[derive(Default)]
 struct Batch {
-    units: Vec<Unit>,
+    /// The staged units' ledger keys, events and records seen.
+    units: Vec<(String, usize, usize)>,
     events: usize,
+    /// What was new in them.
+    new: crate::store::Committed,
     /// When its first unit arrived.
     since: Option<Instant>,
 }
 
 impl Batch {
-    fn push(&mut self, unit: Unit) {
+    fn push(&mut self, store: &mut dyn Writer, unit: &Unit) -> Result<(), StoreError> {
         self.since.get_or_insert_with(Instant::now);
+        let new = store.stage(std::slice::from_ref(unit))?;
+        self.new.events += new.events;
+        self.new.quarantined = self.new.quarantined.saturating_add(new.quarantined);
         self.events += unit.events.len();
-        self.units.push(unit);
+        self.units.push((
+            unit.ledger.key().to_owned(),
+            unit.events.len(),
+            unit.records_seen,
+        ));
+        Ok(())
     }
 
     fn full(&self, batching: &Batching) -> bool {
         self.units.len() >= batching.units || self.events >= batching.events
     }
 
-    /// Commits the units held, if any, and empties the batch.
+    /// Commits the units staged, if any, counts them, and empties the batch.
     fn commit(
         &mut self,
         store: &mut dyn Writer,
         report: &mut WriterReport,
     ) -> Result<(), StoreError> {
-        let units = std::mem::take(&mut self.units);
-        self.events = 0;
-        self.since = None;
-        if units.is_empty() {
+        let batch = std::mem::take(self);
+        if batch.units.is_empty() {
             return Ok(());
         }
-        commit(store, &units, report)
+        let started = std::time::Instant::now();
+        store.commit_staged()?;
+        tracing::debug!(
+            units = batch.units.len(),
+            events = batch.events,
+            ms = started.elapsed().as_millis() as u64,
+            new_events = batch.new.events,
+            new_quarantined = batch.new.quarantined,
+            "committed"
+        );
+        for (key, events, records) in batch.units {
+            report.stored.insert(key);
+            report.events_kept += events;
+            report.records_seen += records;
+        }
+        report.events_new += batch.new.events;
+        // Only records new to the quarantine: a blob fetched again (after a prune) reports none again.
+        report.quarantined += batch.new.quarantined;
+        Ok(())
     }
 }
 
@@ -208,12 +235,14 @@ fn writer(
         let deadline = batch.since.map(|t| t + batching.wait);
         let result = match queue.next(deadline) {
             Next::Message(ToWriter::Stored(unit)) => {
-                batch.push(unit);
-                if batch.full(&batching) {
-                    batch.commit(store.as_mut(), &mut report)
-                } else {
-                    Ok(())
-                }
+                batch.push(store.as_mut(), &unit).and_then(|()| {
+                    drop(unit);
+                    if batch.full(&batching) {
+                        batch.commit(store.as_mut(), &mut report)
+                    } else {
+                        Ok(())
+                    }
+                })
             }
             // In the order sent: the units before a listing or a failure are committed first.
             Next::Message(ToWriter::Listed(blobs)) => batch
@@ -236,33 +265,6 @@ fn writer(
         }
     }
     (store, report)
-}
-
-/// Commits a batch and counts it.
-fn commit(
-    store: &mut dyn Writer,
-    batch: &[Unit],
-    report: &mut WriterReport,
-) -> Result<(), StoreError> {
-    let started = std::time::Instant::now();
-    let new = store.commit(batch)?;
-    tracing::debug!(
-        units = batch.len(),
-        events = batch.iter().map(|u| u.events.len()).sum::<usize>(),
-        ms = started.elapsed().as_millis() as u64,
-        new_events = new.events,
-        new_quarantined = new.quarantined,
-        "committed"
-    );
-    for u in batch {
-        report.stored.insert(u.ledger.key().to_owned());
-        report.events_kept += u.events.len();
-        report.records_seen += u.records_seen;
-    }
-    report.events_new += new.events;
-    // Only records new to the quarantine: a blob fetched again (after a prune) reports none again.
-    report.quarantined += new.quarantined;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// A dictionary table: its name and the column holding the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,6 +56,10 @@ pub(super) struct Codes {
     /// a UPN with no row; and the UPNs changed since the last [`Codes::write_identities`].
     identities: HashMap<String, Option<(String, String)>>,
     changed: Vec<String>,
+    /// The open transaction's latest launch of each app that carried a name, and one that carried an
+    /// environment: app code → (time, name or environment code).
+    names: HashMap<i64, (String, String)>,
+    environments: HashMap<i64, (String, i64)>,
 }
 
 impl Codes {
@@ -65,13 +69,53 @@ impl Codes {
         self.sources.clear();
         self.identities.clear();
         self.changed.clear();
+        self.names.clear();
+        self.environments.clear();
+    }
+
+    /// Remembers a new launch of `app` at `t` (stored form) with the name and environment it carried,
+    /// where it is the open transaction's latest.
+    pub(super) fn note_launch(
+        &mut self,
+        app: i64,
+        t: &str,
+        name: Option<&str>,
+        environment: Option<i64>,
+    ) {
+        if let Some(name) = name
+            && self
+                .names
+                .get(&app)
+                .is_none_or(|(seen, _)| seen.as_str() <= t)
+        {
+            self.names.insert(app, (t.to_owned(), name.to_owned()));
+        }
+        if let Some(env) = environment
+            && self
+                .environments
+                .get(&app)
+                .is_none_or(|(seen, _)| seen.as_str() <= t)
+        {
+            self.environments.insert(app, (t.to_owned(), env));
+        }
+    }
+
+    /// The open transaction's latest names and environments (see [`Codes::note_launch`]), emptied.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn take_latest(
+        &mut self,
+    ) -> (HashMap<i64, (String, String)>, HashMap<i64, (String, i64)>) {
+        (
+            std::mem::take(&mut self.names),
+            std::mem::take(&mut self.environments),
+        )
     }
 
     /// The object id a UPN was last seen with, and when (`user_identities`, or this transaction's
     /// change to it).
     pub(super) fn identity(
         &mut self,
-        tx: &Transaction<'_>,
+        tx: &Connection,
         upn: &str,
     ) -> rusqlite::Result<Option<&(String, String)>> {
         if !self.identities.contains_key(upn) {
@@ -94,7 +138,7 @@ impl Codes {
     }
 
     /// Writes the links changed since the last call, in the caller's transaction.
-    pub(super) fn write_identities(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    pub(super) fn write_identities(&mut self, tx: &Connection) -> rusqlite::Result<()> {
         let mut changed = std::mem::take(&mut self.changed);
         changed.sort_unstable();
         changed.dedup();
@@ -114,7 +158,7 @@ impl Codes {
     /// The code of `value` in `dict`, made if it is new; `None` for `None`.
     pub(super) fn code(
         &mut self,
-        tx: &Transaction<'_>,
+        tx: &Connection,
         dict: Dict,
         value: Option<&str>,
     ) -> rusqlite::Result<Option<i64>> {
@@ -141,7 +185,7 @@ impl Codes {
     /// type; `content_id` names the file).
     pub(super) fn source(
         &mut self,
-        tx: &Transaction<'_>,
+        tx: &Connection,
         content_type: Option<&str>,
         content_id: Option<&str>,
     ) -> rusqlite::Result<i64> {

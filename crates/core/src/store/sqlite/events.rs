@@ -1,10 +1,8 @@
 //! `audit_events`: the insert every source shares, imported events, the per-operation counts of
 //! `status`, and pruning by age.
 
-use std::collections::HashMap;
-
 use chrono::{TimeDelta, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::codes::{Codes, Dict};
 use super::raw::Codec;
@@ -39,32 +37,21 @@ pub(super) struct Row<'a> {
     pub(super) person: Option<&'a str>,
 }
 
-/// What one write transaction needs beyond the transaction: the dictionaries' codes, the codec, and
-/// the latest name and environment each app's launches carried in it, written to `apps` by
-/// [`Writing::finish`] before the commit.
+/// What writing events needs beyond the connection: the dictionaries' codes (which also hold what the
+/// open transaction changed: the latest name and environment each app's launches carried, the UPN
+/// links, written by [`Writing::finish`] before the commit), and the codec.
 pub(super) struct Writing<'s> {
     pub(super) codes: &'s mut Codes,
     pub(super) codec: &'s mut Codec,
-    names: HashMap<i64, (String, String)>,
-    environments: HashMap<i64, (String, i64)>,
 }
 
 impl<'s> Writing<'s> {
     pub(super) fn new(codes: &'s mut Codes, codec: &'s mut Codec) -> Writing<'s> {
-        Writing {
-            codes,
-            codec,
-            names: HashMap::new(),
-            environments: HashMap::new(),
-        }
+        Writing { codes, codec }
     }
 
     /// Inserts one row; 1 if it was new, 0 if an event of that `Id` was stored already.
-    pub(super) fn insert(
-        &mut self,
-        tx: &Transaction<'_>,
-        row: &Row<'_>,
-    ) -> rusqlite::Result<usize> {
+    pub(super) fn insert(&mut self, tx: &Connection, row: &Row<'_>) -> rusqlite::Result<usize> {
         let c = &mut *self.codes;
         let operation = c.code(tx, Dict::Operation, Some(row.operation))?;
         let workload = c.code(tx, Dict::Term, row.workload)?;
@@ -94,23 +81,8 @@ impl<'s> Writing<'s> {
             && row.operation == LAUNCH
             && let Some(app) = app
         {
-            let t = row.creation_time;
-            if let Some(name) = row.app_name
-                && self
-                    .names
-                    .get(&app)
-                    .is_none_or(|(seen, _)| seen.as_str() <= t)
-            {
-                self.names.insert(app, (t.to_owned(), name.to_owned()));
-            }
-            if let Some(env) = environment
-                && self
-                    .environments
-                    .get(&app)
-                    .is_none_or(|(seen, _)| seen.as_str() <= t)
-            {
-                self.environments.insert(app, (t.to_owned(), env));
-            }
+            self.codes
+                .note_launch(app, row.creation_time, row.app_name, environment);
         }
         Ok(new)
     }
@@ -118,16 +90,17 @@ impl<'s> Writing<'s> {
     /// Writes the UPN → object id links this transaction changed, each app's latest name and
     /// environment of this transaction (where no later one is stored), and trains the raw records'
     /// dictionary when enough wait for one.
-    pub(super) fn finish(self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    pub(super) fn finish(self, tx: &Connection) -> rusqlite::Result<()> {
         self.codes.write_identities(tx)?;
-        for (app, (seen, name)) in &self.names {
+        let (names, environments) = self.codes.take_latest();
+        for (app, (seen, name)) in &names {
             tx.prepare_cached(
                 "UPDATE apps SET name = ?2, name_seen = ?3 WHERE id = ?1 \
                  AND (name_seen IS NULL OR name_seen <= ?3)",
             )?
             .execute(params![app, name, seen])?;
         }
-        for (app, (seen, env)) in &self.environments {
+        for (app, (seen, env)) in &environments {
             tx.prepare_cached(
                 "UPDATE apps SET environment = ?2, environment_seen = ?3 WHERE id = ?1 \
                  AND (environment_seen IS NULL OR environment_seen <= ?3)",
@@ -158,7 +131,7 @@ const INSERT_EVENT: &str = "INSERT INTO events (id, creation_time, operation, wo
 /// Inserts one kept record, inside the caller's transaction, with the key its person is counted by
 /// ([`user_key`]); 1 if it was new, 0 if it was stored already.
 pub(super) fn insert_event(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     w: &mut Writing<'_>,
     e: &Event,
     content_type: Option<&str>,
@@ -275,7 +248,7 @@ pub(super) fn adopt(
 
 /// Moves the rows of schema 2's `audit_events` (renamed `audit_events_v2`) into the compact layout,
 /// in batches by rowid: a dictionary is trained on the newest of them first.
-pub(super) fn move_v2_rows(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+pub(super) fn move_v2_rows(tx: &Connection) -> rusqlite::Result<()> {
     let samples: Vec<Vec<u8>> = tx
         .prepare("SELECT CAST(raw AS BLOB) FROM audit_events_v2 ORDER BY rowid DESC LIMIT 4000")?
         .query_map([], |r| r.get::<_, Vec<u8>>(0))?
@@ -343,7 +316,7 @@ pub(super) fn move_v2_rows(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 /// counted by that UPN so far count as the object id (`people.counted_as`), in the caller's
 /// transaction: a person is one key, whichever record came first.
 pub(super) fn user_key(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     codes: &mut Codes,
     object_id: Option<&str>,
     upn: Option<&str>,

@@ -63,19 +63,62 @@ impl SqliteStore {
     }
 
     pub(super) fn write_units(&mut self, units: &[Unit]) -> Result<Committed, StoreError> {
-        let result = self.try_write_units(units);
+        let new = self.stage_units(units)?;
+        self.commit_staged()?;
+        Ok(new)
+    }
+
+    /// See [`Writer::stage`](crate::store::Writer::stage).
+    pub(super) fn stage_units(&mut self, units: &[Unit]) -> Result<Committed, StoreError> {
+        let result = self.try_stage_units(units);
         if result.is_err() {
-            self.forget_unwritten();
+            self.abandon_staged();
         }
         result.map_err(|e| map_write(&self.path, e))
     }
 
-    fn try_write_units(&mut self, units: &[Unit]) -> rusqlite::Result<Committed> {
+    /// See [`Writer::commit_staged`](crate::store::Writer::commit_staged).
+    pub(super) fn commit_staged(&mut self) -> Result<(), StoreError> {
+        if !self.staged {
+            return Ok(());
+        }
+        let result = self.try_commit_staged();
+        if result.is_err() {
+            self.abandon_staged();
+        }
+        result.map_err(|e| map_write(&self.path, e))
+    }
+
+    fn try_commit_staged(&mut self) -> rusqlite::Result<()> {
+        let codec = self.codec.as_mut().ok_or(rusqlite::Error::InvalidQuery)?;
+        Writing::new(&mut self.codes, codec).finish(&self.conn)?;
+        self.conn.execute_batch("COMMIT")?;
+        self.staged = false;
+        Ok(())
+    }
+
+    /// Rolls back what was staged (nothing of it was committed: its units' ledger rows neither), and
+    /// reads the caches again.
+    pub(super) fn abandon_staged(&mut self) {
+        if self.staged {
+            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                tracing::debug!("rolling back the staged units: {e}");
+            }
+            self.staged = false;
+        }
+        self.forget_unwritten();
+    }
+
+    fn try_stage_units(&mut self, units: &[Unit]) -> rusqlite::Result<Committed> {
         let now = ts(Utc::now());
         // Milliseconds: compared with `operations_since`, which may lie in the same second.
         let stored_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let mut new = Committed::default();
-        let tx = self.conn.transaction()?;
+        if !self.staged {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.staged = true;
+        }
+        let tx = &self.conn;
         let codec = self.codec.as_mut().ok_or(rusqlite::Error::InvalidQuery)?;
         let mut w = Writing::new(&mut self.codes, codec);
         {
@@ -97,7 +140,7 @@ impl SqliteStore {
                 let LedgerEntry::Blob(blob) = &unit.ledger;
                 for e in &unit.events {
                     new.events +=
-                        insert_event(&tx, &mut w, e, Some(&blob.content_type), &blob.content_id)?;
+                        insert_event(tx, &mut w, e, Some(&blob.content_type), &blob.content_id)?;
                 }
                 // As handed back by the service, which could have put a credential in it (as for
                 // pending_blobs).
@@ -130,8 +173,6 @@ impl SqliteStore {
                 unpend.execute([&blob.content_id])?;
             }
         }
-        w.finish(&tx)?;
-        tx.commit()?;
         Ok(new)
     }
 

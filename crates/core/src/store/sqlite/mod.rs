@@ -31,12 +31,12 @@ use crate::stop::Stop;
 pub use migrations::SCHEMA_VERSION;
 
 /// The writer's settings. WAL and `synchronous = NORMAL`: a crash loses at most the last transactions,
-/// never consistency. A 32 MiB page cache and a checkpoint every 10,000 pages (40 MB of log): the
+/// never consistency. A 16 MiB page cache and a checkpoint every 10,000 pages (40 MB of log): the
 /// pages of the `Id` index, which every batch touches at random, are written to the log once per
 /// transaction and to the file once per checkpoint rather than once per spill (BENCHMARKS.md, "Write
-/// path").
+/// path (issue 11)"); the cache is what the writer's memory grows by.
 const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 10000;";
+     PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 10000;";
 
 /// `PRAGMA application_id` of an auditsync database ("AUDS"), so that another program's SQLite file
 /// is recognised and never written to.
@@ -60,6 +60,8 @@ pub(super) struct SqliteStore {
     codes: codes::Codes,
     /// How the writer compresses raw records (`raw.rs`); `None` for a read-only store.
     codec: Option<raw::Codec>,
+    /// A write transaction is open with staged units (`Writer::stage`), not committed yet.
+    staged: bool,
 }
 
 /// The functions every connection has: `fold_case`, SQLite's `lower()` for any alphabet (UPNs may
@@ -258,6 +260,7 @@ impl SqliteStore {
             stop: Stop::new(),
             codes: codes::Codes::default(),
             codec: None,
+            staged: false,
         })
     }
 
@@ -314,6 +317,7 @@ impl SqliteStore {
             stop: Stop::new(),
             codes: codes::Codes::default(),
             codec: None,
+            staged: false,
         };
         // Reading the header fails with NOTADB on a file that is not SQLite.
         let (app_id, version) = header(&store.conn, path).map_err(|e| match e {
@@ -611,18 +615,27 @@ impl Reader for SqliteStore {
 
 impl Writer for SqliteStore {
     fn add_pending(&mut self, blobs: &[BlobRef]) -> Result<(), StoreError> {
+        self.commit_staged()?;
         self.write_pending(blobs)
     }
     fn commit(&mut self, units: &[Unit]) -> Result<Committed, StoreError> {
         self.write_units(units)
     }
+    fn stage(&mut self, units: &[Unit]) -> Result<Committed, StoreError> {
+        self.stage_units(units)
+    }
+    fn commit_staged(&mut self) -> Result<(), StoreError> {
+        self.commit_staged()
+    }
     fn note_failure(&mut self, content_id: &str, error: &str) -> Result<(), StoreError> {
+        self.commit_staged()?;
         self.write_failure(content_id, error)
     }
     fn insert_events(&mut self, events: &[Event], source: &str) -> Result<usize, StoreError> {
         if let Some(signal) = self.stop.requested() {
             return Err(StoreError::Interrupted(signal));
         }
+        self.commit_staged()?;
         self.write_events(events, source)
     }
     fn set_ledger_operations(
@@ -630,12 +643,15 @@ impl Writer for SqliteStore {
         operations: &[String],
         since: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
+        self.commit_staged()?;
         self.write_ledger_operations(operations, since)
     }
     fn set_watermark(&mut self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.commit_staged()?;
         self.write_watermark(at)
     }
     fn begin_run(&mut self, window: (DateTime<Utc>, DateTime<Utc>)) -> Result<i64, StoreError> {
+        self.commit_staged()?;
         self.write_run_start(window)
     }
     fn finish_run(
@@ -645,9 +661,11 @@ impl Writer for SqliteStore {
         summary: &str,
         reported_lost: &[String],
     ) -> Result<(), StoreError> {
+        self.commit_staged()?;
         self.write_run_end(id, outcome, summary, reported_lost)
     }
     fn prune(&mut self, scope: PruneScope) -> Result<Pruned, StoreError> {
+        self.commit_staged()?;
         self.delete_prunable(scope)
     }
     fn set_stop(&mut self, stop: Stop) {

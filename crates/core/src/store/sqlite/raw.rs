@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// Records stored without a dictionary that make the writer train one.
 pub(super) const TRAIN_AFTER: u64 = 1_000;
@@ -109,7 +109,7 @@ impl Codec {
     /// Trains a dictionary on the newest records stored without one, stores it, and compresses every
     /// record stored without one again with it, in the caller's transaction. When zstd cannot train
     /// one (too few or too alike records), tries again after twice as many.
-    pub(super) fn train(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    pub(super) fn train(&mut self, tx: &Connection) -> rusqlite::Result<()> {
         let mut readers = Readers::default();
         let samples: Vec<Vec<u8>> = tx
             .prepare(
@@ -156,11 +156,7 @@ pub(super) fn train(samples: &[Vec<u8>]) -> Option<Vec<u8>> {
 }
 
 /// Every record stored without a dictionary, compressed again with the codec's, in batches by rowid.
-fn recompress(
-    tx: &Transaction<'_>,
-    codec: &mut Codec,
-    readers: &mut Readers,
-) -> rusqlite::Result<()> {
+fn recompress(tx: &Connection, codec: &mut Codec, readers: &mut Readers) -> rusqlite::Result<()> {
     let mut after = i64::MIN;
     loop {
         let rows: Vec<(i64, Vec<u8>)> = tx
