@@ -54,21 +54,30 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let base = if quick { 200_000 } else { 2_000_000 };
-    let dir = tempfile::Builder::new()
+    // AUDITSYNC_BENCH_STORE=DIR: build the stores in DIR and keep them (no prune), or measure the ones
+    // already there: to profile, or to measure a change of the readers without building again.
+    let kept = std::env::var_os("AUDITSYNC_BENCH_STORE").map(PathBuf::from);
+    let temp = tempfile::Builder::new()
         .prefix("reports-bench")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .unwrap();
+    let root = kept.clone().unwrap_or_else(|| temp.path().to_owned());
     let now = Utc::now();
     let tenant = Tenant::new(SEED);
     println!("## Reports over a year (issue 11)\n");
-    let small = Bench::build(dir.path(), &tenant, base, now);
+    let small = Bench::build(&root, &tenant, base, now);
     let figures = small.measure(now);
-    small.prune(now);
-    small.delete();
+    small.split(&figures, now);
+    if kept.is_none() {
+        small.prune(now);
+        small.delete();
+    }
     if std::env::var_os("AUDITSYNC_BENCH_10M").is_some_and(|v| v == "1") {
-        let big = Bench::build(dir.path(), &tenant, base * 5, now);
+        let big = Bench::build(&root, &tenant, base * 5, now);
         let big_figures = big.measure(now);
-        big.delete();
+        if kept.is_none() {
+            big.delete();
+        }
         scaling(&figures, &big_figures, base);
     }
 }
@@ -145,6 +154,9 @@ struct App {
     id: String,
     name: String,
     environment: usize,
+    /// When it is launched at all, as shares of the year: a quarter of the apps are made during
+    /// it, a quarter retired (launched no more), so `report inactive` has apps to find.
+    lifetime: (f64, f64),
 }
 
 struct User {
@@ -219,6 +231,15 @@ impl Tenant {
                 } else {
                     1 + env_popularity.draw(&mut rng)
                 },
+                lifetime: {
+                    let born = if rng.chance(0.25) { rng.unit() * 0.9 } else { 0.0 };
+                    let retired = if rng.chance(0.25) {
+                        born + 0.05 + rng.unit() * (0.95 - born)
+                    } else {
+                        1.0
+                    };
+                    (born, retired)
+                },
             })
             .collect();
         let users = (0..USERS)
@@ -241,10 +262,16 @@ impl Tenant {
         }
     }
 
-    /// One launch's `AuditData` at `at`: RecordType 256 (85%; 9% of them name the user by UPN
+    /// One launch's `AuditData` at `at` (`share` of the year): RecordType 256 (85%; 9% of them name the user by UPN
     /// only, 3% by object id only) or legacy 45 (3% of those without `AppName`).
-    fn record(&self, rng: &mut Rng, at: DateTime<Utc>) -> String {
-        let app = &self.apps[self.app_popularity.draw(rng)];
+    fn record(&self, rng: &mut Rng, at: DateTime<Utc>, share: f64) -> String {
+        let mut app = &self.apps[self.app_popularity.draw(rng)];
+        for _ in 0..100 {
+            if (app.lifetime.0..=app.lifetime.1).contains(&share) {
+                break;
+            }
+            app = &self.apps[self.app_popularity.draw(rng)];
+        }
         let user = &self.users[self.user_popularity.draw(rng)];
         let env = &self.environments[app.environment];
         let id = rng.guid();
@@ -442,6 +469,19 @@ impl Bench {
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("auditsync.db");
         let config = dir.join("auditsync.toml");
+        if db.exists() {
+            println!(
+                "### {launches} launches\n\n(the store kept in {}, built before)\n",
+                dir.display()
+            );
+            print_layout(&db, launches);
+            return Bench {
+                dir,
+                db,
+                config,
+                launches,
+            };
+        }
         std::fs::write(
             &config,
             format!(
@@ -472,7 +512,11 @@ impl Bench {
                         let slot = (i as i128 * i128::from(span) / launches as i128) as i64;
                         let width = (span / launches as i64).max(1) as usize;
                         let at = start + slot + rng.below(width) as i64;
-                        let raw = tenant.record(&mut rng, DateTime::from_timestamp(at, 0).unwrap());
+                        let raw = tenant.record(
+                            &mut rng,
+                            DateTime::from_timestamp(at, 0).unwrap(),
+                            i as f64 / launches as f64,
+                        );
                         raw_bytes += raw.len() as u64;
                         filter.record(&raw).unwrap().expect("a launch is kept")
                     })
@@ -786,6 +830,11 @@ impl Bench {
     }
 
     fn measure(&self, now: DateTime<Utc>) -> Vec<Figure> {
+        let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        println!(
+            "load average before (1, 5, 15 min; 2 cores, shared): {}",
+            load().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        );
         println!(
             "| report | range | rows | first run, file not cached | warm (median of 3) | `auditsync report … --format json` (median of 3) | peak RSS |"
         );
@@ -818,6 +867,10 @@ impl Bench {
             median(status.iter().map(|r| r.0).collect()),
             status.iter().map(|r| r.1).max().unwrap_or(0) as f64 / 1024.0
         );
+        println!(
+            "\nload average after: {}",
+            load().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        );
         if figures.iter().any(|f| !f.by_cli) {
             println!(
                 "\n(*) this tree's CLI has no such report yet: the process is this bench's own child \
@@ -826,6 +879,47 @@ impl Bench {
         }
         println!();
         figures
+    }
+
+    /// Where a year's report spends its time: opening the store and reading the dictionaries (a scan
+    /// of no launch), the index scan (`Reader::scan_launches` into a counter), the tally (the report
+    /// in this process, less the scan), and the process and its output (the CLI's time less the
+    /// report's in this process).
+    fn split(&self, figures: &[Figure], now: DateTime<Utc>) {
+        let time = |range: (Option<i64>, Option<i64>)| {
+            median(
+                (0..3)
+                    .map(|_| {
+                        let t = Instant::now();
+                        let store = store::open_read(&self.db).unwrap();
+                        let mut n = 0u64;
+                        store.scan_launches(range, &mut |_| n += 1).unwrap();
+                        t.elapsed().as_secs_f64()
+                    })
+                    .collect(),
+            )
+        };
+        let future = now.timestamp() + 86_400;
+        let names = time((Some(future), None));
+        let scan = time((None, None));
+        println!(
+            "Where the time goes, over the year: opening the store and reading its dictionaries \
+             {names:.3} s; the index scan of every launch (SQL step and row decoding, into a counter) \
+             {:.3} s more.\n",
+            scan - names
+        );
+        println!("| report | tally (report less scan) | process and output (CLI less report) |");
+        println!("| --- | ---: | ---: |");
+        for f in figures.iter().filter(|f| f.range == Range::Year) {
+            println!(
+                "| {} {} | {:.3} s | {:.3} s |",
+                f.kind.args().join(" "),
+                f.range.label(f.kind),
+                f.warm - scan,
+                f.cli - f.warm
+            );
+        }
+        println!();
     }
 
     /// `prune` of the oldest 90 days, through `Writer::prune` as the command calls it.
