@@ -188,7 +188,9 @@ const APP_WORDS: &[&str] = &[
     "Room Booking",
     "Safety Audit",
 ];
-const APP_SUFFIXES: &[&str] = &["Tracker", "App", "Portal", "Manager", "Hub", "(Canvas)", "v2"];
+const APP_SUFFIXES: &[&str] = &[
+    "Tracker", "App", "Portal", "Manager", "Hub", "(Canvas)", "v2",
+];
 const NAMES: &[&str] = &[
     "Amber", "Bruno", "Chen", "Dana", "Emil", "Fatima", "Grace", "Hiro", "Ines", "Jonas", "Kofi",
     "Lena", "Mateo", "Nora", "Omar", "Priya",
@@ -232,7 +234,11 @@ impl Tenant {
                     1 + env_popularity.draw(&mut rng)
                 },
                 lifetime: {
-                    let born = if rng.chance(0.25) { rng.unit() * 0.9 } else { 0.0 };
+                    let born = if rng.chance(0.25) {
+                        rng.unit() * 0.9
+                    } else {
+                        0.0
+                    };
                     let retired = if rng.chance(0.25) {
                         born + 0.05 + rng.unit() * (0.95 - born)
                     } else {
@@ -317,10 +323,22 @@ impl Tenant {
             &user.upn
         };
         let mut properties = vec![
-            ("powerplatform.analytics.resource.power_app.display_name", app.name.clone()),
-            ("powerplatform.analytics.resource.power_app.id", app.id.clone()),
-            ("powerplatform.analytics.resource.environment.name", env.name.clone()),
-            ("powerplatform.analytics.operation.is_successful", "True".into()),
+            (
+                "powerplatform.analytics.resource.power_app.display_name",
+                app.name.clone(),
+            ),
+            (
+                "powerplatform.analytics.resource.power_app.id",
+                app.id.clone(),
+            ),
+            (
+                "powerplatform.analytics.resource.environment.name",
+                env.name.clone(),
+            ),
+            (
+                "powerplatform.analytics.operation.is_successful",
+                "True".into(),
+            ),
             ("powerplatform.analytics.correlation.id", rng.guid()),
             ("enduser.ip_address", ip.clone()),
             (
@@ -330,9 +348,15 @@ impl Tenant {
             ("powerplatform.analytics.resource.type", "PowerApp".into()),
             ("version", "1.0".into()),
             ("type", "PowerPlatformAdministratorActivityRecord".into()),
-            ("powerplatform.analytics.activity.name", "LaunchPowerApp".into()),
+            (
+                "powerplatform.analytics.activity.name",
+                "LaunchPowerApp".into(),
+            ),
             ("powerplatform.analytics.activity.id", id.clone()),
-            ("powerplatform.analytics.resource.environment.id", env.id.clone()),
+            (
+                "powerplatform.analytics.resource.environment.id",
+                env.id.clone(),
+            ),
         ];
         if !by_upn_only {
             properties.push(("enduser.id", user.object_id.clone()));
@@ -698,7 +722,14 @@ fn child(args: &[String]) {
     } else {
         Range::Year
     };
-    let kind = Kind::parse(&args[1..].iter().filter(|a| *a != "--month").cloned().collect::<Vec<_>>().join(" "));
+    let kind = Kind::parse(
+        &args[1..]
+            .iter()
+            .filter(|a| *a != "--month")
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     let (_, json) = run_report(db, kind, range, now);
     println!("{json}");
 }
@@ -710,7 +741,10 @@ fn child(args: &[String]) {
 /// builds, every child would report at least this bench's own peak.
 fn measure_process(cmd: Command) -> (f64, i64, usize) {
     let mut runner = Command::new(std::env::current_exe().unwrap());
-    runner.arg("--run").arg(cmd.get_program()).args(cmd.get_args());
+    runner
+        .arg("--run")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
     if let Some(dir) = cmd.get_current_dir() {
         runner.current_dir(dir);
     }
@@ -762,7 +796,10 @@ fn runner(args: &[String]) {
 impl Bench {
     fn auditsync(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_auditsync"));
-        c.arg("--config").arg(&self.config).args(args).current_dir(&self.dir);
+        c.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .current_dir(&self.dir);
         c
     }
 
@@ -788,7 +825,9 @@ impl Bench {
         let mut args = vec!["-q", "report"];
         args.extend(kind.args());
         args.extend(["--format", "json"]);
-        let from = range.from(now).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let from = range
+            .from(now)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         let days = range.days().to_string();
         if kind == Kind::Inactive {
             args.extend(["--days", &days]);
@@ -833,7 +872,11 @@ impl Bench {
         let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         println!(
             "load average before (1, 5, 15 min; 2 cores, shared): {}",
-            load().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+            load()
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         println!(
             "| report | range | rows | first run, file not cached | warm (median of 3) | `auditsync report … --format json` (median of 3) | peak RSS |"
@@ -869,7 +912,11 @@ impl Bench {
         );
         println!(
             "\nload average after: {}",
-            load().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+            load()
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         if figures.iter().any(|f| !f.by_cli) {
             println!(
