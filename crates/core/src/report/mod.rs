@@ -439,16 +439,19 @@ pub fn csv(out: &mut dyn Write, report: &Report) -> io::Result<()> {
 /// # Errors
 /// The error of writing to `out`.
 pub fn json(out: &mut dyn Write, report: &Report) -> io::Result<()> {
+    // Buffered here: standard output flushes at every line, and pretty JSON is a line a field.
+    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
     match report {
-        Report::Apps(rows) => serde_json::to_writer_pretty(&mut *out, rows),
-        Report::Users(rows) => serde_json::to_writer_pretty(&mut *out, rows),
-        Report::Daily(rows) => serde_json::to_writer_pretty(&mut *out, rows),
-        Report::Monthly(rows) => serde_json::to_writer_pretty(&mut *out, rows),
-        Report::MonthlyByApp(rows) => serde_json::to_writer_pretty(&mut *out, rows),
-        Report::Environments(rows) => serde_json::to_writer_pretty(&mut *out, rows),
-        Report::Inactive(r) => serde_json::to_writer_pretty(&mut *out, r),
+        Report::Apps(rows) => serde_json::to_writer_pretty(&mut out, rows),
+        Report::Users(rows) => serde_json::to_writer_pretty(&mut out, rows),
+        Report::Daily(rows) => serde_json::to_writer_pretty(&mut out, rows),
+        Report::Monthly(rows) => serde_json::to_writer_pretty(&mut out, rows),
+        Report::MonthlyByApp(rows) => serde_json::to_writer_pretty(&mut out, rows),
+        Report::Environments(rows) => serde_json::to_writer_pretty(&mut out, rows),
+        Report::Inactive(r) => serde_json::to_writer_pretty(&mut out, r),
     }?;
-    writeln!(out)
+    writeln!(out)?;
+    out.flush()
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@
 //!
 //! Distinct counts ("unique users", "apps") sort the codes and count the runs; the CoE's production
 //! test (a month with [`PRODUCTION_MONTHLY_LAUNCHES`] launches or [`PRODUCTION_MONTHLY_USERS`] people)
-//! is evaluated once per app and month. Memory: 12 bytes a launch in the range at most (the apps and
-//! monthly reports), 8 for the others.
+//! is evaluated once per app and month. Memory: the launches in the range, 24 bytes each, and nothing
+//! else of their size: each report sorts them in place by what it counts (the store streams them in
+//! time order, so the daily and monthly ones only sort each day or month).
 
 use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 
@@ -170,24 +171,10 @@ pub fn apps<R: Reader + ?Sized>(
     store: &R,
     filter: &ReportFilter,
 ) -> Result<Vec<AppRow>, StoreError> {
-    let Scope { launches, names } = scope(store, filter)?;
-    // (app, month, person) for the production test, then (app, person) for unique users.
-    let mut t: Vec<(u32, u32, u32)> = launches
-        .iter()
-        .map(|l| (l.app, month_of(l.at), l.person))
-        .collect();
-    t.sort_unstable();
-    let mut is_production = std::collections::HashSet::new();
-    for ((app, _), run) in runs(&t, |x| (x.0, x.1)) {
-        if app != NONE && production(run.len(), distinct(run, |x| x.2)) {
-            is_production.insert(app);
-        }
-    }
-    t.sort_unstable_by_key(|x| (x.0, x.2));
-    let users: std::collections::HashMap<u32, i64> = runs(&t, |x| x.0)
-        .map(|(app, run)| (app, distinct(run, |x| x.2)))
-        .collect();
-    drop(t);
+    let Scope {
+        mut launches,
+        names,
+    } = scope(store, filter)?;
     let mut per: std::collections::HashMap<u32, (i64, i64, i64)> = std::collections::HashMap::new();
     for l in &launches {
         let e = per.entry(l.app).or_insert((0, i64::MAX, i64::MIN));
@@ -195,6 +182,20 @@ pub fn apps<R: Reader + ?Sized>(
         e.1 = e.1.min(l.at);
         e.2 = e.2.max(l.at);
     }
+    // By (app, month, person) for the production test, then (app, person) for unique users.
+    to_months(&mut launches);
+    launches.sort_unstable_by_key(|l| (l.app, l.at, l.person));
+    let mut is_production = std::collections::HashSet::new();
+    for ((app, _), run) in runs(&launches, |l| (l.app, l.at)) {
+        if app != NONE && production(run.len(), distinct(run, |l| l.person)) {
+            is_production.insert(app);
+        }
+    }
+    launches.sort_unstable_by_key(|l| (l.app, l.person));
+    let users: std::collections::HashMap<u32, i64> = runs(&launches, |l| l.app)
+        .map(|(app, run)| (app, distinct(run, |l| l.person)))
+        .collect();
+    drop(launches);
     let mut rows: Vec<AppRow> = per
         .into_iter()
         .map(|(app, (n, first, last))| {
@@ -227,22 +228,23 @@ pub fn users<R: Reader + ?Sized>(
     store: &R,
     filter: &ReportFilter,
 ) -> Result<Vec<UserRow>, StoreError> {
-    let Scope { launches, names } = scope(store, filter)?;
-    let mut t: Vec<(u32, u32, i64)> = launches.iter().map(|l| (l.person, l.app, l.at)).collect();
-    drop(launches);
-    t.sort_unstable_by_key(|x| (x.0, x.1));
-    let mut rows: Vec<(UserRow, u32)> = runs(&t, |x| x.0)
+    let Scope {
+        mut launches,
+        names,
+    } = scope(store, filter)?;
+    launches.sort_unstable_by_key(|l| (l.person, l.app));
+    let mut rows: Vec<(UserRow, u32)> = runs(&launches, |l| l.person)
         .map(|(person, run)| {
             let (first, last) = run
                 .iter()
-                .fold((i64::MAX, i64::MIN), |(f, l), x| (f.min(x.2), l.max(x.2)));
+                .fold((i64::MAX, i64::MIN), |(f, l), x| (f.min(x.at), l.max(x.at)));
             let shown = (person != NONE)
                 .then(|| names.people.get(person as usize).map(|p| p.shown.clone()))
                 .flatten();
             let row = UserRow {
                 user_id: shown,
                 launches: run.len() as i64,
-                apps: distinct(run, |x| x.1),
+                apps: distinct(run, |l| l.app),
                 first_launch: stamp(first),
                 last_launch: stamp(last),
             };
@@ -264,25 +266,21 @@ pub fn daily<R: Reader + ?Sized>(
     store: &R,
     filter: &ReportFilter,
 ) -> Result<Vec<DayRow>, StoreError> {
-    let Scope { launches, .. } = scope(store, filter)?;
-    let mut t: Vec<(i64, u32)> = launches
-        .iter()
-        .map(|l| (l.at.div_euclid(86_400), l.person))
-        .collect();
-    drop(launches);
-    t.sort_unstable();
-    Ok(runs(&t, |x| x.0)
+    let Scope { mut launches, .. } = scope(store, filter)?;
+    let day = |l: &Launch| l.at.div_euclid(86_400);
+    sort_by_group(&mut launches, day, |l| l.person);
+    Ok(runs(&launches, day)
         .map(|(day, run)| DayRow {
             day: day_text(day),
             launches: run.len() as i64,
-            unique_users: distinct(run, |x| x.1),
+            unique_users: distinct(run, |l| l.person),
         })
         .collect())
 }
 
-/// Launches as (month, app, person), sorted.
-fn monthly_codes(launches: &[Launch]) -> Vec<(u32, u32, u32)> {
-    let mut t: Vec<(u32, u32, u32)> = Vec::with_capacity(launches.len());
+/// Replaces each launch's time by its calendar month (`year * 12 + month0`), in place: the reports
+/// that count by month need no copy of the launches.
+fn to_months(launches: &mut [Launch]) {
     let mut last: Option<(i64, u32)> = None;
     for l in launches {
         let day = l.at.div_euclid(86_400);
@@ -291,10 +289,29 @@ fn monthly_codes(launches: &[Launch]) -> Vec<(u32, u32, u32)> {
             _ => month_of(l.at),
         };
         last = Some((day, month));
-        t.push((month, l.app, l.person));
+        l.at = i64::from(month);
     }
-    t.sort_unstable();
-    t
+}
+
+/// Sorts launches by `(group, then)`, where `group` never decreases with the launch time: when they
+/// are in time order already (as the store streams them), only each group is sorted.
+fn sort_by_group<G: Ord, K: Ord>(
+    launches: &mut [Launch],
+    group: impl Fn(&Launch) -> G + Copy,
+    then: impl Fn(&Launch) -> K + Copy,
+) {
+    if launches.is_sorted_by_key(group) {
+        for run in launches.chunk_by_mut(|a, b| group(a) == group(b)) {
+            run.sort_unstable_by_key(then);
+        }
+    } else {
+        launches.sort_unstable_by_key(|l| (group(l), then(l)));
+    }
+}
+
+/// The month a launch's `at` holds after [`to_months`], as `month_text` takes it.
+fn month(l: &Launch) -> u32 {
+    u32::try_from(l.at).unwrap_or(0)
 }
 
 /// See [`Reader::report_monthly`].
@@ -302,17 +319,17 @@ pub fn monthly<R: Reader + ?Sized>(
     store: &R,
     filter: &ReportFilter,
 ) -> Result<Vec<MonthRow>, StoreError> {
-    let Scope { launches, .. } = scope(store, filter)?;
-    let mut t = monthly_codes(&launches);
-    drop(launches);
-    let mut rows: Vec<MonthRow> = runs(&t, |x| x.0)
+    let Scope { mut launches, .. } = scope(store, filter)?;
+    to_months(&mut launches);
+    sort_by_group(&mut launches, month, |l| (l.app, l.person));
+    let mut rows: Vec<MonthRow> = runs(&launches, month)
         .map(|(month, run)| {
             let mut apps = 0;
             let mut production_apps = 0;
-            for (app, r) in runs(run, |x| x.1) {
+            for (app, r) in runs(run, |l| l.app) {
                 if app != NONE {
                     apps += 1;
-                    production_apps += i64::from(production(r.len(), distinct(r, |x| x.2)));
+                    production_apps += i64::from(production(r.len(), distinct(r, |l| l.person)));
                 }
             }
             MonthRow {
@@ -324,9 +341,9 @@ pub fn monthly<R: Reader + ?Sized>(
             }
         })
         .collect();
-    t.sort_unstable_by_key(|x| (x.0, x.2));
-    for (row, (_, run)) in rows.iter_mut().zip(runs(&t, |x| x.0)) {
-        row.unique_users = distinct(run, |x| x.2);
+    sort_by_group(&mut launches, month, |l| l.person);
+    for (row, (_, run)) in rows.iter_mut().zip(runs(&launches, month)) {
+        row.unique_users = distinct(run, |l| l.person);
     }
     Ok(rows)
 }
@@ -336,17 +353,20 @@ pub fn monthly_by_app<R: Reader + ?Sized>(
     store: &R,
     filter: &ReportFilter,
 ) -> Result<Vec<AppMonthRow>, StoreError> {
-    let Scope { launches, names } = scope(store, filter)?;
-    let t = monthly_codes(&launches);
-    drop(launches);
+    let Scope {
+        mut launches,
+        names,
+    } = scope(store, filter)?;
+    to_months(&mut launches);
+    sort_by_group(&mut launches, month, |l| (l.app, l.person));
     let mut rows = Vec::new();
-    for (month, run) in runs(&t, |x| x.0) {
+    for (month, run) in runs(&launches, month) {
         let start = rows.len();
-        for (app, r) in runs(run, |x| x.1) {
+        for (app, r) in runs(run, |l| l.app) {
             let name = (app != NONE)
                 .then(|| names.apps.get(app as usize))
                 .flatten();
-            let users = distinct(r, |x| x.2);
+            let users = distinct(r, |l| l.person);
             rows.push(AppMonthRow {
                 month: month_text(month),
                 app_id: name.map(|a| a.app_id.clone()),
@@ -371,27 +391,25 @@ pub fn environments<R: Reader + ?Sized>(
     store: &R,
     filter: &ReportFilter,
 ) -> Result<Vec<EnvironmentRow>, StoreError> {
-    let Scope { launches, names } = scope(store, filter)?;
-    let mut t: Vec<(u32, u32, u32, i64)> = launches
-        .iter()
-        .map(|l| (l.environment, l.app, l.person, l.at))
-        .collect();
-    drop(launches);
-    t.sort_unstable_by_key(|x| (x.0, x.1));
-    let mut rows: Vec<EnvironmentRow> = runs(&t, |x| x.0)
+    let Scope {
+        mut launches,
+        names,
+    } = scope(store, filter)?;
+    launches.sort_unstable_by_key(|l| (l.environment, l.app));
+    let mut rows: Vec<EnvironmentRow> = runs(&launches, |l| l.environment)
         .map(|(env, run)| EnvironmentRow {
             environment_id: (env != NONE)
                 .then(|| names.environments.get(env as usize).cloned())
                 .flatten(),
-            apps: distinct(run, |x| x.1),
+            apps: distinct(run, |l| l.app),
             launches: run.len() as i64,
             unique_users: 0,
-            last_launch: stamp(run.iter().map(|x| x.3).max().unwrap_or_default()),
+            last_launch: stamp(run.iter().map(|l| l.at).max().unwrap_or_default()),
         })
         .collect();
-    t.sort_unstable_by_key(|x| (x.0, x.2));
-    for (row, (_, run)) in rows.iter_mut().zip(runs(&t, |x| x.0)) {
-        row.unique_users = distinct(run, |x| x.2);
+    launches.sort_unstable_by_key(|l| (l.environment, l.person));
+    for (row, (_, run)) in rows.iter_mut().zip(runs(&launches, |l| l.environment)) {
+        row.unique_users = distinct(run, |l| l.person);
     }
     rows.sort_by(|a, b| {
         by_launches_then_name(

@@ -282,3 +282,58 @@ fn inactive_cuts_off_to_the_second_and_says_since_when() {
     let r = s.report_inactive(u32::MAX, None, now).unwrap();
     assert!(r.apps.is_empty());
 }
+
+/// A coded launch, as a store streams it.
+fn coded(at: i64, app: u32, person: u32) -> super::Launch {
+    super::Launch {
+        at,
+        app,
+        person,
+        environment: super::NONE,
+    }
+}
+
+#[test]
+fn sort_by_group_sorts_each_group_in_time_order_and_the_whole_otherwise() {
+    let day = |l: &super::Launch| l.at.div_euclid(86_400);
+    let by_day_then_person = |v: &[super::Launch]| {
+        let mut w = v.to_vec();
+        w.sort_by_key(|l| (day(l), l.person));
+        w.iter().map(|l| (day(l), l.person)).collect::<Vec<_>>()
+    };
+    let in_time_order = vec![
+        coded(10, 1, 3),
+        coded(20, 1, 1),
+        coded(86_400, 2, 2),
+        coded(86_401, 2, 1),
+    ];
+    let out_of_order = vec![
+        coded(86_401, 2, 1),
+        coded(10, 1, 3),
+        coded(86_400, 2, 2),
+        coded(20, 1, 1),
+    ];
+    for input in [in_time_order, out_of_order] {
+        let want = by_day_then_person(&input);
+        let mut got = input.clone();
+        super::sort_by_group(&mut got, day, |l| l.person);
+        assert_eq!(
+            got.iter().map(|l| (day(l), l.person)).collect::<Vec<_>>(),
+            want
+        );
+    }
+}
+
+#[test]
+fn to_months_turns_times_into_calendar_months() {
+    // 2026-01-31T23:59:59Z, 2026-02-01T00:00:00Z, the same day again, 2025-12-31T12:00:00Z.
+    let mut v = vec![
+        coded(1_769_903_999, 1, 1),
+        coded(1_769_904_000, 1, 1),
+        coded(1_769_904_001, 1, 1),
+        coded(1_767_182_400, 1, 1),
+    ];
+    super::to_months(&mut v);
+    let months: Vec<String> = v.iter().map(|l| super::month_text(super::month(l))).collect();
+    assert_eq!(months, ["2026-01", "2026-02", "2026-02", "2025-12"]);
+}
