@@ -809,7 +809,7 @@ fn floor_child(
         // The settings sync's writer uses (store/sqlite/mod.rs, WRITER_PRAGMAS).
         db.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 10000;",
+             PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 10000;",
         )
         .unwrap();
         let mut store = FloorStore::new();

@@ -31,12 +31,12 @@ use crate::stop::Stop;
 pub use migrations::SCHEMA_VERSION;
 
 /// The writer's settings. WAL and `synchronous = NORMAL`: a crash loses at most the last transactions,
-/// never consistency. A 16 MiB page cache and a checkpoint every 10,000 pages (40 MB of log): the
+/// never consistency. An 8 MiB page cache and a checkpoint every 10,000 pages (40 MB of log): the
 /// pages of the `Id` index, which every batch touches at random, are written to the log once per
 /// transaction and to the file once per checkpoint rather than once per spill (BENCHMARKS.md, "Write
 /// path (issue 11)"); the cache is what the writer's memory grows by.
 const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 10000;";
+     PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 10000;";
 
 /// `PRAGMA application_id` of an auditsync database ("AUDS"), so that another program's SQLite file
 /// is recognised and never written to.

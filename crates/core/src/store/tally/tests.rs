@@ -334,6 +334,9 @@ fn to_months_turns_times_into_calendar_months() {
         coded(1_767_182_400, 1, 1),
     ];
     super::to_months(&mut v);
-    let months: Vec<String> = v.iter().map(|l| super::month_text(super::month(l))).collect();
+    let months: Vec<String> = v
+        .iter()
+        .map(|l| super::month_text(super::month(l)))
+        .collect();
     assert_eq!(months, ["2026-01", "2026-02", "2026-02", "2025-12"]);
 }
