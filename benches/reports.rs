@@ -65,6 +65,7 @@ fn main() {
     let now = Utc::now();
     let tenant = Tenant::new(SEED);
     println!("## Reports over a year (issue 11)\n");
+    compression_choices(&tenant, now);
     let small = Bench::build(&root, &tenant, base, now);
     let figures = small.measure(now);
     small.split(&figures, now);
@@ -80,6 +81,54 @@ fn main() {
         }
         scaling(&figures, &big_figures, base);
     }
+}
+
+/// How the raw records are kept, measured on 20,000 of the tenant's records: bytes a record and
+/// microseconds to compress one, plain and with zstd at two levels, without a dictionary and with
+/// one of 16 or 64 KiB trained on 1,000 other records (what `store/sqlite/raw.rs` does: 64 KiB,
+/// level 3). Printed before the store is built.
+fn compression_choices(tenant: &Tenant, now: DateTime<Utc>) {
+    let mut rng = Rng(SEED ^ 0xC0);
+    let mut draw = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| tenant.record(&mut rng, now, i as f64 / n as f64))
+            .collect()
+    };
+    let training = draw(1_000);
+    let records = draw(20_000);
+    let plain: usize = records.iter().map(String::len).sum();
+    println!(
+        "raw records, {} of them, bytes a record (and µs to compress one):\n",
+        records.len()
+    );
+    println!("| how | bytes a record | µs a record |");
+    println!("| --- | ---: | ---: |");
+    println!("| as text | {} | |", plain / records.len());
+    let samples: Vec<&[u8]> = training.iter().map(String::as_bytes).collect();
+    for (label, dictionary) in [
+        ("zstd, no dictionary", None),
+        ("zstd, 16 KiB dictionary", Some(16 * 1024)),
+        ("zstd, 64 KiB dictionary", Some(64 * 1024)),
+    ] {
+        let dict = dictionary.map(|size| zstd::dict::from_samples(&samples, size).unwrap());
+        for level in [3, 9] {
+            let mut c = match &dict {
+                Some(d) => zstd::bulk::Compressor::with_dictionary(level, d).unwrap(),
+                None => zstd::bulk::Compressor::new(level).unwrap(),
+            };
+            let started = std::time::Instant::now();
+            let bytes: usize = records
+                .iter()
+                .map(|r| c.compress(r.as_bytes()).unwrap().len())
+                .sum();
+            let micros = started.elapsed().as_secs_f64() * 1e6 / records.len() as f64;
+            println!(
+                "| {label}, level {level} | {} | {micros:.1} |",
+                bytes / records.len()
+            );
+        }
+    }
+    println!();
 }
 
 // ---------------------------------------------------------------------------------------------
