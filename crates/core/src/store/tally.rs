@@ -166,6 +166,101 @@ fn by_launches_then_name(a: (i64, Option<&str>), b: (i64, Option<&str>)) -> std:
         .then(a.1.cmp(&b.1))
 }
 
+/// How many codes `of` takes in `launches` (the largest + 1), at least 1.
+fn span(launches: &[Launch], of: impl Fn(&Launch) -> u32) -> usize {
+    launches
+        .iter()
+        .map(|l| of(l) as usize + 1)
+        .max()
+        .unwrap_or(1)
+}
+
+/// Distinct `(group, member)` pairs per group (`member` [`NONE`] not counted), for groups below
+/// `groups` and members below `members`: in one pass through a bitmap of `groups × members` bits when
+/// that takes at most 32 MiB (2,000 apps × 40,000 people take 10 MB), else by sorting the pairs
+/// (8 bytes each).
+fn distinct_per_group(
+    pairs: impl Iterator<Item = (u32, u32)>,
+    groups: usize,
+    members: usize,
+) -> Vec<i64> {
+    let mut counts = vec![0i64; groups];
+    let bits = groups.saturating_mul(members);
+    if bits <= 1 << 28 {
+        let mut bitmap = vec![0u64; bits.div_ceil(64)];
+        for (g, m) in pairs.filter(|(_, m)| *m != NONE) {
+            let i = g as usize * members + m as usize;
+            let (word, bit) = (i / 64, 1u64 << (i % 64));
+            if bitmap[word] & bit == 0 {
+                bitmap[word] |= bit;
+                counts[g as usize] += 1;
+            }
+        }
+    } else {
+        let mut v: Vec<u64> = pairs
+            .filter(|(_, m)| *m != NONE)
+            .map(|(g, m)| (u64::from(g) << 32) | u64::from(m))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        for x in v {
+            counts[(x >> 32) as usize] += 1;
+        }
+    }
+    counts
+}
+
+/// Per code of `of`: launches, first and last time (`i64::MAX`, `i64::MIN` for none).
+fn counts_by(
+    launches: &[Launch],
+    size: usize,
+    of: impl Fn(&Launch) -> u32,
+) -> Vec<(i64, i64, i64)> {
+    let mut per = vec![(0i64, i64::MAX, i64::MIN); size];
+    for l in launches {
+        let e = &mut per[of(l) as usize];
+        e.0 += 1;
+        e.1 = e.1.min(l.at);
+        e.2 = e.2.max(l.at);
+    }
+    per
+}
+
+/// The apps that were production apps in some calendar month, in one pass over the launches in
+/// time order (sorted by time first when they are not): per app, the current month's launches and
+/// up to [`PRODUCTION_MONTHLY_USERS`] distinct people, which is all the CoE's test needs.
+fn production_apps(launches: &mut [Launch], apps: usize) -> Vec<bool> {
+    if !launches.is_sorted_by_key(|l| l.at) {
+        launches.sort_unstable_by_key(|l| l.at);
+    }
+    const PEOPLE: usize = PRODUCTION_MONTHLY_USERS as usize;
+    // Per app: its current month, that month's launches, and the first distinct people.
+    let mut state = vec![(u32::MAX, 0i64, [NONE; PEOPLE], 0usize); apps];
+    let mut found = vec![false; apps];
+    let mut day_month: Option<(i64, u32)> = None;
+    for l in launches.iter().filter(|l| l.app != NONE) {
+        let day = l.at.div_euclid(86_400);
+        let month = match day_month {
+            Some((d, m)) if d == day => m,
+            _ => month_of(l.at),
+        };
+        day_month = Some((day, month));
+        let (current, n, people, k) = &mut state[l.app as usize];
+        if *current != month {
+            (*current, *n, *k) = (month, 0, 0);
+        }
+        *n += 1;
+        if l.person != NONE && *k < PEOPLE && !people[..*k].contains(&l.person) {
+            people[*k] = l.person;
+            *k += 1;
+        }
+        if production(usize::try_from(*n).unwrap_or(usize::MAX), *k as i64) {
+            found[l.app as usize] = true;
+        }
+    }
+    found
+}
+
 /// See [`Reader::report_apps`].
 pub fn apps<R: Reader + ?Sized>(
     store: &R,
@@ -175,42 +270,32 @@ pub fn apps<R: Reader + ?Sized>(
         mut launches,
         names,
     } = scope(store, filter)?;
-    let mut per: std::collections::HashMap<u32, (i64, i64, i64)> = std::collections::HashMap::new();
-    for l in &launches {
-        let e = per.entry(l.app).or_insert((0, i64::MAX, i64::MIN));
-        e.0 += 1;
-        e.1 = e.1.min(l.at);
-        e.2 = e.2.max(l.at);
-    }
-    // By (app, month, person) for the production test, then (app, person) for unique users.
-    to_months(&mut launches);
-    launches.sort_unstable_by_key(|l| (l.app, l.at, l.person));
-    let mut is_production = std::collections::HashSet::new();
-    for ((app, _), run) in runs(&launches, |l| (l.app, l.at)) {
-        if app != NONE && production(run.len(), distinct(run, |l| l.person)) {
-            is_production.insert(app);
-        }
-    }
-    launches.sort_unstable_by_key(|l| (l.app, l.person));
-    let users: std::collections::HashMap<u32, i64> = runs(&launches, |l| l.app)
-        .map(|(app, run)| (app, distinct(run, |l| l.person)))
-        .collect();
+    let apps = span(&launches, |l| l.app);
+    let per = counts_by(&launches, apps, |l| l.app);
+    let users = distinct_per_group(
+        launches.iter().map(|l| (l.app, l.person)),
+        apps,
+        span(&launches, |l| l.person),
+    );
+    let is_production = production_apps(&mut launches, apps);
     drop(launches);
     let mut rows: Vec<AppRow> = per
         .into_iter()
+        .enumerate()
+        .filter(|(_, (n, ..))| *n > 0)
         .map(|(app, (n, first, last))| {
-            let name = (app != NONE)
-                .then(|| names.apps.get(app as usize))
+            let name = (app != NONE as usize)
+                .then(|| names.apps.get(app))
                 .flatten();
             AppRow {
                 app_id: name.map(|a| a.app_id.clone()),
                 app_name: name.and_then(|a| a.name.clone()),
                 environment_id: name.and_then(|a| a.environment.clone()),
                 launches: n,
-                unique_users: users.get(&app).copied().unwrap_or(0),
+                unique_users: users[app],
                 first_launch: stamp(first),
                 last_launch: stamp(last),
-                production: is_production.contains(&app),
+                production: is_production[app],
             }
         })
         .collect();
@@ -228,23 +313,27 @@ pub fn users<R: Reader + ?Sized>(
     store: &R,
     filter: &ReportFilter,
 ) -> Result<Vec<UserRow>, StoreError> {
-    let Scope {
-        mut launches,
-        names,
-    } = scope(store, filter)?;
-    launches.sort_unstable_by_key(|l| (l.person, l.app));
-    let mut rows: Vec<(UserRow, u32)> = runs(&launches, |l| l.person)
-        .map(|(person, run)| {
-            let (first, last) = run
-                .iter()
-                .fold((i64::MAX, i64::MIN), |(f, l), x| (f.min(x.at), l.max(x.at)));
-            let shown = (person != NONE)
-                .then(|| names.people.get(person as usize).map(|p| p.shown.clone()))
+    let Scope { launches, names } = scope(store, filter)?;
+    let people = span(&launches, |l| l.person);
+    let per = counts_by(&launches, people, |l| l.person);
+    let apps = distinct_per_group(
+        launches.iter().map(|l| (l.person, l.app)),
+        people,
+        span(&launches, |l| l.app),
+    );
+    drop(launches);
+    let mut rows: Vec<(UserRow, usize)> = per
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (n, ..))| *n > 0)
+        .map(|(person, (n, first, last))| {
+            let shown = (person != NONE as usize)
+                .then(|| names.people.get(person).map(|p| p.shown.clone()))
                 .flatten();
             let row = UserRow {
                 user_id: shown,
-                launches: run.len() as i64,
-                apps: distinct(run, |l| l.app),
+                launches: n,
+                apps: apps[person],
                 first_launch: stamp(first),
                 last_launch: stamp(last),
             };
