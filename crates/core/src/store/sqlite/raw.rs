@@ -5,8 +5,9 @@
 //! writer adopts it: `events::adopt`).
 //!
 //! Audit records of one tenant share most of their text (field names, workloads, the tenant's
-//! ids), so a dictionary of 64 KiB trained on a thousand of them brings a 1.4 KB launch record to
-//! about 120 bytes, against 640 without one (BENCHMARKS.md, "Compact store"). Until a store holds
+//! ids), so a dictionary of 64 KiB trained on a thousand of them brings a 1.7 KB launch record to
+//! about 170 bytes, against 740 without one (BENCHMARKS.md, "Reports over a year": the bench's
+//! first table; 1.4 KB to 120 on the simulator's records). Until a store holds
 //! [`TRAIN_AFTER`] records, they are compressed without a dictionary; the commit that reaches it trains
 //! one and compresses those records again with it, in the same transaction.
 
