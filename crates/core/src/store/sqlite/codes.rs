@@ -51,7 +51,9 @@ impl Dict {
 #[derive(Debug, Default)]
 pub(super) struct Codes {
     texts: HashMap<(Dict, String), i64>,
-    sources: HashMap<(Option<String>, Option<String>), i64>,
+    /// The last source coded: a blob's events share it, an import's too; each blob is a new one, so
+    /// no more are kept (memory stays flat however many blobs a run stores).
+    source: Option<((Option<String>, Option<String>), i64)>,
     /// `user_identities` as read or changed by this writer: UPN → (object id, last seen), `None` for
     /// a UPN with no row; and the UPNs changed since the last [`Codes::write_identities`].
     identities: HashMap<String, Option<(String, String)>>,
@@ -66,7 +68,7 @@ impl Codes {
     /// Forgets every cached code (after a rolled-back transaction).
     pub(super) fn clear(&mut self) {
         self.texts.clear();
-        self.sources.clear();
+        self.source = None;
         self.identities.clear();
         self.changed.clear();
         self.names.clear();
@@ -193,7 +195,9 @@ impl Codes {
             content_type.map(str::to_owned),
             content_id.map(str::to_owned),
         );
-        if let Some(code) = self.sources.get(&key) {
+        if let Some((last, code)) = &self.source
+            && *last == key
+        {
             return Ok(*code);
         }
         let code = match tx
@@ -210,7 +214,7 @@ impl Codes {
                 tx.last_insert_rowid()
             }
         };
-        self.sources.insert(key, code);
+        self.source = Some((key, code));
         Ok(code)
     }
 }
