@@ -45,6 +45,9 @@ impl Dict {
     }
 }
 
+/// A source's content type and content id.
+type SourceKey = (Option<String>, Option<String>);
+
 /// The writer's cache of codes (text → code), per dictionary, and of sources (content type and id →
 /// code). Bounded by what the store holds (a few hundred thousand short texts for a large tenant's
 /// year); emptied when a write fails.
@@ -53,7 +56,7 @@ pub(super) struct Codes {
     texts: HashMap<(Dict, String), i64>,
     /// The last source coded: a blob's events share it, an import's too; each blob is a new one, so
     /// no more are kept (memory stays flat however many blobs a run stores).
-    source: Option<((Option<String>, Option<String>), i64)>,
+    source: Option<(SourceKey, i64)>,
     /// `user_identities` as read or changed by this writer: UPN → (object id, last seen), `None` for
     /// a UPN with no row; and the UPNs changed since the last [`Codes::write_identities`].
     identities: HashMap<String, Option<(String, String)>>,
