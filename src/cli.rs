@@ -166,8 +166,8 @@ pub enum MonthlyBy {
 #[derive(Debug, Args)]
 pub struct InactiveArgs {
     /// List the apps whose last stored launch is more than this many days before now
-    #[arg(long, value_name = "N", default_value_t = 90,
-          value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    #[arg(long, value_name = "N", default_value_t = 90, allow_negative_numbers = true,
+          value_parser = parse_days)]
     pub days: u32,
     /// Only this environment (its id): apps with no launch in it for N days
     #[arg(long, value_name = "ENVIRONMENT_ID")]
@@ -322,7 +322,7 @@ pub struct ImportArgs {
 pub struct PruneArgs {
     /// Delete events older than this: a whole number of days (400d, 400 days), weeks (52w) or hours
     /// (48h); less than 7 days needs --include-fetchable
-    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    #[arg(long, value_name = "AGE", value_parser = parse_age, allow_hyphen_values = true)]
     pub older_than: chrono::TimeDelta,
     /// Allow an age under 7 days, whose content the API still serves: those events are deleted and the
     /// ledger forgets their blobs, so a later `sync --from` fetches them again
@@ -406,4 +406,17 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 
 fn parse_age(s: &str) -> Result<chrono::TimeDelta, String> {
     auditsync_core::time::parse_age(s)
+}
+
+/// `report inactive --days`: a whole number of days from 0 to 36,500 (a hundred years).
+fn parse_days(text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|d| *d <= 36_500)
+        .ok_or_else(|| {
+            format!(
+                "{text:?} is not a number of days: write a whole number from 0 to 36500, such as 90"
+            )
+        })
 }

@@ -8,7 +8,7 @@ use chrono::{TimeDelta, Utc};
 use super::{before_writing, load_settings, stdout_error, stop_on_signals};
 use crate::cli::{GlobalArgs, PruneArgs};
 use crate::error::{Error, Outcome};
-use auditsync_core::store::{self, FETCHABLE_DAYS, PruneScope, StoreError};
+use auditsync_core::store::{self, FETCHABLE_DAYS, PruneScope, StoreError, size_in_words};
 use auditsync_core::time::ts;
 
 pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error> {
@@ -115,9 +115,9 @@ pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error>
             .file_bytes
             .map(|(before, after)| format!(
                 "; gave {} back to the file system (the database took {}, now {})",
-                size(before.saturating_sub(after)),
-                size(before),
-                size(after)
+                size_in_words(before.saturating_sub(after)),
+                size_in_words(before),
+                size_in_words(after)
             ))
             .unwrap_or_default()
     )
@@ -126,27 +126,4 @@ pub async fn run(args: PruneArgs, global: &GlobalArgs) -> Result<Outcome, Error>
         tracing::warn!("{forgot}");
     }
     Ok(Outcome::Done)
-}
-
-/// Bytes for a person: "0 bytes", "740 KB", "12.3 MB", "4.51 GB" (powers of 1000, as `df -H`).
-fn size(bytes: u64) -> String {
-    let b = bytes as f64;
-    match bytes {
-        0..1_000 => format!("{bytes} bytes"),
-        1_000..1_000_000 => format!("{:.0} KB", b / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.1} MB", b / 1e6),
-        _ => format!("{:.2} GB", b / 1e9),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sizes_read_as_a_person_writes_them() {
-        assert_eq!(super::size(0), "0 bytes");
-        assert_eq!(super::size(999), "999 bytes");
-        assert_eq!(super::size(740_400), "740 KB");
-        assert_eq!(super::size(12_345_678), "12.3 MB");
-        assert_eq!(super::size(4_512_000_000), "4.51 GB");
-    }
 }

@@ -569,8 +569,15 @@ fn report_inactive_refuses_the_filters_it_cannot_apply() {
     report(&env, &["inactive", "--app", A])
         .assert_code(2)
         .assert_stderr(&format!("auditsync report apps --app {A}"));
-    report(&env, &["inactive", "--days", "-1"]).assert_code(2);
-    report(&env, &["inactive", "--days", "99999999"]).assert_code(2);
+    // Every bad number of days says what to write, a negative one too (not "unexpected argument").
+    for days in ["-1", "99999999", "1.5", "0x10"] {
+        report(&env, &["inactive", "--days", days])
+            .assert_code(2)
+            .assert_stderr("write a whole number from 0 to 36500");
+    }
+    env.run(&["prune", "--older-than", "-5d"])
+        .assert_code(2)
+        .assert_stderr("is not an age");
     report(
         &env,
         &["inactive", "--format", "html", "--output", "x.html"],

@@ -328,7 +328,7 @@ impl RunLock {
                             StoreError::Busy { owner, .. } => {
                                 format!("the sync that holds it ({owner})")
                             }
-                            _ => "the status, report or doctor reading it".to_owned(),
+                            _ => "the status, report, export or doctor reading it".to_owned(),
                         };
                         tracing::info!(
                             "waiting up to {} s for {holder} to finish with {}",

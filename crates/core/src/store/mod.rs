@@ -98,7 +98,7 @@ pub enum StoreError {
     /// A read-only command met a schema older than this binary's; only a writing command migrates.
     #[error(
         "{path} has schema {found}, older than this auditsync's {known}; run `auditsync sync` once to bring \
-         it up to date (status, report and doctor only read, and never change the database)"
+         it up to date (status, report, export and doctor only read, and never change the database)"
     )]
     TooOld {
         /// The database.
@@ -148,10 +148,11 @@ pub enum StoreError {
         /// Seconds waited.
         waited: u64,
     },
-    /// Readers (status, report, doctor) held the database for longer than the wait.
+    /// Readers (status, report, export, doctor) held the database for longer than the wait.
     #[error(
-        "{database} was being read (by status, report or doctor) for all of the {waited} s this run waited; \
-         this run stops: run it again, or raise --wait"
+        "{database} was being read (by status, report, export or doctor) for all of the {waited} s this run \
+         waited; this run stops: run it again, or raise --wait (an export into a pipe nobody reads holds the \
+         database until it is read or stopped)"
     )]
     Reading {
         /// The database.
@@ -500,6 +501,17 @@ pub trait Writer: Reader + Send {
     /// Makes batch writes (`insert_events`, `prune`) stop before their next batch once `stop` is
     /// raised: `insert_events` then fails with [`StoreError::Interrupted`].
     fn set_stop(&mut self, stop: crate::stop::Stop);
+}
+
+/// Bytes for a person: "0 bytes", "740 KB", "12.3 MB", "4.51 GB" (powers of 1000, as `df -H`).
+pub fn size_in_words(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1_000 => format!("{bytes} bytes"),
+        1_000..1_000_000 => format!("{:.0} KB", b / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", b / 1e6),
+        _ => format!("{:.2} GB", b / 1e9),
+    }
 }
 
 /// What the commands that write call: refuses a `database` that cannot be a file ([`check_path`]),

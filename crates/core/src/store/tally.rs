@@ -484,6 +484,25 @@ pub fn environments<R: Reader + ?Sized>(
         mut launches,
         names,
     } = scope(store, filter)?;
+    // One environment whatever the case of its id: the legacy records spell the default one
+    // `Default-<tenant>`, RecordType 256 `default-<tenant>`. Shown as first stored.
+    let mut first_of: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let same: Vec<u32> = names
+        .environments
+        .iter()
+        .enumerate()
+        .map(|(code, id)| {
+            *first_of
+                .entry(id.to_lowercase())
+                .or_insert(u32::try_from(code).unwrap_or(NONE))
+        })
+        .collect();
+    for l in &mut launches {
+        l.environment = same
+            .get(l.environment as usize)
+            .copied()
+            .unwrap_or(l.environment);
+    }
     launches.sort_unstable_by_key(|l| (l.environment, l.app));
     let mut rows: Vec<EnvironmentRow> = runs(&launches, |l| l.environment)
         .map(|(env, run)| EnvironmentRow {

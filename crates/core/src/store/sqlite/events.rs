@@ -534,7 +534,7 @@ impl SqliteStore {
     }
 
     /// The database's bytes on disk: the file and its write-ahead log.
-    fn file_bytes(&self) -> u64 {
+    pub(super) fn file_bytes(&self) -> u64 {
         let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
         size(&self.path) + size(&super::sidecar(&self.path, "-wal"))
     }

@@ -348,6 +348,16 @@ impl SqliteStore {
             .conn
             .execute_batch(WRITER_PRAGMAS)
             .map_err(|e| store.write_err(e))?;
+        let before = store.file_bytes();
+        if (1..SCHEMA_VERSION).contains(&version) {
+            tracing::info!(
+                database = %store.path.display(),
+                "bringing the database ({}) from schema {version} to {SCHEMA_VERSION}: its events are \
+                 rewritten once in a compact layout, about a minute a million events; until that ends it \
+                 stays as it was",
+                crate::store::size_in_words(before)
+            );
+        }
         migrations::migrate(&mut store.conn, APPLICATION_ID).map_err(|e| match &e {
             // Full disk, read-only…: said as for any write.
             rusqlite::Error::SqliteFailure(..) => store.write_err(e),
@@ -360,7 +370,7 @@ impl SqliteStore {
                 ),
             },
         })?;
-        store.compact_once(version)?;
+        store.compact_once(before)?;
         let mut codec = raw::Codec::load(&store.conn).map_err(|e| store.write_err(e))?;
         let adopted = events::adopt(&mut store.conn, &mut store.codes, &mut codec)
             .map_err(|e| store.write_err(e))?;
@@ -374,7 +384,7 @@ impl SqliteStore {
     /// After the migration to the compact layout (schema 3) of a database that had rows, or whenever
     /// the file cannot give freed pages back: `auto_vacuum = INCREMENTAL` and one `VACUUM`, which
     /// rewrites the file at its compact size (it cannot run in the migration's transaction).
-    fn compact_once(&mut self, migrated_from: i64) -> Result<(), StoreError> {
+    fn compact_once(&mut self, before: u64) -> Result<(), StoreError> {
         let mode: i64 = self
             .conn
             .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
@@ -382,12 +392,6 @@ impl SqliteStore {
         if mode == 2 {
             return Ok(());
         }
-        let before = std::fs::metadata(&self.path).map_or(0, |m| m.len());
-        tracing::info!(
-            database = %self.path.display(),
-            "rewriting the database once in its compact layout (schema {migrated_from} to {SCHEMA_VERSION}); \
-             this can take a minute for a large store"
-        );
         self.conn
             .execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
             .map_err(|e| self.write_err(e))?;
@@ -396,19 +400,18 @@ impl SqliteStore {
             tracing::warn!(
                 database = %self.path.display(),
                 "could not rewrite the database at its compact size ({e}); it works as it is, but keeps \
-                 {} MB where it needs less: the rewrite needs about as much free space as the compact \
+                 {} where it needs less: the rewrite needs about as much free space as the compact \
                  database takes, in the database's folder and in SQLite's temporary folder (set \
                  SQLITE_TMPDIR to a folder with room); the next run tries again",
-                before / 1_000_000
+                crate::store::size_in_words(self.file_bytes())
             );
             return Ok(());
         }
-        let after = std::fs::metadata(&self.path).map_or(0, |m| m.len());
         tracing::info!(
             database = %self.path.display(),
-            "the database takes {} MB now (was {} MB)",
-            after / 1_000_000,
-            before / 1_000_000
+            "the database takes {} now (it took {})",
+            crate::store::size_in_words(self.file_bytes()),
+            crate::store::size_in_words(before)
         );
         Ok(())
     }

@@ -1409,3 +1409,14 @@ fn a_prune_forgets_names_and_people_only_its_deleted_events_used() {
         .unwrap();
     assert_eq!(user.as_deref(), Some("gone@x.com"));
 }
+
+#[test]
+fn sizes_read_as_a_person_writes_them() {
+    use crate::store::size_in_words as size;
+    assert_eq!(size(0), "0 bytes");
+    assert_eq!(size(999), "999 bytes");
+    assert_eq!(size(740_400), "740 KB");
+    assert_eq!(size(905_216), "905 KB");
+    assert_eq!(size(12_345_678), "12.3 MB");
+    assert_eq!(size(4_512_000_000), "4.51 GB");
+}

@@ -340,3 +340,49 @@ fn to_months_turns_times_into_calendar_months() {
         .collect();
     assert_eq!(months, ["2026-01", "2026-02", "2026-02", "2025-12"]);
 }
+
+/// The default environment spelt `Default-<tenant>` by legacy records and `default-<tenant>` by
+/// RecordType 256 is one environment (shown as first stored), as `--environment` matches it.
+#[test]
+fn an_environment_spelt_in_two_cases_is_one_row() {
+    let (_dir, s) = store(&[
+        (
+            "2026-01-01T10:00:00Z",
+            Some("u0@c.com"),
+            Some("x"),
+            Some("Default-T1"),
+        ),
+        (
+            "2026-01-02T10:00:00Z",
+            Some("u1@c.com"),
+            Some("y"),
+            Some("default-t1"),
+        ),
+        (
+            "2026-01-03T10:00:00Z",
+            Some("u0@c.com"),
+            Some("x"),
+            Some("default-t1"),
+        ),
+        (
+            "2026-01-04T10:00:00Z",
+            Some("u2@c.com"),
+            Some("z"),
+            Some("env-b"),
+        ),
+    ]);
+    let rows: Vec<(Option<String>, i64, i64, i64)> = s
+        .report_environments(&ReportFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.environment_id, e.apps, e.launches, e.unique_users))
+        .collect();
+    // By hand: Default-T1 3 launches of x, y, x by u0, u1, u0: 2 apps, 2 people; env-b 1.
+    assert_eq!(
+        rows,
+        [
+            (Some("Default-T1".to_owned()), 2, 3, 2),
+            (Some("env-b".to_owned()), 1, 1, 1)
+        ]
+    );
+}
