@@ -165,6 +165,68 @@ pub(super) fn insert_event(
     )
 }
 
+/// A row another program inserted through the view, as `adopt` reads it (the texts only where the
+/// row is one to adopt).
+struct Foreign {
+    rowid: i64,
+    raw: Option<Vec<u8>>,
+    user_id: Option<String>,
+    creation_time: Option<String>,
+    app_id: Option<String>,
+    app_name: Option<String>,
+    environment: Option<i64>,
+    operation: Option<String>,
+}
+
+impl Foreign {
+    /// Compresses its raw record, keys its person by its `UserId` where it named none, writes its
+    /// time in the stored form (RFC 3339 UTC, whole seconds) and its app id as a lower-case GUID, as
+    /// `extract` does for what auditsync reads itself.
+    fn adopt(self, tx: &Connection, codes: &mut Codes, codec: &mut Codec) -> rusqlite::Result<()> {
+        if let Some(raw) = &self.raw {
+            let (dictionary, frame) = codec.compress(raw)?;
+            tx.prepare_cached("UPDATE events SET dictionary = ?2, raw = ?3 WHERE rowid = ?1")?
+                .execute(params![self.rowid, dictionary, frame])?;
+        }
+        if let Some(user_id) = &self.user_id {
+            let person = codes.code(tx, Dict::Person, Some(&user_id.to_lowercase()))?;
+            tx.prepare_cached("UPDATE events SET person = ?2 WHERE rowid = ?1")?
+                .execute(params![self.rowid, person])?;
+        }
+        let stored = self
+            .creation_time
+            .as_deref()
+            .and_then(crate::time::parse_time)
+            .map(ts);
+        if let Some(t) = stored.as_deref()
+            && Some(t) != self.creation_time.as_deref()
+        {
+            tx.prepare_cached("UPDATE events SET creation_time = ?2 WHERE rowid = ?1")?
+                .execute(params![self.rowid, t])?;
+        }
+        let guid = self
+            .app_id
+            .as_deref()
+            .and_then(|a| uuid::Uuid::try_parse(a.trim()).ok())
+            .map(|g| g.hyphenated().to_string());
+        if let Some(app_id) = guid.as_deref()
+            && Some(app_id) != self.app_id.as_deref()
+        {
+            let app = codes.code(tx, Dict::App, Some(app_id))?;
+            tx.prepare_cached("UPDATE events SET app = ?2 WHERE rowid = ?1")?
+                .execute(params![self.rowid, app])?;
+            if let (Some(app), Some(LAUNCH), Some(t)) = (
+                app,
+                self.operation.as_deref(),
+                stored.as_deref().or(self.creation_time.as_deref()),
+            ) {
+                codes.note_launch(app, t, self.app_name.as_deref(), self.environment);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Rows another program inserted through the `audit_events` view since `state.adopt_from`: their raw
 /// records compressed (a dictionary trained on them first when the store has none), their person
 /// set from their `UserId` where they named no `user_key`, in transactions of 5,000 rows; then the
@@ -204,37 +266,42 @@ pub(super) fn adopt(
     let mut adopted = 0;
     loop {
         let tx = conn.transaction()?;
-        let rows: Vec<(i64, Option<Vec<u8>>, Option<String>)> = tx
+        let rows: Vec<Foreign> = tx
             .prepare_cached(
                 "SELECT e.rowid, CASE WHEN e.dictionary = -1 THEN CAST(e.raw AS BLOB) END, \
-                 CASE WHEN e.person IS NULL THEN u.value END \
+                 CASE WHEN e.person IS NULL THEN u.value END, \
+                 CASE WHEN e.dictionary = -1 THEN e.creation_time END, \
+                 CASE WHEN e.dictionary = -1 THEN a.app_id END, n.value, e.environment, o.name \
                  FROM events e LEFT JOIN terms u ON u.id = e.user_id \
+                 LEFT JOIN apps a ON a.id = e.app LEFT JOIN terms n ON n.id = e.app_name \
+                 LEFT JOIN operations o ON o.id = e.operation \
                  WHERE e.rowid > ?1 ORDER BY e.rowid LIMIT 5000",
             )?
-            .query_map([after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .query_map([after], |r| {
+                Ok(Foreign {
+                    rowid: r.get(0)?,
+                    raw: r.get(1)?,
+                    user_id: r.get(2)?,
+                    creation_time: r.get(3)?,
+                    app_id: r.get(4)?,
+                    app_name: r.get(5)?,
+                    environment: r.get(6)?,
+                    operation: r.get(7)?,
+                })
+            })?
             .collect::<rusqlite::Result<_>>()?;
         let Some(last) = rows.last() else {
             tx.execute("DELETE FROM state WHERE key = 'adopt_from'", [])?;
-            if codec.wants_training() {
-                codec.train(&tx)?;
-            }
+            Writing::new(codes, codec).finish(&tx)?;
             tx.commit()?;
             break;
         };
-        after = last.0;
-        for (rowid, raw, user_id) in rows {
-            if let Some(raw) = raw {
-                let (dictionary, frame) = codec.compress(&raw)?;
-                tx.prepare_cached("UPDATE events SET dictionary = ?2, raw = ?3 WHERE rowid = ?1")?
-                    .execute(params![rowid, dictionary, frame])?;
-                adopted += 1;
-            }
-            if let Some(user_id) = user_id {
-                let person = codes.code(&tx, Dict::Person, Some(&user_id.to_lowercase()))?;
-                tx.prepare_cached("UPDATE events SET person = ?2 WHERE rowid = ?1")?
-                    .execute(params![rowid, person])?;
-            }
+        after = last.rowid;
+        for row in rows {
+            adopted += usize::from(row.raw.is_some());
+            row.adopt(&tx, codes, codec)?;
         }
+        Writing::new(codes, codec).finish(&tx)?;
         tx.commit()?;
     }
     if adopted > 0 {

@@ -1420,3 +1420,50 @@ fn sizes_read_as_a_person_writes_them() {
     assert_eq!(size(12_345_678), "12.3 MB");
     assert_eq!(size(4_512_000_000), "4.51 GB");
 }
+
+/// A row another program inserted with a time in another shape and an app id in capitals is, after
+/// the next writer, stored as auditsync stores its own: RFC 3339 UTC and a lower-case GUID, so it is
+/// one app with the launches auditsync stored, named by the latest launch.
+#[test]
+fn rows_inserted_through_the_view_are_stored_in_the_stored_form_by_the_next_writer() {
+    const APP: &str = "2222222a-2222-4222-8222-222222222222";
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    let mut s = open(&p).unwrap();
+    s.commit(&[unit(
+        "b1",
+        vec![Event {
+            app_id: Some(APP.into()),
+            app_name: Some("Old name".into()),
+            creation_time: "2026-01-01T10:00:00Z".into(),
+            ..event("own")
+        }],
+        1,
+    )])
+    .unwrap();
+    drop(s);
+    let conn = Connection::open(&p).unwrap();
+    conn.execute(
+        "INSERT INTO audit_events (id, creation_time, operation, app_id, app_name, raw) \
+         VALUES ('ext', '2026-01-05 10:00:00.75', 'LaunchPowerApp', ?1, 'New name', '{}')",
+        [APP.to_uppercase()],
+    )
+    .unwrap();
+    drop(conn);
+    let s = open(&p).unwrap();
+    let row: (String, String) = s
+        .conn
+        .query_row(
+            "SELECT creation_time, app_id FROM audit_events WHERE id = 'ext'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(row, ("2026-01-05T10:00:00Z".to_owned(), APP.to_owned()));
+    let apps = s.report_apps(&ReportFilter::default()).unwrap();
+    let apps: Vec<(Option<&str>, Option<&str>, i64)> = apps
+        .iter()
+        .map(|a| (a.app_id.as_deref(), a.app_name.as_deref(), a.launches))
+        .collect();
+    assert_eq!(apps, [(Some(APP), Some("New name"), 2)]);
+}
