@@ -146,10 +146,10 @@ pub struct MonthlyArgs {
     #[command(flatten)]
     pub common: ReportArgs,
     /// One row per month and app instead of one per month
-    #[arg(long, value_enum, value_name = "WHAT")]
+    #[arg(long, value_enum, ignore_case = true, value_name = "WHAT")]
     pub by: Option<MonthlyBy>,
     /// Output format
-    #[arg(long, value_enum, default_value_t = TextFormat::Table)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = TextFormat::Table)]
     pub(crate) format: TextFormat,
 }
 
@@ -173,7 +173,7 @@ pub struct InactiveArgs {
     #[arg(long, value_name = "ENVIRONMENT_ID")]
     pub environment: Option<String>,
     /// Output format
-    #[arg(long, value_enum, default_value_t = TextFormat::Table)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = TextFormat::Table)]
     pub(crate) format: TextFormat,
     /// Write to this file instead of standard output (mode 600; never the database or the
     /// configuration)
@@ -204,7 +204,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub to: Option<DateTime<Utc>>,
     /// csv: the columns, no raw record; jsonl: one JSON object per line, the columns and `raw`
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     pub(crate) format: ExportFormat,
     /// Write to this file instead of standard output (mode 600; never the database or the
     /// configuration); it appears only once the export is whole
@@ -237,7 +237,7 @@ pub struct AppsReportArgs {
     #[command(flatten)]
     pub common: ReportArgs,
     /// Output format (html: one self-contained page with a chart, written with --output)
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = ReportFormat::Table)]
     pub(crate) format: ReportFormat,
 }
 
@@ -248,7 +248,7 @@ pub struct TextReportArgs {
     #[command(flatten)]
     pub common: ReportArgs,
     /// Output format
-    #[arg(long, value_enum, default_value_t = TextFormat::Table)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = TextFormat::Table)]
     pub(crate) format: TextFormat,
 }
 

@@ -1001,3 +1001,14 @@ fn export_stops_between_rows_on_sigterm_with_exit_143() {
         "the export went on to the end ({lines} lines)"
     );
 }
+
+/// A format given in capitals is the same format (as `prune`'s ages are read in any case).
+#[test]
+fn formats_are_read_in_any_case() {
+    let env = known_store();
+    let lower = report(&env, &["apps", "--format", "csv"]);
+    let upper = report(&env, &["apps", "--format", "CSV"]);
+    assert_eq!(upper.assert_code(0).stdout, lower.assert_code(0).stdout);
+    report(&env, &["monthly", "--format", "Json"]).assert_code(0);
+    env.run(&["export", "--format", "JSONL"]).assert_code(0);
+}
