@@ -53,7 +53,8 @@ type SourceKey = (Option<String>, Option<String>);
 /// year); emptied when a write fails.
 #[derive(Debug, Default)]
 pub(super) struct Codes {
-    texts: HashMap<(Dict, String), i64>,
+    /// Per dictionary, text → code (looked up by `&str`: no allocation for a text seen before).
+    texts: HashMap<Dict, HashMap<String, i64>>,
     /// The last source coded: a blob's events share it, an import's too; each blob is a new one, so
     /// no more are kept (memory stays flat however many blobs a run stores).
     source: Option<(SourceKey, i64)>,
@@ -168,7 +169,7 @@ impl Codes {
         value: Option<&str>,
     ) -> rusqlite::Result<Option<i64>> {
         let Some(value) = value else { return Ok(None) };
-        if let Some(code) = self.texts.get(&(dict, value.to_owned())) {
+        if let Some(code) = self.texts.get(&dict).and_then(|t| t.get(value)) {
             return Ok(Some(*code));
         }
         let code = match tx
@@ -182,7 +183,10 @@ impl Codes {
                 tx.last_insert_rowid()
             }
         };
-        self.texts.insert((dict, value.to_owned()), code);
+        self.texts
+            .entry(dict)
+            .or_default()
+            .insert(value.to_owned(), code);
         Ok(Some(code))
     }
 
