@@ -87,8 +87,17 @@ impl SqliteStore {
                 upn_of.insert(oid, (seen, upn));
             }
         }
-        let people =
-            rows("SELECT id, key, CAST(coalesce(counted_as, id) AS TEXT), NULL FROM people")?;
+        let people: Vec<(i64, String, i64)> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id, key, coalesce(counted_as, id) FROM people")
+                .map_err(|e| self.read_err(e))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(|e| self.read_err(e))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(|e| self.read_err(e))?
+        };
         Ok(LaunchNames {
             apps: by_code(
                 apps.into_iter()
@@ -107,9 +116,9 @@ impl SqliteStore {
             people: by_code(
                 people
                     .into_iter()
-                    .map(|(c, key, counted_as, _)| {
+                    .map(|(c, key, counted_as)| {
                         let shown = upn_of.get(&key).map_or(key.clone(), |(_, u)| u.clone());
-                        let counted_as = code(counted_as.and_then(|v| v.parse().ok()).or(Some(c)));
+                        let counted_as = code(Some(counted_as));
                         (c, Person { counted_as, shown })
                     })
                     .collect(),
