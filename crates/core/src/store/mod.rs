@@ -13,7 +13,9 @@
 //! (a row exists exactly when that blob's events are stored: both commit in one transaction),
 //! `quarantine` (records that could not be read, with their text, committed with their blob's ledger
 //! row), `user_identities` (UPN → Entra object id, so a person is counted once),
-//! `pending_blobs` (listed but not yet stored), `runs` and `state` (the watermark).
+//! `pending_blobs` (listed but not yet stored), `runs` and `state` (the watermark), and `graph_queries`
+//! (schema 4: the query ledger of the Graph audit log query API, one row per query a `backfill` or
+//! `verify` submitted, [`QueryRow`]).
 
 mod lock;
 mod reports;
@@ -304,6 +306,119 @@ pub struct QuarantinedRecord {
     pub reason: String,
 }
 
+/// Where a query of the ledger stands (`graph_queries.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryState {
+    /// The row is written before the query is submitted (the `POST`); the query's id is not known yet.
+    /// A run that finds one looks the query up by its display name among the tenant's queries.
+    Submitting,
+    /// The service gave the query an id; it has not been read to its last page yet.
+    Submitted,
+    /// The query succeeded, was read to its last page, and its records were committed with this row
+    /// in one transaction (terminal).
+    Loaded,
+    /// The query's record limit was exceeded: its window was replaced by its two halves (terminal).
+    Split,
+    /// The service said `failed` or `cancelled`, or the query is gone (404): not usable (terminal).
+    Failed,
+    /// The record limit was exceeded at the smallest window: what was read is stored, the rest is
+    /// lost (terminal, reported loudly).
+    Truncated,
+}
+
+impl QueryState {
+    /// Every state, in the order above.
+    pub const ALL: [QueryState; 6] = [
+        QueryState::Submitting,
+        QueryState::Submitted,
+        QueryState::Loaded,
+        QueryState::Split,
+        QueryState::Failed,
+        QueryState::Truncated,
+    ];
+
+    /// The stored text: `submitting`, `submitted`, `loaded`, `split`, `failed`, `truncated`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryState::Submitting => "submitting",
+            QueryState::Submitted => "submitted",
+            QueryState::Loaded => "loaded",
+            QueryState::Split => "split",
+            QueryState::Failed => "failed",
+            QueryState::Truncated => "truncated",
+        }
+    }
+
+    /// The state a stored text names ([`QueryState::as_str`], exactly); `None` for any other text.
+    pub fn parse(s: &str) -> Option<QueryState> {
+        QueryState::ALL.into_iter().find(|q| q.as_str() == s)
+    }
+}
+
+/// What a query of the ledger was submitted for (`graph_queries.purpose`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryPurpose {
+    /// `auditsync backfill`: its records are loaded into the store.
+    Backfill,
+    /// `auditsync verify`: its records' Ids are compared with the store's.
+    Verify,
+}
+
+impl QueryPurpose {
+    /// The stored text: `backfill` or `verify`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryPurpose::Backfill => "backfill",
+            QueryPurpose::Verify => "verify",
+        }
+    }
+
+    /// The purpose a stored text names ([`QueryPurpose::as_str`], exactly); `None` for any other.
+    pub fn parse(s: &str) -> Option<QueryPurpose> {
+        [QueryPurpose::Backfill, QueryPurpose::Verify]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// One row of the query ledger (`graph_queries`): a query of the Graph audit log query API over one
+/// window, and how far it got. Times are stored RFC 3339 UTC in whole seconds (`time::ts`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryRow {
+    /// The row's id; `None` for a row not stored yet ([`Writer::save_query`] inserts it and returns
+    /// the id).
+    pub id: Option<i64>,
+    /// What the query is for.
+    pub purpose: QueryPurpose,
+    /// The window `[start, end)` the query covers (`filterStartDateTime`, `filterEndDateTime`).
+    pub window: (DateTime<Utc>, DateTime<Utc>),
+    /// The query's `displayName`, by which a resumed run finds a query it submitted but whose id it
+    /// never stored.
+    pub display_name: String,
+    /// The query's `id` at the service; `None` while [`QueryState::Submitting`].
+    pub query_id: Option<String>,
+    /// Where the query stands.
+    pub state: QueryState,
+    /// The service's last `status` for it (`notStarted`, `running`, `succeeded`, `failed`, …).
+    pub service_status: Option<String>,
+    /// Records read from its pages so far.
+    pub records_read: Option<u64>,
+    /// The service's `approximateReturnedRecordCount`.
+    pub approximate_count: Option<u64>,
+    /// The service's `isRecordCountLimitExceeded`.
+    pub limit_exceeded: bool,
+    /// Events the query brought that were not stored before (from any source).
+    pub events_new: Option<u64>,
+    /// When it was submitted: each row is one submission against the tenant's daily allowance.
+    pub submitted_at: DateTime<Utc>,
+    /// When the row last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When its records were committed ([`QueryState::Loaded`] or [`QueryState::Truncated`]).
+    pub loaded_at: Option<DateTime<Utc>>,
+    /// Why it failed, redacted (for `status`).
+    pub error: Option<String>,
+}
+
 /// How many days the Management Activity API serves a blob after its `contentCreated` (its
 /// `contentExpiration`; the reference's "available for 7 days"). Events younger than this may still be
 /// fetched again; `prune` refuses to delete them unless asked explicitly.
@@ -449,6 +564,24 @@ pub trait Reader {
     }
     /// What [`Writer::prune`] would delete for `scope`, changing nothing (`prune --dry-run`).
     fn prune_preview(&self, scope: PruneScope) -> Result<Pruned, StoreError>;
+    /// Every row of the query ledger submitted for `purpose`, ordered by window start, then row id.
+    fn graph_queries(&self, purpose: QueryPurpose) -> Result<Vec<QueryRow>, StoreError>;
+    /// How many queries (of any purpose) were submitted at or after `since` (whole seconds): each
+    /// ledger row is one submission against the tenant's daily allowance.
+    fn graph_submissions_since(&self, since: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Every stored event whose operation is one of `operations` (compared exactly) and whose
+    /// `CreationTime` is in `[from, to)`, as (`Id`, `CreationTime`), oldest first (then in the order
+    /// stored). Stored times are whole seconds, so a bound with a fraction rounds up, as a report's:
+    /// an event at 10:00:00 is before `from` 10:00:00.5 and before `to` 10:00:00.5. One range of the
+    /// index `events_time` per operation; the table row is read for its `Id` only.
+    fn launch_ids(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        operations: &[String],
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
+    /// Whether an event of this `Id` is stored (from any source).
+    fn has_event(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// The writes of `sync`, `import` and `prune`. Only [`open_write`] makes one, under the run lock.
@@ -498,6 +631,27 @@ pub trait Writer: Reader + Send {
     /// ledger row says it is stored; then the events, in batches, stopping between two batches when
     /// [`Writer::set_stop`]'s flag is raised (the result says so); then the runs.
     fn prune(&mut self, scope: PruneScope) -> Result<Pruned, StoreError>;
+    /// Writes a row of the query ledger and commits it at once (what is staged is committed first):
+    /// inserts it when its id is `None`, else updates the row of that id. Returns the row's id. Durable
+    /// before the caller goes on, so a run killed after it finds the row.
+    ///
+    /// # Errors
+    /// [`StoreError::Write`], also when no row has the id given.
+    fn save_query(&mut self, row: &QueryRow) -> Result<i64, StoreError>;
+    /// Stages events in the open write transaction (opening one), as [`Writer::insert_events`] stores
+    /// them (an `Id` stored before, from any source, is not inserted again; `source` as their
+    /// `content_id`, no content type), without committing: they commit with the next
+    /// [`Writer::commit_staged`], and a failure rolls back everything staged since the last commit.
+    /// Returns how many are new.
+    fn stage_events(&mut self, events: &[Event], source: &str) -> Result<usize, StoreError>;
+    /// Stages the update of a stored row of the query ledger (by its id) in the open write transaction
+    /// (opening one), so that [`Writer::commit_staged`] commits it with the events staged before it: a
+    /// window's last records and its `loaded` row commit together, or neither does.
+    ///
+    /// # Errors
+    /// [`StoreError::Write`] when the row has no id or no row has it; everything staged since the last
+    /// commit is then rolled back.
+    fn stage_query(&mut self, row: &QueryRow) -> Result<(), StoreError>;
     /// Makes batch writes (`insert_events`, `prune`) stop before their next batch once `stop` is
     /// raised: `insert_events` then fails with [`StoreError::Interrupted`].
     fn set_stop(&mut self, stop: crate::stop::Stop);

@@ -9,8 +9,12 @@ use crate::extract::Filter;
 
 /// The steps, in order: `STEPS[i]` moves the schema from version `i` to `i + 1`, inside the one
 /// transaction [`migrate`] opens. A step is code, so it can move data as well as change tables.
-const STEPS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] =
-    &[v1_tables, v2_quarantine_and_users, v3_compact_events];
+const STEPS: &[fn(&Transaction<'_>) -> rusqlite::Result<()>] = &[
+    v1_tables,
+    v2_quarantine_and_users,
+    v3_compact_events,
+    v4_graph_queries,
+];
 
 /// 1: events, the blob ledger, pending blobs, runs, state.
 fn v1_tables(tx: &Transaction<'_>) -> rusqlite::Result<()> {
@@ -301,6 +305,40 @@ fn v3_compact_events(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     super::events::move_v2_rows(tx)?;
     tx.execute_batch("DROP TABLE audit_events_v2;")
 }
+
+/// 4: the query ledger of the Graph audit log query API (`backfill`, `verify`): one row per query
+/// submitted, with its window `[window_start, window_end)` (RFC 3339 UTC), its `displayName`, the
+/// service's query id (`NULL` while it is being submitted), where it stands (`state`: `submitting`,
+/// `submitted`, `loaded`, `split`, `failed`, `truncated`), the service's last `status`, the records
+/// read, `approximateReturnedRecordCount`, `isRecordCountLimitExceeded`, the events it brought that
+/// were new, and when it was submitted, last changed and loaded. No existing table changes.
+fn v4_graph_queries(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE graph_queries (
+        id                INTEGER PRIMARY KEY,
+        purpose           TEXT NOT NULL,
+        window_start      TEXT NOT NULL,
+        window_end        TEXT NOT NULL,
+        display_name      TEXT NOT NULL,
+        query_id          TEXT,
+        state             TEXT NOT NULL,
+        service_status    TEXT,
+        records_read      INTEGER,
+        approximate_count INTEGER,
+        limit_exceeded    INTEGER NOT NULL DEFAULT 0,
+        events_new        INTEGER,
+        submitted_at      TEXT NOT NULL,
+        updated_at        TEXT NOT NULL,
+        loaded_at         TEXT,
+        error             TEXT
+    );
+    CREATE INDEX graph_queries_window ON graph_queries (purpose, window_start);",
+    )
+}
+
+/// The version of the compact layout ([`v3_compact_events`]): a database older than it has its events
+/// rewritten by the migration, which takes time (said before it starts).
+pub(super) const COMPACT_VERSION: i64 = 3;
 
 /// The schema version this build writes (and the only one it reads).
 pub const SCHEMA_VERSION: i64 = STEPS.len() as i64;

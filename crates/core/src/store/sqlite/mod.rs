@@ -1,6 +1,7 @@
 //! The SQLite implementation of the store: opening (for writing under the run lock and migrating, or
 //! read-only), here; the ledger and pending blobs (`ledger.rs`), runs and the watermark (`runs.rs`),
-//! events, import and prune (`events.rs`), and the reports' queries (`reports.rs`).
+//! events, import and prune (`events.rs`), the reports' queries (`reports.rs`), and the query ledger
+//! of the Graph audit log query API with the events its queries bring (`queries.rs`).
 //!
 //! WAL mode, `synchronous = NORMAL`: a crash loses at most the last transactions, never consistency.
 //! `PRAGMA application_id` marks the file as auditsync's, `PRAGMA user_version` is the schema version.
@@ -9,6 +10,7 @@ mod codes;
 mod events;
 mod ledger;
 mod migrations;
+mod queries;
 mod raw;
 mod reports;
 mod runs;
@@ -23,7 +25,8 @@ use rusqlite::{Connection, OpenFlags};
 use super::lock::{self, Share};
 use super::{
     Committed, ExportedEvent, KeptFor, Launch, LaunchNames, OperationCount, Pending, PruneScope,
-    Pruned, QuarantinedRecord, Reader, RunLock, RunRecord, StoreError, Writer, check_path,
+    Pruned, QuarantinedRecord, QueryPurpose, QueryRow, Reader, RunLock, RunRecord, StoreError,
+    Writer, check_path,
 };
 use crate::model::{BlobRef, Event, Unit};
 use crate::stop::Stop;
@@ -349,13 +352,19 @@ impl SqliteStore {
             .execute_batch(WRITER_PRAGMAS)
             .map_err(|e| store.write_err(e))?;
         let before = store.file_bytes();
-        if (1..SCHEMA_VERSION).contains(&version) {
+        if (1..migrations::COMPACT_VERSION).contains(&version) {
             tracing::info!(
                 database = %store.path.display(),
                 "bringing the database ({}) from schema {version} to {SCHEMA_VERSION}: its events are \
                  rewritten once in a compact layout, about a minute a million events; until that ends it \
                  stays as it was",
                 crate::store::size_in_words(before)
+            );
+        } else if (1..SCHEMA_VERSION).contains(&version) {
+            tracing::info!(
+                database = %store.path.display(),
+                "bringing the database from schema {version} to {SCHEMA_VERSION} (new tables only: the \
+                 events stay as they are)"
             );
         }
         migrations::migrate(&mut store.conn, APPLICATION_ID).map_err(|e| match &e {
@@ -614,6 +623,23 @@ impl Reader for SqliteStore {
     fn prune_preview(&self, scope: PruneScope) -> Result<Pruned, StoreError> {
         self.count_prunable(scope)
     }
+    fn graph_queries(&self, purpose: QueryPurpose) -> Result<Vec<QueryRow>, StoreError> {
+        self.read_graph_queries(purpose)
+    }
+    fn graph_submissions_since(&self, since: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.read_graph_submissions_since(since)
+    }
+    fn launch_ids(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        operations: &[String],
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        self.read_launch_ids(from, to, operations)
+    }
+    fn has_event(&self, id: &str) -> Result<bool, StoreError> {
+        self.read_has_event(id)
+    }
 }
 
 impl Writer for SqliteStore {
@@ -673,6 +699,15 @@ impl Writer for SqliteStore {
     }
     fn set_stop(&mut self, stop: Stop) {
         self.stop = stop;
+    }
+    fn save_query(&mut self, row: &QueryRow) -> Result<i64, StoreError> {
+        self.write_query(row)
+    }
+    fn stage_events(&mut self, events: &[Event], source: &str) -> Result<usize, StoreError> {
+        SqliteStore::stage_events(self, events, source)
+    }
+    fn stage_query(&mut self, row: &QueryRow) -> Result<(), StoreError> {
+        SqliteStore::stage_query(self, row)
     }
 }
 

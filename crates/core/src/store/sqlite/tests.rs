@@ -6,8 +6,8 @@ use chrono::TimeDelta;
 
 use super::*;
 use crate::model::LedgerEntry;
-use crate::store::ReportFilter;
-use crate::time::parse_stored;
+use crate::store::{QueryState, ReportFilter};
+use crate::time::{parse_stored, ts};
 use rusqlite::params;
 
 fn blob(id: &str) -> BlobRef {
@@ -1466,4 +1466,600 @@ fn rows_inserted_through_the_view_are_stored_in_the_stored_form_by_the_next_writ
         .map(|a| (a.app_id.as_deref(), a.app_name.as_deref(), a.launches))
         .collect();
     assert_eq!(apps, [(Some(APP), Some("New name"), 2)]);
+}
+
+/// Every row of every table, each value as SQLite holds it (text, integer, blob byte for byte).
+fn every_row(conn: &Connection) -> Vec<(String, Vec<Vec<rusqlite::types::Value>>)> {
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables
+        .into_iter()
+        .map(|t| {
+            let mut stmt = conn
+                .prepare(&format!("SELECT * FROM \"{t}\" ORDER BY rowid"))
+                .unwrap();
+            let n = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            (t, rows)
+        })
+        .collect()
+}
+
+/// FNV-1a (64 bits) of `bytes`: a fingerprint of a text too large to keep as a fixture.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Schema 3 (issue 11's release, `fixtures/v3.sql`, written by that release's sync and import)
+/// upgrades to schema 4 keeping every row of every table as it was, value for value (the compressed
+/// raw records byte for byte); `auditsync export --format jsonl` gives what that release's export gave
+/// (its 1,381 lines, 2,575,129 bytes, FNV-1a 0xf6249b8c2642813e: `export-v3.jsonl`, not kept here for
+/// its size); the reports equal that release's (`fixtures/report-v3-*.json`); and the query ledger
+/// `graph_queries` is there, empty.
+#[test]
+fn a_version_3_database_upgrades_to_schema_4_keeping_every_row_raw_record_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("v3.db");
+    let conn = Connection::open(&p).unwrap();
+    // A dump does not keep auto_vacuum, which schema 3's databases have.
+    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
+        .unwrap();
+    conn.execute_batch(&format!(
+        "BEGIN; {} COMMIT;",
+        include_str!("fixtures/v3.sql")
+    ))
+    .unwrap();
+    assert_eq!(header(&conn, &p).unwrap(), (APPLICATION_ID, 3));
+    let before = every_row(&conn);
+    let events = before.iter().find(|(t, _)| t == "events").unwrap();
+    assert_eq!(events.1.len(), 1_381);
+    assert!(!before.iter().any(|(t, _)| t == "graph_queries"));
+    drop(conn);
+
+    let s = open(&p).unwrap();
+    assert_eq!(
+        header(&s.conn, &p).unwrap(),
+        (APPLICATION_ID, SCHEMA_VERSION)
+    );
+    assert_eq!(SCHEMA_VERSION, 4);
+    let mut after = every_row(&s.conn);
+    let at = after
+        .iter()
+        .position(|(t, _)| t == "graph_queries")
+        .unwrap();
+    assert_eq!(
+        after.remove(at).1,
+        Vec::<Vec<rusqlite::types::Value>>::new()
+    );
+    assert!(after == before, "every row of every table as it was");
+    assert!(
+        schema(&s.conn)
+            .iter()
+            .any(|t| t.starts_with("index graph_queries_window graph_queries")),
+        "{:?}",
+        schema(&s.conn)
+    );
+    assert!(s.graph_queries(QueryPurpose::Backfill).unwrap().is_empty());
+    assert!(s.graph_queries(QueryPurpose::Verify).unwrap().is_empty());
+    // The export, byte for byte as that release wrote it.
+    let mut out = Vec::new();
+    s.export((None, None), &mut |e| {
+        crate::report::export_jsonl_row(&mut out, e)
+    })
+    .unwrap();
+    assert_eq!(
+        (out.iter().filter(|b| **b == b'\n').count(), out.len()),
+        (1_381, 2_575_129)
+    );
+    assert_eq!(fnv1a(&out), 0xf624_9b8c_2642_813e);
+    // The reports say what schema 3's said.
+    let all = ReportFilter::default();
+    let as_json = |report: crate::report::Report| {
+        let mut out = Vec::new();
+        crate::report::json(&mut out, &report).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out).unwrap()
+    };
+    let fixture = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+    use crate::report::Report;
+    for (report, expected) in [
+        (
+            Report::Apps(s.report_apps(&all).unwrap()),
+            include_str!("fixtures/report-v3-apps.json"),
+        ),
+        (
+            Report::Users(s.report_users(&all).unwrap()),
+            include_str!("fixtures/report-v3-users.json"),
+        ),
+        (
+            Report::Daily(s.report_daily(&all).unwrap()),
+            include_str!("fixtures/report-v3-daily.json"),
+        ),
+        (
+            Report::Monthly(s.report_monthly(&all).unwrap()),
+            include_str!("fixtures/report-v3-monthly.json"),
+        ),
+        (
+            Report::Environments(s.report_environments(&all).unwrap()),
+            include_str!("fixtures/report-v3-environments.json"),
+        ),
+    ] {
+        assert_eq!(as_json(report), fixture(expected));
+    }
+    drop(s);
+    // Readers take it now.
+    let r = SqliteStore::open_read(&p).unwrap();
+    assert_eq!(r.events_by_operation().unwrap()[0].events, 1_381);
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    parse_stored(s).unwrap()
+}
+
+/// A ledger row of `purpose` over `[start, end)`, not stored yet.
+fn query(purpose: QueryPurpose, start: &str, end: &str) -> QueryRow {
+    QueryRow {
+        id: None,
+        purpose,
+        window: (at(start), at(end)),
+        display_name: format!("auditsync {} {start}/{end}", purpose.as_str()),
+        query_id: None,
+        state: QueryState::Submitting,
+        service_status: None,
+        records_read: None,
+        approximate_count: None,
+        limit_exceeded: false,
+        events_new: None,
+        submitted_at: at("2026-06-10T08:00:00Z"),
+        updated_at: at("2026-06-10T08:00:00Z"),
+        loaded_at: None,
+        error: None,
+    }
+}
+
+/// An event of `operation` at `time`.
+fn event_at(id: &str, time: &str, operation: &str) -> Event {
+    Event {
+        creation_time: time.into(),
+        operation: operation.into(),
+        raw: format!(r#"{{"Id":"{id}","CreationTime":"{time}","Operation":"{operation}"}}"#),
+        ..event(id)
+    }
+}
+
+#[test]
+fn query_states_and_purposes_read_back_as_written() {
+    for state in QueryState::ALL {
+        assert_eq!(QueryState::parse(state.as_str()), Some(state));
+    }
+    let texts: HashSet<&str> = QueryState::ALL.iter().map(|s| s.as_str()).collect();
+    assert_eq!(texts.len(), 6);
+    assert_eq!(QueryState::parse("Loaded"), None);
+    assert_eq!(QueryState::parse(""), None);
+    for purpose in [QueryPurpose::Backfill, QueryPurpose::Verify] {
+        assert_eq!(QueryPurpose::parse(purpose.as_str()), Some(purpose));
+    }
+    assert_eq!(QueryPurpose::Backfill.as_str(), "backfill");
+    assert_eq!(QueryPurpose::Verify.as_str(), "verify");
+    assert_eq!(QueryPurpose::parse("sync"), None);
+}
+
+/// Every value of a ledger row reads back as saved (in every state), rows come by window start then
+/// id, and each purpose reads only its own; the rows outlive the store and any prune.
+#[test]
+fn the_query_ledger_keeps_every_value_in_window_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    let mut s = open(&p).unwrap();
+    let mut saved = Vec::new();
+    // Saved out of window order; two rows of the same window (a query submitted again).
+    for (i, (start, end)) in [
+        ("2026-06-03T00:00:00Z", "2026-06-04T00:00:00Z"),
+        ("2026-06-01T00:00:00Z", "2026-06-02T00:00:00Z"),
+        ("2026-06-02T00:00:00Z", "2026-06-02T12:00:00Z"),
+        ("2026-06-01T00:00:00Z", "2026-06-02T00:00:00Z"),
+        ("2026-06-02T12:00:00Z", "2026-06-03T00:00:00Z"),
+        ("2026-05-31T00:00:00Z", "2026-06-01T00:00:00Z"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut q = query(QueryPurpose::Backfill, start, end);
+        q.state = QueryState::ALL[i];
+        q.query_id = Some(format!("q-{i}"));
+        q.service_status = Some("succeeded".into());
+        q.records_read = Some(u64::try_from(i).unwrap() * 1_000);
+        q.approximate_count = Some(1_000_001 + u64::try_from(i).unwrap());
+        q.limit_exceeded = i % 2 == 1;
+        q.events_new = Some(u64::try_from(i).unwrap());
+        q.submitted_at = at("2026-06-10T08:00:01Z") + TimeDelta::minutes(i64::try_from(i).unwrap());
+        q.updated_at = q.submitted_at + TimeDelta::seconds(30);
+        q.loaded_at = Some(q.updated_at);
+        q.error = Some(format!("error {i}"));
+        q.id = Some(s.save_query(&q).unwrap());
+        saved.push(q);
+    }
+    // The unset values too.
+    let mut bare = query(
+        QueryPurpose::Verify,
+        "2026-06-01T00:00:00Z",
+        "2026-06-01T01:00:00Z",
+    );
+    bare.id = Some(s.save_query(&bare).unwrap());
+    let mut expected = saved.clone();
+    expected.sort_by_key(|q| (q.window.0, q.id));
+    assert_eq!(s.graph_queries(QueryPurpose::Backfill).unwrap(), expected);
+    assert_eq!(
+        s.graph_queries(QueryPurpose::Verify).unwrap(),
+        [bare.clone()]
+    );
+    let ids: HashSet<i64> = saved.iter().chain([&bare]).filter_map(|q| q.id).collect();
+    assert_eq!(ids.len(), 7);
+    // Prune deletes events, never the ledger.
+    s.prune(PruneScope {
+        cutoff: Utc::now() + TimeDelta::days(1),
+        include_fetchable: true,
+    })
+    .unwrap();
+    drop(s);
+    let r = SqliteStore::open_read(&p).unwrap();
+    assert_eq!(r.graph_queries(QueryPurpose::Backfill).unwrap(), expected);
+    assert_eq!(r.graph_queries(QueryPurpose::Verify).unwrap(), [bare]);
+    // The error is redacted as it is stored.
+    drop(r);
+    let mut s = open(&p).unwrap();
+    let mut leaky = query(
+        QueryPurpose::Verify,
+        "2026-06-01T00:00:00Z",
+        "2026-06-01T01:00:00Z",
+    );
+    leaky.error = Some("403: Authorization: Bearer abc.def.ghi".into());
+    s.save_query(&leaky).unwrap();
+    let stored = s.graph_queries(QueryPurpose::Verify).unwrap();
+    let error = stored[1].error.as_deref().unwrap();
+    assert!(!error.contains("abc.def.ghi"), "{error}");
+}
+
+/// `save_query` inserts a row without an id and returns it, then updates that row in place, durable
+/// at once (a reader sees it); an id no row has is refused.
+#[test]
+fn save_query_inserts_then_updates_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    let mut s = open(&p).unwrap();
+    let mut q = query(
+        QueryPurpose::Backfill,
+        "2026-06-01T00:00:00Z",
+        "2026-06-02T00:00:00Z",
+    );
+    let id = s.save_query(&q).unwrap();
+    q.id = Some(id);
+    assert_eq!(
+        SqliteStore::open_read(&p)
+            .unwrap()
+            .graph_queries(QueryPurpose::Backfill)
+            .unwrap(),
+        [q.clone()]
+    );
+    q.state = QueryState::Submitted;
+    q.query_id = Some("7b5c…".into());
+    q.service_status = Some("notStarted".into());
+    q.updated_at = at("2026-06-10T08:05:00Z");
+    assert_eq!(s.save_query(&q).unwrap(), id);
+    assert_eq!(
+        SqliteStore::open_read(&p)
+            .unwrap()
+            .graph_queries(QueryPurpose::Backfill)
+            .unwrap(),
+        [q.clone()],
+        "updated in place, committed at once"
+    );
+    let mut unknown = q.clone();
+    unknown.id = Some(id + 100);
+    let err = s.save_query(&unknown).unwrap_err();
+    assert!(matches!(err, StoreError::Write { .. }), "{err}");
+    assert!(err.to_string().contains("no row"), "{err}");
+    assert_eq!(s.graph_queries(QueryPurpose::Backfill).unwrap(), [q]);
+}
+
+/// Submissions are the rows submitted at or after a time, whatever their purpose or state.
+#[test]
+fn submissions_are_counted_from_a_time_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    assert_eq!(
+        s.graph_submissions_since(at("2000-01-01T00:00:00Z"))
+            .unwrap(),
+        0
+    );
+    for (purpose, submitted, state) in [
+        (
+            QueryPurpose::Backfill,
+            "2026-06-09T07:59:59Z",
+            QueryState::Loaded,
+        ),
+        (
+            QueryPurpose::Backfill,
+            "2026-06-09T08:00:00Z",
+            QueryState::Failed,
+        ),
+        (
+            QueryPurpose::Verify,
+            "2026-06-09T12:00:00Z",
+            QueryState::Submitted,
+        ),
+        (
+            QueryPurpose::Backfill,
+            "2026-06-10T07:00:00Z",
+            QueryState::Submitting,
+        ),
+    ] {
+        let mut q = query(purpose, "2026-06-01T00:00:00Z", "2026-06-02T00:00:00Z");
+        q.submitted_at = at(submitted);
+        q.state = state;
+        s.save_query(&q).unwrap();
+    }
+    let since = |t: &str| s.graph_submissions_since(at(t)).unwrap();
+    assert_eq!(since("2026-06-09T08:00:00Z"), 3);
+    assert_eq!(since("2026-06-09T07:59:59Z"), 4);
+    assert_eq!(since("2026-06-09T08:00:01Z"), 2);
+    assert_eq!(since("2026-06-10T07:00:00Z"), 1);
+    assert_eq!(since("2026-06-10T07:00:01Z"), 0);
+}
+
+/// `launch_ids`: the stored events of the operations asked for, from any source, with
+/// `from <= CreationTime < to` to the second (a fraction rounds up), oldest first.
+#[test]
+fn launch_ids_are_the_events_of_the_operations_asked_in_from_to_by_the_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("a.db")).unwrap();
+    s.commit(&[unit(
+        "b1",
+        vec![
+            event_at("c", "2026-06-01T10:00:02Z", "LaunchPowerApp"),
+            event_at("a", "2026-06-01T09:59:59Z", "LaunchPowerApp"),
+            event_at("x", "2026-06-01T10:00:01Z", "DeletePowerApp"),
+        ],
+        3,
+    )])
+    .unwrap();
+    s.insert_events(
+        &[
+            event_at("b", "2026-06-01T10:00:00Z", "LaunchPowerApp"),
+            event_at("d", "2026-06-01T10:00:03Z", "LaunchPowerApp"),
+            event_at("y", "2026-06-01T10:00:02Z", "PublishPowerApp"),
+        ],
+        "import:x.csv",
+    )
+    .unwrap();
+    let ops = |o: &[&str]| o.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let ids = |from: &str, to: &str, o: &[&str]| -> Vec<(String, String)> {
+        s.launch_ids(at(from), at(to), &ops(o))
+            .unwrap()
+            .into_iter()
+            .map(|(id, t)| (id, ts(t)))
+            .collect()
+    };
+    let launch = ["LaunchPowerApp"];
+    assert_eq!(
+        ids("2026-06-01T10:00:00Z", "2026-06-01T10:00:03Z", &launch),
+        [
+            ("b".to_owned(), "2026-06-01T10:00:00Z".to_owned()),
+            ("c".to_owned(), "2026-06-01T10:00:02Z".to_owned())
+        ]
+    );
+    let names = |from: &str, to: &str, o: &[&str]| -> Vec<String> {
+        ids(from, to, o).into_iter().map(|(id, _)| id).collect()
+    };
+    // A fraction rounds up on both sides.
+    assert_eq!(
+        names("2026-06-01T09:59:59.5Z", "2026-06-01T10:00:02.5Z", &launch),
+        ["b", "c"]
+    );
+    assert_eq!(
+        names(
+            "2026-06-01T09:59:59Z",
+            "2026-06-01T10:00:03.000001Z",
+            &launch
+        ),
+        ["a", "b", "c", "d"]
+    );
+    assert!(names("2026-06-01T10:00:01Z", "2026-06-01T10:00:02Z", &launch).is_empty());
+    assert!(names("2026-06-01T10:00:00Z", "2026-06-01T10:00:00Z", &launch).is_empty());
+    // Only the operations asked for, merged by time; an operation never stored matches nothing.
+    assert_eq!(
+        names(
+            "2026-06-01T00:00:00Z",
+            "2026-06-02T00:00:00Z",
+            &[
+                "PublishPowerApp",
+                "LaunchPowerApp",
+                "DeletePowerApp",
+                "LaunchPowerApp"
+            ]
+        ),
+        ["a", "b", "x", "c", "y", "d"]
+    );
+    assert_eq!(
+        names(
+            "2026-06-01T00:00:00Z",
+            "2026-06-02T00:00:00Z",
+            &["DeletePowerApp"]
+        ),
+        ["x"]
+    );
+    assert!(
+        names(
+            "2026-06-01T00:00:00Z",
+            "2026-06-02T00:00:00Z",
+            &["launchpowerapp", "Nothing"]
+        )
+        .is_empty()
+    );
+    assert!(names("2026-06-01T00:00:00Z", "2026-06-02T00:00:00Z", &[]).is_empty());
+    // has_event: any source, exactly that Id.
+    assert!(s.has_event("a").unwrap() && s.has_event("b").unwrap() && s.has_event("x").unwrap());
+    assert!(!s.has_event("A").unwrap() && !s.has_event("z").unwrap());
+}
+
+/// The Ids of `verify` are one range of the index `events_time` (operation, time) per operation.
+#[test]
+fn launch_ids_read_one_index_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir.path().join("a.db")).unwrap();
+    let plan: Vec<String> = s
+        .conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            super::queries::LAUNCH_IDS
+        ))
+        .unwrap()
+        .query_map(params![1, 2, 3], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        plan,
+        ["SEARCH events USING INDEX events_time (operation=? AND <expr>>? AND <expr><?)"]
+    );
+}
+
+/// A window's events and its ledger row commit together: staged events are not stored (nor seen by
+/// a reader) until `commit_staged`; a writer dropped before it stores neither; a failing
+/// `stage_query` (no id, or an id no row has) rolls back the events staged with it. Ids stored by
+/// sync or import are not stored again nor counted new.
+#[test]
+fn staged_events_and_their_query_row_commit_together_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    let mut s = open(&p).unwrap();
+    s.commit(&[unit(
+        "b1",
+        vec![event_at("sync-1", "2026-06-01T01:00:00Z", "LaunchPowerApp")],
+        1,
+    )])
+    .unwrap();
+    s.insert_events(
+        &[event_at("imp-1", "2026-06-01T02:00:00Z", "LaunchPowerApp")],
+        "import:a.csv",
+    )
+    .unwrap();
+    let mut q = query(
+        QueryPurpose::Backfill,
+        "2026-06-01T00:00:00Z",
+        "2026-06-02T00:00:00Z",
+    );
+    q.state = QueryState::Submitted;
+    q.id = Some(s.save_query(&q).unwrap());
+    let submitted = q.clone();
+    let window = |ids: &[&str]| -> Vec<Event> {
+        ids.iter()
+            .map(|id| event_at(id, "2026-06-01T03:00:00Z", "LaunchPowerApp"))
+            .collect()
+    };
+    let ledger = |p: &Path| {
+        SqliteStore::open_read(p)
+            .unwrap()
+            .graph_queries(QueryPurpose::Backfill)
+            .unwrap()
+    };
+    let source = "graph:backfill";
+
+    // Dropped before the commit: neither the events nor the row.
+    assert_eq!(
+        s.stage_events(&window(&["g-1", "sync-1"]), source).unwrap(),
+        1
+    );
+    assert_eq!(
+        s.stage_events(&window(&["g-2", "imp-1", "g-1"]), source)
+            .unwrap(),
+        1
+    );
+    let mut loaded = q.clone();
+    loaded.state = QueryState::Loaded;
+    loaded.records_read = Some(5);
+    loaded.events_new = Some(2);
+    loaded.loaded_at = Some(at("2026-06-10T09:00:00Z"));
+    s.stage_query(&loaded).unwrap();
+    drop(s);
+    let mut s = open(&p).unwrap();
+    assert_eq!(event_ids(&s), ["imp-1", "sync-1"]);
+    assert_eq!(ledger(&p), [submitted.clone()]);
+
+    // A failing stage_query rolls back what was staged with it.
+    s.stage_events(&window(&["g-1"]), source).unwrap();
+    let mut unsaved = loaded.clone();
+    unsaved.id = None;
+    let err = s.stage_query(&unsaved).unwrap_err();
+    assert!(matches!(err, StoreError::Write { .. }), "{err}");
+    s.commit_staged().unwrap();
+    assert_eq!(event_ids(&s), ["imp-1", "sync-1"]);
+    s.stage_events(&window(&["g-1"]), source).unwrap();
+    let mut gone = loaded.clone();
+    gone.id = Some(q.id.unwrap() + 1);
+    assert!(
+        s.stage_query(&gone)
+            .unwrap_err()
+            .to_string()
+            .contains("no row")
+    );
+    s.commit_staged().unwrap();
+    assert_eq!(event_ids(&s), ["imp-1", "sync-1"]);
+    assert_eq!(ledger(&p), [submitted.clone()]);
+
+    // Staged, unseen by a reader until committed, then both at once.
+    assert_eq!(
+        s.stage_events(&window(&["g-1", "sync-1", "g-2"]), source)
+            .unwrap(),
+        2
+    );
+    s.stage_query(&loaded).unwrap();
+    assert_eq!(ledger(&p), [submitted]);
+    s.commit_staged().unwrap();
+    assert_eq!(event_ids(&s), ["g-1", "g-2", "imp-1", "sync-1"]);
+    assert_eq!(ledger(&p), [loaded.clone()]);
+    // The source as import's: a content id without a content type.
+    let sources: Vec<(Option<String>, Option<String>)> = s
+        .conn
+        .prepare("SELECT DISTINCT content_id, content_type FROM audit_events WHERE id LIKE 'g-%'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(sources, [(Some(source.to_owned()), None)]);
+    // The raw record kept as given.
+    let mut raws = Vec::new();
+    s.export((None, None), &mut |e| {
+        raws.push((e.id.clone(), e.raw.clone()));
+        Ok(())
+    })
+    .unwrap();
+    assert!(raws.contains(&("g-1".to_owned(), window(&["g-1"])[0].raw.clone())));
+    // Again: nothing is new.
+    assert_eq!(s.stage_events(&window(&["g-1", "g-2"]), source).unwrap(), 0);
+    s.commit_staged().unwrap();
+
+    // save_query commits what is staged first.
+    s.stage_events(&window(&["g-3"]), source).unwrap();
+    let mut next = query(
+        QueryPurpose::Backfill,
+        "2026-06-02T00:00:00Z",
+        "2026-06-03T00:00:00Z",
+    );
+    next.id = Some(s.save_query(&next).unwrap());
+    drop(s);
+    let s = open(&p).unwrap();
+    assert!(event_ids(&s).contains(&"g-3".to_owned()));
+    assert_eq!(ledger(&p), [loaded, next]);
 }
