@@ -317,9 +317,13 @@ fn readers_refuse_an_older_schema_without_migrating_locking_or_writing() {
     let env = tenant();
     let db = env.path("auditsync.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
-    // The previous release's database: one version behind this binary.
-    conn.execute_batch(include_str!(
-        "../../crates/core/src/store/sqlite/fixtures/v2.sql"
+    // The previous release's database: one version behind this binary (a dump does not keep
+    // auto_vacuum, which that release's databases have).
+    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
+        .unwrap();
+    conn.execute_batch(&format!(
+        "BEGIN; {} COMMIT;",
+        include_str!("../../crates/core/src/store/sqlite/fixtures/v3.sql")
     ))
     .unwrap();
     let version: i64 = conn
