@@ -352,21 +352,7 @@ impl SqliteStore {
             .execute_batch(WRITER_PRAGMAS)
             .map_err(|e| store.write_err(e))?;
         let before = store.file_bytes();
-        if (1..migrations::COMPACT_VERSION).contains(&version) {
-            tracing::info!(
-                database = %store.path.display(),
-                "bringing the database ({}) from schema {version} to {SCHEMA_VERSION}: its events are \
-                 rewritten once in a compact layout, about a minute a million events; until that ends it \
-                 stays as it was",
-                crate::store::size_in_words(before)
-            );
-        } else if (1..SCHEMA_VERSION).contains(&version) {
-            tracing::info!(
-                database = %store.path.display(),
-                "bringing the database from schema {version} to {SCHEMA_VERSION} (new tables only: the \
-                 events stay as they are)"
-            );
-        }
+        store.say_migrating(version, before);
         migrations::migrate(&mut store.conn, APPLICATION_ID).map_err(|e| match &e {
             // Full disk, read-only…: said as for any write.
             rusqlite::Error::SqliteFailure(..) => store.write_err(e),
@@ -388,6 +374,26 @@ impl SqliteStore {
             store.after_adopting(adopted);
         }
         Ok(store)
+    }
+
+    /// Says what the migration from schema `version` does, before it starts (nothing at the current
+    /// version or for a new database).
+    fn say_migrating(&self, version: i64, before: u64) {
+        if (1..migrations::COMPACT_VERSION).contains(&version) {
+            tracing::info!(
+                database = %self.path.display(),
+                "bringing the database ({}) from schema {version} to {SCHEMA_VERSION}: its events are \
+                 rewritten once in a compact layout, about a minute a million events; until that ends it \
+                 stays as it was",
+                crate::store::size_in_words(before)
+            );
+        } else if (1..SCHEMA_VERSION).contains(&version) {
+            tracing::info!(
+                database = %self.path.display(),
+                "bringing the database from schema {version} to {SCHEMA_VERSION} (new tables only: the \
+                 events stay as they are)"
+            );
+        }
     }
 
     /// After the migration to the compact layout (schema 3) of a database that had rows, or whenever

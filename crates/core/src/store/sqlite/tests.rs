@@ -1994,7 +1994,7 @@ fn staged_events_and_their_query_row_commit_together_or_not_at_all() {
     drop(s);
     let mut s = open(&p).unwrap();
     assert_eq!(event_ids(&s), ["imp-1", "sync-1"]);
-    assert_eq!(ledger(&p), [submitted.clone()]);
+    assert_eq!(ledger(&p), std::slice::from_ref(&submitted));
 
     // A failing stage_query rolls back what was staged with it.
     s.stage_events(&window(&["g-1"]), source).unwrap();
@@ -2015,7 +2015,54 @@ fn staged_events_and_their_query_row_commit_together_or_not_at_all() {
     );
     s.commit_staged().unwrap();
     assert_eq!(event_ids(&s), ["imp-1", "sync-1"]);
-    assert_eq!(ledger(&p), [submitted.clone()]);
+    assert_eq!(ledger(&p), [submitted]);
+}
+
+/// Staged events and their ledger row are unseen by a reader until committed, then stored at once;
+/// Ids stored by sync or import (or an earlier query) are not stored again nor counted new; the
+/// events keep their raw record and name their source as import's do; `save_query` commits what is
+/// staged first.
+#[test]
+fn staged_events_and_their_query_row_commit_at_once_deduplicated_on_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    let mut s = open(&p).unwrap();
+    s.commit(&[unit(
+        "b1",
+        vec![event_at("sync-1", "2026-06-01T01:00:00Z", "LaunchPowerApp")],
+        1,
+    )])
+    .unwrap();
+    s.insert_events(
+        &[event_at("imp-1", "2026-06-01T02:00:00Z", "LaunchPowerApp")],
+        "import:a.csv",
+    )
+    .unwrap();
+    let mut q = query(
+        QueryPurpose::Backfill,
+        "2026-06-01T00:00:00Z",
+        "2026-06-02T00:00:00Z",
+    );
+    q.state = QueryState::Submitted;
+    q.id = Some(s.save_query(&q).unwrap());
+    let submitted = q.clone();
+    let mut loaded = q.clone();
+    loaded.state = QueryState::Loaded;
+    loaded.records_read = Some(5);
+    loaded.events_new = Some(2);
+    loaded.loaded_at = Some(at("2026-06-10T09:00:00Z"));
+    let window = |ids: &[&str]| -> Vec<Event> {
+        ids.iter()
+            .map(|id| event_at(id, "2026-06-01T03:00:00Z", "LaunchPowerApp"))
+            .collect()
+    };
+    let ledger = |p: &Path| {
+        SqliteStore::open_read(p)
+            .unwrap()
+            .graph_queries(QueryPurpose::Backfill)
+            .unwrap()
+    };
+    let source = "graph:backfill";
 
     // Staged, unseen by a reader until committed, then both at once.
     assert_eq!(
