@@ -158,6 +158,13 @@ impl fmt::Display for Rejection {
                  registration's Overview page) and that cloud = \"{cloud}\" is the tenant's cloud (GCC High and \
                  DoD tenants sign in at login.microsoftonline.us)"
             ),
+            Some(500011) if !same_host(&self.audience, self.cloud.audience()) => write!(
+                f,
+                "Entra ID does not know the resource {aud} in tenant {t}; check the host auditsync asks a token \
+                 for ([graph] endpoint for the Graph API: https://graph.microsoft.com; `audience` for the \
+                 Management API: {}) and that the app has that API's permission with admin consent",
+                self.cloud.audience()
+            ),
             Some(500011) => write!(
                 f,
                 "Entra ID does not know the resource {aud} in tenant {t}; for cloud = \"{cloud}\" the audience is \
@@ -169,6 +176,12 @@ impl fmt::Display for Rejection {
                 f,
                 "Entra ID refused the scope {aud}/.default; check `audience` (for cloud = \"{cloud}\" it is {})",
                 self.cloud.audience()
+            ),
+            Some(7000229) => write!(
+                f,
+                "app {c} has no service principal in tenant {t} (admin consent was never granted in this \
+                 tenant); an admin of tenant {t} grants it in Entra admin center > App registrations > (the app) \
+                 > API permissions > Grant admin consent, or opens {auth}/{t}/adminconsent?client_id={c}"
             ),
             Some(7000112) => write!(
                 f,
@@ -195,6 +208,11 @@ impl fmt::Display for Rejection {
         }
         Ok(())
     }
+}
+
+/// Whether `url` is on the host of `other` (a URL text).
+fn same_host(url: &Url, other: &str) -> bool {
+    Url::parse(other).is_ok_and(|o| o.host_str() == url.host_str())
 }
 
 /// Entra ID's error body (management-api.md §4, "Token errors").
