@@ -464,7 +464,7 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct QueryWire {
-    #[serde(deserialize_with = "lenient_string")]
+    #[serde(default, deserialize_with = "lenient_string")]
     id: Option<String>,
     #[serde(default, deserialize_with = "lenient_string")]
     display_name: Option<String>,
@@ -1026,7 +1026,12 @@ impl GraphClient {
             let hint = retry_after(&headers);
             if status == StatusCode::TOO_MANY_REQUESTS {
                 self.counts.throttled.fetch_add(1, Ordering::Relaxed);
-                ticket.answered(Answered::Throttled(hint));
+                // A refused submission is about the tenant's query allowance (queued or running
+                // queries, submissions a day), not the pace of requests: polls and reads go on.
+                ticket.answered(match r.repeat {
+                    Repeat::Submit => Answered::Other,
+                    Repeat::Read => Answered::Throttled(hint),
+                });
                 let wait = match r.repeat {
                     Repeat::Submit => hint
                         .filter(|h| !submit_waited && *h <= CREATE_RETRY_AFTER_MAX)
@@ -1153,4 +1158,561 @@ struct Request<'a> {
     query_id: Option<&'a str>,
     body: Option<Vec<u8>>,
     repeat: Repeat,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Context {
+        Context {
+            tenant_id: "11111111-2222-3333-4444-555555555555".into(),
+            client_id: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into(),
+            endpoint: "https://graph.microsoft.com".into(),
+        }
+    }
+
+    /// Graph's error body (graph-audit-api.md; the contract's shape).
+    fn graph_body(code: &str, message: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({"error": {"code": code, "message": message, "innerError": {
+            "date": "2026-11-30T02:00:00", "request-id": "0f0e0d0c-0000-4000-8000-000000000001",
+            "client-request-id": "0f0e0d0c-0000-4000-8000-000000000002"}}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_reference_errors_are_explained_with_their_fix() {
+        let c = ctx();
+        let cases: Vec<(u16, Vec<u8>, &str, &[&str])> = vec![
+            (
+                403,
+                graph_body("Forbidden", "App:aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee dont have any permissions"),
+                "Forbidden",
+                &["AuditLogsQuery.Read.All", "admin consent", "propagate", "wait"],
+            ),
+            (
+                403,
+                graph_body("Forbidden", "Access denied"),
+                "Forbidden",
+                &["AuditLogsQuery.Read.All", "admin consent"],
+            ),
+            (
+                403,
+                graph_body("Forbidden", "User:admin@contoso.com dont have any permissions"),
+                "Forbidden",
+                &["admin@contoso.com", "Audit Reader", "role group"],
+            ),
+            (
+                400,
+                graph_body("BadRequest", "The tenant AuditingDisabledTenant: auditing is disabled"),
+                "AuditingDisabled",
+                &["unified audit logging", "Set-AdminAuditLogConfig", "Purview"],
+            ),
+            (
+                400,
+                graph_body("BadRequest", "Resource not found for the segment 'auditLog'."),
+                "WrongCloud",
+                &["global service", "auditsync import", "GCC High"],
+            ),
+            (
+                400,
+                graph_body("BadRequest", "Resource not found for the segment 'activity'."),
+                "WrongAudience",
+                &["[graph] endpoint", "https://graph.microsoft.com", "audience"],
+            ),
+            (
+                400,
+                graph_body("BadRequest", "Invalid request data"),
+                "InvalidRequest",
+                &["Invalid request data", "filterEndDateTime"],
+            ),
+            (404, graph_body("NotFound", "query not found"), "NotFound", &["q-1", "submitted again"]),
+            (
+                401,
+                graph_body("InvalidAuthenticationToken", "Access token validation failure. Invalid audience."),
+                "Unauthorized",
+                &["Invalid audience", "[graph] endpoint"],
+            ),
+            (503, b"<html><body>Service Unavailable</body></html>".to_vec(), "Service", &["HTTP 503", "run again later"]),
+            (429, graph_body("TooManyRequests", "Too many requests"), "Throttled", &["429", "run again later"]),
+        ];
+        for (status, body, want, needles) in cases {
+            let e = classify(status, &body, "get query q-1", Some("q-1"), &c);
+            let name = format!("{e:?}");
+            assert!(name.starts_with(want), "{status} {}: {name}", String::from_utf8_lossy(&body));
+            let text = e.to_string();
+            for n in needles {
+                assert!(text.contains(n), "{want}: {n:?} not in {text}");
+            }
+        }
+        // Exit codes: the wrong cloud and the wrong endpoint are configuration mistakes.
+        let wrong = classify(400, &graph_body("BadRequest", "Resource not found for the segment 'auditLog'."), "create query", None, &c);
+        assert_eq!(wrong.exit_code(), 2);
+        assert!(!wrong.transient());
+        let busy = classify(503, b"", "create query", None, &c);
+        assert_eq!(busy.exit_code(), 1);
+        assert!(busy.transient());
+        // A 404 on the list (no query named) is not "query gone".
+        let e = classify(404, &graph_body("NotFound", "nope"), "list queries", None, &c);
+        assert!(matches!(e, GraphError::Service { status: 404, .. }), "{e:?}");
+    }
+
+    #[test]
+    fn no_secret_or_token_an_answer_echoes_reaches_the_message() {
+        let secret = "Xy8Q~abcdefghijklmnopqrstuvwxyz0123456789";
+        crate::redact::register(secret);
+        let jwt = "eyJhbGciOiJub25lIn0.eyJyb2xlcyI6W119.c2lnbmF0dXJlc2lnbmF0dXJl";
+        for body in [
+            graph_body("BadRequest", &format!("Invalid request data: client_secret={secret}")),
+            graph_body("Forbidden", &format!("App:x dont have any permissions (Bearer {jwt})")),
+            graph_body("Weird", &format!("echo {secret} {jwt}")),
+            format!("plain text {secret} Authorization: Bearer {jwt}").into_bytes(),
+        ] {
+            for status in [400, 403, 500, 418] {
+                let text = classify(status, &body, "create query", None, &ctx()).to_string();
+                assert!(!text.contains(secret) && !text.contains(jwt), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn records_keep_audit_data_as_its_exact_text() {
+        let audit = r#"{ "Id":"6f1c…-1",  "CreationTime":"2026-06-01T10:00:00", "Operation":"LaunchPowerApp","RecordType":256, "Zeta":1.50, "Alpha":"\u00e9"}"#;
+        let body = format!(
+            r#"{{"@odata.context":"x","value":[
+                {{"id":"w-1","createdDateTime":"2026-06-01T10:00:00Z","auditLogRecordType":"powerAppsApp",
+                  "operation":"LaunchPowerApp","administrativeUnits":[],"futureField":{{"a":1}},"auditData":{audit}}},
+                {{"id":"w-2"}},
+                {{"id":42,"auditData":null}}
+            ],"@odata.nextLink":"https://graph.microsoft.com/v1.0/security/auditLog/queries/q/records?$skiptoken=abc"}}"#
+        );
+        let (records, next) = parse_records(body.as_bytes(), "records").unwrap();
+        assert_eq!(records.len(), 3);
+        assert_eq!(records[0].id.as_deref(), Some("w-1"));
+        assert_eq!(records[0].audit_data.as_ref().unwrap().get(), audit);
+        assert!(records[1].audit_data.is_none());
+        assert_eq!(records[2].id.as_deref(), Some("42"));
+        assert!(records[2].audit_data.is_none());
+        assert!(next.unwrap().ends_with("$skiptoken=abc"));
+        // The last page: no link; an empty page.
+        let (records, next) = parse_records(br#"{"value":[]}"#, "records").unwrap();
+        assert!(records.is_empty() && next.is_none());
+        let (records, _) = parse_records(br#"{}"#, "records").unwrap();
+        assert!(records.is_empty());
+        assert!(matches!(
+            parse_records(b"<html>", "records"),
+            Err(GraphError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn queries_are_read_from_v1_and_beta_shapes() {
+        let v1 = br##"{"@odata.type":"#microsoft.graph.security.auditLogQuery","id":"q-1",
+            "displayName":"auditsync backfill 2026-06-01T00:00:00Z/2026-06-02T00:00:00Z",
+            "filterStartDateTime":"2026-06-01T00:00:00Z","filterEndDateTime":"2026-06-02T00:00:00.0000000Z",
+            "operationFilters":["LaunchPowerApp"],"status":"succeeded","recordCountLimit":1000000,
+            "approximateReturnedRecordCount":"1234","isRecordCountLimitExceeded":true,"unknownNew":[1]}"##;
+        let q = parse_query(v1, "get").unwrap();
+        assert_eq!(q.id, "q-1");
+        assert_eq!(q.status, QueryStatus::Succeeded);
+        assert_eq!(q.approximate_count, Some(1234));
+        assert_eq!(q.record_count_limit, Some(1_000_000));
+        assert!(q.limit_exceeded);
+        assert_eq!(q.filter_end.map(crate::time::ts).as_deref(), Some("2026-06-02T00:00:00Z"));
+        // beta / older v1.0: no counts, no cap; an unknown status is kept.
+        let beta = br#"{"id":"q-2","status":"unknownFutureValue"}"#;
+        let q = parse_query(beta, "get").unwrap();
+        assert_eq!(q.approximate_count, None);
+        assert!(!q.limit_exceeded);
+        assert_eq!(q.status, QueryStatus::Other("unknownFutureValue".into()));
+        for (s, want) in [("notStarted", QueryStatus::NotStarted), ("running", QueryStatus::Running), ("failed", QueryStatus::Failed), ("cancelled", QueryStatus::Cancelled)] {
+            assert_eq!(QueryStatus::parse(s), want);
+            assert_eq!(QueryStatus::parse(s).as_str(), s);
+        }
+        assert!(matches!(parse_query(br#"{"status":"running"}"#, "get"), Err(GraphError::Malformed { .. })));
+        let (list, next) = parse_query_list(
+            br#"{"value":[{"id":"a","status":"running"},{"displayName":"no id"}],"@odata.nextLink":"https://graph.microsoft.com/v1.0/x?$skiptoken=1"}"#,
+            "list",
+        )
+        .unwrap();
+        assert_eq!(list.len(), 1);
+        assert!(next.is_some());
+    }
+
+    #[test]
+    fn a_new_query_sends_the_window_and_operations_only() {
+        let t = |s: &str| crate::time::parse_time(s).unwrap();
+        let q = NewQuery {
+            display_name: "auditsync backfill 2026-06-01T00:00:00Z/2026-06-02T00:00:00Z".into(),
+            start: t("2026-06-01T00:00:00Z"),
+            end: t("2026-06-02T00:00:00Z"),
+            operations: vec!["LaunchPowerApp".into()],
+        };
+        assert_eq!(
+            q.body(),
+            serde_json::json!({
+                "displayName": "auditsync backfill 2026-06-01T00:00:00Z/2026-06-02T00:00:00Z",
+                "filterStartDateTime": "2026-06-01T00:00:00Z",
+                "filterEndDateTime": "2026-06-02T00:00:00Z",
+                "operationFilters": ["LaunchPowerApp"],
+            })
+        );
+    }
+
+    /// A scripted HTTP server on loopback: token requests (`…/oauth2/…`) get a new token each (or the
+    /// `token_answer` when set); every other request gets the next canned answer, and is logged.
+    mod stub {
+        use std::collections::VecDeque;
+        use std::sync::{Arc, Mutex};
+
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        #[derive(Debug, Clone)]
+        pub struct Seen {
+            pub method: String,
+            pub target: String,
+            pub body: String,
+            pub auth: Option<String>,
+        }
+
+        #[derive(Clone)]
+        pub struct Canned {
+            pub status: u16,
+            pub headers: Vec<(&'static str, String)>,
+            pub body: String,
+        }
+
+        pub fn answer(status: u16, body: &str) -> Canned {
+            Canned {
+                status,
+                headers: Vec::new(),
+                body: body.to_owned(),
+            }
+        }
+
+        pub fn throttled(retry_after: u64) -> Canned {
+            Canned {
+                status: 429,
+                headers: vec![("retry-after", retry_after.to_string())],
+                body: r#"{"error":{"code":"TooManyRequests","message":"Too many requests"}}"#.into(),
+            }
+        }
+
+        #[derive(Default)]
+        pub struct State {
+            pub script: VecDeque<Canned>,
+            pub seen: Vec<Seen>,
+            pub tokens: Vec<Seen>,
+            pub token_answer: Option<Canned>,
+        }
+
+        pub struct Stub {
+            pub base: String,
+            pub state: Arc<Mutex<State>>,
+        }
+
+        impl Stub {
+            pub fn push(&self, c: Canned) {
+                self.state.lock().unwrap().script.push_back(c);
+            }
+            pub fn seen(&self) -> Vec<Seen> {
+                self.state.lock().unwrap().seen.clone()
+            }
+            pub fn tokens(&self) -> Vec<Seen> {
+                self.state.lock().unwrap().tokens.clone()
+            }
+        }
+
+        pub async fn start() -> Stub {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let state = Arc::new(Mutex::new(State::default()));
+            let shared = state.clone();
+            tokio::spawn(async move {
+                while let Ok((sock, _)) = listener.accept().await {
+                    tokio::spawn(serve(sock, shared.clone()));
+                }
+            });
+            Stub { base, state }
+        }
+
+        async fn serve(mut sock: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            let (head, body) = loop {
+                let Ok(n) = sock.read(&mut chunk).await else {
+                    return;
+                };
+                if n == 0 {
+                    return;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + length {
+                    break (head, String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).into_owned());
+                }
+            };
+            let mut words = head.split_whitespace();
+            let seen = Seen {
+                method: words.next().unwrap_or_default().to_owned(),
+                target: words.next().unwrap_or_default().to_owned(),
+                body,
+                auth: head.lines().find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("authorization").then(|| v.trim().to_owned())
+                }),
+            };
+            let canned = {
+                let mut s = state.lock().unwrap();
+                if seen.target.contains("/oauth2/") {
+                    let n = s.tokens.len();
+                    s.tokens.push(seen);
+                    s.token_answer.clone().unwrap_or_else(|| {
+                        answer(
+                            200,
+                            &format!(
+                                r#"{{"access_token":"eyJ0eXAiOiJKV1QifQ.eyJyb2xlcyI6WyJBdWRpdExvZ3NRdWVyeS5SZWFkLkFsbCJdfQ.sig{n}","token_type":"Bearer","expires_in":3599}}"#
+                            ),
+                        )
+                    })
+                } else {
+                    s.seen.push(seen);
+                    s.script
+                        .pop_front()
+                        .unwrap_or_else(|| answer(500, "script exhausted"))
+                }
+            };
+            let mut out = format!(
+                "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+                canned.status,
+                canned.body.len()
+            );
+            for (k, v) in &canned.headers {
+                out.push_str(&format!("{k}: {v}\r\n"));
+            }
+            out.push_str("\r\n");
+            out.push_str(&canned.body);
+            let _ = sock.write_all(out.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        }
+    }
+
+    const T: &str = "11111111-2222-3333-4444-555555555555";
+    const C: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+
+    fn settings(base: &str, extra_top: &str, graph: &str) -> Settings {
+        let text = format!(
+            "tenant_id = \"{T}\"\nclient_id = \"{C}\"\nclient_secret = \"s\"\nauthority = \"{base}\"\n\
+             audience = \"{base}\"\n{extra_top}[graph]\nendpoint = \"{base}/graph\"\npage_size = 2\n{graph}"
+        );
+        Settings::from_parts(
+            Some(std::path::PathBuf::from("/etc/auditsync.toml")),
+            Some(&text),
+            &crate::config::Env::default(),
+        )
+        .unwrap()
+    }
+
+    async fn client(stub: &stub::Stub, extra_top: &str) -> GraphClient {
+        let s = settings(&stub.base, extra_top, "");
+        GraphClient::new(&s, SecretString::from("s")).unwrap()
+    }
+
+    fn new_query() -> NewQuery {
+        let t = |s: &str| crate::time::parse_time(s).unwrap();
+        NewQuery {
+            display_name: "auditsync backfill 2026-06-01T00:00:00Z/2026-06-02T00:00:00Z".into(),
+            start: t("2026-06-01T00:00:00Z"),
+            end: t("2026-06-02T00:00:00Z"),
+            operations: vec!["LaunchPowerApp".into()],
+        }
+    }
+
+    const CREATED: &str = r#"{"id":"q-1","displayName":"x","status":"notStarted"}"#;
+
+    #[tokio::test]
+    async fn the_graph_token_is_asked_for_the_graph_root_with_either_endpoint_version() {
+        for (version, want) in [("", "resource="), ("token_version = \"v2\"\n", "scope=")] {
+            let stub = stub::start().await;
+            let c = client(&stub, version).await;
+            stub.push(stub::answer(201, CREATED));
+            let q = c.create(&new_query()).await.unwrap();
+            assert_eq!(q.id, "q-1");
+            assert_eq!(q.status, QueryStatus::NotStarted);
+            let tokens = stub.tokens();
+            assert_eq!(tokens.len(), 1);
+            let root: String = url::form_urlencoded::byte_serialize(format!("{}/graph", stub.base).as_bytes()).collect();
+            let scope: String = url::form_urlencoded::byte_serialize(format!("{}/graph/.default", stub.base).as_bytes()).collect();
+            let asked = &tokens[0].body;
+            if want == "resource=" {
+                assert!(asked.contains(&format!("resource={root}")) && !asked.contains("scope="), "{asked}");
+            } else {
+                assert!(asked.contains(&format!("scope={scope}")) && !asked.contains("resource="), "{asked}");
+            }
+            let seen = stub.seen();
+            assert_eq!(seen.len(), 1);
+            assert_eq!(seen[0].method, "POST");
+            assert_eq!(seen[0].target, "/graph/v1.0/security/auditLog/queries");
+            assert!(seen[0].auth.as_deref().unwrap().starts_with("Bearer eyJ"));
+            let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+            assert_eq!(body, new_query().body());
+        }
+    }
+
+    #[tokio::test]
+    async fn records_are_paged_by_the_next_link_as_given_and_only_on_the_endpoint_host() {
+        let stub = stub::start().await;
+        let c = client(&stub, "").await;
+        let next = format!(
+            "{}/graph/v1.0/security/auditLog/queries/q-1/records?$skiptoken=a%2Bb%3D&$top=2",
+            stub.base
+        );
+        stub.push(stub::answer(
+            200,
+            &format!(r#"{{"value":[{{"id":"1","auditData":{{"Id":"a"}}}}],"@odata.nextLink":"{next}"}}"#),
+        ));
+        stub.push(stub::answer(200, r#"{"value":[{"id":"2","auditData":{"Id":"b"}}]}"#));
+        let first = c.records_page(None, "q-1").await.unwrap();
+        assert_eq!(first.records[0].audit_data.as_ref().unwrap().get(), r#"{"Id":"a"}"#);
+        let link = first.next.unwrap();
+        let last = c.records_page(Some(&link), "q-1").await.unwrap();
+        assert!(last.next.is_none());
+        let targets: Vec<String> = stub.seen().into_iter().map(|s| s.target).collect();
+        assert_eq!(
+            targets,
+            [
+                "/graph/v1.0/security/auditLog/queries/q-1/records?$top=2".to_owned(),
+                "/graph/v1.0/security/auditLog/queries/q-1/records?$skiptoken=a%2Bb%3D&$top=2".to_owned(),
+            ]
+        );
+        // A link to another host, or in plain http to a host that is not this machine: refused, and
+        // nothing is sent.
+        for bad in [
+            "https://evil.example.com/graph/v1.0/security/auditLog/queries/q-1/records?$skiptoken=1",
+            "http://graph.microsoft.com/v1.0/security/auditLog/queries/q-1/records",
+            "http://127.0.0.1:1/graph/v1.0/security/auditLog/queries/q-1/records",
+        ] {
+            stub.push(stub::answer(
+                200,
+                &format!(r#"{{"value":[],"@odata.nextLink":"{bad}"}}"#),
+            ));
+            let e = c.records_page(None, "q-1").await.unwrap_err();
+            assert!(matches!(e, GraphError::Insecure(_)), "{bad}: {e:?}");
+            let e = c.records_page(Some(&Url::parse(bad).unwrap()), "q-1").await.unwrap_err();
+            assert!(matches!(e, GraphError::Insecure(_)), "{bad}: {e:?}");
+        }
+        assert_eq!(stub.seen().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_submission_waits_once_for_a_short_retry_after_else_is_deferred() {
+        let stub = stub::start().await;
+        let c = client(&stub, "").await;
+        // Short Retry-After: one wait, then the answer.
+        stub.push(stub::throttled(1));
+        stub.push(stub::answer(201, CREATED));
+        assert_eq!(c.create(&new_query()).await.unwrap().id, "q-1");
+        assert_eq!(stub.seen().len(), 2);
+        // Throttled again after the one wait: deferred to the caller.
+        stub.push(stub::throttled(1));
+        stub.push(stub::throttled(1));
+        let e = c.create(&new_query()).await.unwrap_err();
+        assert!(
+            matches!(e, GraphError::Throttled { retry_after: Some(d), .. } if d.as_secs() == 1),
+            "{e:?}"
+        );
+        assert_eq!(stub.seen().len(), 4);
+        // A long Retry-After (a full queue): not waited out at all.
+        stub.push(stub::throttled(3600));
+        let e = c.create(&new_query()).await.unwrap_err();
+        assert!(matches!(e, GraphError::Throttled { .. }), "{e:?}");
+        assert!(e.transient() && e.exit_code() == 1);
+        assert_eq!(stub.seen().len(), 5);
+        let counts = c.requests();
+        assert_eq!((counts.sent, counts.throttled, counts.retried), (5, 4, 2));
+    }
+
+    #[tokio::test]
+    async fn reads_retry_server_errors_and_throttling_and_renew_the_token_once() {
+        let stub = stub::start().await;
+        let c = client(&stub, "").await;
+        let ok = r#"{"id":"q-1","status":"running"}"#;
+        stub.push(stub::answer(503, "<html>busy</html>"));
+        stub.push(stub::throttled(0));
+        stub.push(stub::answer(200, ok));
+        assert_eq!(c.get("q-1").await.unwrap().status, QueryStatus::Running);
+        assert_eq!(stub.seen().len(), 3);
+        assert_eq!(stub.seen()[2].target, "/graph/v1.0/security/auditLog/queries/q-1");
+        // 401: one new token, then the answer.
+        let unauthorized = r#"{"error":{"code":"InvalidAuthenticationToken","message":"Access token validation failure. Invalid audience."}}"#;
+        stub.push(stub::answer(401, unauthorized));
+        stub.push(stub::answer(200, ok));
+        c.get("q-1").await.unwrap();
+        assert_eq!(stub.tokens().len(), 2);
+        let seen = stub.seen();
+        assert_ne!(seen[3].auth, seen[4].auth);
+        // 401 to the new token too: explained, not retried further.
+        stub.push(stub::answer(401, unauthorized));
+        stub.push(stub::answer(401, unauthorized));
+        let e = c.get("q-1").await.unwrap_err();
+        assert!(matches!(e, GraphError::Unauthorized { .. }), "{e:?}");
+        assert!(e.to_string().contains("Invalid audience"), "{e}");
+        assert_eq!(stub.seen().len(), 7);
+        // A query that is gone.
+        stub.push(stub::answer(404, r#"{"error":{"code":"NotFound","message":"not found"}}"#));
+        assert!(matches!(c.get("q-9").await, Err(GraphError::NotFound { query_id }) if query_id == "q-9"));
+        // The list follows its pages.
+        stub.push(stub::answer(
+            200,
+            &format!(
+                r#"{{"value":[{{"id":"a"}}],"@odata.nextLink":"{}/graph/v1.0/security/auditLog/queries?$skiptoken=2"}}"#,
+                stub.base
+            ),
+        ));
+        stub.push(stub::answer(200, r#"{"value":[{"id":"b"}]}"#));
+        let ids: Vec<String> = c.list().await.unwrap().into_iter().map(|q| q.id).collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_tenant_without_the_service_principal_is_told_to_grant_consent() {
+        let stub = stub::start().await;
+        let c = client(&stub, "").await;
+        stub.state.lock().unwrap().token_answer = Some(stub::answer(
+            400,
+            r#"{"error":"invalid_client","error_description":"AADSTS7000229: The client application aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee is missing service principal in the tenant 11111111-2222-3333-4444-555555555555.\r\nTrace ID: x","error_codes":[7000229]}"#,
+        ));
+        let e = c.create(&new_query()).await.unwrap_err();
+        assert!(matches!(e, GraphError::NoServicePrincipal { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains("admin consent") && text.contains("adminconsent?client_id=") && text.contains(C), "{text}");
+        assert!(stub.seen().is_empty());
+    }
+
+    #[tokio::test]
+    async fn clouds_without_the_api_are_refused_before_any_request() {
+        let stub = stub::start().await;
+        for (top, graph) in [
+            ("cloud = \"gcc-high\"\n", ""),
+            ("cloud = \"dod\"\n", ""),
+            ("", "enabled = false\n"),
+        ] {
+            let s = settings(&stub.base, top, graph);
+            let e = GraphClient::new(&s, SecretString::from("s")).err().unwrap();
+            assert!(matches!(e, GraphError::Config(_)), "{e:?}");
+            assert_eq!(e.exit_code(), 2);
+        }
+        assert!(stub.seen().is_empty() && stub.tokens().is_empty());
+    }
 }
