@@ -394,3 +394,195 @@ fn words(d: Duration) -> String {
         ms => format!("{ms}ms"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{GRAPH_GCC_WARNING, GraphVersion};
+    use crate::config::ConfigError;
+    use crate::config::testing::{load, minimal};
+
+    fn graph(table: &str, env: &[(&str, &str)]) -> Result<crate::config::Settings, ConfigError> {
+        load(&format!("{}[graph]\n{table}", minimal()), env)
+    }
+
+    fn refusal(table: &str, env: &[(&str, &str)]) -> String {
+        graph(table, env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let g = load(&minimal(), &[]).unwrap().graph;
+        assert!(g.enabled);
+        assert_eq!(g.version, GraphVersion::V1);
+        assert_eq!(g.version.as_str(), "v1.0");
+        assert_eq!(g.endpoint.unwrap().as_str(), "https://graph.microsoft.com/");
+        assert_eq!(g.window, chrono::TimeDelta::days(1));
+        assert_eq!(g.min_window, chrono::TimeDelta::minutes(15));
+        assert_eq!(g.in_flight, 5);
+        assert_eq!(g.daily_submissions, 150);
+        assert_eq!(g.poll_interval, Duration::from_secs(30));
+        assert_eq!(g.query_timeout, Duration::from_secs(7200));
+        assert_eq!(g.page_size, 1000);
+    }
+
+    #[test]
+    fn every_key_is_read_from_the_file_and_from_its_variable() {
+        let g = graph(
+            "enabled = true\nversion = \"beta\"\nendpoint = \"http://127.0.0.1:8080/graph/\"\nwindow = \"6h\"\n\
+             min_window = \"1m\"\nin_flight = 50\ndaily_submissions = 1000\npoll_interval = \"500ms\"\n\
+             query_timeout = \"24h\"\npage_size = 1\n",
+            &[],
+        )
+        .unwrap()
+        .graph;
+        assert_eq!(g.version, GraphVersion::Beta);
+        assert_eq!(g.endpoint.unwrap().as_str(), "http://127.0.0.1:8080/graph");
+        assert_eq!(g.window, chrono::TimeDelta::hours(6));
+        assert_eq!(g.min_window, chrono::TimeDelta::minutes(1));
+        assert_eq!((g.in_flight, g.daily_submissions, g.page_size), (50, 1000, 1));
+        assert_eq!(g.poll_interval, Duration::from_millis(500));
+        assert_eq!(g.query_timeout, Duration::from_secs(24 * 3600));
+        // The environment wins over the file, key by key.
+        let s = graph(
+            "window = \"6h\"\nin_flight = 2\n",
+            &[
+                ("AUDITSYNC_GRAPH_ENABLED", "false"),
+                ("AUDITSYNC_GRAPH_VERSION", "BETA"),
+                ("AUDITSYNC_GRAPH_ENDPOINT", "https://graph.example.com"),
+                ("AUDITSYNC_GRAPH_WINDOW", "7d"),
+                ("AUDITSYNC_GRAPH_MIN_WINDOW", "30m"),
+                ("AUDITSYNC_GRAPH_IN_FLIGHT", "3"),
+                ("AUDITSYNC_GRAPH_DAILY_SUBMISSIONS", "20"),
+                ("AUDITSYNC_GRAPH_POLL_INTERVAL", "1m"),
+                ("AUDITSYNC_GRAPH_QUERY_TIMEOUT", "90m"),
+                ("AUDITSYNC_GRAPH_PAGE_SIZE", "250"),
+            ],
+        )
+        .unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let g = s.graph;
+        assert!(!g.enabled);
+        assert_eq!(g.version, GraphVersion::Beta);
+        assert_eq!(g.endpoint.unwrap().host_str(), Some("graph.example.com"));
+        assert_eq!(g.window, chrono::TimeDelta::days(7));
+        assert_eq!(g.min_window, chrono::TimeDelta::minutes(30));
+        assert_eq!((g.in_flight, g.daily_submissions, g.page_size), (3, 20, 250));
+        assert_eq!(g.poll_interval, Duration::from_secs(60));
+        assert_eq!(g.query_timeout, Duration::from_secs(90 * 60));
+    }
+
+    #[test]
+    fn each_refusal_names_the_key_its_line_and_the_fix() {
+        let file = "in /etc/auditsync.toml is not valid: line 5:";
+        for (table, want) in [
+            ("version = \"v2\"\n", "version {file} \"v2\" is not a Graph API version; write \"v1.0\""),
+            ("endpoint = \"http://graph.microsoft.com\"\n", "uses plain http, which auditsync allows only to loopback addresses (127.0.0.1, ::1, localhost); use https://"),
+            (
+                "endpoint = \"https://graph.microsoft.com/v1.0/security/auditLog/queries\"\n",
+                "write endpoint = \"https://graph.microsoft.com\"",
+            ),
+            ("endpoint = \"https://manage.office.com\"\n", "Management Activity API's host"),
+            ("endpoint = \"graph\"\n", "endpoint {file} \"graph\" is not a URL"),
+            ("window = \"0m\"\n", "window {file} \"0m\" is outside 1m to 7d"),
+            ("window = \"8d\"\n", "window {file} \"8d\" is outside 1m to 7d"),
+            ("window = \"500ms\"\n", "window {file} \"500ms\" is not a duration; write a whole number and a unit, like \"30m\", \"6h\" or \"1d\""),
+            ("min_window = \"30s\"\n", "min_window {file} \"30s\" is outside 1m to 7d"),
+            ("min_window = \"2d\"\n", "min_window {file} 2d is longer than window (1d)"),
+            ("in_flight = 0\n", "in_flight {file} 0 is outside 1 to 50"),
+            ("in_flight = 51\n", "in_flight {file} 51 is outside 1 to 50"),
+            ("daily_submissions = 1001\n", "daily_submissions {file} 1001 is outside 1 to 1000"),
+            ("poll_interval = \"50ms\"\n", "poll_interval {file} \"50ms\" is outside 100ms to 10m"),
+            ("poll_interval = \"soon\"\n", "poll_interval {file} \"soon\" is not a duration"),
+            ("query_timeout = \"25h\"\n", "query_timeout {file} \"25h\" is outside 1m to 1d"),
+            ("page_size = 1001\n", "page_size {file} 1001 is outside 1 to 1000 (records per page, sent as $top)"),
+        ] {
+            let want = want.replace("{file}", file);
+            let err = refusal(table, &[]);
+            assert!(err.contains(&want), "{table}: {err}\nwant: {want}");
+        }
+        assert_eq!(
+            refusal("", &[("AUDITSYNC_GRAPH_ENABLED", "maybe")]),
+            "enabled from AUDITSYNC_GRAPH_ENABLED is not valid: \"maybe\" is not true or false"
+        );
+        assert_eq!(
+            refusal("", &[("AUDITSYNC_GRAPH_IN_FLIGHT", "0")]),
+            "in_flight from AUDITSYNC_GRAPH_IN_FLIGHT is not valid: 0 is outside 1 to 50 (the service \
+             queues at least 50 queries per tenant, for all apps together)"
+        );
+    }
+
+    #[test]
+    fn gcc_high_and_dod_are_refused_whatever_the_endpoint_and_gcc_is_warned() {
+        for cloud in ["gcc-high", "dod"] {
+            for table in ["", "endpoint = \"https://graph.microsoft.com\"\n", "endpoint = \"https://graph.microsoft.us\"\n"] {
+                let s = load(
+                    &format!("{}cloud = \"{cloud}\"\n[graph]\n{table}", minimal()),
+                    &[],
+                )
+                .unwrap();
+                let e = s.graph_endpoint().unwrap_err();
+                assert!(matches!(e, ConfigError::GraphUnavailable { .. }), "{e:?}");
+                assert_eq!(e.exit_code(), 2);
+                let text = e.to_string();
+                for needle in [
+                    cloud,
+                    "only in Microsoft's global service",
+                    "Microsoft support confirmed",
+                    "Purview",
+                    "CSV",
+                    "auditsync import",
+                ] {
+                    assert!(text.contains(needle), "{needle}: {text}");
+                }
+            }
+        }
+        let s = load(&format!("{}cloud = \"gcc\"\n", minimal()), &[]).unwrap();
+        assert_eq!(s.graph_endpoint().unwrap().host_str(), Some("graph.microsoft.com"));
+        assert!(GRAPH_GCC_WARNING.contains("gcc") && GRAPH_GCC_WARNING.contains("auditsync import"));
+        let s = load(&minimal(), &[]).unwrap();
+        assert_eq!(s.graph_endpoint().unwrap().as_str(), "https://graph.microsoft.com/");
+    }
+
+    #[test]
+    fn a_disabled_graph_is_refused_naming_the_key_and_where_it_was_set() {
+        let e = graph("enabled = false\n", &[]).unwrap().graph_endpoint().unwrap_err();
+        assert!(matches!(e, ConfigError::GraphDisabled { .. }), "{e:?}");
+        assert_eq!(e.exit_code(), 2);
+        let text = e.to_string();
+        assert!(
+            text.contains("[graph] enabled = false in /etc/auditsync.toml") && text.contains("enabled = true"),
+            "{text}"
+        );
+        let e = load(&minimal(), &[("AUDITSYNC_GRAPH_ENABLED", "no")])
+            .unwrap()
+            .graph_endpoint()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("from AUDITSYNC_GRAPH_ENABLED"), "{e}");
+    }
+
+    #[test]
+    fn graph_keys_are_known_to_the_explanations() {
+        let says = |text: String, needles: &[&str]| {
+            let err = load(&text, &[]).unwrap_err().to_string();
+            for n in needles {
+                assert!(err.contains(n), "{n:?} not in {err}");
+            }
+        };
+        says(format!("{}[graph]\nwindw = \"1d\"\n", minimal()), &["line 5", "did you mean window?"]);
+        says(format!("{}in_flight = 3\n", minimal()), &["in_flight belongs in the [graph] table"]);
+        says(format!("{}[sync]\npage_size = 3\n", minimal()), &["page_size belongs in the [graph] table but is in the [sync] table"]);
+        says(format!("{}[graph]\nconcurrency = 3\n", minimal()), &["concurrency belongs in the [sync] table"]);
+        says(format!("{}[graph]\ntenant_id = \"x\"\n", minimal()), &["top-level key", "above the [graph] line"]);
+        says(format!("{}[grahp]\n", minimal()), &["did you mean [graph]?"]);
+        says(format!("{}[graph]\nenabled = \"yes\"\n", minimal()), &["enabled is true or false", "enabled = true"]);
+        says(format!("{}[graph]\nin_flight = \"5\"\n", minimal()), &["in_flight is a whole number"]);
+        says(format!("{}[[graph]]\n", minimal()), &["[[graph]]", "single brackets"]);
+        says(format!("{}[graph.x]\n", minimal()), &["[graph] has no tables inside it"]);
+        says(format!("{}graph = 1\n", minimal()), &["graph is a table"]);
+        let s = load(&minimal(), &[("AUDITSYNC_GRAPH_WINDOWS", "1d")]).unwrap();
+        assert!(s.warnings.join("\n").contains("did you mean AUDITSYNC_GRAPH_WINDOW?"), "{:?}", s.warnings);
+    }
+}
