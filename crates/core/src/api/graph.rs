@@ -25,7 +25,9 @@ use super::pacer::{Answered, Pacer};
 use super::{ANSWER_LIMIT, ERROR_BODY_LIMIT, RequestCounts, answer_text};
 use crate::auth::{AuthError, Credentials, Token, TokenProvider};
 use crate::config::{ConfigError, Settings};
-use crate::net::{BodyError, Http, NetError, check_transport, redact_query, same_origin, size_text};
+use crate::net::{
+    BodyError, Http, NetError, check_transport, redact_query, same_origin, size_text,
+};
 use crate::retry::{Backoff, retry_after};
 
 /// The longest `Retry-After` a refused query submission is waited out once (longer: the queue is
@@ -996,7 +998,10 @@ impl GraphClient {
             }
             let (token, fresh) = match renewed.take() {
                 Some(t) => (t, true),
-                None => (self.auth.token().await.map_err(|e| self.auth_error(e))?, false),
+                None => (
+                    self.auth.token().await.map_err(|e| self.auth_error(e))?,
+                    false,
+                ),
             };
             let (status, headers, body) = match self.exchange(r, &token).await {
                 Ok(answer) => answer,
@@ -1174,9 +1179,11 @@ mod tests {
 
     /// Graph's error body (graph-audit-api.md; the contract's shape).
     fn graph_body(code: &str, message: &str) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({"error": {"code": code, "message": message, "innerError": {
+        serde_json::to_vec(
+            &serde_json::json!({"error": {"code": code, "message": message, "innerError": {
             "date": "2026-11-30T02:00:00", "request-id": "0f0e0d0c-0000-4000-8000-000000000001",
-            "client-request-id": "0f0e0d0c-0000-4000-8000-000000000002"}}}))
+            "client-request-id": "0f0e0d0c-0000-4000-8000-000000000002"}}}),
+        )
         .unwrap()
     }
 
@@ -1186,9 +1193,17 @@ mod tests {
         let cases: Vec<(u16, Vec<u8>, &str, &[&str])> = vec![
             (
                 403,
-                graph_body("Forbidden", "App:aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee dont have any permissions"),
+                graph_body(
+                    "Forbidden",
+                    "App:aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee dont have any permissions",
+                ),
                 "Forbidden",
-                &["AuditLogsQuery.Read.All", "admin consent", "propagate", "wait"],
+                &[
+                    "AuditLogsQuery.Read.All",
+                    "admin consent",
+                    "propagate",
+                    "wait",
+                ],
             ),
             (
                 403,
@@ -1198,27 +1213,47 @@ mod tests {
             ),
             (
                 403,
-                graph_body("Forbidden", "User:admin@contoso.com dont have any permissions"),
+                graph_body(
+                    "Forbidden",
+                    "User:admin@contoso.com dont have any permissions",
+                ),
                 "Forbidden",
                 &["admin@contoso.com", "Audit Reader", "role group"],
             ),
             (
                 400,
-                graph_body("BadRequest", "The tenant AuditingDisabledTenant: auditing is disabled"),
+                graph_body(
+                    "BadRequest",
+                    "The tenant AuditingDisabledTenant: auditing is disabled",
+                ),
                 "AuditingDisabled",
-                &["unified audit logging", "Set-AdminAuditLogConfig", "Purview"],
+                &[
+                    "unified audit logging",
+                    "Set-AdminAuditLogConfig",
+                    "Purview",
+                ],
             ),
             (
                 400,
-                graph_body("BadRequest", "Resource not found for the segment 'auditLog'."),
+                graph_body(
+                    "BadRequest",
+                    "Resource not found for the segment 'auditLog'.",
+                ),
                 "WrongCloud",
                 &["global service", "auditsync import", "GCC High"],
             ),
             (
                 400,
-                graph_body("BadRequest", "Resource not found for the segment 'activity'."),
+                graph_body(
+                    "BadRequest",
+                    "Resource not found for the segment 'activity'.",
+                ),
                 "WrongAudience",
-                &["[graph] endpoint", "https://graph.microsoft.com", "audience"],
+                &[
+                    "[graph] endpoint",
+                    "https://graph.microsoft.com",
+                    "audience",
+                ],
             ),
             (
                 400,
@@ -1226,35 +1261,75 @@ mod tests {
                 "InvalidRequest",
                 &["Invalid request data", "filterEndDateTime"],
             ),
-            (404, graph_body("NotFound", "query not found"), "NotFound", &["q-1", "submitted again"]),
+            (
+                404,
+                graph_body("NotFound", "query not found"),
+                "NotFound",
+                &["q-1", "submitted again"],
+            ),
             (
                 401,
-                graph_body("InvalidAuthenticationToken", "Access token validation failure. Invalid audience."),
+                graph_body(
+                    "InvalidAuthenticationToken",
+                    "Access token validation failure. Invalid audience.",
+                ),
                 "Unauthorized",
                 &["Invalid audience", "[graph] endpoint"],
             ),
-            (503, b"<html><body>Service Unavailable</body></html>".to_vec(), "Service", &["HTTP 503", "run again later"]),
-            (429, graph_body("TooManyRequests", "Too many requests"), "Throttled", &["429", "run again later"]),
+            (
+                503,
+                b"<html><body>Service Unavailable</body></html>".to_vec(),
+                "Service",
+                &["HTTP 503", "run again later"],
+            ),
+            (
+                429,
+                graph_body("TooManyRequests", "Too many requests"),
+                "Throttled",
+                &["429", "run again later"],
+            ),
         ];
         for (status, body, want, needles) in cases {
             let e = classify(status, &body, "get query q-1", Some("q-1"), &c);
             let name = format!("{e:?}");
-            assert!(name.starts_with(want), "{status} {}: {name}", String::from_utf8_lossy(&body));
+            assert!(
+                name.starts_with(want),
+                "{status} {}: {name}",
+                String::from_utf8_lossy(&body)
+            );
             let text = e.to_string();
             for n in needles {
                 assert!(text.contains(n), "{want}: {n:?} not in {text}");
             }
         }
         // Exit codes: the wrong cloud and the wrong endpoint are configuration mistakes.
-        let wrong = classify(400, &graph_body("BadRequest", "Resource not found for the segment 'auditLog'."), "create query", None, &c);
+        let wrong = classify(
+            400,
+            &graph_body(
+                "BadRequest",
+                "Resource not found for the segment 'auditLog'.",
+            ),
+            "create query",
+            None,
+            &c,
+        );
         assert_eq!(wrong.exit_code(), 2);
         assert!(!wrong.transient());
         let busy = classify(503, b"", "create query", None, &c);
         assert_eq!(busy.exit_code(), 1);
         assert!(busy.transient());
         // A 404 on the list (no query named) is not "query gone".
-        let e = classify(404, &graph_body("NotFound", "nope"), "list queries", None, &c);
-        assert!(matches!(e, GraphError::Service { status: 404, .. }), "{e:?}");
+        let e = classify(
+            404,
+            &graph_body("NotFound", "nope"),
+            "list queries",
+            None,
+            &c,
+        );
+        assert!(
+            matches!(e, GraphError::Service { status: 404, .. }),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -1263,8 +1338,14 @@ mod tests {
         crate::redact::register(secret);
         let jwt = "eyJhbGciOiJub25lIn0.eyJyb2xlcyI6W119.c2lnbmF0dXJlc2lnbmF0dXJl";
         for body in [
-            graph_body("BadRequest", &format!("Invalid request data: client_secret={secret}")),
-            graph_body("Forbidden", &format!("App:x dont have any permissions (Bearer {jwt})")),
+            graph_body(
+                "BadRequest",
+                &format!("Invalid request data: client_secret={secret}"),
+            ),
+            graph_body(
+                "Forbidden",
+                &format!("App:x dont have any permissions (Bearer {jwt})"),
+            ),
             graph_body("Weird", &format!("echo {secret} {jwt}")),
             format!("plain text {secret} Authorization: Bearer {jwt}").into_bytes(),
         ] {
@@ -1318,18 +1399,29 @@ mod tests {
         assert_eq!(q.approximate_count, Some(1234));
         assert_eq!(q.record_count_limit, Some(1_000_000));
         assert!(q.limit_exceeded);
-        assert_eq!(q.filter_end.map(crate::time::ts).as_deref(), Some("2026-06-02T00:00:00Z"));
+        assert_eq!(
+            q.filter_end.map(crate::time::ts).as_deref(),
+            Some("2026-06-02T00:00:00Z")
+        );
         // beta / older v1.0: no counts, no cap; an unknown status is kept.
         let beta = br#"{"id":"q-2","status":"unknownFutureValue"}"#;
         let q = parse_query(beta, "get").unwrap();
         assert_eq!(q.approximate_count, None);
         assert!(!q.limit_exceeded);
         assert_eq!(q.status, QueryStatus::Other("unknownFutureValue".into()));
-        for (s, want) in [("notStarted", QueryStatus::NotStarted), ("running", QueryStatus::Running), ("failed", QueryStatus::Failed), ("cancelled", QueryStatus::Cancelled)] {
+        for (s, want) in [
+            ("notStarted", QueryStatus::NotStarted),
+            ("running", QueryStatus::Running),
+            ("failed", QueryStatus::Failed),
+            ("cancelled", QueryStatus::Cancelled),
+        ] {
             assert_eq!(QueryStatus::parse(s), want);
             assert_eq!(QueryStatus::parse(s).as_str(), s);
         }
-        assert!(matches!(parse_query(br#"{"status":"running"}"#, "get"), Err(GraphError::Malformed { .. })));
+        assert!(matches!(
+            parse_query(br#"{"status":"running"}"#, "get"),
+            Err(GraphError::Malformed { .. })
+        ));
         let (list, next) = parse_query_list(
             br#"{"value":[{"id":"a","status":"running"},{"displayName":"no id"}],"@odata.nextLink":"https://graph.microsoft.com/v1.0/x?$skiptoken=1"}"#,
             "list",
@@ -1394,7 +1486,8 @@ mod tests {
             Canned {
                 status: 429,
                 headers: vec![("retry-after", retry_after.to_string())],
-                body: r#"{"error":{"code":"TooManyRequests","message":"Too many requests"}}"#.into(),
+                body: r#"{"error":{"code":"TooManyRequests","message":"Too many requests"}}"#
+                    .into(),
             }
         }
 
@@ -1460,7 +1553,10 @@ mod tests {
                     })
                     .unwrap_or(0);
                 if buf.len() >= end + 4 + length {
-                    break (head, String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).into_owned());
+                    break (
+                        head,
+                        String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).into_owned(),
+                    );
                 }
             };
             let mut words = head.split_whitespace();
@@ -1470,7 +1566,8 @@ mod tests {
                 body,
                 auth: head.lines().find_map(|l| {
                     let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("authorization").then(|| v.trim().to_owned())
+                    k.eq_ignore_ascii_case("authorization")
+                        .then(|| v.trim().to_owned())
                 }),
             };
             let canned = {
@@ -1552,13 +1649,24 @@ mod tests {
             assert_eq!(q.status, QueryStatus::NotStarted);
             let tokens = stub.tokens();
             assert_eq!(tokens.len(), 1);
-            let root: String = url::form_urlencoded::byte_serialize(format!("{}/graph", stub.base).as_bytes()).collect();
-            let scope: String = url::form_urlencoded::byte_serialize(format!("{}/graph/.default", stub.base).as_bytes()).collect();
+            let root: String =
+                url::form_urlencoded::byte_serialize(format!("{}/graph", stub.base).as_bytes())
+                    .collect();
+            let scope: String = url::form_urlencoded::byte_serialize(
+                format!("{}/graph/.default", stub.base).as_bytes(),
+            )
+            .collect();
             let asked = &tokens[0].body;
             if want == "resource=" {
-                assert!(asked.contains(&format!("resource={root}")) && !asked.contains("scope="), "{asked}");
+                assert!(
+                    asked.contains(&format!("resource={root}")) && !asked.contains("scope="),
+                    "{asked}"
+                );
             } else {
-                assert!(asked.contains(&format!("scope={scope}")) && !asked.contains("resource="), "{asked}");
+                assert!(
+                    asked.contains(&format!("scope={scope}")) && !asked.contains("resource="),
+                    "{asked}"
+                );
             }
             let seen = stub.seen();
             assert_eq!(seen.len(), 1);
@@ -1580,11 +1688,19 @@ mod tests {
         );
         stub.push(stub::answer(
             200,
-            &format!(r#"{{"value":[{{"id":"1","auditData":{{"Id":"a"}}}}],"@odata.nextLink":"{next}"}}"#),
+            &format!(
+                r#"{{"value":[{{"id":"1","auditData":{{"Id":"a"}}}}],"@odata.nextLink":"{next}"}}"#
+            ),
         ));
-        stub.push(stub::answer(200, r#"{"value":[{"id":"2","auditData":{"Id":"b"}}]}"#));
+        stub.push(stub::answer(
+            200,
+            r#"{"value":[{"id":"2","auditData":{"Id":"b"}}]}"#,
+        ));
         let first = c.records_page(None, "q-1").await.unwrap();
-        assert_eq!(first.records[0].audit_data.as_ref().unwrap().get(), r#"{"Id":"a"}"#);
+        assert_eq!(
+            first.records[0].audit_data.as_ref().unwrap().get(),
+            r#"{"Id":"a"}"#
+        );
         let link = first.next.unwrap();
         let last = c.records_page(Some(&link), "q-1").await.unwrap();
         assert!(last.next.is_none());
@@ -1593,7 +1709,8 @@ mod tests {
             targets,
             [
                 "/graph/v1.0/security/auditLog/queries/q-1/records?$top=2".to_owned(),
-                "/graph/v1.0/security/auditLog/queries/q-1/records?$skiptoken=a%2Bb%3D&$top=2".to_owned(),
+                "/graph/v1.0/security/auditLog/queries/q-1/records?$skiptoken=a%2Bb%3D&$top=2"
+                    .to_owned(),
             ]
         );
         // A link to another host, or in plain http to a host that is not this machine: refused, and
@@ -1609,7 +1726,10 @@ mod tests {
             ));
             let e = c.records_page(None, "q-1").await.unwrap_err();
             assert!(matches!(e, GraphError::Insecure(_)), "{bad}: {e:?}");
-            let e = c.records_page(Some(&Url::parse(bad).unwrap()), "q-1").await.unwrap_err();
+            let e = c
+                .records_page(Some(&Url::parse(bad).unwrap()), "q-1")
+                .await
+                .unwrap_err();
             assert!(matches!(e, GraphError::Insecure(_)), "{bad}: {e:?}");
         }
         assert_eq!(stub.seen().len(), 5);
@@ -1653,7 +1773,10 @@ mod tests {
         stub.push(stub::answer(200, ok));
         assert_eq!(c.get("q-1").await.unwrap().status, QueryStatus::Running);
         assert_eq!(stub.seen().len(), 3);
-        assert_eq!(stub.seen()[2].target, "/graph/v1.0/security/auditLog/queries/q-1");
+        assert_eq!(
+            stub.seen()[2].target,
+            "/graph/v1.0/security/auditLog/queries/q-1"
+        );
         // 401: one new token, then the answer.
         let unauthorized = r#"{"error":{"code":"InvalidAuthenticationToken","message":"Access token validation failure. Invalid audience."}}"#;
         stub.push(stub::answer(401, unauthorized));
@@ -1670,8 +1793,13 @@ mod tests {
         assert!(e.to_string().contains("Invalid audience"), "{e}");
         assert_eq!(stub.seen().len(), 7);
         // A query that is gone.
-        stub.push(stub::answer(404, r#"{"error":{"code":"NotFound","message":"not found"}}"#));
-        assert!(matches!(c.get("q-9").await, Err(GraphError::NotFound { query_id }) if query_id == "q-9"));
+        stub.push(stub::answer(
+            404,
+            r#"{"error":{"code":"NotFound","message":"not found"}}"#,
+        ));
+        assert!(
+            matches!(c.get("q-9").await, Err(GraphError::NotFound { query_id }) if query_id == "q-9")
+        );
         // The list follows its pages.
         stub.push(stub::answer(
             200,
@@ -1696,7 +1824,12 @@ mod tests {
         let e = c.create(&new_query()).await.unwrap_err();
         assert!(matches!(e, GraphError::NoServicePrincipal { .. }), "{e:?}");
         let text = e.to_string();
-        assert!(text.contains("admin consent") && text.contains("adminconsent?client_id=") && text.contains(C), "{text}");
+        assert!(
+            text.contains("admin consent")
+                && text.contains("adminconsent?client_id=")
+                && text.contains(C),
+            "{text}"
+        );
         assert!(stub.seen().is_empty());
     }
 

@@ -282,13 +282,11 @@ fn graph_endpoint_value(raw: Raw<String>, management: &Url) -> Result<Url, Confi
             segments[at..].join("/")
         )));
     }
-    let management_hosts = [
-        Cloud::Commercial,
-        Cloud::Gcc,
-        Cloud::GccHigh,
-        Cloud::Dod,
-    ]
-    .map(|c| Url::parse(c.audience()).ok().and_then(|u| u.host_str().map(str::to_owned)));
+    let management_hosts = [Cloud::Commercial, Cloud::Gcc, Cloud::GccHigh, Cloud::Dod].map(|c| {
+        Url::parse(c.audience())
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+    });
     let host = url.host_str().map(str::to_owned);
     if management_hosts.contains(&host) && host.is_some() {
         return Err(invalid(format!(
@@ -441,7 +439,10 @@ mod tests {
         assert_eq!(g.endpoint.unwrap().as_str(), "http://127.0.0.1:8080/graph");
         assert_eq!(g.window, chrono::TimeDelta::hours(6));
         assert_eq!(g.min_window, chrono::TimeDelta::minutes(1));
-        assert_eq!((g.in_flight, g.daily_submissions, g.page_size), (50, 1000, 1));
+        assert_eq!(
+            (g.in_flight, g.daily_submissions, g.page_size),
+            (50, 1000, 1)
+        );
         assert_eq!(g.poll_interval, Duration::from_millis(500));
         assert_eq!(g.query_timeout, Duration::from_secs(24 * 3600));
         // The environment wins over the file, key by key.
@@ -468,7 +469,10 @@ mod tests {
         assert_eq!(g.endpoint.unwrap().host_str(), Some("graph.example.com"));
         assert_eq!(g.window, chrono::TimeDelta::days(7));
         assert_eq!(g.min_window, chrono::TimeDelta::minutes(30));
-        assert_eq!((g.in_flight, g.daily_submissions, g.page_size), (3, 20, 250));
+        assert_eq!(
+            (g.in_flight, g.daily_submissions, g.page_size),
+            (3, 20, 250)
+        );
         assert_eq!(g.poll_interval, Duration::from_secs(60));
         assert_eq!(g.query_timeout, Duration::from_secs(90 * 60));
     }
@@ -477,26 +481,68 @@ mod tests {
     fn each_refusal_names_the_key_its_line_and_the_fix() {
         let file = "in /etc/auditsync.toml is not valid: line 5:";
         for (table, want) in [
-            ("version = \"v2\"\n", "version {file} \"v2\" is not a Graph API version; write \"v1.0\""),
-            ("endpoint = \"http://graph.microsoft.com\"\n", "uses plain http, which auditsync allows only to loopback addresses (127.0.0.1, ::1, localhost); use https://"),
+            (
+                "version = \"v2\"\n",
+                "version {file} \"v2\" is not a Graph API version; write \"v1.0\"",
+            ),
+            (
+                "endpoint = \"http://graph.microsoft.com\"\n",
+                "uses plain http, which auditsync allows only to loopback addresses (127.0.0.1, ::1, localhost); use https://",
+            ),
             (
                 "endpoint = \"https://graph.microsoft.com/v1.0/security/auditLog/queries\"\n",
                 "write endpoint = \"https://graph.microsoft.com\"",
             ),
-            ("endpoint = \"https://manage.office.com\"\n", "Management Activity API's host"),
-            ("endpoint = \"graph\"\n", "endpoint {file} \"graph\" is not a URL"),
-            ("window = \"0m\"\n", "window {file} \"0m\" is outside 1m to 7d"),
-            ("window = \"8d\"\n", "window {file} \"8d\" is outside 1m to 7d"),
-            ("window = \"500ms\"\n", "window {file} \"500ms\" is not a duration; write a whole number and a unit, like \"30m\", \"6h\" or \"1d\""),
-            ("min_window = \"30s\"\n", "min_window {file} \"30s\" is outside 1m to 7d"),
-            ("min_window = \"2d\"\n", "min_window {file} 2d is longer than window (1d)"),
+            (
+                "endpoint = \"https://manage.office.com\"\n",
+                "Management Activity API's host",
+            ),
+            (
+                "endpoint = \"graph\"\n",
+                "endpoint {file} \"graph\" is not a URL",
+            ),
+            (
+                "window = \"0m\"\n",
+                "window {file} \"0m\" is outside 1m to 7d",
+            ),
+            (
+                "window = \"8d\"\n",
+                "window {file} \"8d\" is outside 1m to 7d",
+            ),
+            (
+                "window = \"500ms\"\n",
+                "window {file} \"500ms\" is not a duration; write a whole number and a unit, like \"30m\", \"6h\" or \"1d\"",
+            ),
+            (
+                "min_window = \"30s\"\n",
+                "min_window {file} \"30s\" is outside 1m to 7d",
+            ),
+            (
+                "min_window = \"2d\"\n",
+                "min_window {file} 2d is longer than window (1d)",
+            ),
             ("in_flight = 0\n", "in_flight {file} 0 is outside 1 to 50"),
             ("in_flight = 51\n", "in_flight {file} 51 is outside 1 to 50"),
-            ("daily_submissions = 1001\n", "daily_submissions {file} 1001 is outside 1 to 1000"),
-            ("poll_interval = \"50ms\"\n", "poll_interval {file} \"50ms\" is outside 100ms to 10m"),
-            ("poll_interval = \"soon\"\n", "poll_interval {file} \"soon\" is not a duration"),
-            ("query_timeout = \"25h\"\n", "query_timeout {file} \"25h\" is outside 1m to 1d"),
-            ("page_size = 1001\n", "page_size {file} 1001 is outside 1 to 1000 (records per page, sent as $top)"),
+            (
+                "daily_submissions = 1001\n",
+                "daily_submissions {file} 1001 is outside 1 to 1000",
+            ),
+            (
+                "poll_interval = \"50ms\"\n",
+                "poll_interval {file} \"50ms\" is outside 100ms to 10m",
+            ),
+            (
+                "poll_interval = \"soon\"\n",
+                "poll_interval {file} \"soon\" is not a duration",
+            ),
+            (
+                "query_timeout = \"25h\"\n",
+                "query_timeout {file} \"25h\" is outside 1m to 1d",
+            ),
+            (
+                "page_size = 1001\n",
+                "page_size {file} 1001 is outside 1 to 1000 (records per page, sent as $top)",
+            ),
         ] {
             let want = want.replace("{file}", file);
             let err = refusal(table, &[]);
@@ -516,7 +562,11 @@ mod tests {
     #[test]
     fn gcc_high_and_dod_are_refused_whatever_the_endpoint_and_gcc_is_warned() {
         for cloud in ["gcc-high", "dod"] {
-            for table in ["", "endpoint = \"https://graph.microsoft.com\"\n", "endpoint = \"https://graph.microsoft.us\"\n"] {
+            for table in [
+                "",
+                "endpoint = \"https://graph.microsoft.com\"\n",
+                "endpoint = \"https://graph.microsoft.us\"\n",
+            ] {
                 let s = load(
                     &format!("{}cloud = \"{cloud}\"\n[graph]\n{table}", minimal()),
                     &[],
@@ -539,20 +589,32 @@ mod tests {
             }
         }
         let s = load(&format!("{}cloud = \"gcc\"\n", minimal()), &[]).unwrap();
-        assert_eq!(s.graph_endpoint().unwrap().host_str(), Some("graph.microsoft.com"));
-        assert!(GRAPH_GCC_WARNING.contains("gcc") && GRAPH_GCC_WARNING.contains("auditsync import"));
+        assert_eq!(
+            s.graph_endpoint().unwrap().host_str(),
+            Some("graph.microsoft.com")
+        );
+        assert!(
+            GRAPH_GCC_WARNING.contains("gcc") && GRAPH_GCC_WARNING.contains("auditsync import")
+        );
         let s = load(&minimal(), &[]).unwrap();
-        assert_eq!(s.graph_endpoint().unwrap().as_str(), "https://graph.microsoft.com/");
+        assert_eq!(
+            s.graph_endpoint().unwrap().as_str(),
+            "https://graph.microsoft.com/"
+        );
     }
 
     #[test]
     fn a_disabled_graph_is_refused_naming_the_key_and_where_it_was_set() {
-        let e = graph("enabled = false\n", &[]).unwrap().graph_endpoint().unwrap_err();
+        let e = graph("enabled = false\n", &[])
+            .unwrap()
+            .graph_endpoint()
+            .unwrap_err();
         assert!(matches!(e, ConfigError::GraphDisabled { .. }), "{e:?}");
         assert_eq!(e.exit_code(), 2);
         let text = e.to_string();
         assert!(
-            text.contains("[graph] enabled = false in /etc/auditsync.toml") && text.contains("enabled = true"),
+            text.contains("[graph] enabled = false in /etc/auditsync.toml")
+                && text.contains("enabled = true"),
             "{text}"
         );
         let e = load(&minimal(), &[("AUDITSYNC_GRAPH_ENABLED", "no")])
@@ -571,18 +633,54 @@ mod tests {
                 assert!(err.contains(n), "{n:?} not in {err}");
             }
         };
-        says(format!("{}[graph]\nwindw = \"1d\"\n", minimal()), &["line 5", "did you mean window?"]);
-        says(format!("{}in_flight = 3\n", minimal()), &["in_flight belongs in the [graph] table"]);
-        says(format!("{}[sync]\npage_size = 3\n", minimal()), &["page_size belongs in the [graph] table but is in the [sync] table"]);
-        says(format!("{}[graph]\nconcurrency = 3\n", minimal()), &["concurrency belongs in the [sync] table"]);
-        says(format!("{}[graph]\ntenant_id = \"x\"\n", minimal()), &["top-level key", "above the [graph] line"]);
-        says(format!("{}[grahp]\n", minimal()), &["did you mean [graph]?"]);
-        says(format!("{}[graph]\nenabled = \"yes\"\n", minimal()), &["enabled is true or false", "enabled = true"]);
-        says(format!("{}[graph]\nin_flight = \"5\"\n", minimal()), &["in_flight is a whole number"]);
-        says(format!("{}[[graph]]\n", minimal()), &["[[graph]]", "single brackets"]);
-        says(format!("{}[graph.x]\n", minimal()), &["[graph] has no tables inside it"]);
+        says(
+            format!("{}[graph]\nwindw = \"1d\"\n", minimal()),
+            &["line 5", "did you mean window?"],
+        );
+        says(
+            format!("{}in_flight = 3\n", minimal()),
+            &["in_flight belongs in the [graph] table"],
+        );
+        says(
+            format!("{}[sync]\npage_size = 3\n", minimal()),
+            &["page_size belongs in the [graph] table but is in the [sync] table"],
+        );
+        says(
+            format!("{}[graph]\nconcurrency = 3\n", minimal()),
+            &["concurrency belongs in the [sync] table"],
+        );
+        says(
+            format!("{}[graph]\ntenant_id = \"x\"\n", minimal()),
+            &["top-level key", "above the [graph] line"],
+        );
+        says(
+            format!("{}[grahp]\n", minimal()),
+            &["did you mean [graph]?"],
+        );
+        says(
+            format!("{}[graph]\nenabled = \"yes\"\n", minimal()),
+            &["enabled is true or false", "enabled = true"],
+        );
+        says(
+            format!("{}[graph]\nin_flight = \"5\"\n", minimal()),
+            &["in_flight is a whole number"],
+        );
+        says(
+            format!("{}[[graph]]\n", minimal()),
+            &["[[graph]]", "single brackets"],
+        );
+        says(
+            format!("{}[graph.x]\n", minimal()),
+            &["[graph] has no tables inside it"],
+        );
         says(format!("{}graph = 1\n", minimal()), &["graph is a table"]);
         let s = load(&minimal(), &[("AUDITSYNC_GRAPH_WINDOWS", "1d")]).unwrap();
-        assert!(s.warnings.join("\n").contains("did you mean AUDITSYNC_GRAPH_WINDOW?"), "{:?}", s.warnings);
+        assert!(
+            s.warnings
+                .join("\n")
+                .contains("did you mean AUDITSYNC_GRAPH_WINDOW?"),
+            "{:?}",
+            s.warnings
+        );
     }
 }
