@@ -690,4 +690,40 @@ mod tests {
         assert_eq!(body.code(), Some(7000215));
         assert_eq!(body.summary(), "Invalid client secret provided.");
     }
+
+    fn rejection(code: u32, audience: &str) -> Rejection {
+        Rejection {
+            code: Some(code),
+            error: "invalid_client".into(),
+            summary: "x".into(),
+            trace_id: None,
+            tenant_id: "11111111-2222-3333-4444-555555555555".into(),
+            client_id: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into(),
+            cloud: Cloud::Commercial,
+            authority: Url::parse("https://login.microsoftonline.com").unwrap(),
+            audience: Url::parse(audience).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_missing_service_principal_and_an_unknown_graph_resource_are_explained() {
+        let text = rejection(7000229, "https://graph.microsoft.com").to_string();
+        assert!(
+            text.contains("no service principal")
+                && text.contains("Grant admin consent")
+                && text.contains(
+                    "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/adminconsent?\
+                     client_id=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+                ),
+            "{text}"
+        );
+        // The Graph token's resource is not the Management API's audience: not blamed on `audience`.
+        let text = rejection(500011, "https://graph.microsoft.com").to_string();
+        assert!(
+            text.contains("[graph] endpoint") && text.contains("https://graph.microsoft.com"),
+            "{text}"
+        );
+        let text = rejection(500011, "https://manage.office.com").to_string();
+        assert!(text.contains("remove the audience override"), "{text}");
+    }
 }

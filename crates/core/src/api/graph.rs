@@ -1043,7 +1043,7 @@ impl GraphClient {
                         .inspect(|_| submit_waited = true),
                     Repeat::Read => backoff.throttled().then(|| {
                         hint.unwrap_or(Duration::from_secs(5))
-                            .min(Duration::from_secs(300))
+                            .min(Duration::from_secs(60))
                     }),
                 };
                 match wait {
