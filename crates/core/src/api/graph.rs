@@ -316,6 +316,17 @@ pub struct NewQuery {
 }
 
 impl NewQuery {
+    /// The `displayName` of a window's query: `auditsync {purpose} {start}/{end}`, the times in RFC
+    /// 3339 UTC whole seconds (`auditsync backfill 2026-06-01T00:00:00Z/2026-06-02T00:00:00Z`); how a
+    /// resumed run recognises its query in [`GraphClient::list`].
+    pub fn display_name(purpose: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+        format!(
+            "auditsync {purpose} {}/{}",
+            crate::time::ts(start),
+            crate::time::ts(end)
+        )
+    }
+
     /// The POST body: `displayName`, `filterStartDateTime`, `filterEndDateTime` (RFC 3339 UTC with
     /// `Z`, whole seconds) and `operationFilters`; nothing else.
     pub fn body(&self) -> serde_json::Value {
@@ -1442,7 +1453,11 @@ mod tests {
     fn a_new_query_sends_the_window_and_operations_only() {
         let t = |s: &str| crate::time::parse_time(s).unwrap();
         let q = NewQuery {
-            display_name: "auditsync backfill 2026-06-01T00:00:00Z/2026-06-02T00:00:00Z".into(),
+            display_name: NewQuery::display_name(
+                "backfill",
+                t("2026-06-01T00:00:00Z"),
+                t("2026-06-02T00:00:00Z"),
+            ),
             start: t("2026-06-01T00:00:00Z"),
             end: t("2026-06-02T00:00:00Z"),
             operations: vec!["LaunchPowerApp".into()],
