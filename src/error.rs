@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 
 use auditsync_core::api::ApiError;
+use auditsync_core::api::graph::GraphError;
 use auditsync_core::auth::AuthError;
 use auditsync_core::config::ConfigError;
 use auditsync_core::store::StoreError;
@@ -25,6 +26,10 @@ pub enum Error {
     /// The Management Activity API failed (exit 1).
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// The Microsoft Graph audit log query API failed (exit 1), or the configuration or the service
+    /// says it cannot be used here (the cloud, `[graph] enabled`, the endpoint: exit 2).
+    #[error(transparent)]
+    Graph(#[from] GraphError),
     /// The database cannot be used (exit 2 when the `database` setting is what is wrong, else 1).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -71,6 +76,7 @@ impl Error {
         match self {
             Error::Config(e) => e.exit_code(),
             Error::Api(e) => e.exit_code(),
+            Error::Graph(e) => e.exit_code(),
             Error::Store(e) => e.exit_code(),
             Error::Sync(e) => e.exit_code(),
             Error::Import(e) => e.exit_code(),

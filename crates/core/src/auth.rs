@@ -158,6 +158,13 @@ impl fmt::Display for Rejection {
                  registration's Overview page) and that cloud = \"{cloud}\" is the tenant's cloud (GCC High and \
                  DoD tenants sign in at login.microsoftonline.us)"
             ),
+            Some(500011) if !same_host(&self.audience, self.cloud.audience()) => write!(
+                f,
+                "Entra ID does not know the resource {aud} in tenant {t}; check the host auditsync asks a token \
+                 for ([graph] endpoint for the Graph API: https://graph.microsoft.com; `audience` for the \
+                 Management API: {}) and that the app has that API's permission with admin consent",
+                self.cloud.audience()
+            ),
             Some(500011) => write!(
                 f,
                 "Entra ID does not know the resource {aud} in tenant {t}; for cloud = \"{cloud}\" the audience is \
@@ -169,6 +176,12 @@ impl fmt::Display for Rejection {
                 f,
                 "Entra ID refused the scope {aud}/.default; check `audience` (for cloud = \"{cloud}\" it is {})",
                 self.cloud.audience()
+            ),
+            Some(7000229) => write!(
+                f,
+                "app {c} has no service principal in tenant {t} (admin consent was never granted in this \
+                 tenant); an admin of tenant {t} grants it in Entra admin center > App registrations > (the app) \
+                 > API permissions > Grant admin consent, or opens {auth}/{t}/adminconsent?client_id={c}"
             ),
             Some(7000112) => write!(
                 f,
@@ -195,6 +208,11 @@ impl fmt::Display for Rejection {
         }
         Ok(())
     }
+}
+
+/// Whether `url` is on the host of `other` (a URL text).
+fn same_host(url: &Url, other: &str) -> bool {
+    Url::parse(other).is_ok_and(|o| o.host_str() == url.host_str())
 }
 
 /// Entra ID's error body (management-api.md §4, "Token errors").
@@ -671,5 +689,41 @@ mod tests {
         .unwrap();
         assert_eq!(body.code(), Some(7000215));
         assert_eq!(body.summary(), "Invalid client secret provided.");
+    }
+
+    fn rejection(code: u32, audience: &str) -> Rejection {
+        Rejection {
+            code: Some(code),
+            error: "invalid_client".into(),
+            summary: "x".into(),
+            trace_id: None,
+            tenant_id: "11111111-2222-3333-4444-555555555555".into(),
+            client_id: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into(),
+            cloud: Cloud::Commercial,
+            authority: Url::parse("https://login.microsoftonline.com").unwrap(),
+            audience: Url::parse(audience).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_missing_service_principal_and_an_unknown_graph_resource_are_explained() {
+        let text = rejection(7000229, "https://graph.microsoft.com").to_string();
+        assert!(
+            text.contains("no service principal")
+                && text.contains("Grant admin consent")
+                && text.contains(
+                    "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/adminconsent?\
+                     client_id=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+                ),
+            "{text}"
+        );
+        // The Graph token's resource is not the Management API's audience: not blamed on `audience`.
+        let text = rejection(500011, "https://graph.microsoft.com").to_string();
+        assert!(
+            text.contains("[graph] endpoint") && text.contains("https://graph.microsoft.com"),
+            "{text}"
+        );
+        let text = rejection(500011, "https://manage.office.com").to_string();
+        assert!(text.contains("remove the audience override"), "{text}");
     }
 }

@@ -4,6 +4,7 @@
 
 mod breaker;
 mod content;
+pub mod graph;
 mod pacer;
 mod subscriptions;
 

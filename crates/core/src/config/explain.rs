@@ -7,11 +7,11 @@
 //! character in a key, a string left open, a file that is not UTF-8 (UTF-16, Windows-1252). A value
 //! is never quoted back (it may be a secret), and a key only when auditsync knows it.
 
-use super::layers::{SYNC_KEYS, TOP_KEYS};
+use super::layers::{GRAPH_KEYS, SYNC_KEYS, TOP_KEYS};
 use super::{ConfigError, Origin};
 
-/// `[sync]` keys whose value is a whole number (a `u32`).
-const NUMBER_KEYS: [&str; 7] = [
+/// `[sync]` and `[graph]` keys whose value is a whole number (a `u32`).
+const NUMBER_KEYS: [&str; 10] = [
     "start_time_interval",
     "time_interval",
     "segment_count_limit",
@@ -19,21 +19,60 @@ const NUMBER_KEYS: [&str; 7] = [
     "requests_per_minute",
     "same_failure_limit",
     "blob_size_limit_mib",
+    "in_flight",
+    "daily_submissions",
+    "page_size",
 ];
+/// Keys whose value is true or false.
+const BOOL_KEYS: [&str; 1] = ["enabled"];
+/// The tables the file may hold, with their keys.
+const TABLES: [(&str, &[&str]); 2] = [("sync", &SYNC_KEYS), ("graph", &GRAPH_KEYS)];
 /// `[sync]` keys whose value is a list of text.
 const LIST_KEYS: [&str; 2] = ["content_types", "operations"];
 /// Quotes TOML does not read, that editors and chat apps put in place of `"` and `'`.
 const SMART_QUOTES: [char; 10] = ['“', '”', '„', '‟', '‘', '’', '‚', '‛', '«', '»'];
 
-/// The table a key belongs to: `Some("sync")` for the `[sync]` keys, `None` for the top level.
+/// The table a key belongs to: `Some("sync")` for the `[sync]` keys, `Some("graph")` for the
+/// `[graph]` keys, `None` for the top level.
 fn table_of(key: &str) -> Option<&'static str> {
-    SYNC_KEYS.contains(&key).then_some("sync")
+    TABLES
+        .iter()
+        .find(|(_, keys)| keys.contains(&key))
+        .map(|(name, _)| *name)
+}
+
+/// The keys of `table` (`None`: the top level).
+fn keys_of(table: Option<&str>) -> &'static [&'static str] {
+    match table {
+        None => &TOP_KEYS,
+        Some(t) => TABLES
+            .iter()
+            .find(|(name, _)| *name == t)
+            .map_or(&[], |(_, keys)| *keys),
+    }
+}
+
+/// Every key auditsync reads, at any level.
+fn all_keys() -> Vec<&'static str> {
+    TOP_KEYS
+        .iter()
+        .chain(&SYNC_KEYS)
+        .chain(&GRAPH_KEYS)
+        .copied()
+        .collect()
+}
+
+/// Whether `name` is a table auditsync reads.
+fn known_table(name: &str) -> bool {
+    TABLES.iter().any(|(t, _)| *t == name)
 }
 
 /// How a key's value is written, for "write this" hints: `key = "…"`, `key = 8`, `key = ["…"]`.
 fn example(key: &str) -> String {
     if NUMBER_KEYS.contains(&key) {
         format!("{key} = 8")
+    } else if BOOL_KEYS.contains(&key) {
+        format!("{key} = true")
     } else if LIST_KEYS.contains(&key) {
         format!("{key} = [\"…\"]")
     } else {
@@ -133,49 +172,64 @@ pub(super) fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
 /// Why `name` (in `table`, or a table itself when `is_table`) is not a key auditsync reads, and what
 /// to write.
 fn unknown_key(name: &str, table: Option<&str>, is_table: bool) -> String {
-    if is_table && name.starts_with("sync.") {
+    if is_table && let Some((parent, _)) = name.split_once('.').filter(|(p, _)| known_table(p)) {
         return format!(
-            "[{name}] is not a table auditsync knows: [sync] has no tables inside it; its keys ({}) go \
-             directly below the [sync] line",
-            SYNC_KEYS.join(", ")
+            "[{name}] is not a table auditsync knows: [{parent}] has no tables inside it; its keys ({}) go \
+             directly below the [{parent}] line",
+            keys_of(Some(parent)).join(", ")
         );
     }
     if is_table {
-        return match nearest(name, &["sync"]) {
-            Some(_) => format!("[{name}] is not a table auditsync knows; did you mean [sync]?"),
+        let names: Vec<&str> = TABLES.iter().map(|(t, _)| *t).collect();
+        return match nearest(name, &names) {
+            Some(t) => format!("[{name}] is not a table auditsync knows; did you mean [{t}]?"),
             None => format!(
-                "[{name}] is not a table auditsync knows; the only table is [sync] (every other key is at \
-                 the top of the file, before it)"
+                "[{name}] is not a table auditsync knows; the tables are [sync] and [graph] (every other key \
+                 is at the top of the file, before them)"
             ),
         };
     }
-    let in_sync = table == Some("sync");
-    if !in_sync && SYNC_KEYS.contains(&name) {
+    let here = table.filter(|t| known_table(t));
+    if let Some(home) = table_of(name).filter(|home| here != Some(*home)) {
+        let at = match here {
+            Some(t) => format!("in the [{t}] table"),
+            None => "at the top level".to_owned(),
+        };
         return format!(
-            "{name} belongs in the [sync] table but is at the top level: move it below a [sync] line \
-             (keys after [sync] belong to it, so keep the top-level keys above that line)"
+            "{name} belongs in the [{home}] table but is {at}: move it below a [{home}] line (keys after a \
+             [table] line belong to it, so keep the top-level keys above the first table)"
         );
     }
-    if in_sync && TOP_KEYS.contains(&name) {
+    if let Some(t) = here
+        && TOP_KEYS.contains(&name)
+    {
         return format!(
-            "{name} is a top-level key but is in the [sync] table (every key after the [sync] line belongs \
-             to it): move it above the [sync] line"
+            "{name} is a top-level key but is in the [{t}] table (every key after the [{t}] line belongs \
+             to it): move it above the [{t}] line"
         );
     }
-    let (own, other, elsewhere): (&[&str], &[&str], &str) = if in_sync {
-        (&SYNC_KEYS, &TOP_KEYS, "a top-level key, above [sync]")
-    } else {
-        (&TOP_KEYS, &SYNC_KEYS, "in the [sync] table")
-    };
+    let own = keys_of(here);
     if let Some(k) = nearest(name, own) {
         return format!("{name} is not a key auditsync knows; did you mean {k}?");
     }
-    if let Some(k) = nearest(name, other) {
-        return format!("{name} is not a key auditsync knows; did you mean {k} ({elsewhere})?");
+    for (other, keys) in std::iter::once((None, &TOP_KEYS[..]))
+        .chain(TABLES.iter().map(|(t, keys)| (Some(*t), *keys)))
+        .filter(|(t, _)| *t != here)
+    {
+        if let Some(k) = nearest(name, keys) {
+            let elsewhere = match other {
+                Some(t) => format!("in the [{t}] table"),
+                None => match here {
+                    Some(t) => format!("a top-level key, above [{t}]"),
+                    None => "a top-level key".to_owned(),
+                },
+            };
+            return format!("{name} is not a key auditsync knows; did you mean {k} ({elsewhere})?");
+        }
     }
     format!(
         "{name} is not a key auditsync knows{}; the keys are {} (config.example.toml documents each)",
-        if in_sync { " in [sync]" } else { "" },
+        here.map(|t| format!(" in [{t}]")).unwrap_or_default(),
         own.join(", ")
     )
 }
@@ -275,10 +329,15 @@ fn value_error(msg: &str, line: &str, key: &str) -> String {
              backslash"
         );
     }
-    if key == "sync" {
-        return "sync is a table, not a value: write [sync] on a line of its own, its keys on the lines \
-                below it (sync.concurrency = 8 also works)"
-            .to_owned();
+    if known_table(key) {
+        return format!(
+            "{key} is a table, not a value: write [{key}] on a line of its own, its keys on the lines \
+             below it ({key}.{} = … also works)",
+            keys_of(Some(key))[0]
+        );
+    }
+    if BOOL_KEYS.contains(&key) {
+        return format!("{key} is true or false, written without quotes: {key} = true");
     }
     if NUMBER_KEYS.contains(&key) {
         return number(key, value);
@@ -322,10 +381,11 @@ fn number(key: &str, value: &str) -> String {
 
 /// `[[name]]`: an array of tables, which auditsync never reads.
 fn array_of_tables(name: &str) -> String {
-    if name == "sync" {
-        return "[[sync]] (double brackets) makes a list of tables, which auditsync does not read; \
-                write [sync] with single brackets, once, and its keys below it"
-            .to_owned();
+    if known_table(name) {
+        return format!(
+            "[[{name}]] (double brackets) makes a list of tables, which auditsync does not read; \
+             write [{name}] with single brackets, once, and its keys below it"
+        );
     }
     format!(
         "{}; a table is written with single brackets, e.g. [sync]",
@@ -340,8 +400,12 @@ fn duplicate(at: &At<'_>) -> String {
         let first = before
             .iter()
             .position(|l| header(l).as_deref() == Some(h.as_str()));
-        let known = h == "sync";
-        let name = if known { "[sync]" } else { "this table" };
+        let shown = format!("[{h}]");
+        let name = if known_table(&h) {
+            shown.as_str()
+        } else {
+            "this table"
+        };
         return match first {
             Some(i) => format!(
                 "{name} appears a second time (the first is on line {}); TOML allows a table once: put all \
@@ -349,8 +413,8 @@ fn duplicate(at: &At<'_>) -> String {
                 i + 1
             ),
             None => format!(
-                "{name} is given twice (a [sync] line and a dotted sync.key, perhaps); TOML allows a table \
-                 once: put all its keys below one [sync] line"
+                "{name} is given twice (a {name} line and a dotted key naming it, perhaps); TOML allows a \
+                 table once: put all its keys below one {name} line"
             ),
         };
     }
@@ -379,7 +443,7 @@ fn duplicate(at: &At<'_>) -> String {
 
 /// Whether `key` is one auditsync reads (at either level).
 fn known_key(key: &str) -> bool {
-    TOP_KEYS.contains(&key) || SYNC_KEYS.contains(&key)
+    all_keys().contains(&key)
 }
 
 /// A line that names a key without `=` (`cloud: "gcc"`, `cloud ＝ "gcc"`); the key is named only when
@@ -399,7 +463,7 @@ fn no_equals(line: &str) -> String {
         Some(c) if !c.is_ascii() => format!(" (U+{:04X} is not TOML's `=`)", u32::from(c)),
         _ => String::new(),
     };
-    let all: Vec<&str> = TOP_KEYS.iter().chain(&SYNC_KEYS).copied().collect();
+    let all = all_keys();
     let key = if known_key(&word) {
         Some(word.as_str())
     } else {
@@ -438,7 +502,7 @@ fn bad_key(line: &str) -> String {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
         .collect();
-    let all: Vec<&str> = TOP_KEYS.iter().chain(&SYNC_KEYS).copied().collect();
+    let all = all_keys();
     let key = if known_key(&clean) {
         Some(clean.as_str())
     } else {

@@ -75,6 +75,24 @@ pub(super) struct FileConfig {
     pub(super) database: Option<PathBuf>,
     #[serde(default)]
     pub(super) sync: FileSync,
+    #[serde(default)]
+    pub(super) graph: FileGraph,
+}
+
+/// The keys the file's `[graph]` table may hold, as written; any other key is refused by name.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileGraph {
+    pub(super) enabled: Option<bool>,
+    pub(super) version: Option<String>,
+    pub(super) endpoint: Option<String>,
+    pub(super) window: Option<String>,
+    pub(super) min_window: Option<String>,
+    pub(super) in_flight: Option<u32>,
+    pub(super) daily_submissions: Option<u32>,
+    pub(super) poll_interval: Option<String>,
+    pub(super) query_timeout: Option<String>,
+    pub(super) page_size: Option<u32>,
 }
 
 /// The keys the file's `[sync]` table may hold, as written; any other key is refused by name.
@@ -126,6 +144,21 @@ pub(super) const SYNC_KEYS: [&str; 13] = [
     "same_failure_limit",
     "run_deadline",
     "blob_size_limit_mib",
+];
+
+/// `[graph]` keys, each overridable by `AUDITSYNC_GRAPH_<KEY>` (only: `AUDITSYNC_ENABLED` or
+/// `AUDITSYNC_WINDOW` would not say what they are about).
+pub(super) const GRAPH_KEYS: [&str; 10] = [
+    "enabled",
+    "version",
+    "endpoint",
+    "window",
+    "min_window",
+    "in_flight",
+    "daily_submissions",
+    "poll_interval",
+    "query_timeout",
+    "page_size",
 ];
 
 /// The variable that overrides a key: `AUDITSYNC_<KEY>`.
@@ -198,6 +231,34 @@ impl<'a> Layers<'a> {
     }
 }
 
+impl Layers<'_> {
+    /// A `[graph]` key: `AUDITSYNC_GRAPH_<KEY>`, else the file's value. A variable that does not parse
+    /// as `T` is [`ConfigError::Invalid`].
+    pub(super) fn graph<T>(
+        &self,
+        key: &'static str,
+        file: Option<T>,
+    ) -> Result<Option<Raw<T>>, ConfigError>
+    where
+        T: FromEnv,
+    {
+        let name = env_name(&format!("graph_{key}"));
+        if let Some(v) = self.env.get(&name) {
+            let origin = Origin::Env(name);
+            let value = T::from_env(v).ok_or_else(|| ConfigError::Invalid {
+                key,
+                origin: origin.clone(),
+                reason: format!("{} is not {}", super::quoted(v), T::EXPECTED),
+            })?;
+            return Ok(Some(Raw { value, origin }));
+        }
+        Ok(file.map(|value| Raw {
+            value,
+            origin: self.file_origin.clone(),
+        }))
+    }
+}
+
 /// A value as an environment variable writes it.
 pub(super) trait FromEnv: Sized {
     /// What the value should look like, for the refusal ("a whole number").
@@ -210,6 +271,17 @@ impl FromEnv for u32 {
     const EXPECTED: &'static str = "a whole number";
     fn from_env(s: &str) -> Option<Self> {
         s.trim().parse().ok()
+    }
+}
+
+impl FromEnv for bool {
+    const EXPECTED: &'static str = "true or false";
+    fn from_env(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Some(true),
+            "false" | "0" | "no" | "off" => Some(false),
+            _ => None,
+        }
     }
 }
 
@@ -293,17 +365,25 @@ pub(super) fn unknown_env_warnings(env: &Env) -> Vec<String> {
                 || TOP_KEYS.iter().any(|key| env_name(key) == **k)
                 || SYNC_KEYS
                     .iter()
-                    .any(|key| env_name(key) == **k || env_name(&format!("sync_{key}")) == **k);
+                    .any(|key| env_name(key) == **k || env_name(&format!("sync_{key}")) == **k)
+                || GRAPH_KEYS
+                    .iter()
+                    .any(|key| env_name(&format!("graph_{key}")) == **k);
             !known
         })
         .map(|k| {
             let name = k.trim_start_matches("AUDITSYNC_").to_ascii_lowercase();
-            let name = name.strip_prefix("sync_").unwrap_or(&name);
-            let known: Vec<&str> = TOP_KEYS.iter().chain(&SYNC_KEYS).copied().collect();
-            match nearest(name, &known) {
-                Some(key) => format!(
-                    "the environment variable {k} is not one auditsync reads; it was ignored (did you mean {}?)",
-                    env_name(key)
+            let suggestion = match name.strip_prefix("graph_") {
+                Some(g) => nearest(g, &GRAPH_KEYS).map(|key| env_name(&format!("graph_{key}"))),
+                None => {
+                    let name = name.strip_prefix("sync_").unwrap_or(&name);
+                    let known: Vec<&str> = TOP_KEYS.iter().chain(&SYNC_KEYS).copied().collect();
+                    nearest(name, &known).map(env_name)
+                }
+            };
+            match suggestion {
+                Some(var) => format!(
+                    "the environment variable {k} is not one auditsync reads; it was ignored (did you mean {var}?)"
                 ),
                 None => format!("the environment variable {k} is not one auditsync reads; it was ignored"),
             }
@@ -353,7 +433,7 @@ mod tests {
         let text = include_str!("../../../../config.example.toml");
         let s = load(text, &[]).unwrap();
         assert_eq!(s.sync.concurrency, 8);
-        for key in TOP_KEYS.iter().chain(&SYNC_KEYS) {
+        for key in TOP_KEYS.iter().chain(&SYNC_KEYS).chain(&GRAPH_KEYS) {
             assert!(
                 text.contains(&format!("{key} =")),
                 "{key} is not documented"

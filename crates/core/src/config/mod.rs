@@ -7,10 +7,12 @@
 //! The parts, one concern each: `layers` (the file's place, its keys, the environment overrides),
 //! `explain` (the file's mistakes in the admin's terms: line, key, what to write),
 //! `tenant` (the keys of one tenant), `cloud` (hosts per cloud, token version), `secret` (the client
-//! secret's source) and `sync` (the `[sync]` table).
+//! secret's source), `sync` (the `[sync]` table) and `graph` (the `[graph]` table: the Graph audit log
+//! query API, its host per cloud and the clouds where it does not exist).
 
 mod cloud;
 mod explain;
+mod graph;
 mod layers;
 mod secret;
 mod sync;
@@ -22,6 +24,7 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 
 pub use cloud::{Cloud, TokenVersion};
+pub use graph::{GRAPH_GCC_WARNING, GraphSettings, GraphVersion};
 pub use layers::{Env, locate};
 pub use secret::SecretSource;
 pub use sync::{CONTENT_TYPES, SyncSettings, TimeUnit, content_type};
@@ -30,6 +33,7 @@ pub use tenant::Tenant;
 use layers::{Layers, Raw, default_places, parse_file, unknown_env_warnings};
 use secret::read_secret;
 use sync::sync_settings;
+use url::Url;
 
 /// Why the configuration cannot be used. Every variant is a user error (exit code 2) except
 /// [`ConfigError::SecretCommandFailed`] and [`ConfigError::SecretCommandTimedOut`], runtime failures of
@@ -127,6 +131,30 @@ pub enum ConfigError {
         /// What went wrong, e.g. "it exited with status 1". Never the command's output.
         status: String,
     },
+    /// The Graph audit log query API (`backfill`, `verify`) was asked for in a cloud where it does not
+    /// exist. Checked before any request; an explicit `[graph] endpoint` does not lift it.
+    #[error(
+        "backfill and verify use the Microsoft Graph audit log query API, which exists only in Microsoft's \
+         global service: it is not available in cloud = \"{cloud}\" (Graph answers \"Resource not found for the \
+         segment 'auditLog'\" there, and Microsoft support confirmed it is not supported in GCC High or DoD). \
+         To load history older than the Management Activity API's 7 days, run an audit search in the \
+         Microsoft Purview portal (Audit > New search, activity \"Launched app\"), export the results as CSV \
+         and load it with `auditsync import FILE`"
+    )]
+    GraphUnavailable {
+        /// The configured cloud's name (`gcc-high`, `dod`).
+        cloud: &'static str,
+    },
+    /// `[graph] enabled = false` and a command that needs the Graph API was run.
+    #[error(
+        "the Graph audit log query API is turned off by [graph] enabled = false {origin}; set enabled = true \
+         (or remove the key, or set AUDITSYNC_GRAPH_ENABLED=true) to use backfill and verify, or load older \
+         launches from a Purview audit search CSV export with `auditsync import`"
+    )]
+    GraphDisabled {
+        /// Where `enabled = false` came from.
+        origin: Origin,
+    },
 }
 
 impl ConfigError {
@@ -178,6 +206,8 @@ pub struct Settings {
     pub database: PathBuf,
     /// The `[sync]` table.
     pub sync: SyncSettings,
+    /// The `[graph]` table (the Graph audit log query API, for `backfill` and `verify`).
+    pub graph: GraphSettings,
     /// Things worth telling the admin that do not stop the run (world-readable secrets, hosts that do not
     /// match the cloud, unknown AUDITSYNC_ variables). The caller logs them.
     pub warnings: Vec<String>,
@@ -241,13 +271,32 @@ impl Settings {
         let database = database(&layers, parsed.database, &base);
         let sync = sync_settings(&layers, parsed.sync, &mut warnings)
             .map_err(|e| explain::with_line(e, text))?;
+        let graph = graph::graph_settings(&layers, parsed.graph, tenant.cloud, &tenant.audience)
+            .map_err(|e| explain::with_line(e, text))?;
         Ok(Settings {
             file,
             tenant,
             database,
             sync,
+            graph,
             warnings,
         })
+    }
+
+    /// The Graph root to send the audit log query API's requests to (and to ask the Graph token for),
+    /// without a trailing `/`, or why not. Call it before any request: the refusals are configuration
+    /// errors (exit 2).
+    ///
+    /// In `gcc` it returns the endpoint, and the caller logs [`GRAPH_GCC_WARNING`] (the API is not
+    /// confirmed there).
+    ///
+    /// # Errors
+    /// [`ConfigError::GraphUnavailable`] in `gcc-high` and `dod`, whatever `[graph] endpoint` says (the
+    /// API exists only in the global service; the message gives the alternative, a Purview export and
+    /// `auditsync import`); [`ConfigError::GraphDisabled`] when `[graph] enabled = false` (names the key
+    /// and where it was set).
+    pub fn graph_endpoint(&self) -> Result<Url, ConfigError> {
+        graph::graph_root(self.tenant.cloud, &self.graph)
     }
 
     /// Reads the client secret from wherever the configuration says, running `client_secret_command`
