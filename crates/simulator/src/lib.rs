@@ -142,13 +142,47 @@ pub struct SimSpec {
     /// Blob bodies are sent gzip-compressed (`Content-Encoding: gzip`) to clients whose
     /// `Accept-Encoding` mentions gzip. Listings are never compressed.
     pub gzip: bool,
+    /// Days before `now` the audit log (the Graph API) holds, at most 400 (more is taken as 400).
+    /// Hours beyond the laid-out `hours` are history only the Graph API serves, generated as pages
+    /// are read (never held), laid out like the catalogue's hours. 0: the Graph API serves the
+    /// records of the laid-out blobs only. Default 0.
+    pub history_days: u32,
+    /// The `roles` claim of tokens issued for the Graph root (`{base}/graph`). Queries need
+    /// `AuditLogsQuery.Read.All`; with `AuditLog.Read.All` alone they succeed with zero records (as
+    /// seen since April 2026, graph-audit-api.md); with neither, 403 `App:<client id> dont have any
+    /// permissions`. Default `["AuditLogsQuery.Read.All"]`; [`SimControl::set_graph_roles`] changes
+    /// it while running.
+    pub graph_roles: Vec<String>,
+    /// A query answers `notStarted` on its first poll (`GET …/queries/{id}`), `running` on its
+    /// second, and `running` until this long has passed since its creation (simulated clock), then
+    /// `succeeded` (or `failed`, see [`Faults::graph_fail_queries`]). Default 0.
+    pub graph_query_delay: Duration,
+    /// Records per page of `…/records` (0 counts as 1); a client's smaller `$top` wins. Default 1000.
+    pub graph_page_size: usize,
+    /// The most records a query returns (`recordCountLimit`). A query matching more succeeds with
+    /// `isRecordCountLimitExceeded: true`, `approximateReturnedRecordCount` the number matched, and
+    /// serves the first this many. Default 1 000 000 (graph-audit-api.md, Limits).
+    pub graph_record_cap: u64,
+    /// A create while this many queries are notStarted or running answers 429 `TooManyRequests`
+    /// with `Retry-After: 30`. Default 10 (what tools see, graph-audit-api.md).
+    pub graph_running_limit: usize,
+    /// A create after this many creates in the last 24 simulated hours answers 429 with
+    /// `Retry-After` = the seconds until the oldest of them is 24 hours old. Refused creates do not
+    /// count. Default 200 (graph-audit-api.md).
+    pub graph_daily_submissions: usize,
+    /// Share of records (drawn per record) that are late: the first query covering a late record's
+    /// `CreationTime` leaves it out; every later query covering it serves it ("covering": the
+    /// window contains it, whatever its filters; failed queries cover nothing). Default 0.
+    pub graph_late_share: f64,
 }
 
 impl SimSpec {
     /// The defaults: identity derived from `seed`, roles `ActivityFeed.Read` and `ServiceHealth.Read`,
     /// audit log on, tokens for 3599 s, pages of 100, 24 hours up to `Utc::now()` at 4 blobs an hour
     /// of 50 records, 10 % launches, 10 % of Power Apps records naming their user one way only, no
-    /// unreadable records, no subscriptions, no faults.
+    /// unreadable records, no subscriptions, no faults; for the Graph API: no history beyond the
+    /// laid-out hours, role `AuditLogsQuery.Read.All`, no query delay, pages of 1000, a cap of
+    /// 1 000 000 records, 10 running queries and 200 submissions a day, no late records.
     pub fn new(seed: u64) -> Self {
         let mut rng = seeded(seed, Stream::Identity, 0, 0);
         Self {
@@ -171,6 +205,14 @@ impl SimSpec {
             initial_subscriptions: Vec::new(),
             faults: Faults::default(),
             gzip: false,
+            history_days: 0,
+            graph_roles: vec!["AuditLogsQuery.Read.All".into()],
+            graph_query_delay: Duration::ZERO,
+            graph_page_size: 1000,
+            graph_record_cap: 1_000_000,
+            graph_running_limit: 10,
+            graph_daily_submissions: 200,
+            graph_late_share: 0.0,
         }
     }
 }
@@ -203,6 +245,14 @@ impl fmt::Debug for SimSpec {
             .field("initial_subscriptions", &self.initial_subscriptions)
             .field("faults", &self.faults)
             .field("gzip", &self.gzip)
+            .field("history_days", &self.history_days)
+            .field("graph_roles", &self.graph_roles)
+            .field("graph_query_delay", &self.graph_query_delay)
+            .field("graph_page_size", &self.graph_page_size)
+            .field("graph_record_cap", &self.graph_record_cap)
+            .field("graph_running_limit", &self.graph_running_limit)
+            .field("graph_daily_submissions", &self.graph_daily_submissions)
+            .field("graph_late_share", &self.graph_late_share)
             .finish()
     }
 }
