@@ -145,6 +145,15 @@ fn token(
     };
 
     let spec = sim.spec();
+    let graph_root = sim.graph_root();
+    let for_graph = resource
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case(&graph_root);
+    let (audience, roles) = if for_graph {
+        (graph_root, state.graph_roles.clone())
+    } else {
+        (sim.base().to_owned(), state.roles.clone())
+    };
     let lifetime = spec.token_lifetime.as_secs();
     let expires = TimeDelta::from_std(spec.token_lifetime)
         .ok()
@@ -155,7 +164,7 @@ fn token(
     let header =
         json!({"typ": "JWT", "alg": "RS256", "x5t": sim.signer.key_id, "kid": sim.signer.key_id});
     let claims = json!({
-        "aud": sim.base(),
+        "aud": audience,
         "iss": issuer,
         "iat": not_before,
         "nbf": not_before,
@@ -164,7 +173,7 @@ fn token(
         "appidacr": "1",
         "idp": issuer,
         "oid": sim.signer.principal_id,
-        "roles": state.roles,
+        "roles": roles,
         "sub": sim.signer.principal_id,
         "tid": spec.tenant_id,
         "ver": "1.0",
@@ -177,7 +186,8 @@ fn token(
     );
     let issued = IssuedToken {
         tenant: spec.tenant_id.clone(),
-        roles: state.roles.clone(),
+        roles,
+        audience,
         expires,
     };
     state.tokens.insert(access_token.clone(), issued);
@@ -337,7 +347,8 @@ fn check(
             ),
         ));
     }
-    if !resource.trim_end_matches('/').eq_ignore_ascii_case(base) {
+    let asked = resource.trim_end_matches('/');
+    if !asked.eq_ignore_ascii_case(base) && !asked.eq_ignore_ascii_case(&format!("{base}/graph")) {
         return Err(bad_request(
             "invalid_resource",
             500011,

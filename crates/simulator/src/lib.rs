@@ -40,6 +40,9 @@ mod api;
 mod control;
 mod entra;
 mod faults;
+mod graph;
+#[cfg(test)]
+mod graph_tests;
 mod tenant;
 #[cfg(test)]
 mod tests;
@@ -67,6 +70,7 @@ use url::Url;
 
 pub use control::{ApiRequests, BlobInfo, SimControl, Stats};
 pub use faults::{Faults, HugeBody};
+pub use graph::GraphRequests;
 
 use faults::DropConnection;
 use tenant::{Stream, guid, seeded};
@@ -277,6 +281,7 @@ impl Simulator {
         let app = Router::new()
             .merge(entra::routes())
             .merge(api::routes())
+            .merge(graph::routes())
             .merge(control::routes())
             .with_state(control.clone());
         let task = tokio::spawn(serve(listener, app));

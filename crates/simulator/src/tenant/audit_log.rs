@@ -120,7 +120,15 @@ impl Tenant {
             };
             let first_slot = if from.phase == 1 { from.slot } else { 0 };
             let first_slot = if index == first { first_slot } else { 0 };
-            let scan = self.scan_blob(query, blob.origin(), index as u64, blob.ordinal > 0, at, first_slot, &mut visit);
+            let scan = self.scan_blob(
+                query,
+                blob.origin(),
+                index as u64,
+                blob.ordinal > 0,
+                at,
+                first_slot,
+                &mut visit,
+            );
             if scan.is_break() {
                 return;
             }
@@ -153,7 +161,11 @@ impl Tenant {
                 if resumed && j < from.blob {
                     continue;
                 }
-                let first_slot = if resumed && j == from.blob { from.slot } else { 0 };
+                let first_slot = if resumed && j == from.blob {
+                    from.slot
+                } else {
+                    0
+                };
                 let at = Position {
                     phase: 0,
                     major,
