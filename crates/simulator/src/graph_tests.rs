@@ -728,3 +728,50 @@ async fn the_list_of_queries_shows_earlier_queries_in_pages() {
     assert_eq!(listed[0]["status"], "succeeded");
     assert_eq!(listed[1]["status"], "notStarted");
 }
+
+/// A late blob's records (hours older than the blob) are in the window of their own
+/// `CreationTime`, not of the blob's `contentCreated`.
+#[tokio::test]
+async fn a_late_blobs_records_are_in_the_window_of_their_creation_time() {
+    let f = Fixture::new(SimSpec {
+        hours: 48,
+        ..spec()
+    })
+    .await;
+    let blobs = f.sim.blobs("Audit.General");
+    let (index, late) = blobs
+        .iter()
+        .enumerate()
+        .find(|(_, b)| b.late && b.created > now() - TimeDelta::hours(30))
+        .expect("a late blob");
+    let tenant_index = (0..f.sim.tenant.len())
+        .find(|&i| {
+            f.sim
+                .tenant
+                .blob(i)
+                .is_some_and(|b| b.content_id == late.content_id)
+        })
+        .expect("the blob");
+    let records: Vec<Value> =
+        serde_json::from_slice(&f.sim.tenant.body(tenant_index)).expect("records");
+    let mut checked = 0;
+    for record in records
+        .iter()
+        .filter(|r| r["Operation"] == "LaunchPowerApp")
+    {
+        let t = creation_second(record);
+        assert!(t < late.created - TimeDelta::hours(2), "a late record");
+        let hour = t - TimeDelta::seconds(t.timestamp() % 3600);
+        let ids = f
+            .ids(hour, hour + TimeDelta::hours(1), &["LaunchPowerApp"])
+            .await;
+        assert!(ids.contains(&record["Id"].as_str().unwrap().to_owned()));
+        let created_hour = late.created - TimeDelta::seconds(late.created.timestamp() % 3600);
+        let truth = f
+            .sim
+            .graph_truth(created_hour, created_hour + TimeDelta::hours(1), &[]);
+        assert!(!truth.contains(&record["Id"].as_str().unwrap().to_owned()));
+        checked += 1;
+    }
+    assert!(checked > 0, "blob {index} holds launches");
+}

@@ -184,7 +184,7 @@ impl Tenant {
     fn history_hour(&self, k: u64) -> Vec<Origin> {
         let mut rng = seeded(self.seed, Stream::History, k, 0);
         let start = self.origin - Duration::hours(k as i64);
-        let other = if k % 2 == 0 {
+        let other = if k.is_multiple_of(2) {
             Kind::SharePoint
         } else {
             Kind::Exchange
