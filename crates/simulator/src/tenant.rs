@@ -224,13 +224,16 @@ struct User {
     admin: bool,
 }
 
-impl User {
-    fn upn(&self, rng: &mut StdRng) -> String {
-        match &self.shouted_upn {
-            Some(shouted) if rng.random_bool(0.5) => shouted.clone(),
-            _ => self.upn.clone(),
-        }
-    }
+/// What an [`Event`] is made of: the slot stream's draws for it, in order (user, Id bytes,
+/// `CreationTime` form and fraction, whether the UPN is the shouted spelling, IP octets).
+struct EventDraws {
+    when: DateTime<Utc>,
+    user: usize,
+    id: [u8; 16],
+    form: i32,
+    fraction: i32,
+    shouted: bool,
+    ip: (i32, u8, u8, i32),
 }
 
 /// The fields every audit record shares (SCH common schema), for one event by one user.
@@ -651,20 +654,55 @@ impl Tenant {
     }
 
     fn event_at(&self, rng: &mut StdRng, when: DateTime<Utc>) -> Event {
-        let user = pick(rng, &self.users);
+        let draws = self.draw_event(rng, when);
+        self.render_event(&draws)
+    }
+
+    /// An event's draws, in the stream's order, before any text is made of them (a scan of the
+    /// audit log renders only the events it keeps).
+    fn draw_event(&self, rng: &mut StdRng, when: DateTime<Utc>) -> EventDraws {
+        let user = rng.random_range(0..self.users.len());
+        let id: [u8; 16] = rng.random();
+        let form: i32 = rng.random_range(0..20);
+        let fraction: i32 = if form == 1 {
+            rng.random_range(0..10_000_000)
+        } else {
+            0
+        };
+        let shouted = self.users[user].shouted_upn.is_some() && rng.random_bool(0.5);
+        let ip: (i32, u8, u8, i32) = (
+            rng.random_range(20..224),
+            rng.random(),
+            rng.random(),
+            rng.random_range(1..255),
+        );
+        EventDraws {
+            when,
+            user,
+            id,
+            form,
+            fraction,
+            shouted,
+            ip,
+        }
+    }
+
+    fn render_event(&self, draws: &EventDraws) -> Event {
+        let user = &self.users[draws.user];
+        let upn = match &user.shouted_upn {
+            Some(shouted) if draws.shouted => shouted.clone(),
+            _ => user.upn.clone(),
+        };
+        let (a, b, c, d) = draws.ip;
         Event {
-            id: guid(rng),
-            creation_time: creation_time(rng, when),
-            upn: user.upn(rng),
+            id: uuid::Builder::from_random_bytes(draws.id)
+                .into_uuid()
+                .to_string(),
+            creation_time: creation_time(draws.when, draws.form, draws.fraction),
+            upn,
             user_key: user.key.clone(),
             admin: user.admin,
-            ip: format!(
-                "{}.{}.{}.{}",
-                rng.random_range(20..224),
-                rng.random::<u8>(),
-                rng.random::<u8>(),
-                rng.random_range(1..255)
-            ),
+            ip: format!("{a}.{b}.{c}.{d}"),
         }
     }
 
@@ -1158,12 +1196,13 @@ impl People {
     }
 }
 
-/// `CreationTime` mostly in the REF form (no zone, no fraction); about one in ten with `Z` or 7 digits.
-fn creation_time(rng: &mut StdRng, when: DateTime<Utc>) -> String {
+/// `CreationTime` mostly in the REF form (no zone, no fraction); about one in ten with `Z` (`form` 0)
+/// or 7 digits (`form` 1, `fraction` the digits).
+fn creation_time(when: DateTime<Utc>, form: i32, fraction: i32) -> String {
     let seconds = when.format("%Y-%m-%dT%H:%M:%S");
-    match rng.random_range(0..20) {
+    match form {
         0 => format!("{seconds}Z"),
-        1 => format!("{seconds}.{:07}Z", rng.random_range(0..10_000_000)),
+        1 => format!("{seconds}.{fraction:07}Z"),
         _ => seconds.to_string(),
     }
 }

@@ -241,15 +241,16 @@ impl Tenant {
             if time < query.start || time >= query.end {
                 continue;
             }
-            let event = self.event_at(&mut rng, when);
+            let draws = self.draw_event(&mut rng, when);
             let record = if launches_only {
+                // Whether it is a launch is known before any text is made.
                 let draw = self.launch_draw(&mut rng);
                 if !draw.1 {
                     continue;
                 }
-                self.general(&mut rng, &event, draw)
+                self.general(&mut rng, &self.render_event(&draws), draw)
             } else {
-                self.fresh(&mut rng, origin.kind, &event)
+                self.fresh(&mut rng, origin.kind, &self.render_event(&draws))
             };
             let record = self.with_quirks(record, key, slot);
             if !selects(query.operations, &record) {
