@@ -116,8 +116,8 @@ pub(super) fn routes() -> Router<Arc<SimControl>> {
 }
 
 /// The version segment of a Graph path (`v1.0` or `beta`).
-fn version(headers_path: &http::Uri) -> &'static str {
-    if headers_path.path().starts_with("/graph/beta/") {
+fn version(uri: &http::Uri) -> &'static str {
+    if uri.path().starts_with("/graph/beta/") {
         "beta"
     } else {
         "v1.0"
@@ -563,7 +563,9 @@ async fn poll(
             None => return not_found(state, now, &id),
         }
     }
-    ensure_count(&sim, &id);
+    // Counting generates the window's records: off the async workers.
+    let (counter, counted) = (sim.clone(), id.clone());
+    let _ = tokio::task::spawn_blocking(move || ensure_count(&counter, &counted)).await;
     let state = sim.state();
     let Some(q) = state.graph.queries.iter().find(|q| q.id == id) else {
         drop(state);
@@ -669,7 +671,19 @@ async fn records(
         },
     };
     let version = version(&uri);
-    let (value, next) = read_page(&sim, &scan, from, served, top);
+    let reader = sim.clone();
+    let page = tokio::task::spawn_blocking(move || read_page(&reader, &scan, from, served, top));
+    let Ok((value, next)) = page.await else {
+        let message = "An unexpected error occurred. Please retry.";
+        let mut state = sim.state();
+        return graph_error(
+            &mut state,
+            now,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "generalException",
+            message,
+        );
+    };
     let mut body = json!({
         "@odata.context": format!("{}/graph/{version}/$metadata#security/auditLog/queries('{id}')/records", sim.base()),
         "value": value,
