@@ -145,15 +145,7 @@ fn token(
     };
 
     let spec = sim.spec();
-    let graph_root = sim.graph_root();
-    let for_graph = resource
-        .trim_end_matches('/')
-        .eq_ignore_ascii_case(&graph_root);
-    let (audience, roles) = if for_graph {
-        (graph_root, state.graph_roles.clone())
-    } else {
-        (sim.base().to_owned(), state.roles.clone())
-    };
+    let (audience, roles) = audience_and_roles(sim, state, &resource);
     let lifetime = spec.token_lifetime.as_secs();
     let expires = TimeDelta::from_std(spec.token_lifetime)
         .ok()
@@ -214,6 +206,24 @@ fn token(
         body["expires_in"] = v.clone();
     }
     entra_response(StatusCode::OK, &body)
+}
+
+/// The token's `aud` and `roles` for the resource asked: the Graph root's with the Graph roles,
+/// else the API's (the base URL) with its roles.
+fn audience_and_roles(
+    sim: &SimControl,
+    state: &super::control::State,
+    resource: &str,
+) -> (String, Vec<String>) {
+    let graph_root = sim.graph_root();
+    if resource
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case(&graph_root)
+    {
+        (graph_root, state.graph_roles.clone())
+    } else {
+        (sim.base().to_owned(), state.roles.clone())
+    }
 }
 
 /// The form fields, plus client credentials from an HTTP Basic header.
