@@ -140,6 +140,9 @@ fn token(
         tenant,
         &request,
     ) {
+        Ok(_) if state.faults.no_service_principal => {
+            return no_service_principal(sim.spec()).render(now, &mut state.rng);
+        }
         Ok(resource) => resource,
         Err(error) => return error.render(now, &mut state.rng),
     };
@@ -224,6 +227,20 @@ fn audience_and_roles(
     } else {
         (sim.base().to_owned(), state.roles.clone())
     }
+}
+
+/// AADSTS7000229: the app has no service principal in the tenant (consent was never granted
+/// there; graph-audit-api.md, Permissions).
+fn no_service_principal(spec: &SimSpec) -> EntraError {
+    EntraError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_client",
+        7000229,
+        format!(
+            "The client application {} is missing service principal in the tenant {}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119",
+            spec.client_id, spec.tenant_id
+        ),
+    )
 }
 
 /// The form fields, plus client credentials from an HTTP Basic header.

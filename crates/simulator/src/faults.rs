@@ -109,6 +109,10 @@ pub struct Faults {
     /// Probability a Graph request that passed its token checks (and `graph_server_error`) gets its
     /// connection closed with no response. Counted in [`Stats::dropped`](crate::Stats::dropped).
     pub graph_drop_connection: f64,
+    /// Every token request that would succeed (any resource) answers 400 `invalid_client`
+    /// AADSTS7000229 "The client application … is missing service principal in the tenant …": the
+    /// app was never consented to in this tenant (graph-audit-api.md, Permissions).
+    pub no_service_principal: bool,
 }
 
 /// A body no real answer has, to try a client's memory bounds. Its text is whitespace between the

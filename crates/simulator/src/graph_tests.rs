@@ -775,3 +775,43 @@ async fn a_late_blobs_records_are_in_the_window_of_their_creation_time() {
     }
     assert!(checked > 0, "blob {index} holds launches");
 }
+
+/// An app without a service principal in the tenant gets AADSTS7000229 for any resource.
+#[tokio::test]
+async fn a_missing_service_principal_answers_aadsts7000229() {
+    let f = Fixture::new(spec()).await;
+    f.sim.set_faults(Faults {
+        no_service_principal: true,
+        ..Faults::default()
+    });
+    let spec = f.sim.spec();
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("grant_type", "client_credentials"),
+            ("client_id", spec.client_id.as_str()),
+            ("client_secret", spec.client_secret.as_str()),
+            ("scope", &format!("{}/.default", f.sim.graph_root())),
+        ])
+        .finish();
+    let response = http()
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            f.sim.base(),
+            spec.tenant_id
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(body["error_codes"], json!([7000229]));
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("AADSTS7000229: ")
+    );
+}

@@ -20,7 +20,8 @@
 //!   The Graph root `{base}/graph` ([`SimControl::graph_url`]) is a second resource: its tokens have
 //!   `aud` = the Graph root and `roles` = [`SimSpec::graph_roles`]; each API refuses the other's
 //!   tokens (the activity feed with its bare 401, Graph with 401 `InvalidAuthenticationToken`
-//!   "Access token validation failure. Invalid audience.").
+//!   "Access token validation failure. Invalid audience."). With [`Faults::no_service_principal`],
+//!   any token request answers AADSTS7000229.
 //! - `POST /api/v1.0/{tenant}/activity/feed/subscriptions/start?contentType=…` (and `/stop`),
 //!   `GET …/subscriptions/list`, `GET …/subscriptions/content?contentType&startTime&endTime[&nextPage]`,
 //!   `GET …/audit/{contentId}`; the same under `/api/v1/`, which is what `NextPageUri` points to.
