@@ -272,6 +272,7 @@ impl SimControl {
             end,
             operations: &operations,
             catalogue_len: usize::MAX,
+            count_only: false,
         };
         let mut ids = Vec::new();
         self.tenant

@@ -468,7 +468,7 @@ fn count_records(sim: &SimControl, q: &QueryScan) -> u64 {
     let late_share = sim.spec().graph_late_share;
     let mut count = 0;
     sim.tenant
-        .scan_audit_log(&q.audit(), Position::default(), |record| {
+        .scan_audit_log(&q.audit(true), Position::default(), |record| {
             if !q.withholds(&record, late_share) {
                 count += 1;
             }
@@ -500,12 +500,13 @@ impl QueryScan {
         }
     }
 
-    fn audit(&self) -> AuditQuery<'_> {
+    fn audit(&self, count_only: bool) -> AuditQuery<'_> {
         AuditQuery {
             start: self.start,
             end: self.end,
             operations: &self.operations,
             catalogue_len: self.catalogue_len,
+            count_only,
         }
     }
 
@@ -732,7 +733,7 @@ fn read_page(
     let room = usize::try_from(cap - served).unwrap_or(usize::MAX).min(top);
     let mut value = Vec::new();
     let mut next = None;
-    sim.tenant.scan_audit_log(&q.audit(), from, |record| {
+    sim.tenant.scan_audit_log(&q.audit(false), from, |record| {
         if q.withholds(&record, late_share) {
             return ControlFlow::Continue(());
         }

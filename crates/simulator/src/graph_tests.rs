@@ -201,8 +201,11 @@ impl Fixture {
         operations: &[&str],
     ) -> Vec<String> {
         let id = self.submit(start, end, operations).await;
-        assert_eq!(self.finish(&id).await["status"], "succeeded");
+        let query = self.finish(&id).await;
+        assert_eq!(query["status"], "succeeded");
         let (records, _) = self.read_all(&id, 1000).await;
+        // The count announced is the count served (late records left out of both).
+        assert_eq!(query["approximateReturnedRecordCount"], records.len());
         records.iter().map(audit_id).collect()
     }
 }

@@ -66,6 +66,9 @@ pub(crate) struct AuditQuery<'a> {
     /// Catalogue blobs looked at: those with an index below it (the catalogue as it was when the
     /// query was created; blobs published later are not in its results).
     pub(crate) catalogue_len: usize,
+    /// Only the count matters: when the filter is LaunchPowerApp alone, records are not rendered
+    /// (their `record` is `null` and `wrapper_id` empty), as being a launch is known before.
+    pub(crate) count_only: bool,
 }
 
 /// One record of the audit log, as a scan meets it.
@@ -246,6 +249,18 @@ impl Tenant {
                 // Whether it is a launch is known before any text is made.
                 let draw = self.launch_draw(&mut rng);
                 if !draw.1 {
+                    continue;
+                }
+                if query.count_only {
+                    let mut side = seeded(self.seed, Stream::AuditLog, key, slot.into());
+                    let _wrapper_id: [u8; 16] = side.random();
+                    visit(AuditRecord {
+                        position: Position { slot, ..at },
+                        wrapper_id: String::new(),
+                        late_draw: side.random(),
+                        time,
+                        record: Value::Null,
+                    })?;
                     continue;
                 }
                 self.general(&mut rng, &self.render_event(&draws), draw)
