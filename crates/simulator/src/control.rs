@@ -156,7 +156,7 @@ impl SimControl {
             faults: spec.faults.clone(),
             roles: spec.roles.clone(),
             graph_roles: spec.graph_roles.clone(),
-            graph: Graph::default(),
+            graph: Graph::new(&spec),
             secret_expired: spec.secret_expired,
             audit_log_enabled: spec.audit_log_enabled,
             subscriptions: spec.initial_subscriptions.clone(),
@@ -285,6 +285,15 @@ impl SimControl {
         ids.sort_unstable();
         ids.dedup();
         ids
+    }
+
+    /// Replaces [`SimSpec::graph_running_limit`] and [`SimSpec::graph_daily_submissions`] from the
+    /// next create on (e.g. a test's "later run" after a throttled one). Submissions already counted
+    /// in the last 24 hours stay counted.
+    pub fn set_graph_limits(&self, running: usize, daily_submissions: usize) {
+        let mut state = self.state();
+        state.graph.running_limit = running;
+        state.graph.daily_submissions = daily_submissions;
     }
 
     /// Graph queries the tenant accepted (`POST …/queries` answered 201) since start.

@@ -89,14 +89,29 @@ impl Query {
 }
 
 /// The Graph side's state, inside the simulator's shared state.
-#[derive(Default)]
 pub(super) struct Graph {
+    /// [`SimSpec::graph_running_limit`](crate::SimSpec::graph_running_limit), or as set since.
+    pub(super) running_limit: usize,
+    /// [`SimSpec::graph_daily_submissions`](crate::SimSpec::graph_daily_submissions), or as set since.
+    pub(super) daily_submissions: usize,
     /// Every query created, oldest first.
     pub(super) queries: Vec<Query>,
     /// Instants of accepted creates within the last 24 hours (older ones are dropped as they age).
     recent: std::collections::VecDeque<DateTime<Utc>>,
     /// Accepted creates since start.
     pub(super) submissions: usize,
+}
+
+impl Graph {
+    pub(super) fn new(spec: &crate::SimSpec) -> Self {
+        Self {
+            running_limit: spec.graph_running_limit,
+            daily_submissions: spec.graph_daily_submissions,
+            queries: Vec::new(),
+            recent: std::collections::VecDeque::new(),
+            submissions: 0,
+        }
+    }
 }
 
 /// The routes under `/graph`: both versions, and Graph's "Resource not found for the segment" for
@@ -345,7 +360,7 @@ fn admit_submission(
     state: &mut Shared,
     now: DateTime<Utc>,
 ) -> Result<(), Response> {
-    let spec = sim.spec();
+    let (running_limit, daily_limit) = (state.graph.running_limit, state.graph.daily_submissions);
     let delay = graph_delay(sim);
     let running = state
         .graph
@@ -357,15 +372,15 @@ fn admit_submission(
     while state.graph.recent.front().is_some_and(|&t| now - t >= day) {
         state.graph.recent.pop_front();
     }
-    let retry_after = if running >= spec.graph_running_limit {
+    let retry_after = if running >= running_limit {
         Some((
             RUNNING_RETRY_AFTER,
             format!(
                 "Too many requests: {running} audit log queries are queued or running for this tenant (the most allowed is {}). Retry after {RUNNING_RETRY_AFTER} seconds.",
-                spec.graph_running_limit
+                running_limit
             ),
         ))
-    } else if state.graph.recent.len() >= spec.graph_daily_submissions {
+    } else if state.graph.recent.len() >= daily_limit {
         let oldest = state.graph.recent.front().copied().unwrap_or(now);
         let seconds = (oldest + day - now).num_seconds().max(1) as u64;
         Some((
@@ -373,7 +388,7 @@ fn admit_submission(
             format!(
                 "Too many requests: the tenant submitted {} audit log queries in the last 24 hours (the most allowed is {}). Retry after {seconds} seconds.",
                 state.graph.recent.len(),
-                spec.graph_daily_submissions
+                daily_limit
             ),
         ))
     } else {

@@ -473,6 +473,10 @@ async fn creates_past_the_running_limit_or_the_daily_allowance_get_429_with_retr
     assert!((86_000..=86_400).contains(&wait), "{wait}");
     assert_eq!(f.sim.graph_submissions(), 3);
     assert_eq!(f.sim.graph_requests().create, 5);
+    // A larger allowance set while running admits the next create.
+    f.sim.set_graph_limits(2, 4);
+    f.submit(day(5), day(4), &["LaunchPowerApp"]).await;
+    assert_eq!(f.sim.graph_submissions(), 4);
 }
 
 /// Late records: missing from the first query covering them, served by every later one.

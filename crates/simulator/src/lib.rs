@@ -218,10 +218,12 @@ pub struct SimSpec {
     pub graph_record_cap: u64,
     /// A create while this many queries are notStarted or running answers 429 `TooManyRequests`
     /// with `Retry-After: 30`. Default 10 (what tools see, graph-audit-api.md).
+    /// [`SimControl::set_graph_limits`] changes it while running.
     pub graph_running_limit: usize,
     /// A create after this many creates in the last 24 simulated hours answers 429 with
     /// `Retry-After` = the seconds until the oldest of them is 24 hours old. Refused creates do not
-    /// count. Default 200 (graph-audit-api.md).
+    /// count. Default 200 (graph-audit-api.md). [`SimControl::set_graph_limits`] changes it while
+    /// running.
     pub graph_daily_submissions: usize,
     /// Share of records (drawn per record) that are late: the first query covering a late record's
     /// `CreationTime` leaves it out; every later query covering it serves it ("covering": the
