@@ -381,6 +381,26 @@ pub struct SimulatorArgs {
     /// Answer each blob GET after this many milliseconds
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub blob_delay_ms: u64,
+    /// Share of Audit.General records that are Power Apps launches, from 0 to 1
+    #[arg(long, value_name = "SHARE", default_value_t = 0.1, value_parser = parse_share)]
+    pub launch_share: f64,
+    /// Days of audit log the Graph API serves back from now, up to 400 (0: the hours above only)
+    #[arg(long, value_name = "DAYS", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=400))]
+    pub history_days: u32,
+    /// A Graph query succeeds no sooner than this many milliseconds after its creation (and after
+    /// answering notStarted, then running, to two polls)
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub graph_query_delay_ms: u64,
+    /// Most records a Graph query returns (recordCountLimit); more marks it isRecordCountLimitExceeded
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub graph_record_cap: u64,
+    /// Graph queries queued or running at once before creates answer 429
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub graph_running_limit: usize,
+    /// Graph query submissions in 24 hours before creates answer 429
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub graph_daily_submissions: usize,
     /// Write a configuration file for this simulated tenant here (mode 600)
     #[arg(long, value_name = "PATH")]
     pub write_config: Option<PathBuf>,
@@ -398,6 +418,15 @@ fn parse_content_type(s: &str) -> Result<String, String> {
                 auditsync_core::config::CONTENT_TYPES.join(", ")
             )
         })
+}
+
+/// `simulator --launch-share`: a number from 0 to 1.
+fn parse_share(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|share| (0.0..=1.0).contains(share))
+        .ok_or_else(|| format!("{text:?} is not a share: write a number from 0 to 1, such as 0.1"))
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {

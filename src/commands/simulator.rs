@@ -16,6 +16,12 @@ pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
     spec.records_per_blob = args.records_per_blob;
     spec.page_size = args.page_size;
     spec.faults.blob_delay = std::time::Duration::from_millis(args.blob_delay_ms);
+    spec.launch_share = args.launch_share;
+    spec.history_days = args.history_days;
+    spec.graph_query_delay = std::time::Duration::from_millis(args.graph_query_delay_ms);
+    spec.graph_record_cap = args.graph_record_cap;
+    spec.graph_running_limit = args.graph_running_limit;
+    spec.graph_daily_submissions = args.graph_daily_submissions;
     if let Some(limit) = &args.rate_limit {
         let parsed = limit
             .split_once('/')
@@ -68,6 +74,12 @@ pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
     .map_err(stdout_error)?;
     writeln!(
         out,
+        "simulated Microsoft Graph audit log query API at {}",
+        sim.graph_url()
+    )
+    .map_err(stdout_error)?;
+    writeln!(
+        out,
         "tenant_id = \"{}\"\nclient_id = \"{}\"",
         sim.spec().tenant_id,
         sim.spec().client_id
@@ -75,7 +87,11 @@ pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
     .map_err(stdout_error)?;
     match &target {
         Some(target) => {
-            let text = simulator_config(&sim, "auditsync.db");
+            let text = format!(
+                "{}{}",
+                simulator_config(&sim, "auditsync.db"),
+                graph_section(&sim)
+            );
             output::write(target, &keep, text.as_bytes())?;
             writeln!(
                 out,
@@ -98,6 +114,15 @@ pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
         source,
     })?;
     Ok(Outcome::Done)
+}
+
+/// The `[graph]` section of the written configuration: the simulated Graph root, and polls fast
+/// enough for a simulated query (the real service takes minutes; the default polls every 30 s).
+fn graph_section(sim: &auditsync_simulator::SimControl) -> String {
+    format!(
+        "\n[graph]\nendpoint = \"{}\"\npoll_interval = \"200ms\"\n",
+        sim.graph_url().as_str().trim_end_matches('/')
+    )
 }
 
 /// The database (`auditsync.db` in the configuration's folder) the written configuration names,

@@ -215,7 +215,7 @@ fn admit(
     if params.get("PublisherIdentifier").is_none() {
         state.stats.requests_without_publisher_identifier += 1;
     }
-    if let Err(refusal) = authorize(&state, now, tenant, headers) {
+    if let Err(refusal) = authorize(&state, sim.base(), now, tenant, headers) {
         if refusal.0.status() == StatusCode::UNAUTHORIZED {
             state.stats.unauthorized += 1;
         }
@@ -232,6 +232,7 @@ fn admit(
 
 fn authorize(
     state: &Shared,
+    base: &str,
     now: DateTime<Utc>,
     tenant: &str,
     headers: &HeaderMap,
@@ -243,6 +244,8 @@ fn authorize(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .and_then(|(_, token)| state.tokens.get(token.trim()))
         .filter(|token| token.expires > now)
+        // A token for another resource (the Graph root) is refused like any token not for this API.
+        .filter(|token| token.audience == base)
         .ok_or_else(denied)?;
     if Uuid::parse_str(tenant).is_err() {
         return Err(bad_request(

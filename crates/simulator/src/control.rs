@@ -18,7 +18,8 @@ use super::SimSpec;
 use super::api::{Params, parse_time};
 use super::entra::Signer;
 use super::faults::Faults;
-use super::tenant::{Blob, Stream, Tenant, seeded};
+use super::graph::{Graph, GraphRequests};
+use super::tenant::{AuditQuery, Blob, Position, Stream, Tenant, seeded};
 
 /// Counters of what clients did, for assertions; a snapshot from [`SimControl::stats`] or
 /// `GET /_sim/stats` (this struct as JSON, field names as here). Request counters count every request
@@ -49,6 +50,8 @@ pub struct Stats {
     pub gzipped: u32,
     /// Every access token issued, in order, so a test can look for leaks.
     pub issued_tokens: Vec<String>,
+    /// Graph audit log query API requests by route, counted before the token is checked.
+    pub graph_requests: GraphRequests,
 }
 
 /// API requests by route, under either `/api/v1.0/` or `/api/v1/` (management-api.md §1.2).
@@ -98,6 +101,9 @@ pub(super) struct IssuedToken {
     pub(super) tenant: String,
     /// Its `roles` claim, as the roles were when it was issued.
     pub(super) roles: Vec<String>,
+    /// Its `aud`: the resource asked for, the base URL or the Graph root (`{base}/graph`), without
+    /// a trailing `/`.
+    pub(super) audience: String,
     /// Its `exp`, on the simulated clock: the API refuses it from then on.
     pub(super) expires: DateTime<Utc>,
 }
@@ -108,6 +114,10 @@ pub(super) struct State {
     pub(super) faults: Faults,
     /// Roles for tokens issued from now on ([`SimControl::set_roles`]).
     pub(super) roles: Vec<String>,
+    /// Roles for Graph tokens issued from now on ([`SimControl::set_graph_roles`]).
+    pub(super) graph_roles: Vec<String>,
+    /// The Graph API's queries and submissions.
+    pub(super) graph: Graph,
     /// Whether the right secret is refused with AADSTS7000222 ([`SimControl::set_secret_expired`]).
     pub(super) secret_expired: bool,
     /// Whether unified audit logging is on ([`SimControl::set_audit_log_enabled`]).
@@ -145,6 +155,8 @@ impl SimControl {
         let state = State {
             faults: spec.faults.clone(),
             roles: spec.roles.clone(),
+            graph_roles: spec.graph_roles.clone(),
+            graph: Graph::new(&spec),
             secret_expired: spec.secret_expired,
             audit_log_enabled: spec.audit_log_enabled,
             subscriptions: spec.initial_subscriptions.clone(),
@@ -219,6 +231,79 @@ impl SimControl {
         S: Into<String>,
     {
         self.state().roles = roles.into_iter().map(Into::into).collect();
+    }
+
+    /// Roles put in Graph tokens (resource `{base}/graph`) issued from now on; see
+    /// [`SimSpec::graph_roles`].
+    pub fn set_graph_roles<I, S>(&self, roles: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.state().graph_roles = roles.into_iter().map(Into::into).collect();
+    }
+
+    /// The Graph root, `http://127.0.0.1:PORT/graph` (no trailing `/`): the resource of Graph tokens
+    /// (v1 `resource=`, v2 `scope={root}/.default`) and the `endpoint` a client puts the version
+    /// after (`{root}/v1.0/security/auditLog/queries`).
+    pub fn graph_url(&self) -> Url {
+        Url::parse(&self.graph_root()).unwrap_or_else(|_| self.base_url.clone())
+    }
+
+    /// [`SimControl::graph_url`] as text.
+    pub(super) fn graph_root(&self) -> String {
+        format!("{}/graph", self.base())
+    }
+
+    /// The distinct `auditData.Id`s of the audit log whose `CreationTime` (whole seconds) is in
+    /// [start, end) and whose `Operation` is one of `operations` (any case; empty: all), sorted:
+    /// what a complete set of Graph queries over the window returns, late records included, no cap.
+    /// The records are the Management API's (same Ids), each once, over
+    /// [`SimSpec::history_days`].
+    pub fn graph_truth(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        operations: &[&str],
+    ) -> Vec<String> {
+        let operations: Vec<String> = operations.iter().map(|o| o.to_lowercase()).collect();
+        let query = AuditQuery {
+            start,
+            end,
+            operations: &operations,
+            catalogue_len: usize::MAX,
+            count_only: false,
+        };
+        let mut ids = Vec::new();
+        self.tenant
+            .scan_audit_log(&query, Position::default(), |record| {
+                if let Some(id) = record.record["Id"].as_str() {
+                    ids.push(id.to_owned());
+                }
+                std::ops::ControlFlow::Continue(())
+            });
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Replaces [`SimSpec::graph_running_limit`] and [`SimSpec::graph_daily_submissions`] from the
+    /// next create on (e.g. a test's "later run" after a throttled one). Submissions already counted
+    /// in the last 24 hours stay counted.
+    pub fn set_graph_limits(&self, running: usize, daily_submissions: usize) {
+        let mut state = self.state();
+        state.graph.running_limit = running;
+        state.graph.daily_submissions = daily_submissions;
+    }
+
+    /// Graph queries the tenant accepted (`POST …/queries` answered 201) since start.
+    pub fn graph_submissions(&self) -> usize {
+        self.state().graph.submissions
+    }
+
+    /// Graph requests by route since start (also in [`Stats::graph_requests`]).
+    pub fn graph_requests(&self) -> GraphRequests {
+        self.state().stats.graph_requests
     }
 
     /// Token requests with the right secret then fail with AADSTS7000222; issued tokens stay valid.
@@ -357,6 +442,39 @@ pub(super) fn routes() -> Router<Arc<SimControl>> {
         .route("/_sim/stats", get(stats))
         .route("/_sim/faults", put(set_faults))
         .route("/_sim/truth", get(truth))
+        .route("/_sim/graph_truth", get(graph_truth))
+}
+
+/// `?startTime=…&endTime=…&operations=LaunchPowerApp,…` (operations default to LaunchPowerApp):
+/// [`SimControl::graph_truth`] as a JSON array.
+async fn graph_truth(
+    Extract(sim): Extract<Arc<SimControl>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<String>>, (StatusCode, String)> {
+    let params = Params::parse(query.as_deref());
+    let time = |name: &str| {
+        params.get(name).and_then(parse_time).ok_or_else(|| {
+            let message = format!("{name} is required, as YYYY-MM-DD[THH:MM[:SS[.fffffff]]][Z]");
+            (StatusCode::BAD_REQUEST, message)
+        })
+    };
+    let (start, end) = (time("startTime")?, time("endTime")?);
+    let operations: Vec<&str> = params
+        .get("operations")
+        .unwrap_or("LaunchPowerApp")
+        .split(',')
+        .map(str::trim)
+        .filter(|op| !op.is_empty())
+        .collect();
+    let sim2 = sim.clone();
+    let owned: Vec<String> = operations.iter().map(|s| (*s).to_owned()).collect();
+    let ids = tokio::task::spawn_blocking(move || {
+        let operations: Vec<&str> = owned.iter().map(String::as_str).collect();
+        sim2.graph_truth(start, end, &operations)
+    })
+    .await
+    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(ids))
 }
 
 async fn stats(Extract(sim): Extract<Arc<SimControl>>) -> Json<Stats> {

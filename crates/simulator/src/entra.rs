@@ -140,11 +140,15 @@ fn token(
         tenant,
         &request,
     ) {
+        Ok(_) if state.faults.no_service_principal => {
+            return no_service_principal(sim.spec()).render(now, &mut state.rng);
+        }
         Ok(resource) => resource,
         Err(error) => return error.render(now, &mut state.rng),
     };
 
     let spec = sim.spec();
+    let (audience, roles) = audience_and_roles(sim, state, &resource);
     let lifetime = spec.token_lifetime.as_secs();
     let expires = TimeDelta::from_std(spec.token_lifetime)
         .ok()
@@ -155,7 +159,7 @@ fn token(
     let header =
         json!({"typ": "JWT", "alg": "RS256", "x5t": sim.signer.key_id, "kid": sim.signer.key_id});
     let claims = json!({
-        "aud": sim.base(),
+        "aud": audience,
         "iss": issuer,
         "iat": not_before,
         "nbf": not_before,
@@ -164,7 +168,7 @@ fn token(
         "appidacr": "1",
         "idp": issuer,
         "oid": sim.signer.principal_id,
-        "roles": state.roles,
+        "roles": roles,
         "sub": sim.signer.principal_id,
         "tid": spec.tenant_id,
         "ver": "1.0",
@@ -177,7 +181,8 @@ fn token(
     );
     let issued = IssuedToken {
         tenant: spec.tenant_id.clone(),
-        roles: state.roles.clone(),
+        roles,
+        audience,
         expires,
     };
     state.tokens.insert(access_token.clone(), issued);
@@ -204,6 +209,38 @@ fn token(
         body["expires_in"] = v.clone();
     }
     entra_response(StatusCode::OK, &body)
+}
+
+/// The token's `aud` and `roles` for the resource asked: the Graph root's with the Graph roles,
+/// else the API's (the base URL) with its roles.
+fn audience_and_roles(
+    sim: &SimControl,
+    state: &super::control::State,
+    resource: &str,
+) -> (String, Vec<String>) {
+    let graph_root = sim.graph_root();
+    if resource
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case(&graph_root)
+    {
+        (graph_root, state.graph_roles.clone())
+    } else {
+        (sim.base().to_owned(), state.roles.clone())
+    }
+}
+
+/// AADSTS7000229: the app has no service principal in the tenant (consent was never granted
+/// there; graph-audit-api.md, Permissions).
+fn no_service_principal(spec: &SimSpec) -> EntraError {
+    EntraError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_client",
+        7000229,
+        format!(
+            "The client application {} is missing service principal in the tenant {}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119",
+            spec.client_id, spec.tenant_id
+        ),
+    )
 }
 
 /// The form fields, plus client credentials from an HTTP Basic header.
@@ -337,7 +374,8 @@ fn check(
             ),
         ));
     }
-    if !resource.trim_end_matches('/').eq_ignore_ascii_case(base) {
+    let asked = resource.trim_end_matches('/');
+    if !asked.eq_ignore_ascii_case(base) && !asked.eq_ignore_ascii_case(&format!("{base}/graph")) {
         return Err(bad_request(
             "invalid_resource",
             500011,

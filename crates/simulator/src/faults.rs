@@ -99,6 +99,20 @@ pub struct Faults {
     /// If set, every token request (past `token_error_rate`) answers 200 with this huge body (a JSON
     /// object of whitespace).
     pub huge_token: Option<HugeBody>,
+    /// The next this many Graph queries created (201 as usual) end `failed` instead of
+    /// `succeeded`; each create takes one. Failed queries serve no records.
+    pub graph_fail_queries: u32,
+    /// Probability a Graph request that passed its token checks gets a 503 `serviceNotAvailable`
+    /// or a 500 `generalException` (even odds) in Graph's error shape. Counted in
+    /// [`Stats::server_errors`](crate::Stats::server_errors).
+    pub graph_server_error: f64,
+    /// Probability a Graph request that passed its token checks (and `graph_server_error`) gets its
+    /// connection closed with no response. Counted in [`Stats::dropped`](crate::Stats::dropped).
+    pub graph_drop_connection: f64,
+    /// Every token request that would succeed (any resource) answers 400 `invalid_client`
+    /// AADSTS7000229 "The client application … is missing service principal in the tenant …": the
+    /// app was never consented to in this tenant (graph-audit-api.md, Permissions).
+    pub no_service_principal: bool,
 }
 
 /// A body no real answer has, to try a client's memory bounds. Its text is whitespace between the

@@ -1,11 +1,15 @@
-//! A simulated Office 365 Management Activity API and Entra ID token endpoint, in process, for
-//! integration tests, `auditsync demo` and benchmarks. It follows management-api.md point by point,
-//! quirks included, so that a client passing against it has met what production will throw at it.
+//! A simulated Office 365 Management Activity API, Microsoft Graph audit log query API and Entra ID
+//! token endpoint, in process, for integration tests, `auditsync demo` and benchmarks. It follows
+//! management-api.md and graph-audit-api.md point by point, quirks included, so that a client passing
+//! against it has met what production will throw at it.
 //!
 //! This file owns the public entry points ([`Simulator`], [`SimSpec`], [`SimServer`], [`SimHandle`])
 //! and the connection loop. The rest:
 //! - `tenant`: deterministic data (blobs, records, duplicates, late blobs) and the ground truth;
-//! - `entra`: the token endpoints; `api`: the activity feed; `faults`: injected misbehaviour;
+//! - `tenant::audit_log`: the audit log the Graph API searches: the same records (same Ids) as the
+//!   blobs, each once, plus up to 400 days of history generated as it is read;
+//! - `entra`: the token endpoints; `api`: the activity feed; `graph`: the Graph audit log query
+//!   API; `faults`: injected misbehaviour;
 //! - `control`: [`SimControl`], the runtime controls both servers deref to, and `/_sim/` over HTTP.
 //!
 //! # Routes (all under [`SimControl::base_url`], `http://127.0.0.1:PORT`)
@@ -13,15 +17,60 @@
 //!   `client_secret`, `resource={base}`; numbers in the answer are strings) and
 //!   `POST /{tenant}/oauth2/v2.0/token` (v2: `scope={base}/.default`; numbers are numbers).
 //!   Credentials may come as HTTP Basic instead. The base URL is both the authority and the resource.
+//!   The Graph root `{base}/graph` ([`SimControl::graph_url`]) is a second resource: its tokens have
+//!   `aud` = the Graph root and `roles` = [`SimSpec::graph_roles`]; each API refuses the other's
+//!   tokens (the activity feed with its bare 401, Graph with 401 `InvalidAuthenticationToken`
+//!   "Access token validation failure. Invalid audience."). With [`Faults::no_service_principal`],
+//!   any token request answers AADSTS7000229.
 //! - `POST /api/v1.0/{tenant}/activity/feed/subscriptions/start?contentType=…` (and `/stop`),
 //!   `GET …/subscriptions/list`, `GET …/subscriptions/content?contentType&startTime&endTime[&nextPage]`,
 //!   `GET …/audit/{contentId}`; the same under `/api/v1/`, which is what `NextPageUri` points to.
 //!   `NextPageUri` carries no `PublisherIdentifier`: a client that wants its own quota adds it back.
+//! - Graph, under `{base}/graph/v1.0/` and `{base}/graph/beta/` alike (graph-audit-api.md):
+//!   - `POST …/security/auditLog/queries`: JSON `displayName`, `filterStartDateTime`,
+//!     `filterEndDateTime` (ISO 8601; the window is [start, end) on `CreationTime` to the second),
+//!     `operationFilters` (any case; none: every operation; other filters are ignored). 201 with the
+//!     query (`status` notStarted, `createdDateTime`) and `Location`. 400 `Invalid request data`
+//!     when a time is missing or end is not after start; 400 `AuditingDisabledTenant` when the audit
+//!     log is off ([`SimControl::set_audit_log_enabled`]); 429 `TooManyRequests` with `Retry-After`
+//!     past [`SimSpec::graph_running_limit`] or [`SimSpec::graph_daily_submissions`].
+//!   - `GET …/queries/{id}`: one poll; notStarted, then running, then succeeded (or failed) as
+//!     [`SimSpec::graph_query_delay`] says; once succeeded with `recordCountLimit`,
+//!     `approximateReturnedRecordCount` and `isRecordCountLimitExceeded`
+//!     ([`SimSpec::graph_record_cap`]). 404 `NotFound` for an unknown id.
+//!   - `GET …/queries`: every query created, oldest first, 100 a page, `@odata.nextLink`
+//!     (`$skiptoken`) to the next; it does not count as a poll.
+//!   - `GET …/queries/{id}/records?$top=N`: the records of a succeeded query (400 before), pages of
+//!     `min(N, graph_page_size)`, an absolute `@odata.nextLink` (`$top`, `$skiptoken`) while more
+//!     remain within the cap. Each record: the camelCase wrapper (`id` a GUID of its own,
+//!     `createdDateTime`, `auditLogRecordType`, `operation`, `organizationId`, `userType`, `userId`,
+//!     `userPrincipalName`, `service`, `objectId`, `clientIp`, `administrativeUnits`) and `auditData`,
+//!     the record exactly as a blob serves it. Late records ([`SimSpec::graph_late_share`]) are left
+//!     out by the first query covering them.
+//!   - Every Graph route: 401 `InvalidAuthenticationToken` for a missing, unknown, expired or
+//!     wrong-audience token; 403 `App:<client id> dont have any permissions` for a token with neither
+//!     `AuditLogsQuery.Read.All` nor `AuditLog.Read.All` (with the latter alone, queries succeed with
+//!     zero records); then the faults [`Faults::graph_server_error`] and
+//!     [`Faults::graph_drop_connection`]. Errors in Graph's shape, `{"error":{"code","message",
+//!     "innerError":{"date","request-id","client-request-id"}}}`.
+//!   - Any other path under `/graph`: 400 `Resource not found for the segment 'activity'` for a
+//!     Management path (the wrong audience's symptom), `…'auditLog'` for the audit log under
+//!     another version (the wrong cloud's symptom), else naming the first unknown segment.
 //! - `GET /_sim/stats`, `PUT /_sim/faults` (JSON [`Faults`]), `GET /_sim/truth?contentType&startTime&
-//!   endTime&operations=LaunchPowerApp,…` (JSON array of Ids). The secret is never exposed there.
+//!   endTime&operations=LaunchPowerApp,…` (JSON array of Ids), `GET /_sim/graph_truth?startTime&
+//!   endTime&operations=…` ([`SimControl::graph_truth`] as a JSON array). The secret is never
+//!   exposed there.
 //!
-//! The simulated clock starts at [`SimSpec::now`] and runs in real time; windows, expiry and tokens
-//! follow it. Same seed and `now` give byte-identical blobs and listings (up to the port in URIs).
+//! The simulated clock starts at [`SimSpec::now`] and runs in real time; windows, expiry, tokens and
+//! Graph queries' delays and daily allowance follow it.
+//!
+//! The audit log holds every record the blobs hold, once (blobs repeat some; `auditData.Id` is
+//! unique), whether its blob is listed, expired or late (a late blob's records lie in the windows of
+//! their own `CreationTime`), and, with [`SimSpec::history_days`], the hours before the laid-out
+//! ones, laid out alike but drawn hour by hour as a scan reaches them: memory stays bounded whatever
+//! the history, a query keeps a few fields, and a page costs what its records cost (its
+//! `$skiptoken` names where the scan resumes). Unreadable slots
+//! ([`SimSpec::unreadable_share`]) are intact there: the defect is the blob's. Same seed and `now` give byte-identical blobs and listings (up to the port in URIs).
 //!
 //! Start one with [`Simulator::start`] (async, current runtime), [`Simulator::start_on`] (a fixed
 //! port) or [`Simulator::start_background`] (own runtime, for synchronous tests).
@@ -40,6 +89,9 @@ mod api;
 mod control;
 mod entra;
 mod faults;
+mod graph;
+#[cfg(test)]
+mod graph_tests;
 mod tenant;
 #[cfg(test)]
 mod tests;
@@ -67,6 +119,7 @@ use url::Url;
 
 pub use control::{ApiRequests, BlobInfo, SimControl, Stats};
 pub use faults::{Faults, HugeBody};
+pub use graph::GraphRequests;
 
 use faults::DropConnection;
 use tenant::{Stream, guid, seeded};
@@ -142,13 +195,49 @@ pub struct SimSpec {
     /// Blob bodies are sent gzip-compressed (`Content-Encoding: gzip`) to clients whose
     /// `Accept-Encoding` mentions gzip. Listings are never compressed.
     pub gzip: bool,
+    /// Days before `now` the audit log (the Graph API) holds, at most 400 (more is taken as 400).
+    /// Hours beyond the laid-out `hours` are history only the Graph API serves, generated as pages
+    /// are read (never held), laid out like the catalogue's hours. 0: the Graph API serves the
+    /// records of the laid-out blobs only. Default 0.
+    pub history_days: u32,
+    /// The `roles` claim of tokens issued for the Graph root (`{base}/graph`). Queries need
+    /// `AuditLogsQuery.Read.All`; with `AuditLog.Read.All` alone they succeed with zero records (as
+    /// seen since April 2026, graph-audit-api.md); with neither, 403 `App:<client id> dont have any
+    /// permissions`. Default `["AuditLogsQuery.Read.All"]`; [`SimControl::set_graph_roles`] changes
+    /// it while running.
+    pub graph_roles: Vec<String>,
+    /// A query answers `notStarted` on its first poll (`GET …/queries/{id}`), `running` on its
+    /// second, and `running` until this long has passed since its creation (simulated clock), then
+    /// `succeeded` (or `failed`, see [`Faults::graph_fail_queries`]). Default 0.
+    pub graph_query_delay: Duration,
+    /// Records per page of `…/records` (0 counts as 1); a client's smaller `$top` wins. Default 1000.
+    pub graph_page_size: usize,
+    /// The most records a query returns (`recordCountLimit`). A query matching more succeeds with
+    /// `isRecordCountLimitExceeded: true`, `approximateReturnedRecordCount` the number matched, and
+    /// serves the first this many. Default 1 000 000 (graph-audit-api.md, Limits).
+    pub graph_record_cap: u64,
+    /// A create while this many queries are notStarted or running answers 429 `TooManyRequests`
+    /// with `Retry-After: 30`. Default 10 (what tools see, graph-audit-api.md).
+    /// [`SimControl::set_graph_limits`] changes it while running.
+    pub graph_running_limit: usize,
+    /// A create after this many creates in the last 24 simulated hours answers 429 with
+    /// `Retry-After` = the seconds until the oldest of them is 24 hours old. Refused creates do not
+    /// count. Default 200 (graph-audit-api.md). [`SimControl::set_graph_limits`] changes it while
+    /// running.
+    pub graph_daily_submissions: usize,
+    /// Share of records (drawn per record) that are late: the first query covering a late record's
+    /// `CreationTime` leaves it out; every later query covering it serves it ("covering": the
+    /// window contains it, whatever its filters; failed queries cover nothing). Default 0.
+    pub graph_late_share: f64,
 }
 
 impl SimSpec {
     /// The defaults: identity derived from `seed`, roles `ActivityFeed.Read` and `ServiceHealth.Read`,
     /// audit log on, tokens for 3599 s, pages of 100, 24 hours up to `Utc::now()` at 4 blobs an hour
     /// of 50 records, 10 % launches, 10 % of Power Apps records naming their user one way only, no
-    /// unreadable records, no subscriptions, no faults.
+    /// unreadable records, no subscriptions, no faults; for the Graph API: no history beyond the
+    /// laid-out hours, role `AuditLogsQuery.Read.All`, no query delay, pages of 1000, a cap of
+    /// 1 000 000 records, 10 running queries and 200 submissions a day, no late records.
     pub fn new(seed: u64) -> Self {
         let mut rng = seeded(seed, Stream::Identity, 0, 0);
         Self {
@@ -171,6 +260,14 @@ impl SimSpec {
             initial_subscriptions: Vec::new(),
             faults: Faults::default(),
             gzip: false,
+            history_days: 0,
+            graph_roles: vec!["AuditLogsQuery.Read.All".into()],
+            graph_query_delay: Duration::ZERO,
+            graph_page_size: 1000,
+            graph_record_cap: 1_000_000,
+            graph_running_limit: 10,
+            graph_daily_submissions: 200,
+            graph_late_share: 0.0,
         }
     }
 }
@@ -203,6 +300,14 @@ impl fmt::Debug for SimSpec {
             .field("initial_subscriptions", &self.initial_subscriptions)
             .field("faults", &self.faults)
             .field("gzip", &self.gzip)
+            .field("history_days", &self.history_days)
+            .field("graph_roles", &self.graph_roles)
+            .field("graph_query_delay", &self.graph_query_delay)
+            .field("graph_page_size", &self.graph_page_size)
+            .field("graph_record_cap", &self.graph_record_cap)
+            .field("graph_running_limit", &self.graph_running_limit)
+            .field("graph_daily_submissions", &self.graph_daily_submissions)
+            .field("graph_late_share", &self.graph_late_share)
             .finish()
     }
 }
@@ -227,6 +332,7 @@ impl Simulator {
         let app = Router::new()
             .merge(entra::routes())
             .merge(api::routes())
+            .merge(graph::routes())
             .merge(control::routes())
             .with_state(control.clone());
         let task = tokio::spawn(serve(listener, app));

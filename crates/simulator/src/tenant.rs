@@ -17,6 +17,9 @@ use serde_json::{Value, json};
 
 use super::SimSpec;
 
+mod audit_log;
+pub(super) use audit_log::{AuditQuery, AuditRecord, Position};
+
 /// How long content stays retrievable after `contentCreated` (REF: expiration = created + 7 days).
 pub(super) const RETENTION: Duration = Duration::days(7);
 
@@ -46,6 +49,12 @@ pub(super) enum Stream {
     /// One record slot's quirks (how it names its user, whether it is served unreadable), keyed like
     /// [`Stream::Record`]; a stream of its own so the records themselves stay as they were.
     Quirks,
+    /// The blobs of one hour of history older than the laid-out catalogue (the audit log's past that
+    /// only the Graph API serves), keyed by the hour's distance from the catalogue's origin.
+    History,
+    /// One audit-log record's Graph side: its wrapper `id` and whether it is late, keyed like
+    /// [`Stream::Record`].
+    AuditLog,
 }
 
 /// A random generator for `stream`, keyed by two indices (e.g. blob and record slot).
@@ -111,7 +120,24 @@ pub(super) struct Blob {
     ordinal: usize,
 }
 
+/// What a blob's fresh records derive from: its creation instant, content type and lateness.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Origin {
+    pub(super) created: DateTime<Utc>,
+    pub(super) kind: Kind,
+    pub(super) late: bool,
+}
+
 impl Blob {
+    /// Its [`Origin`].
+    pub(super) fn origin(&self) -> Origin {
+        Origin {
+            created: self.created,
+            kind: self.kind,
+            late: self.late,
+        }
+    }
+
     /// `contentExpiration`: `created` + 7 days unless set otherwise (management-api.md §2.2).
     pub(super) fn expiration(&self) -> DateTime<Utc> {
         self.expires.unwrap_or(self.created + RETENTION)
@@ -198,13 +224,16 @@ struct User {
     admin: bool,
 }
 
-impl User {
-    fn upn(&self, rng: &mut StdRng) -> String {
-        match &self.shouted_upn {
-            Some(shouted) if rng.random_bool(0.5) => shouted.clone(),
-            _ => self.upn.clone(),
-        }
-    }
+/// What an [`Event`] is made of: the slot stream's draws for it, in order (user, Id bytes,
+/// `CreationTime` form and fraction, whether the UPN is the shouted spelling, IP octets).
+struct EventDraws {
+    when: DateTime<Utc>,
+    user: usize,
+    id: [u8; 16],
+    form: i32,
+    fraction: i32,
+    shouted: bool,
+    ip: (i32, u8, u8, i32),
 }
 
 /// The fields every audit record shares (SCH common schema), for one event by one user.
@@ -262,6 +291,12 @@ pub(super) struct Tenant {
     bodies: Mutex<HashMap<usize, Bytes>>,
     /// Blobs whose body was given by [`Tenant::publish_body`] instead of generated.
     given: Mutex<HashSet<usize>>,
+    /// Where the laid-out catalogue starts: `now` (to the millisecond) minus its hours.
+    origin: DateTime<Utc>,
+    /// Hours of history before `origin` that only the audit log (the Graph API) holds.
+    history_hours: u32,
+    /// Audit.General blobs per hour ([`SimSpec::blobs_per_hour`]), for the history's hours too.
+    blobs_per_hour: u32,
 }
 
 impl Tenant {
@@ -325,6 +360,9 @@ impl Tenant {
             catalogue: RwLock::default(),
             bodies: Mutex::default(),
             given: Mutex::default(),
+            origin: spec.now.trunc_subsecs(3) - Duration::hours(spec.hours.min(MAX_HOURS).into()),
+            history_hours: audit_log::history_hours(spec),
+            blobs_per_hour: spec.blobs_per_hour,
         };
         tenant.lay_out(spec);
         tenant
@@ -580,52 +618,116 @@ impl Tenant {
                 slot = rng.random_range(0..self.records_per_blob);
                 continue;
             }
-            let mut record = self.fresh(&mut rng, blob);
-            let mut quirks = seeded(self.seed, Stream::Quirks, index as u64, slot.into());
-            if record["Workload"] == "PowerPlatform" || record["Workload"] == "PowerApps" {
-                let draw = quirks.random::<f64>();
-                if draw < self.identity_mix {
-                    one_identity(&mut record, draw < self.identity_mix / 2.0, &mut quirks);
-                }
-            }
-            return record;
+            let event = self.event(&mut rng, blob.origin());
+            let record = self.fresh(&mut rng, blob.kind, &event);
+            return self.with_quirks(record, index as u64, slot);
         }
     }
 
-    fn fresh(&self, rng: &mut StdRng, blob: &Blob) -> Value {
-        let minutes = if blob.late {
+    /// `record` with its slot's identity quirk (see [`SimSpec::identity_mix`]), if it draws one.
+    fn with_quirks(&self, mut record: Value, key: u64, slot: u32) -> Value {
+        let mut quirks = seeded(self.seed, Stream::Quirks, key, slot.into());
+        if record["Workload"] == "PowerPlatform" || record["Workload"] == "PowerApps" {
+            let draw = quirks.random::<f64>();
+            if draw < self.identity_mix {
+                one_identity(&mut record, draw < self.identity_mix / 2.0, &mut quirks);
+            }
+        }
+        record
+    }
+
+    /// The instant of a fresh record of a blob created at `origin.created`: 5 to 90 minutes before
+    /// it (3 to 12 hours for a late blob), the first draws of the slot's stream.
+    fn when(rng: &mut StdRng, origin: Origin) -> DateTime<Utc> {
+        let minutes = if origin.late {
             rng.random_range(180..=720)
         } else {
             rng.random_range(5..=90)
         };
-        let when =
-            blob.created - Duration::minutes(minutes) - Duration::seconds(rng.random_range(0..60));
-        let user = pick(rng, &self.users);
-        let event = Event {
-            id: guid(rng),
-            creation_time: creation_time(rng, when),
-            upn: user.upn(rng),
-            user_key: user.key.clone(),
-            admin: user.admin,
-            ip: format!(
-                "{}.{}.{}.{}",
-                rng.random_range(20..224),
-                rng.random::<u8>(),
-                rng.random::<u8>(),
-                rng.random_range(1..255)
-            ),
+        origin.created - Duration::minutes(minutes) - Duration::seconds(rng.random_range(0..60))
+    }
+
+    /// The common fields of a fresh record of a blob (its instant from [`Tenant::when`]).
+    fn event(&self, rng: &mut StdRng, origin: Origin) -> Event {
+        let when = Self::when(rng, origin);
+        self.event_at(rng, when)
+    }
+
+    fn event_at(&self, rng: &mut StdRng, when: DateTime<Utc>) -> Event {
+        let draws = self.draw_event(rng, when);
+        self.render_event(&draws)
+    }
+
+    /// An event's draws, in the stream's order, before any text is made of them (a scan of the
+    /// audit log renders only the events it keeps).
+    fn draw_event(&self, rng: &mut StdRng, when: DateTime<Utc>) -> EventDraws {
+        let user = rng.random_range(0..self.users.len());
+        let id: [u8; 16] = rng.random();
+        let form: i32 = rng.random_range(0..20);
+        let fraction: i32 = if form == 1 {
+            rng.random_range(0..10_000_000)
+        } else {
+            0
         };
-        match blob.kind {
-            Kind::General => self.general(rng, &event),
-            Kind::SharePoint => self.sharepoint(rng, &event),
-            Kind::Exchange => self.exchange(rng, &event),
+        let shouted = self.users[user].shouted_upn.is_some() && rng.random_bool(0.5);
+        let ip: (i32, u8, u8, i32) = (
+            rng.random_range(20..224),
+            rng.random(),
+            rng.random(),
+            rng.random_range(1..255),
+        );
+        EventDraws {
+            when,
+            user,
+            id,
+            form,
+            fraction,
+            shouted,
+            ip,
         }
     }
 
+    fn render_event(&self, draws: &EventDraws) -> Event {
+        let user = &self.users[draws.user];
+        let upn = match &user.shouted_upn {
+            Some(shouted) if draws.shouted => shouted.clone(),
+            _ => user.upn.clone(),
+        };
+        let (a, b, c, d) = draws.ip;
+        Event {
+            id: uuid::Builder::from_random_bytes(draws.id)
+                .into_uuid()
+                .to_string(),
+            creation_time: creation_time(draws.when, draws.form, draws.fraction),
+            upn,
+            user_key: user.key.clone(),
+            admin: user.admin,
+            ip: format!("{a}.{b}.{c}.{d}"),
+        }
+    }
+
+    /// The rest of a fresh record of a blob of `kind`, after its [`Tenant::event`].
+    fn fresh(&self, rng: &mut StdRng, kind: Kind, event: &Event) -> Value {
+        match kind {
+            Kind::General => {
+                let draw = self.launch_draw(rng);
+                self.general(rng, event, draw)
+            }
+            Kind::SharePoint => self.sharepoint(rng, event),
+            Kind::Exchange => self.exchange(rng, event),
+        }
+    }
+
+    /// An Audit.General record's first draws: its app and whether it is a launch.
+    fn launch_draw(&self, rng: &mut StdRng) -> (usize, bool) {
+        let app = rng.random_range(0..self.apps.len());
+        (app, rng.random::<f64>() < self.launch_share)
+    }
+
     /// Audit.General: launches (both schemas), Power Apps decoys, flows and other workloads' noise.
-    fn general(&self, rng: &mut StdRng, event: &Event) -> Value {
-        let app = pick(rng, &self.apps);
-        if rng.random::<f64>() < self.launch_share {
+    fn general(&self, rng: &mut StdRng, event: &Event, (app, launch): (usize, bool)) -> Value {
+        let app = &self.apps[app];
+        if launch {
             return if rng.random_bool(0.6) {
                 self.power_platform(
                     rng,
@@ -1094,12 +1196,13 @@ impl People {
     }
 }
 
-/// `CreationTime` mostly in the REF form (no zone, no fraction); about one in ten with `Z` or 7 digits.
-fn creation_time(rng: &mut StdRng, when: DateTime<Utc>) -> String {
+/// `CreationTime` mostly in the REF form (no zone, no fraction); about one in ten with `Z` (`form` 0)
+/// or 7 digits (`form` 1, `fraction` the digits).
+fn creation_time(when: DateTime<Utc>, form: i32, fraction: i32) -> String {
     let seconds = when.format("%Y-%m-%dT%H:%M:%S");
-    match rng.random_range(0..20) {
+    match form {
         0 => format!("{seconds}Z"),
-        1 => format!("{seconds}.{:07}Z", rng.random_range(0..10_000_000)),
+        1 => format!("{seconds}.{fraction:07}Z"),
         _ => seconds.to_string(),
     }
 }
