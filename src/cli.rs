@@ -53,6 +53,10 @@ pub enum Command {
     Report(ReportCommand),
     /// Write the stored events (CSV, or JSON Lines with each raw record) for Power BI or another tool
     Export(ExportArgs),
+    /// Load launches older than the Management API's 7 days (up to 180 days) from the Graph audit log query API
+    Backfill(BackfillArgs),
+    /// Compare the launches the Graph audit log query API finds with those stored, per day or hour
+    Verify(VerifyArgs),
     /// Load historic events from Purview audit search exports (CSV), beyond the API's 7 days
     Import(ImportArgs),
     /// Check configuration, clock, token, permission, subscriptions and database, with the fix for each
@@ -112,6 +116,61 @@ pub struct SyncArgs {
     /// How long to wait for another sync on the same database to finish, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub wait: u64,
+}
+
+/// `auditsync backfill`.
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// Load from this time, or this long ago (180d, 26w, 48h); times as `sync --from` takes them
+    #[arg(long, value_name = "TIME|AGE", value_parser = parse_time_or_age)]
+    pub from: DateTime<Utc>,
+    /// Load up to this time or age [default: 7 days ago, where `sync`'s reach begins]; `now` for now
+    #[arg(long, value_name = "TIME|AGE", value_parser = parse_time_or_age)]
+    pub to: Option<DateTime<Utc>>,
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for another sync on the same database to finish, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub wait: u64,
+}
+
+/// `auditsync verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Compare from this time, or this long ago (30d, 48h)
+    #[arg(long, value_name = "TIME|AGE", value_parser = parse_time_or_age)]
+    pub from: DateTime<Utc>,
+    /// Compare up to this time or age [default: now]
+    #[arg(long, value_name = "TIME|AGE", value_parser = parse_time_or_age)]
+    pub to: Option<DateTime<Utc>>,
+    /// One row per UTC day or per UTC hour
+    #[arg(
+        long,
+        value_name = "UNIT",
+        value_enum,
+        default_value = "day",
+        ignore_case = true
+    )]
+    pub by: VerifyBy,
+    /// Store the launches the store misses
+    #[arg(long)]
+    pub repair: bool,
+    /// Print the comparison as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for another sync on the same database to finish, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub wait: u64,
+}
+
+/// `verify --by`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum VerifyBy {
+    /// UTC days
+    Day,
+    /// UTC hours
+    Hour,
 }
 
 /// `auditsync status`.
@@ -431,6 +490,10 @@ fn parse_share(text: &str) -> Result<f64, String> {
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     auditsync_core::time::parse_cli_time(s)
+}
+
+fn parse_time_or_age(s: &str) -> Result<DateTime<Utc>, String> {
+    auditsync_core::time::parse_time_or_age(s, Utc::now())
 }
 
 fn parse_age(s: &str) -> Result<chrono::TimeDelta, String> {

@@ -36,6 +36,9 @@ pub enum Error {
     /// A sync failed as a whole (exit 2 for a refused window).
     #[error(transparent)]
     Sync(#[from] SyncError),
+    /// A backfill or verify failed as a whole (exit 2 for a refused range or cloud).
+    #[error(transparent)]
+    Backfill(#[from] auditsync_core::backfill::BackfillError),
     /// A file could not be imported (`import` itself logs each file's failure and goes on).
     #[error(transparent)]
     Import(#[from] auditsync_core::import::ImportError),
@@ -80,6 +83,7 @@ impl Error {
             Error::Store(e) => e.exit_code(),
             Error::Sync(e) => e.exit_code(),
             Error::Import(e) => e.exit_code(),
+            Error::Backfill(e) => e.exit_code(),
             Error::Output(e) => e.exit_code(),
             Error::Usage(_) => 2,
             Error::Interrupted { signal, .. } => signal.exit_code(),

@@ -9,7 +9,8 @@ use super::{load_settings, stdout_error, until_stopped};
 use crate::cli::GlobalArgs;
 use crate::error::{Error, Outcome};
 use auditsync_core::api::ApiClient;
-use auditsync_core::config::Settings;
+use auditsync_core::api::graph::{GraphClient, NewQuery, QueryStatus};
+use auditsync_core::config::{Origin, Settings};
 use auditsync_core::net::{http_client, server_date};
 use auditsync_core::store::{self, SCHEMA_VERSION};
 use auditsync_core::time::ts;
@@ -26,11 +27,7 @@ struct Report<'a> {
 
 impl Report<'_> {
     fn pass(&mut self, check: &str, detail: &str) -> Result<(), Error> {
-        if self.quiet {
-            return Ok(());
-        }
-        let detail = auditsync_core::redact::redact(detail);
-        writeln!(self.out, "PASS  {check}: {detail}").map_err(stdout_error)
+        self.pass_as("PASS", check, detail)
     }
 
     fn fail(&mut self, check: &str, problem: &str) -> Result<(), Error> {
@@ -38,6 +35,19 @@ impl Report<'_> {
         // The problem may quote a service's answer, which may echo a credential.
         let problem = auditsync_core::redact::redact(problem);
         writeln!(self.out, "FAIL  {check}: {problem}").map_err(stdout_error)
+    }
+
+    /// Something worth knowing that is not a failure of this setup (not counted, not shown under -q).
+    fn note(&mut self, check: &str, detail: &str) -> Result<(), Error> {
+        self.pass_as("NOTE", check, detail)
+    }
+
+    fn pass_as(&mut self, label: &str, check: &str, detail: &str) -> Result<(), Error> {
+        if self.quiet {
+            return Ok(());
+        }
+        let detail = auditsync_core::redact::redact(detail);
+        writeln!(self.out, "{label}  {check}: {detail}").map_err(stdout_error)
     }
 
     fn check(&mut self, check: &str, result: Result<String, String>) -> Result<bool, Error> {
@@ -108,15 +118,24 @@ async fn checks(global: &GlobalArgs) -> Result<Outcome, Error> {
     )?;
     report.check("clock", clock(&settings).await)?;
 
-    let api = match settings.client_secret().await {
-        Ok(secret) => Some(ApiClient::new(&settings, secret)?),
+    let secret = match settings.client_secret().await {
+        Ok(secret) => Some(secret),
         Err(e) => {
             report.fail("token", &e.to_string())?;
             None
         }
     };
-    if let Some(api) = &api {
-        online_checks(&mut report, &settings, api).await?;
+    if let Some(secret) = &secret {
+        let api = ApiClient::new(&settings, secret.clone())?;
+        online_checks(&mut report, &settings, &api).await?;
+        match settings.graph_endpoint() {
+            Ok(_) => {
+                let graph = GraphClient::new(&settings, secret.clone())?;
+                graph_checks(&mut report, &settings, &graph).await?;
+            }
+            // Not a fault of this setup: the cloud has no such API, or it is turned off.
+            Err(e) => report.pass("graph", &format!("not checked: {e}"))?,
+        }
     }
     database(&mut report, &settings)?;
 
@@ -225,6 +244,122 @@ async fn recent_content(api: &ApiClient, ct: &str) -> Result<String, String> {
         ),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// The Graph audit log query API (`backfill`, `verify`): the second token's `roles`, then a one-hour
+/// test query (one of the tenant's daily submissions). They are checks (a FAIL counts) when `[graph]
+/// enabled` is set; otherwise `sync` alone is in use, and what backfill would need is a NOTE, with no
+/// test query.
+async fn graph_checks(
+    report: &mut Report<'_>,
+    settings: &Settings,
+    client: &GraphClient,
+) -> Result<(), Error> {
+    let in_use = !matches!(settings.graph.enabled_from, Origin::Default);
+    let mut check =
+        |report: &mut Report<'_>, name: &str, result: Result<String, String>| match result {
+            Ok(detail) => report.pass(name, &detail).map(|()| true),
+            Err(problem) if in_use => report.fail(name, &problem).map(|()| false),
+            Err(problem) => report
+                .note(
+                    name,
+                    &format!("{problem} (needed by `backfill` and `verify` only)"),
+                )
+                .map(|()| false),
+        };
+    let token = match client.token().await {
+        Ok(t) => t,
+        Err(e) => return check(report, "graph token", Err(e.to_string())).map(|_| ()),
+    };
+    report.pass(
+        "graph token",
+        &format!("Entra ID issued a token for {}", client.endpoint()),
+    )?;
+    let roles_ok = check(report, "graph permission", graph_roles(token.roles()))?;
+    if !in_use {
+        return report.note(
+            "graph test query",
+            "not made: set `[graph] enabled = true` to check `backfill`'s access with a one-hour query (it \
+             uses one of the tenant's daily query submissions)",
+        );
+    }
+    if roles_ok {
+        report.check("graph test query", test_query(settings, client).await)?;
+    }
+    Ok(())
+}
+
+/// Whether the Graph token's `roles` hold `AuditLogsQuery.Read.All` (graph-audit-api.md, "Permissions").
+fn graph_roles(roles: Option<Vec<String>>) -> Result<String, String> {
+    const ROLE: &str = "AuditLogsQuery.Read.All";
+    const ADD: &str = "in Entra admin center > App registrations > API permissions add Microsoft Graph > \
+                       Application permissions > AuditLogsQuery.Read.All and grant admin consent";
+    match roles {
+        Some(r) if r.iter().any(|r| r == ROLE) => Ok(format!("the Graph token carries {ROLE}")),
+        Some(r) if r.iter().any(|r| r == "AuditLog.Read.All") => Err(format!(
+            "the Graph token carries AuditLog.Read.All but not {ROLE}: since April 2026 that permission no \
+             longer covers audit log queries, which then succeed and return zero records; {ADD}"
+        )),
+        Some(r) => Err(format!(
+            "the Graph token carries {} but not {ROLE}: {ADD}",
+            if r.is_empty() {
+                "no roles".to_owned()
+            } else {
+                r.join(", ")
+            }
+        )),
+        None => Err("the Graph token is not a JWT, so its permissions cannot be read".to_owned()),
+    }
+}
+
+/// How long the doctor waits for its test query.
+const TEST_QUERY_WAIT: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// Submits a query for the hour that ended an hour ago, waits for it (at most [`TEST_QUERY_WAIT`]) and
+/// reads its first page.
+async fn test_query(settings: &Settings, client: &GraphClient) -> Result<String, String> {
+    let end = Utc::now() - TimeDelta::hours(1);
+    let query = NewQuery {
+        display_name: format!("auditsync doctor {}", ts(end)),
+        start: end - TimeDelta::hours(1),
+        end,
+        operations: settings.sync.operations.clone(),
+    };
+    let created = client.create(&query).await.map_err(|e| e.to_string())?;
+    let give_up = tokio::time::Instant::now() + TEST_QUERY_WAIT;
+    loop {
+        let info = client.get(&created.id).await.map_err(|e| e.to_string())?;
+        match info.status {
+            QueryStatus::Succeeded => break,
+            QueryStatus::Failed | QueryStatus::Cancelled => {
+                return Err(format!(
+                    "the test query ended {}: the service could not search the audit log; try again later",
+                    info.status.as_str()
+                ));
+            }
+            _ => {}
+        }
+        if tokio::time::Instant::now() >= give_up {
+            return Ok(format!(
+                "the test query was accepted but still {} after {} s (queries often take minutes; backfill \
+                 waits up to [graph] query_timeout)",
+                info.status.as_str(),
+                TEST_QUERY_WAIT.as_secs()
+            ));
+        }
+        tokio::time::sleep(settings.graph.poll_interval).await;
+    }
+    let page = client
+        .records_page(None, &created.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "a one-hour query ({} to {}) succeeded: {}{} records (it used one of the tenant's daily query submissions)",
+        ts(query.start),
+        ts(query.end),
+        page.records.len(),
+        if page.next.is_some() { "+" } else { "" }
+    ))
 }
 
 /// Whether a file can be created in the database's folder (by creating and removing one).

@@ -1,6 +1,7 @@
 //! One module per verb: each turns its arguments into typed options and calls into `api`, `sync`,
 //! `store` or `report`. Nothing here speaks HTTP or SQL.
 
+mod backfill;
 mod demo;
 mod doctor;
 mod export;
@@ -11,6 +12,7 @@ mod simulator;
 mod status;
 mod subscribe;
 mod sync;
+mod verify;
 
 use std::io::Write;
 
@@ -81,6 +83,8 @@ pub async fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Status(args) => status::run(args, &cli.global).await,
         Command::Report(cmd) => report::run(cmd, &cli.global).await,
         Command::Export(args) => export::run(args, &cli.global).await,
+        Command::Backfill(args) => backfill::run(args, &cli.global).await,
+        Command::Verify(args) => verify::run(args, &cli.global).await,
         Command::Import(args) => import::run(args, &cli.global).await,
         Command::Doctor => doctor::run(&cli.global).await,
         Command::Prune(args) => prune::run(args, &cli.global).await,

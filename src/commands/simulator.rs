@@ -120,7 +120,7 @@ pub async fn run(args: SimulatorArgs) -> Result<Outcome, Error> {
 /// enough for a simulated query (the real service takes minutes; the default polls every 30 s).
 fn graph_section(sim: &auditsync_simulator::SimControl) -> String {
     format!(
-        "\n[graph]\nendpoint = \"{}\"\npoll_interval = \"200ms\"\n",
+        "\n[graph]\nenabled = true\nendpoint = \"{}\"\npoll_interval = \"200ms\"\n",
         sim.graph_url().as_str().trim_end_matches('/')
     )
 }

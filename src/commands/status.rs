@@ -30,6 +30,80 @@ struct Status {
     quarantined_records: i64,
     /// The newest of them, newest first.
     quarantine_newest: Vec<QuarantinedRecord>,
+    /// The Graph query ledger of `backfill`.
+    graph: GraphStatus,
+}
+
+/// What the query ledger says of `backfill`.
+#[derive(Serialize, Default)]
+struct GraphStatus {
+    /// Windows loaded (read to the end and committed), truncated ones included.
+    windows_loaded: usize,
+    /// The oldest and newest instant a loaded window covers.
+    loaded_from: Option<String>,
+    loaded_to: Option<String>,
+    /// Queries submitted and not read yet: the next `backfill` reads them without submitting.
+    queries_pending: usize,
+    /// Windows over the record cap even at the smallest window.
+    windows_truncated: usize,
+    /// Queries of any purpose submitted in the last 24 hours (against `[graph] daily_submissions`).
+    submissions_last_24h: u64,
+}
+
+/// The query ledger's summary.
+fn graph_status(store: &dyn store::Reader) -> Result<GraphStatus, Error> {
+    use auditsync_core::store::{QueryPurpose, QueryState};
+    let rows = store.graph_queries(QueryPurpose::Backfill)?;
+    let loaded: Vec<_> = rows
+        .iter()
+        .filter(|r| matches!(r.state, QueryState::Loaded | QueryState::Truncated))
+        .collect();
+    Ok(GraphStatus {
+        windows_loaded: loaded.len(),
+        loaded_from: loaded.iter().map(|r| r.window.0).min().map(ts),
+        loaded_to: loaded.iter().map(|r| r.window.1).max().map(ts),
+        queries_pending: rows
+            .iter()
+            .filter(|r| matches!(r.state, QueryState::Submitting | QueryState::Submitted))
+            .count(),
+        windows_truncated: rows
+            .iter()
+            .filter(|r| r.state == QueryState::Truncated)
+            .count(),
+        submissions_last_24h: store
+            .graph_submissions_since(Utc::now() - chrono::TimeDelta::hours(24))?,
+    })
+}
+
+/// The query ledger's lines of the text output; none when no backfill ever ran.
+fn graph_lines(g: &GraphStatus) -> Vec<String> {
+    if g.windows_loaded == 0 && g.queries_pending == 0 && g.submissions_last_24h == 0 {
+        return Vec::new();
+    }
+    let mut line = format!(
+        "backfill:   {} windows loaded through Graph",
+        g.windows_loaded
+    );
+    if let (Some(from), Some(to)) = (&g.loaded_from, &g.loaded_to) {
+        line.push_str(&format!(" ({from} to {to})"));
+    }
+    if g.queries_pending > 0 {
+        line.push_str(&format!(
+            "; {} queries submitted and not read yet (run `auditsync backfill` again)",
+            g.queries_pending
+        ));
+    }
+    if g.windows_truncated > 0 {
+        line.push_str(&format!(
+            "; {} windows over the record cap (records lost)",
+            g.windows_truncated
+        ));
+    }
+    line.push_str(&format!(
+        "; {} queries submitted in the last 24 hours",
+        g.submissions_last_24h
+    ));
+    vec![line]
 }
 
 /// How many of the newest quarantined records `status` shows.
@@ -159,6 +233,7 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
         lost_blobs: store.lost_count()?,
         quarantined_records: quarantine.0,
         quarantine_newest: quarantine.1,
+        graph: graph_status(store.as_ref())?,
     };
     // Everything is read: the database (and its shared lock, which keeps writers out) is let go
     // before a byte is written, so a pager left open or a full pipe never holds up a sync.
@@ -219,6 +294,7 @@ pub async fn run(args: StatusArgs, global: &GlobalArgs) -> Result<Outcome, Error
         ));
     }
     lines.extend(quarantine_lines(&status));
+    lines.extend(graph_lines(&status.graph));
     for l in lines {
         writeln!(out, "{}", redact(&l)).map_err(stdout_error)?;
     }

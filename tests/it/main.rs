@@ -11,6 +11,7 @@
 
 mod architecture;
 mod auth;
+mod backfill;
 mod bounds;
 mod build;
 mod common;

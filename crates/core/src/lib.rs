@@ -13,12 +13,14 @@
 //! extract   the one definition of a launch event (both schemas)         → model time
 //! store     Reader / Writer traits; sqlite/ the one implementation      → model stop time
 //! sync      plan → source (list → fetch) → write → summary               → api config extract model stop store time
+//! backfill  the Graph audit log query API: windows → queries (ledger) → store; verify  → api config extract model redact stop store time
 //! import    Purview exports → extract → store                             → extract model store
 //! report    table, CSV, JSON, HTML of the store's report rows            → store time
 //! ```
 
 pub mod api;
 pub mod auth;
+pub mod backfill;
 pub mod config;
 pub mod extract;
 pub mod files;

@@ -171,6 +171,29 @@ fn zone(z: &[u8]) -> Result<TimeDelta, &'static str> {
     }
 }
 
+/// Parses `backfill`/`verify`'s `--from`/`--to`: a time as [`parse_cli_time`] reads it, `now`, or an
+/// age as [`parse_age`] reads it (`180d`, `26w`, `48h`), counted back from `now`.
+///
+/// # Errors
+/// A sentence naming both forms, for clap to print (exit 2).
+pub fn parse_time_or_age(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    if s.trim().eq_ignore_ascii_case("now") {
+        return Ok(now);
+    }
+    if let Ok(t) = read(s.trim(), Shape::Cli) {
+        return Ok(t);
+    }
+    match age(s) {
+        Ok(a) => now
+            .checked_sub_signed(a)
+            .ok_or_else(|| format!("{s:?} is too long ago")),
+        Err(why) => Err(format!(
+            "{s:?} is neither a time nor an age ({why}); write a time such as 2026-06-01 or 2026-06-01T08:00Z, \
+             an age such as 180d, 26w or 48h, or now"
+        )),
+    }
+}
+
 /// Parses `--older-than`: a whole number of days, weeks or hours, `400d`, `52w`, `48h` (also `400 d`,
 /// `400 days`, `1 week`, `48 hours`, `12hrs`; units in any case), more than zero and at most a hundred
 /// years.
@@ -606,6 +629,35 @@ mod tests {
             .format("%Y-%m-%d")
             .to_string();
         assert!(parse_age(&later).unwrap_err().contains("in the future"));
+    }
+
+    #[test]
+    fn times_or_ages() {
+        let now = parse_stored("2026-11-30T12:00:00Z").unwrap();
+        assert_eq!(
+            parse_time_or_age("180d", now),
+            Ok(now - TimeDelta::days(180))
+        );
+        assert_eq!(
+            parse_time_or_age("48h", now),
+            Ok(now - TimeDelta::hours(48))
+        );
+        assert_eq!(parse_time_or_age("NOW", now), Ok(now));
+        assert_eq!(
+            parse_time_or_age("2026-06-01", now),
+            Ok(parse_stored("2026-06-01T00:00:00Z").unwrap())
+        );
+        assert_eq!(
+            parse_time_or_age("2026-06-01T08:00+02:00", now),
+            Ok(parse_stored("2026-06-01T06:00:00Z").unwrap())
+        );
+        let e = parse_time_or_age("yesterday", now).unwrap_err();
+        assert!(e.contains("180d") && e.contains("2026-06-01"), "{e}");
+        assert!(
+            parse_time_or_age("6m", now)
+                .unwrap_err()
+                .contains("minutes or months")
+        );
     }
 
     #[test]

@@ -567,7 +567,9 @@ pub trait Reader {
     /// Every row of the query ledger submitted for `purpose`, ordered by window start, then row id.
     fn graph_queries(&self, purpose: QueryPurpose) -> Result<Vec<QueryRow>, StoreError>;
     /// How many queries (of any purpose) were submitted at or after `since` (whole seconds): each
-    /// ledger row is one submission against the tenant's daily allowance.
+    /// ledger row that got a query id, or is still `submitting` (its POST may have reached the
+    /// service), is one submission against the tenant's daily allowance; a submission the service
+    /// refused (HTTP 429, no query id) is not.
     fn graph_submissions_since(&self, since: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Every stored event whose operation is one of `operations` (compared exactly) and whose
     /// `CreationTime` is in `[from, to)`, as (`Id`, `CreationTime`), oldest first (then in the order

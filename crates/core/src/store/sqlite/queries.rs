@@ -197,7 +197,8 @@ impl SqliteStore {
     ) -> Result<u64, StoreError> {
         self.conn
             .query_row(
-                "SELECT count(*) FROM graph_queries WHERE unixepoch(submitted_at) >= unixepoch(?1)",
+                "SELECT count(*) FROM graph_queries WHERE (query_id IS NOT NULL OR state = 'submitting') \
+                 AND unixepoch(submitted_at) >= unixepoch(?1)",
                 [ts(since)],
                 |r| r.get::<_, i64>(0),
             )

@@ -1807,8 +1807,18 @@ fn submissions_are_counted_from_a_time_on() {
         let mut q = query(purpose, "2026-06-01T00:00:00Z", "2026-06-02T00:00:00Z");
         q.submitted_at = at(submitted);
         q.state = state;
+        q.query_id = (state != QueryState::Submitting).then(|| format!("query {submitted}"));
         s.save_query(&q).unwrap();
     }
+    // A submission the service refused (HTTP 429: no query id, state failed) used no allowance.
+    let mut refused = query(
+        QueryPurpose::Backfill,
+        "2026-06-02T00:00:00Z",
+        "2026-06-03T00:00:00Z",
+    );
+    refused.submitted_at = at("2026-06-09T09:00:00Z");
+    refused.state = QueryState::Failed;
+    s.save_query(&refused).unwrap();
     let since = |t: &str| s.graph_submissions_since(at(t)).unwrap();
     assert_eq!(since("2026-06-09T08:00:00Z"), 3);
     assert_eq!(since("2026-06-09T07:59:59Z"), 4);

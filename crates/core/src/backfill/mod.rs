@@ -1,0 +1,730 @@
+//! `auditsync backfill` and `auditsync verify`: launches older than the Management Activity API's 7 days,
+//! from the Microsoft Graph audit log query API (graph-audit-api.md), into the same store.
+//!
+//! ```text
+//! plan (windows.rs: the grid of `[graph] window` cells, minus what the query ledger covers;
+//!       refusals before any request)
+//!   └► engine.rs: at most `in_flight` queries; each submitted once (ledger row first), polled,
+//!        split at the record cap, read to its last @odata.nextLink, committed with its ledger row
+//!   └► Summary (the one line, --json), or verify.rs's per-day comparison
+//! ```
+//!
+//! Invariants: a window counts as loaded only when its query succeeded, was read to the last page and
+//! its records committed with its `loaded` ledger row in one transaction; a query the ledger knows is
+//! never submitted again while it is usable; submissions stay within `[graph] daily_submissions` over
+//! any 24 hours, counted from the ledger.
+
+mod engine;
+pub mod verify;
+pub mod windows;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+use crate::api::RequestCounts;
+use crate::api::graph::{GraphClient, GraphError};
+use crate::config::{ConfigError, Settings};
+use crate::extract::Filter;
+use crate::stop::{Signal, Stop};
+use crate::store::{QueryPurpose, QueryRow, QueryState, Reader, StoreError, Writer};
+use crate::time::ts;
+use engine::{Budget, Counters, Ended, Engine, EngineError, Sink};
+use windows::{Window, grid, halves, uncovered};
+
+/// How long Power Apps records are kept in the audit log by default (Audit Standard; graph-audit-api.md).
+pub const RETENTION: TimeDelta = TimeDelta::days(180);
+
+/// How far back the Management Activity API serves content: what `backfill` leaves to `sync` by default.
+pub const MANAGEMENT_REACH: TimeDelta = TimeDelta::days(7);
+
+/// How a backfill or a verify fails as a whole (a run that missed windows is not an error but an
+/// incomplete outcome, exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    /// The range cannot be done (exit 2).
+    #[error("{0}")]
+    Range(String),
+    /// The configuration refuses the Graph source (gcc-high, dod, `enabled = false`: exit 2).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The Graph API refused in a way every query would meet (permissions, auditing off, the cloud).
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A query's task died (a panic).
+    #[error("the backfill stopped unexpectedly: {0}")]
+    Internal(String),
+    /// Ctrl-C or SIGTERM: what was committed stays; the ledger lets the next run go on.
+    #[error(
+        "interrupted by {signal}: {windows} windows read and committed ({events_new} new events) are kept; \
+         queries still running at the service are in the query ledger and the next run reads them"
+    )]
+    Interrupted {
+        /// The signal.
+        signal: Signal,
+        /// Windows read to the end in this run.
+        windows: u64,
+        /// New events they brought.
+        events_new: u64,
+    },
+}
+
+impl BackfillError {
+    /// 2 for a refused range or configuration, the signal's code, 1 for the rest.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            BackfillError::Range(_) => 2,
+            BackfillError::Config(e) => e.exit_code(),
+            BackfillError::Graph(e) => e.exit_code(),
+            BackfillError::Store(e) => e.exit_code(),
+            BackfillError::Internal(_) => 1,
+            BackfillError::Interrupted { signal, .. } => signal.exit_code(),
+        }
+    }
+}
+
+impl From<EngineError> for BackfillError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Graph(g) => BackfillError::Graph(g),
+            EngineError::Store(s) => BackfillError::Store(s),
+            EngineError::Died(why) => BackfillError::Internal(why),
+        }
+    }
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--from`.
+    pub from: DateTime<Utc>,
+    /// `--to`; `None` for the start of the Management API's reach ([`MANAGEMENT_REACH`] before now),
+    /// rounded down to a whole `[graph] window`.
+    pub to: Option<DateTime<Utc>>,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+    /// Ctrl-C or SIGTERM: no more queries are submitted; reading stops between two pages.
+    pub stop: Stop,
+}
+
+/// What a run will do, decided before any request.
+#[derive(Debug)]
+pub struct Plan {
+    /// The range, whole seconds.
+    pub range: Window,
+    /// Cells of the grid in the range.
+    pub cells: usize,
+    /// Windows to submit (parts of cells no ledger row covers), oldest first.
+    pub submit: Vec<Window>,
+    /// Queries of earlier runs to poll and read (they are usable: never submitted again).
+    pub resume: Vec<QueryRow>,
+    /// Cells the ledger already covers whole.
+    pub loaded_before: usize,
+    /// Submissions this run may make: `daily_submissions` minus those of the last 24 hours.
+    pub allowance_left: u64,
+    /// Things to tell the admin (a range past the default retention).
+    pub warnings: Vec<String>,
+}
+
+/// Checks the range and the configuration; with a store, also what the ledger covers. Refuses before
+/// any request.
+///
+/// # Errors
+/// [`BackfillError::Range`] and [`BackfillError::Config`] (exit 2), the store's.
+pub fn plan(
+    settings: &Settings,
+    store: Option<&dyn Reader>,
+    opts: &Options,
+) -> Result<Plan, BackfillError> {
+    settings.graph_endpoint()?;
+    let now = Utc::now();
+    let range = range(opts.from, opts.to, now, settings.graph.window)?;
+    let mut warnings = Vec::new();
+    if range.0 < now - RETENTION {
+        warnings.push(format!(
+            "--from {} is more than 180 days ago: Power Apps records are kept 180 days by default (Audit \
+             Standard), so older windows come back empty unless a retention policy keeps them longer",
+            ts(range.0)
+        ));
+    }
+    let cells = grid(range.0, range.1, settings.graph.window);
+    let Some(store) = store else {
+        return Ok(Plan {
+            range,
+            cells: cells.len(),
+            submit: cells,
+            resume: Vec::new(),
+            loaded_before: 0,
+            allowance_left: settings.graph.daily_submissions.into(),
+            warnings,
+        });
+    };
+    let rows = store.graph_queries(QueryPurpose::Backfill)?;
+    let meets = |w: &Window| w.0 < range.1 && w.1 > range.0;
+    let resume: Vec<QueryRow> = rows
+        .iter()
+        .filter(|r| {
+            matches!(r.state, QueryState::Submitting | QueryState::Submitted) && meets(&r.window)
+        })
+        .cloned()
+        .collect();
+    let covered: Vec<Window> = rows
+        .iter()
+        .filter(|r| matches!(r.state, QueryState::Loaded | QueryState::Truncated))
+        .map(|r| r.window)
+        .chain(resume.iter().map(|r| r.window))
+        .collect();
+    let split: Vec<Window> = rows
+        .iter()
+        .filter(|r| r.state == QueryState::Split)
+        .map(|r| r.window)
+        .collect();
+    let mut submit = Vec::new();
+    let mut loaded_before = 0;
+    for cell in &cells {
+        let gaps = uncovered(*cell, &covered);
+        if gaps.is_empty() {
+            loaded_before += 1;
+        }
+        for gap in gaps {
+            submit.extend(unsplit(gap, &split, settings.graph.min_window));
+        }
+    }
+    let used = store.graph_submissions_since(now - TimeDelta::hours(24))?;
+    Ok(Plan {
+        range,
+        cells: cells.len(),
+        submit,
+        resume,
+        loaded_before,
+        allowance_left: u64::from(settings.graph.daily_submissions).saturating_sub(used),
+        warnings,
+    })
+}
+
+/// A window an earlier run split (the service said it holds more records than a query returns) is
+/// queried as its halves at once, not submitted whole again.
+fn unsplit(window: Window, split: &[Window], min: TimeDelta) -> Vec<Window> {
+    if split.contains(&window)
+        && let Some((a, b)) = halves(window, min)
+    {
+        let mut out = unsplit(a, split, min);
+        out.extend(unsplit(b, split, min));
+        return out;
+    }
+    vec![window]
+}
+
+/// `--from`/`--to` as whole seconds (outwards), refused when empty, inverted or in the future. Without
+/// `--to`, the start of the Management API's reach rounded down to a whole `window` cell (UTC midnight
+/// for day windows), so that runs on the same day meet the same cells and submit nothing new.
+fn range(
+    from: DateTime<Utc>,
+    to: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    window: TimeDelta,
+) -> Result<Window, BackfillError> {
+    let floor = |t: DateTime<Utc>| DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t);
+    let ceil = |t: DateTime<Utc>| {
+        let s = t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0);
+        DateTime::from_timestamp(s, 0).unwrap_or(t)
+    };
+    let slack = TimeDelta::minutes(5);
+    let default_to = to.is_none();
+    let to = match to {
+        Some(to) => ceil(to),
+        None => {
+            let reach = (now - MANAGEMENT_REACH).timestamp();
+            let step = window.num_seconds().max(1);
+            DateTime::from_timestamp(reach.div_euclid(step) * step, 0)
+                .unwrap_or(now - MANAGEMENT_REACH)
+        }
+    };
+    let from = floor(from);
+    if from > now + slack {
+        return Err(BackfillError::Range(format!(
+            "--from {} is in the future; give a time or an age before now, e.g. --from 180d",
+            ts(from)
+        )));
+    }
+    if to > now + slack {
+        return Err(BackfillError::Range(format!(
+            "--to {} is in the future; leave it out (the start of the Management API's 7 days) or give --to now",
+            ts(to)
+        )));
+    }
+    if from >= to {
+        let why = if default_to {
+            format!(
+                "--from {} is within the last 7 days, which `auditsync sync` loads from the Management API; \
+                 backfill stops where that reach begins ({}) unless --to says otherwise: give an older --from, \
+                 or --to now to query the last days through Graph as well",
+                ts(from),
+                ts(to)
+            )
+        } else {
+            format!(
+                "--from {} is not before --to {}; give --from earlier than --to",
+                ts(from),
+                ts(to)
+            )
+        };
+        return Err(BackfillError::Range(why));
+    }
+    Ok((from, to))
+}
+
+/// A window, for the summary.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WindowNote {
+    /// `filterStartDateTime`, RFC 3339.
+    pub start: String,
+    /// `filterEndDateTime`, RFC 3339.
+    pub end: String,
+    /// What happened to it.
+    pub note: String,
+}
+
+impl WindowNote {
+    fn new(window: Window, note: impl Into<String>) -> WindowNote {
+        WindowNote {
+            start: ts(window.0),
+            end: ts(window.1),
+            note: note.into(),
+        }
+    }
+}
+
+/// What a backfill did: the one line, or `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// `complete` or `incomplete`.
+    pub outcome: &'static str,
+    /// The range, RFC 3339.
+    pub from: String,
+    /// The end of the range, RFC 3339.
+    pub to: String,
+    /// Cells of `[graph] window` in the range.
+    pub windows: usize,
+    /// Cells the ledger covered whole before this run.
+    pub windows_loaded_before: usize,
+    /// Queries read to their end and committed in this run (halves of split windows counted).
+    pub queries_read: u64,
+    /// Windows split because the service hit its record cap.
+    pub windows_split: u64,
+    /// Records read from the service.
+    pub records_read: u64,
+    /// Events new to the store (the rest were stored before, by `sync`, `import` or a backfill).
+    pub events_new: u64,
+    /// Queries submitted in this run.
+    pub submitted: u64,
+    /// `[graph] daily_submissions`.
+    pub daily_submissions: u32,
+    /// Submissions left of it over the last 24 hours, after this run.
+    pub submissions_left: u64,
+    /// Windows not submitted (allowance used up, or the service's queue full): the next run does them.
+    pub deferred: Vec<WindowNote>,
+    /// Queries submitted but not finished in this run: the next run reads them without submitting.
+    pub waiting: Vec<WindowNote>,
+    /// Windows whose query failed, or could not be read to the end, in this run.
+    pub failed: Vec<WindowNote>,
+    /// Windows at `[graph] min_window` still over the service's record cap: records past the cap lost.
+    pub truncated: Vec<WindowNote>,
+    /// Windows read far below the service's approximate count, still after a second read.
+    pub short: Vec<WindowNote>,
+    /// Records whose `auditData` could not be read (wrapper ids; at most 20 kept here).
+    pub unreadable: Vec<String>,
+    /// How many there were.
+    pub unreadable_count: usize,
+    /// The service's answer that stopped submissions (HTTP 429), if any.
+    pub throttled: Option<String>,
+    /// Graph API requests.
+    pub requests: RequestCounts,
+    /// Seconds the run took.
+    pub seconds: f64,
+}
+
+impl Summary {
+    /// Nothing deferred, waiting, failed, truncated, short or unreadable.
+    pub fn complete(&self) -> bool {
+        self.deferred.is_empty()
+            && self.waiting.is_empty()
+            && self.failed.is_empty()
+            && self.truncated.is_empty()
+            && self.short.is_empty()
+            && self.unreadable_count == 0
+    }
+
+    /// The one line: what was loaded, and what is left.
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "backfill {} to {}: {} of {} windows loaded ({} before this run); {} queries read, {} records, \
+             {} new events; {} queries submitted ({} of {} daily submissions left)",
+            self.from,
+            self.to,
+            self.windows_loaded_before + self.queries_read as usize,
+            self.windows,
+            self.windows_loaded_before,
+            self.queries_read,
+            self.records_read,
+            self.events_new,
+            self.submitted,
+            self.submissions_left,
+            self.daily_submissions,
+        );
+        if self.windows_split > 0 {
+            line.push_str(&format!(
+                "; {} windows split at the record cap",
+                self.windows_split
+            ));
+        }
+        if !self.complete() {
+            line.push_str(&format!(
+                "; incomplete: {} deferred, {} still running at the service, {} failed, {} truncated, {} short, {} unreadable records: run again",
+                self.deferred.len(),
+                self.waiting.len(),
+                self.failed.len(),
+                self.truncated.len(),
+                self.short.len(),
+                self.unreadable_count
+            ));
+        }
+        line
+    }
+
+    /// One line per cause of an incomplete run, for stderr.
+    pub fn causes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(t) = &self.throttled {
+            out.push(format!(
+                "the service refused more query submissions ({t}); {} windows were deferred to the next run",
+                self.deferred.len()
+            ));
+        } else if !self.deferred.is_empty() {
+            out.push(format!(
+                "{} windows were deferred: this run's share of the tenant's {} daily query submissions is used \
+                 up; the next run after the oldest submission of the last 24 hours ages out goes on",
+                self.deferred.len(),
+                self.daily_submissions
+            ));
+        }
+        if !self.waiting.is_empty() {
+            out.push(format!(
+                "{} queries are still running at the service (past [graph] query_timeout or stopped); the next \
+                 run reads them without submitting them again",
+                self.waiting.len()
+            ));
+        }
+        for f in &self.failed {
+            out.push(format!("window {} to {}: {}", f.start, f.end, f.note));
+        }
+        for t in &self.truncated {
+            out.push(format!(
+                "lost: window {} to {} holds more records than one query returns even at [graph] min_window ({}); \
+                 records past the cap are not stored: lower min_window or load this window from a Purview export",
+                t.start, t.end, t.note
+            ));
+        }
+        for s in &self.short {
+            out.push(format!(
+                "window {} to {}: {}; run `auditsync verify --from {} --to {}` to see which are missing",
+                s.start, s.end, s.note, s.start, s.end
+            ));
+        }
+        if self.unreadable_count > 0 {
+            out.push(format!(
+                "{} records could not be read (ids: {}); they are not stored",
+                self.unreadable_count,
+                self.unreadable.join(", ")
+            ));
+        }
+        out
+    }
+}
+
+/// A backfill's sink: every page's events are staged in the open transaction.
+struct Store;
+
+impl Sink for Store {
+    fn page(
+        &mut self,
+        store: &mut dyn Writer,
+        events: Vec<crate::model::Event>,
+        source: &str,
+    ) -> Result<u64, StoreError> {
+        Ok(store.stage_events(&events, source)? as u64)
+    }
+}
+
+/// The engine for a run of `purpose`.
+pub(crate) fn engine(
+    settings: &Settings,
+    client: Arc<GraphClient>,
+    store: Box<dyn Writer>,
+    purpose: QueryPurpose,
+    allowance_left: u64,
+    stop: Stop,
+) -> Arc<Engine> {
+    Arc::new(Engine {
+        client,
+        store: Arc::new(Mutex::new(store)),
+        filter: Filter::new(&settings.sync.operations),
+        operations: settings.sync.operations.clone(),
+        purpose,
+        poll_interval: settings.graph.poll_interval,
+        query_timeout: settings.graph.query_timeout,
+        min_window: settings.graph.min_window,
+        budget: Budget::new(allowance_left),
+        stop,
+        counters: Counters::default(),
+    })
+}
+
+/// Runs the plan: resumed queries first, then the windows to submit.
+///
+/// # Errors
+/// [`BackfillError::Graph`] when the service refuses every query alike, [`BackfillError::Store`],
+/// [`BackfillError::Interrupted`].
+pub async fn run(
+    settings: &Settings,
+    client: Arc<GraphClient>,
+    store: Box<dyn Writer>,
+    plan: Plan,
+    opts: &Options,
+) -> Result<Summary, BackfillError> {
+    let started = std::time::Instant::now();
+    let requests_before = client.requests();
+    let engine = engine(
+        settings,
+        Arc::clone(&client),
+        store,
+        QueryPurpose::Backfill,
+        plan.allowance_left,
+        opts.stop.clone(),
+    );
+    // Queries of earlier runs first (they cost no submission), then the newest windows: when the
+    // allowance runs out, what is left for the next run is the oldest history.
+    let rows: Vec<QueryRow> = plan
+        .resume
+        .iter()
+        .cloned()
+        .chain(
+            plan.submit
+                .iter()
+                .rev()
+                .map(|w| engine::new_row(QueryPurpose::Backfill, *w)),
+        )
+        .collect();
+    let bar = progress::Bar::new(opts.progress);
+    let ended = engine::drive(
+        Arc::clone(&engine),
+        rows,
+        settings.graph.in_flight as usize,
+        |_| Store,
+        |e, queued| bar.update(e, queued),
+    )
+    .await;
+    bar.finish();
+    let ended = ended?;
+    let mut summary = Summary {
+        outcome: "complete",
+        from: ts(plan.range.0),
+        to: ts(plan.range.1),
+        windows: plan.cells,
+        windows_loaded_before: plan.loaded_before,
+        queries_read: 0,
+        windows_split: 0,
+        records_read: engine.counters.records.load(Ordering::Relaxed),
+        events_new: engine.counters.new.load(Ordering::Relaxed),
+        submitted: engine.budget.used(),
+        daily_submissions: settings.graph.daily_submissions,
+        submissions_left: engine.budget.left(),
+        deferred: Vec::new(),
+        waiting: Vec::new(),
+        failed: Vec::new(),
+        truncated: Vec::new(),
+        short: Vec::new(),
+        unreadable: Vec::new(),
+        unreadable_count: 0,
+        throttled: engine.budget.throttled(),
+        requests: client.requests().since(requests_before),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    tell(&mut summary, ended.into_iter().map(|(end, _)| end));
+    summary.windows_split = engine.counters.split.load(Ordering::Relaxed);
+    if let Some(signal) = opts.stop.requested() {
+        return Err(BackfillError::Interrupted {
+            signal,
+            windows: summary.queries_read,
+            events_new: summary.events_new,
+        });
+    }
+    if !summary.complete() {
+        summary.outcome = "incomplete";
+    }
+    Ok(summary)
+}
+
+/// Puts each window's end into the summary.
+fn tell(summary: &mut Summary, ended: impl Iterator<Item = Ended>) {
+    for end in ended {
+        match end {
+            Ended::Read {
+                row,
+                short,
+                unreadable,
+            } => {
+                summary.queries_read += 1;
+                if row.state == QueryState::Truncated {
+                    let note = format!(
+                        "about {} records, {} read",
+                        row.approximate_count.unwrap_or_default(),
+                        row.records_read.unwrap_or_default()
+                    );
+                    summary.truncated.push(WindowNote::new(row.window, note));
+                }
+                if let Some((read, about)) = short {
+                    let note = format!("read {read} records of about {about} the service counted");
+                    summary.short.push(WindowNote::new(row.window, note));
+                }
+                summary.unreadable_count += unreadable.len();
+                let room = 20usize.saturating_sub(summary.unreadable.len());
+                summary.unreadable.extend(unreadable.into_iter().take(room));
+            }
+            Ended::Split(..) => {}
+            Ended::Deferred(window) => summary
+                .deferred
+                .push(WindowNote::new(window, "not submitted")),
+            Ended::Waiting(row) => {
+                let status = row.service_status.unwrap_or_else(|| "unknown".into());
+                summary
+                    .waiting
+                    .push(WindowNote::new(row.window, format!("status {status}")));
+            }
+            Ended::Failed(window, why) => summary.failed.push(WindowNote::new(window, why)),
+            Ended::Broken(row, why) => summary.failed.push(WindowNote::new(
+                row.window,
+                format!("{why} (the next run reads the query again)"),
+            )),
+        }
+    }
+}
+
+mod progress {
+    //! The progress bar on a terminal (stderr): windows queued, running, read; records.
+
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+    use super::engine::Engine;
+
+    /// Hidden unless asked for (a terminal on stderr, no `-q`).
+    pub(super) struct Bar(ProgressBar);
+
+    impl Bar {
+        pub(super) fn new(show: bool) -> Bar {
+            if !show {
+                return Bar(ProgressBar::hidden());
+            }
+            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            b.enable_steady_tick(Duration::from_millis(120));
+            Bar(b)
+        }
+
+        pub(super) fn update(&self, e: &Engine, queued: usize) {
+            if self.0.is_hidden() {
+                return;
+            }
+            self.0.set_message(format!(
+                "windows: {queued} queued, {} running, {} read · records {} ({} new)",
+                e.counters.running.load(Ordering::Relaxed),
+                e.counters.read.load(Ordering::Relaxed),
+                e.counters.records.load(Ordering::Relaxed),
+                e.counters.new.load(Ordering::Relaxed),
+            ));
+        }
+
+        pub(super) fn finish(&self) {
+            self.0.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        crate::time::parse_stored(s).unwrap()
+    }
+
+    #[test]
+    fn the_range_is_refused_before_any_request_when_it_cannot_be_done() {
+        let now = t("2026-11-30T12:00:00Z");
+        let day = TimeDelta::days(1);
+        // Without --to: where sync's 7 days begin, rounded down to a whole day.
+        let r = range(t("2026-06-01T00:00:00Z"), None, now, day).unwrap();
+        assert_eq!(r, (t("2026-06-01T00:00:00Z"), t("2026-11-23T00:00:00Z")));
+        let r = range(t("2026-06-01T00:00:00Z"), None, now, TimeDelta::hours(5)).unwrap();
+        assert_eq!(r.1, t("2026-11-23T10:00:00Z"));
+        let e = range(t("2026-11-28T00:00:00Z"), None, now, day)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sync") && e.contains("--to now"), "{e}");
+        let e = range(
+            t("2026-06-02T00:00:00Z"),
+            Some(t("2026-06-01T00:00:00Z")),
+            now,
+            day,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not before"), "{e}");
+        let e = range(
+            t("2026-06-02T00:00:00Z"),
+            Some(t("2026-12-01T00:00:00Z")),
+            now,
+            day,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("future"), "{e}");
+        assert_eq!(
+            range(
+                t("2026-06-01T00:00:00.5Z"),
+                Some(t("2026-06-02T00:00:00.2Z")),
+                now,
+                day
+            )
+            .unwrap(),
+            (t("2026-06-01T00:00:00Z"), t("2026-06-02T00:00:01Z"))
+        );
+    }
+
+    #[test]
+    fn a_window_split_before_is_queried_as_its_halves() {
+        let day = (t("2026-06-01T00:00:00Z"), t("2026-06-02T00:00:00Z"));
+        let (a, _) = halves(day, TimeDelta::minutes(15)).unwrap();
+        let got = unsplit(day, &[day, a], TimeDelta::minutes(15));
+        assert_eq!(
+            got,
+            vec![
+                (t("2026-06-01T00:00:00Z"), t("2026-06-01T06:00:00Z")),
+                (t("2026-06-01T06:00:00Z"), t("2026-06-01T12:00:00Z")),
+                (t("2026-06-01T12:00:00Z"), t("2026-06-02T00:00:00Z")),
+            ]
+        );
+        assert_eq!(unsplit(day, &[], TimeDelta::minutes(15)), vec![day]);
+    }
+}

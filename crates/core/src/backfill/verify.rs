@@ -1,0 +1,432 @@
+//! `auditsync verify`: per day (or hour), the launches the Graph audit log query API finds against those
+//! the store holds, the `Id`s the store misses, and with `--repair` those records loaded. This answers
+//! "our counts differ from Purview": every window is queried afresh (records Purview published late
+//! included), so a verify costs one submission per `[graph] window` of the range.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+use super::engine::{self, Ended, Sink};
+use super::windows::{Window, grid};
+use super::{BackfillError, WindowNote, engine as make_engine};
+use crate::api::RequestCounts;
+use crate::api::graph::GraphClient;
+use crate::config::Settings;
+use crate::model::Event;
+use crate::stop::Stop;
+use crate::store::{QueryPurpose, Reader, StoreError, Writer};
+use crate::time::ts;
+
+/// How the comparison is grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum By {
+    /// UTC days.
+    Day,
+    /// UTC hours.
+    Hour,
+}
+
+impl By {
+    fn seconds(self) -> i64 {
+        match self {
+            By::Day => 86_400,
+            By::Hour => 3_600,
+        }
+    }
+}
+
+/// How to verify.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--from`.
+    pub from: DateTime<Utc>,
+    /// `--to` (default: now).
+    pub to: Option<DateTime<Utc>>,
+    /// `--by`.
+    pub by: By,
+    /// `--repair`: store the missing records.
+    pub repair: bool,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+    /// Ctrl-C or SIGTERM.
+    pub stop: Stop,
+}
+
+/// One day's (or hour's) comparison.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Bucket {
+    /// The day or hour, RFC 3339.
+    pub start: String,
+    /// Distinct launch `Id`s the Graph API returned.
+    pub graph: u64,
+    /// Launches the store holds.
+    pub stored: u64,
+    /// Of the Graph API's, those the store did not hold.
+    pub missing: u64,
+    /// Of them, stored by `--repair`.
+    pub repaired: u64,
+    /// Launches the store holds that the Graph API did not return (past the audit log's retention,
+    /// or not searchable yet).
+    pub only_stored: u64,
+}
+
+/// A launch the store misses.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Missing {
+    /// `auditData.Id`.
+    pub id: String,
+    /// `CreationTime`, RFC 3339.
+    pub creation_time: String,
+    /// Whether `--repair` stored it.
+    pub repaired: bool,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `complete` (every window compared, nothing missing, or all of it repaired) or `incomplete`.
+    pub outcome: &'static str,
+    /// The range, RFC 3339.
+    pub from: String,
+    /// The end of the range, RFC 3339.
+    pub to: String,
+    /// `day` or `hour`.
+    pub by: By,
+    /// One row per day or hour of the compared windows.
+    pub buckets: Vec<Bucket>,
+    /// The missing launches, oldest first.
+    pub missing: Vec<Missing>,
+    /// Windows that could not be compared in this run (not submitted, failed, still running).
+    pub not_verified: Vec<WindowNote>,
+    /// Windows over the record cap even at `[graph] min_window`: their comparison is partial.
+    pub truncated: Vec<WindowNote>,
+    /// Queries submitted.
+    pub submitted: u64,
+    /// Submissions left of `[graph] daily_submissions` over the last 24 hours.
+    pub submissions_left: u64,
+    /// The service's answer that stopped submissions (HTTP 429), if any.
+    pub throttled: Option<String>,
+    /// Graph API requests.
+    pub requests: RequestCounts,
+}
+
+impl Report {
+    /// Missing launches not repaired.
+    pub fn unrepaired(&self) -> usize {
+        self.missing.iter().filter(|m| !m.repaired).count()
+    }
+
+    /// The one line.
+    pub fn line(&self) -> String {
+        let graph: u64 = self.buckets.iter().map(|b| b.graph).sum();
+        let stored: u64 = self.buckets.iter().map(|b| b.stored).sum();
+        let repaired = self.missing.len() - self.unrepaired();
+        let mut line = format!(
+            "verify {} to {}: the Graph API found {graph} launches, the store holds {stored}; {} missing from the store",
+            self.from,
+            self.to,
+            self.missing.len()
+        );
+        if repaired > 0 {
+            line.push_str(&format!(", {repaired} repaired"));
+        }
+        if !self.not_verified.is_empty() {
+            line.push_str(&format!(
+                "; {} windows not compared: run again",
+                self.not_verified.len()
+            ));
+        }
+        line
+    }
+}
+
+/// A window's comparison, filled page by page.
+struct Compare {
+    window: Window,
+    by: i64,
+    repair: bool,
+    operations: Vec<String>,
+    /// The store's launches of the window (read at the first page).
+    stored: Option<HashSet<String>>,
+    stored_by_bucket: BTreeMap<i64, u64>,
+    seen: HashSet<String>,
+    graph_by_bucket: BTreeMap<i64, u64>,
+    missing: Vec<(String, DateTime<Utc>, bool)>,
+    only_stored_by_bucket: BTreeMap<i64, u64>,
+}
+
+impl Compare {
+    fn new(window: Window, by: By, repair: bool, operations: Vec<String>) -> Compare {
+        Compare {
+            window,
+            by: by.seconds(),
+            repair,
+            operations,
+            stored: None,
+            stored_by_bucket: BTreeMap::new(),
+            seen: HashSet::new(),
+            graph_by_bucket: BTreeMap::new(),
+            missing: Vec::new(),
+            only_stored_by_bucket: BTreeMap::new(),
+        }
+    }
+
+    fn bucket(&self, t: DateTime<Utc>) -> i64 {
+        t.timestamp().div_euclid(self.by) * self.by
+    }
+
+    fn load_stored(&mut self, store: &dyn Reader) -> Result<(), StoreError> {
+        if self.stored.is_some() {
+            return Ok(());
+        }
+        let ids = store.launch_ids(self.window.0, self.window.1, &self.operations)?;
+        let mut set = HashSet::with_capacity(ids.len());
+        for (id, at) in ids {
+            *self.stored_by_bucket.entry(self.bucket(at)).or_default() += 1;
+            set.insert(id);
+        }
+        self.stored = Some(set);
+        Ok(())
+    }
+
+    /// After the last page: the store's launches the Graph API did not return.
+    fn finish(&mut self, store_times: &HashMap<String, DateTime<Utc>>) {
+        let Some(stored) = &self.stored else { return };
+        for id in stored {
+            if !self.seen.contains(id)
+                && let Some(at) = store_times.get(id)
+            {
+                *self
+                    .only_stored_by_bucket
+                    .entry(at.timestamp().div_euclid(self.by) * self.by)
+                    .or_default() += 1;
+            }
+        }
+    }
+}
+
+impl Sink for Compare {
+    fn page(
+        &mut self,
+        store: &mut dyn Writer,
+        events: Vec<Event>,
+        source: &str,
+    ) -> Result<u64, StoreError> {
+        self.load_stored(&*store)?;
+        let mut absent = Vec::new();
+        for event in events {
+            // One count per Id: a second read of the query, or a record served twice, counts once.
+            if !self.seen.insert(event.id.clone()) {
+                continue;
+            }
+            let Some(at) = crate::time::parse_stored(&event.creation_time) else {
+                continue;
+            };
+            *self.graph_by_bucket.entry(self.bucket(at)).or_default() += 1;
+            let stored = self.stored.as_ref().is_some_and(|s| s.contains(&event.id));
+            if !stored {
+                self.missing.push((event.id.clone(), at, self.repair));
+                if self.repair {
+                    absent.push(event);
+                }
+            }
+        }
+        if absent.is_empty() {
+            return Ok(0);
+        }
+        Ok(store.stage_events(&absent, source)? as u64)
+    }
+}
+
+/// The range of a verify: whole seconds outwards, refused when empty, inverted or in the future.
+fn range(opts: &Options, now: DateTime<Utc>) -> Result<Window, BackfillError> {
+    let to = opts.to.unwrap_or(now);
+    let from = DateTime::from_timestamp(opts.from.timestamp(), 0).unwrap_or(opts.from);
+    let to = DateTime::from_timestamp(
+        to.timestamp() + i64::from(to.timestamp_subsec_nanos() > 0),
+        0,
+    )
+    .unwrap_or(to);
+    if to > now + TimeDelta::minutes(5) {
+        return Err(BackfillError::Range(format!(
+            "--to {} is in the future; leave it out (now) or give an earlier time",
+            ts(to)
+        )));
+    }
+    if from >= to {
+        return Err(BackfillError::Range(format!(
+            "--from {} is not before --to {}; give --from earlier than --to",
+            ts(from),
+            ts(to)
+        )));
+    }
+    Ok((from, to))
+}
+
+/// Checks the range and the configuration before any request.
+///
+/// # Errors
+/// [`BackfillError::Range`], [`BackfillError::Config`] (exit 2).
+pub fn check(settings: &Settings, opts: &Options) -> Result<(), BackfillError> {
+    settings.graph_endpoint()?;
+    range(opts, Utc::now()).map(|_| ())
+}
+
+/// Queries every window of the range afresh and compares.
+///
+/// # Errors
+/// As [`super::run`].
+pub async fn run(
+    settings: &Settings,
+    client: Arc<GraphClient>,
+    store: Box<dyn Writer>,
+    opts: &Options,
+) -> Result<Report, BackfillError> {
+    settings.graph_endpoint()?;
+    let now = Utc::now();
+    let range = range(opts, now)?;
+    let used = store.graph_submissions_since(now - TimeDelta::hours(24))?;
+    let left = u64::from(settings.graph.daily_submissions).saturating_sub(used);
+    let requests_before = client.requests();
+    let engine = make_engine(
+        settings,
+        Arc::clone(&client),
+        store,
+        QueryPurpose::Verify,
+        left,
+        opts.stop.clone(),
+    );
+    let rows = grid(range.0, range.1, settings.graph.window)
+        .into_iter()
+        .map(|w| engine::new_row(QueryPurpose::Verify, w))
+        .collect();
+    let (by, repair, ops) = (opts.by, opts.repair, settings.sync.operations.clone());
+    let bar = super::progress::Bar::new(opts.progress);
+    let ended = engine::drive(
+        Arc::clone(&engine),
+        rows,
+        settings.graph.in_flight as usize,
+        move |row| Compare::new(row.window, by, repair, ops.clone()),
+        |e, queued| bar.update(e, queued),
+    )
+    .await;
+    bar.finish();
+    let ended = ended?;
+    if let Some(signal) = opts.stop.requested() {
+        return Err(BackfillError::Interrupted {
+            signal,
+            windows: engine.counters.read.load(Ordering::Relaxed),
+            events_new: engine.counters.new.load(Ordering::Relaxed),
+        });
+    }
+    let store_times = {
+        let store = engine
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        store
+            .launch_ids(range.0, range.1, &settings.sync.operations)?
+            .into_iter()
+            .collect::<HashMap<_, _>>()
+    };
+    let mut report = Report {
+        outcome: "complete",
+        from: ts(range.0),
+        to: ts(range.1),
+        by: opts.by,
+        buckets: Vec::new(),
+        missing: Vec::new(),
+        not_verified: Vec::new(),
+        truncated: Vec::new(),
+        submitted: engine.budget.used(),
+        submissions_left: engine.budget.left(),
+        throttled: engine.budget.throttled(),
+        requests: client.requests().since(requests_before),
+    };
+    let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
+    for (end, mut cmp) in ended {
+        match end {
+            Ended::Read { row, .. } => {
+                if row.state == crate::store::QueryState::Truncated {
+                    report.truncated.push(WindowNote::new(
+                        row.window,
+                        "over the record cap: compared in part",
+                    ));
+                }
+                cmp.finish(&store_times);
+                // Every day (or hour) of the window has its row, zeros included.
+                let by = opts.by.seconds();
+                let mut start = row.window.0.timestamp().div_euclid(by) * by;
+                while start < row.window.1.timestamp() {
+                    bucket(&mut buckets, start);
+                    start += by;
+                }
+                merge(&mut buckets, &cmp);
+                report
+                    .missing
+                    .extend(cmp.missing.iter().map(|(id, at, repaired)| Missing {
+                        id: id.clone(),
+                        creation_time: ts(*at),
+                        repaired: *repaired,
+                    }));
+            }
+            Ended::Split(..) => {}
+            Ended::Deferred(w) => report
+                .not_verified
+                .push(WindowNote::new(w, "not submitted")),
+            Ended::Waiting(row) => report
+                .not_verified
+                .push(WindowNote::new(row.window, "still running at the service")),
+            Ended::Failed(w, why) => report.not_verified.push(WindowNote::new(w, why)),
+            Ended::Broken(row, why) => report.not_verified.push(WindowNote::new(row.window, why)),
+        }
+    }
+    report.buckets = buckets.into_values().collect();
+    report
+        .missing
+        .sort_by(|a, b| (&a.creation_time, &a.id).cmp(&(&b.creation_time, &b.id)));
+    report.not_verified.sort_by(|a, b| a.start.cmp(&b.start));
+    if report.unrepaired() > 0 || !report.not_verified.is_empty() || !report.truncated.is_empty() {
+        report.outcome = "incomplete";
+    }
+    Ok(report)
+}
+
+/// Adds a window's counts to the buckets (a split window's halves meet in the same bucket).
+fn merge(buckets: &mut BTreeMap<i64, Bucket>, cmp: &Compare) {
+    for (start, n) in &cmp.graph_by_bucket {
+        bucket(buckets, *start).graph += n;
+    }
+    for (start, n) in &cmp.stored_by_bucket {
+        bucket(buckets, *start).stored += n;
+    }
+    for (start, n) in &cmp.only_stored_by_bucket {
+        bucket(buckets, *start).only_stored += n;
+    }
+    for (_, at, repaired) in &cmp.missing {
+        let b = bucket(buckets, cmp.bucket(*at));
+        b.missing += 1;
+        if *repaired {
+            b.repaired += 1;
+        }
+    }
+}
+
+/// The bucket starting at `start` (seconds), made empty when new.
+fn bucket(buckets: &mut BTreeMap<i64, Bucket>, start: i64) -> &mut Bucket {
+    buckets.entry(start).or_insert_with(|| Bucket {
+        start: DateTime::from_timestamp(start, 0)
+            .map(ts)
+            .unwrap_or_default(),
+        graph: 0,
+        stored: 0,
+        missing: 0,
+        repaired: 0,
+        only_stored: 0,
+    })
+}
