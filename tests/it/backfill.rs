@@ -570,3 +570,47 @@ fn a_query_whose_id_was_never_written_is_found_in_the_list_not_submitted_again()
         (name.as_str(), "loaded")
     );
 }
+
+/// A read that ends far below the service's `approximateReturnedRecordCount` is read again; still
+/// short, it is reported (with the `verify` that finds what is missing) and the run exits 1.
+#[test]
+fn a_read_far_below_the_approximate_count_is_read_again_then_reported() {
+    let env = tenant(20, |s| {
+        s.faults = Faults {
+            graph_short_reads: 1,
+            ..Default::default()
+        };
+    });
+    configure(&env, "");
+    let (from, to) = (day(12), day(11));
+    // Once short: the second read is whole, and the window is complete.
+    let summary = json(backfill(&env, &["--from", &from, "--to", &to]).assert_code(0));
+    assert_eq!(stored_ids(&env), graph_truth(&env, &summary));
+    assert!(summary["short"].as_array().unwrap().is_empty(), "{summary}");
+    assert_eq!(
+        env.sim.graph_submissions(),
+        1,
+        "read again, not submitted again"
+    );
+
+    // Short twice: said at error level, with the verify command, and exit 1.
+    let env = tenant(20, |s| {
+        s.faults = Faults {
+            graph_short_reads: 2,
+            ..Default::default()
+        };
+    });
+    configure(&env, "");
+    let run = env.run(&["-q", "backfill", "--from", &from, "--to", &to]);
+    run.assert_code(1)
+        .assert_stderr("of about")
+        .assert_stderr("auditsync verify --from");
+    let summary = json(&backfill(&env, &["--from", &from, "--to", &to]));
+    assert_eq!(
+        summary["submitted"], 0,
+        "the loaded window is not queried again: {summary}"
+    );
+    let verify = env.run(&["verify", "--from", &from, "--to", &to, "--repair"]);
+    verify.assert_code(0);
+    assert_eq!(stored_ids(&env), graph_truth(&env, &summary));
+}

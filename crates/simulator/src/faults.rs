@@ -102,6 +102,11 @@ pub struct Faults {
     /// The next this many Graph queries created (201 as usual) end `failed` instead of
     /// `succeeded`; each create takes one. Failed queries serve no records.
     pub graph_fail_queries: u32,
+    /// The next this many record pages that end a query's read (the page without `@odata.nextLink`)
+    /// are served with an empty `value`: the read ends below `approximateReturnedRecordCount`, as a
+    /// third-party report says paging the same completed query twice can (graph-audit-api.md,
+    /// "Completeness"). Each such page takes one.
+    pub graph_short_reads: u32,
     /// Probability a Graph request that passed its token checks gets a 503 `serviceNotAvailable`
     /// or a 500 `generalException` (even odds) in Graph's error shape. Counted in
     /// [`Stats::server_errors`](crate::Stats::server_errors).

@@ -700,6 +700,12 @@ async fn records(
             message,
         );
     };
+    // A read cut short: its last page comes back empty (Faults::graph_short_reads).
+    let value = if next.is_none() && take_short_read(&sim) {
+        Vec::new()
+    } else {
+        value
+    };
     let mut body = json!({
         "@odata.context": format!("{}/graph/{version}/$metadata#security/auditLog/queries('{id}')/records", sim.base()),
         "value": value,
@@ -713,6 +719,16 @@ async fn records(
         .into();
     }
     json_response(StatusCode::OK, body.to_string())
+}
+
+/// Takes one of [`Faults::graph_short_reads`](crate::Faults::graph_short_reads), if any is left.
+fn take_short_read(sim: &SimControl) -> bool {
+    let mut state = sim.state();
+    let left = state.faults.graph_short_reads > 0;
+    if left {
+        state.faults.graph_short_reads -= 1;
+    }
+    left
 }
 
 fn bad_request(sim: &SimControl, now: DateTime<Utc>, message: &str) -> Response {
