@@ -256,7 +256,7 @@ async fn graph_checks(
     client: &GraphClient,
 ) -> Result<(), Error> {
     let in_use = !matches!(settings.graph.enabled_from, Origin::Default);
-    let mut check =
+    let check =
         |report: &mut Report<'_>, name: &str, result: Result<String, String>| match result {
             Ok(detail) => report.pass(name, &detail).map(|()| true),
             Err(problem) if in_use => report.fail(name, &problem).map(|()| false),
