@@ -124,7 +124,7 @@ pub struct BackfillArgs {
     /// Load from this time, or this long ago (180d, 26w, 48h); times as `sync --from` takes them
     #[arg(long, value_name = "TIME|AGE", value_parser = parse_time_or_age)]
     pub from: DateTime<Utc>,
-    /// Load up to this time or age [default: 7 days ago, where `sync`'s reach begins]; `now` for now
+    /// Load up to this time or age [default: the start of the current [graph] window, UTC midnight]; `now` for now
     #[arg(long, value_name = "TIME|AGE", value_parser = parse_time_or_age)]
     pub to: Option<DateTime<Utc>>,
     /// Print the summary as JSON

@@ -256,17 +256,16 @@ async fn graph_checks(
     client: &GraphClient,
 ) -> Result<(), Error> {
     let in_use = !matches!(settings.graph.enabled_from, Origin::Default);
-    let check =
-        |report: &mut Report<'_>, name: &str, result: Result<String, String>| match result {
-            Ok(detail) => report.pass(name, &detail).map(|()| true),
-            Err(problem) if in_use => report.fail(name, &problem).map(|()| false),
-            Err(problem) => report
-                .note(
-                    name,
-                    &format!("{problem} (needed by `backfill` and `verify` only)"),
-                )
-                .map(|()| false),
-        };
+    let check = |report: &mut Report<'_>, name: &str, result: Result<String, String>| match result {
+        Ok(detail) => report.pass(name, &detail).map(|()| true),
+        Err(problem) if in_use => report.fail(name, &problem).map(|()| false),
+        Err(problem) => report
+            .note(
+                name,
+                &format!("{problem} (needed by `backfill` and `verify` only)"),
+            )
+            .map(|()| false),
+    };
     let token = match client.token().await {
         Ok(t) => t,
         Err(e) => return check(report, "graph token", Err(e.to_string())).map(|_| ()),

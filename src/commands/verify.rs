@@ -48,6 +48,15 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> Result<Outcome, Error
     for w in &report.not_verified {
         tracing::error!("not compared: {} to {}: {}", w.start, w.end, w.note);
     }
+    for w in &report.partial {
+        tracing::error!("compared in part: {} to {}: {}", w.start, w.end, w.note);
+    }
+    if report.backfill_windows_cleared > 0 {
+        tracing::info!(
+            "{} backfill windows noted as possibly incomplete were found whole",
+            report.backfill_windows_cleared
+        );
+    }
     for w in &report.truncated {
         tracing::error!("compared in part: {} to {}: {}", w.start, w.end, w.note);
     }

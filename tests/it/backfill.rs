@@ -103,10 +103,10 @@ fn a_180_day_backfill_lands_exactly_the_graph_launches_once_with_what_sync_store
             < 120,
         "{summary}"
     );
-    // Without --to: midnight (UTC) of the day sync's 7 days begin in.
+    // Without --to: midnight (UTC) of today; sync has what is newer.
     assert_eq!(to.format("%H:%M:%S").to_string(), "00:00:00", "{summary}");
     assert!(
-        to <= Utc::now() - TimeDelta::days(7) && to > Utc::now() - TimeDelta::days(8),
+        to <= Utc::now() && to > Utc::now() - TimeDelta::days(1),
         "{summary}"
     );
     let loaded = graph_truth(&env, &summary);
@@ -117,7 +117,15 @@ fn a_180_day_backfill_lands_exactly_the_graph_launches_once_with_what_sync_store
     );
 
     // Exactly the union, each once (audit_events' id is unique, and the count equals the set's).
+    // Together, every launch of the audit log from --from to the end of the sync's window: no gap
+    // between what backfill and sync loaded.
+    let all: BTreeSet<String> = env
+        .sim
+        .graph_truth(from, time(&sync["window_end"]), LAUNCH)
+        .into_iter()
+        .collect();
     let want: BTreeSet<String> = synced.union(&loaded).cloned().collect();
+    assert_eq!(want, all, "backfill and sync leave no gap");
     let stored = stored_ids(&env);
     assert_eq!(stored.len(), want.len());
     assert_eq!(stored, want);
@@ -138,7 +146,7 @@ fn a_180_day_backfill_lands_exactly_the_graph_launches_once_with_what_sync_store
 
     // One query per day of the range (the cells of the epoch-aligned day grid it meets).
     let days = summary["windows"].as_u64().unwrap();
-    assert!((173..=175).contains(&days), "{summary}");
+    assert!((180..=181).contains(&days), "{summary}");
     assert_eq!(summary["submitted"].as_u64().unwrap(), days);
     assert_eq!(env.sim.graph_submissions() as u64, days);
 
@@ -288,7 +296,7 @@ fn a_throttled_run_defers_the_rest_and_a_later_run_completes() {
         .unwrap();
     assert!(deferred_last < time(&first["to"]), "{first}");
     // The refused submission used none of auditsync's own allowance.
-    assert_eq!(first["submissions_left"], 180 - 3, "{first}");
+    assert_eq!(first["submissions_left"], 190 - 3, "{first}");
 
     // Later, the tenant has room again: the next run does the rest, the three loaded windows not again.
     env.sim.set_graph_limits(10, 200);
@@ -492,7 +500,7 @@ fn permission_and_auditing_errors_name_the_fix() {
     env.sim.set_graph_roles(["AuditLogsQuery.Read.All"]);
     env.sim.set_audit_log_enabled(false);
     let run = env.run(&["backfill", "--from", "9d", "--to", "8d"]);
-    run.assert_code(1).assert_stderr("audit");
+    run.assert_code(1).assert_stderr("AuditingDisabledTenant");
     env.sim.set_audit_log_enabled(true);
     let doctor = env.run(&["doctor"]);
     assert!(
@@ -511,7 +519,7 @@ fn permission_and_auditing_errors_name_the_fix() {
 fn bad_ranges_are_refused_with_the_fix() {
     let env = tenant(10, |_| {});
     configure(&env, "");
-    env.run(&["backfill", "--from", "3d"])
+    env.run(&["backfill", "--from", "now"])
         .assert_code(2)
         .assert_stderr("--to now");
     env.run(&["backfill", "--from", "9d", "--to", "10d"])
@@ -605,12 +613,45 @@ fn a_read_far_below_the_approximate_count_is_read_again_then_reported() {
     run.assert_code(1)
         .assert_stderr("of about")
         .assert_stderr("auditsync verify --from");
-    let summary = json(&backfill(&env, &["--from", &from, "--to", &to]));
-    assert_eq!(
-        summary["submitted"], 0,
-        "the loaded window is not queried again: {summary}"
+    // The next run does not query the window again, but still says what it may lack: exit 1.
+    let again = backfill(&env, &["--from", &from, "--to", &to]);
+    again.assert_code(1).assert_stderr("an earlier run");
+    let summary = json(&again);
+    assert_eq!(summary["submitted"], 0, "not queried again: {summary}");
+    assert_eq!(summary["short"].as_array().unwrap().len(), 1, "{summary}");
+    // A verify of the range finds the gap, repairs it, and settles the note: backfill is whole again.
+    let verify = json(&env.run(&["verify", "--from", &from, "--to", &to, "--repair", "--json"]));
+    assert_eq!(verify["outcome"], "complete", "{verify}");
+    assert!(
+        !verify["missing"].as_array().unwrap().is_empty(),
+        "{verify}"
     );
-    let verify = env.run(&["verify", "--from", &from, "--to", &to, "--repair"]);
-    verify.assert_code(0);
+    assert_eq!(verify["backfill_windows_cleared"], 1, "{verify}");
     assert_eq!(stored_ids(&env), graph_truth(&env, &summary));
+    let settled = json(backfill(&env, &["--from", &from, "--to", &to]).assert_code(0));
+    assert_eq!(settled["outcome"], "complete", "{settled}");
+}
+
+/// A submission whose answer is lost (the query was created, the connection closed) is not sent
+/// again blindly: the query is found in the tenant's list and read, one query for the window.
+#[test]
+fn a_lost_answer_to_a_submission_does_not_create_a_second_query() {
+    let env = tenant(20, |s| {
+        s.faults = Faults {
+            graph_lose_create_answers: 2,
+            ..Default::default()
+        };
+    });
+    configure(&env, "");
+    let (from, to) = (day(12), day(10));
+    let summary = json(backfill(&env, &["--from", &from, "--to", &to]).assert_code(0));
+    assert_eq!(stored_ids(&env), graph_truth(&env, &summary));
+    assert_eq!(
+        env.sim.graph_submissions(),
+        2,
+        "one query per window: {summary}"
+    );
+    assert_eq!(summary["submitted"], 2, "{summary}");
+    let queries = ledger_queries(&env);
+    assert_eq!(queries.len(), 2, "{queries:?}");
 }

@@ -107,6 +107,10 @@ pub struct Faults {
     /// third-party report says paging the same completed query twice can (graph-audit-api.md,
     /// "Completeness"). Each such page takes one.
     pub graph_short_reads: u32,
+    /// The next this many Graph query creates create the query (it runs, counts as a submission and
+    /// is in the list) and then close the connection with no answer: a client that sends the POST
+    /// again has two queries for one window.
+    pub graph_lose_create_answers: u32,
     /// Probability a Graph request that passed its token checks gets a 503 `serviceNotAvailable`
     /// or a 500 `generalException` (even odds) in Graph's error shape. Counted in
     /// [`Stats::server_errors`](crate::Stats::server_errors).

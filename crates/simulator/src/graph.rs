@@ -351,6 +351,11 @@ async fn create(
     if let Ok(value) = HeaderValue::try_from(location) {
         response.headers_mut().insert(LOCATION, value);
     }
+    // The query exists, but its answer is lost (Faults::graph_lose_create_answers).
+    if state.faults.graph_lose_create_answers > 0 {
+        state.faults.graph_lose_create_answers -= 1;
+        response.extensions_mut().insert(DropConnection);
+    }
     response
 }
 

@@ -692,7 +692,8 @@ enum Failure {
 enum Repeat {
     /// A GET: 429 waited out (Retry-After) within the throttling budget.
     Read,
-    /// A query submission: 429 waited out once at most, for a short Retry-After.
+    /// A query submission: 429 waited out once at most, for a short Retry-After; a network failure
+    /// or a 5xx is not repeated (the query may have been created: the caller looks in the list).
     Submit,
 }
 
@@ -825,7 +826,9 @@ impl GraphClient {
 
     /// `POST …/queries`: submits a query (one of the tenant's daily submissions). A 429 is waited
     /// out once at most, when its `Retry-After` is at most [`CREATE_RETRY_AFTER_MAX`]; otherwise
-    /// [`GraphError::Throttled`] and the caller defers the window.
+    /// [`GraphError::Throttled`] and the caller defers the window. A network failure or a 5xx is
+    /// returned at once, not sent again: the service may have created the query all the same, so the
+    /// caller looks for it by its display name ([`GraphClient::list`]) before submitting again.
     ///
     /// # Errors
     /// Any [`GraphError`]; the permission, auditing-off, wrong-cloud and wrong-audience answers come
@@ -1030,6 +1033,11 @@ impl GraphClient {
                         url: redact_query(&r.url),
                         reason,
                     };
+                    // A submission whose answer was lost may have created the query: sending it
+                    // again could create a second one. The caller looks for it in the list first.
+                    if matches!(r.repeat, Repeat::Submit) {
+                        return Err(error);
+                    }
                     self.again(&mut backoff, error, None, r.call).await?;
                     continue;
                 }
@@ -1085,6 +1093,10 @@ impl GraphClient {
             let error = classify(status.as_u16(), &body, r.call, r.query_id, &self.ctx);
             if !status.is_server_error() {
                 self.breaker.answered();
+                return Err(error);
+            }
+            // As above: a 5xx to a submission does not say the query was not created.
+            if matches!(r.repeat, Repeat::Submit) {
                 return Err(error);
             }
             self.again(&mut backoff, error, hint, r.call).await?;

@@ -25,6 +25,16 @@ use crate::time::ts;
 /// is approximate (graph-audit-api.md, "Completeness"), so a read of at least 99 % of it passes.
 const SHORT_READ_SHARE: f64 = 0.99;
 
+/// The record cap the reference documents as the least a query returns (graph-audit-api.md,
+/// "Completeness"), for a service that does not say its `recordCountLimit`.
+const DOCUMENTED_RECORD_CAP: u64 = 1_000_000;
+
+/// How a loaded window's ledger row starts its `error` when the read ended below the service's count.
+pub(crate) const SHORT_FLAG: &str = "read";
+
+/// How a loaded window's ledger row notes records that could not be read.
+pub(crate) const UNREADABLE_FLAG: &str = "skipped";
+
 /// How many times one run submits a window again after its query failed or vanished.
 const RESUBMITS: u32 = 1;
 
@@ -85,9 +95,23 @@ pub(crate) enum Ended {
     /// The service ended the query `failed` or `cancelled` (or it vanished), and it was not submitted
     /// again (the message says why).
     Failed(Window, String),
+    /// The submission got no usable answer twice (or a stop came), and the query is not in the
+    /// tenant's list: the row stays `submitting`, counted against the allowance, and the next run
+    /// looks for the query again before it submits the window.
+    Unsubmitted(QueryRow, String),
     /// The query is usable but could not be polled or read to its end in this run (the service or
     /// the network kept failing, still after the retries): the next run reads it.
     Broken(QueryRow, String),
+}
+
+/// How a submission went.
+enum Submit {
+    /// The query has an id (created, or found in the tenant's list).
+    Done,
+    /// Not submitted: no allowance left, or the service refused more (429).
+    Deferred,
+    /// No usable answer, and not in the list (the message says why).
+    Failed(String),
 }
 
 /// How reading a query's pages ended.
@@ -196,6 +220,8 @@ pub(crate) struct Engine {
     pub(crate) budget: Budget,
     pub(crate) stop: Stop,
     pub(crate) counters: Counters,
+    /// Set by the first failed write: see [`Engine::with_store`].
+    pub(crate) store_failed: std::sync::atomic::AtomicBool,
 }
 
 /// A new ledger row for `window` (not stored yet).
@@ -331,8 +357,12 @@ impl Engine {
             if row.id.is_some() && row.state == QueryState::Submitting {
                 self.adopt_listed(&mut row).await?;
             }
-            if row.query_id.is_none() && !self.submit(&mut row).await? {
-                return Ok(Ended::Deferred(row.window));
+            if row.query_id.is_none() {
+                match self.submit(&mut row).await? {
+                    Submit::Done => {}
+                    Submit::Deferred => return Ok(Ended::Deferred(row.window)),
+                    Submit::Failed(why) => return Ok(Ended::Unsubmitted(row, why)),
+                }
             }
         }
         self.counters.running.fetch_add(1, Ordering::Relaxed);
@@ -344,7 +374,10 @@ impl Engine {
     /// After a kill between the POST and the ledger row that names its id: finds the query in the
     /// service's list by its display name and window, newest first.
     async fn adopt_listed(&self, row: &mut QueryRow) -> Result<(), EngineError> {
-        let listed = match self.client.list().await {
+        let Some(listed) = self.until_stop(self.client.list()).await else {
+            return Ok(());
+        };
+        let listed = match listed {
             Ok(listed) => listed,
             Err(e) if fatal(&e) => return Err(e.into()),
             Err(e) => {
@@ -374,49 +407,77 @@ impl Engine {
     }
 
     /// Submits the window's query within the budget: the ledger row first (`submitting`), then the
-    /// POST, then the row with the query's id. False when it was not submitted (no allowance left,
-    /// or the service's queue is full).
-    async fn submit(&self, row: &mut QueryRow) -> Result<bool, EngineError> {
-        if !self.budget.take() {
-            return Ok(false);
-        }
-        row.state = QueryState::Submitting;
-        row.submitted_at = Utc::now();
-        row.error = None;
-        self.save(row).await?;
-        let query = NewQuery {
-            display_name: row.display_name.clone(),
-            start: row.window.0,
-            end: row.window.1,
-            operations: self.operations.clone(),
-        };
-        match self.client.create(&query).await {
-            Ok(info) => {
-                row.query_id = Some(info.id);
-                row.state = QueryState::Submitted;
-                row.service_status = Some(info.status.as_str().to_owned());
-                self.save(row).await?;
-                Ok(true)
+    /// POST, then the row with the query's id. A POST that got no usable answer (the network, a 5xx)
+    /// may have created the query all the same: the tenant's list is looked at for it before the one
+    /// more POST this run makes.
+    async fn submit(&self, row: &mut QueryRow) -> Result<Submit, EngineError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            if !self.budget.take() {
+                return Ok(Submit::Deferred);
             }
-            Err(e @ GraphError::Throttled { .. }) => {
-                // Not submitted: the row no longer counts against the allowance.
-                self.budget.give_back();
-                self.budget.throttle(e.to_string());
-                row.state = QueryState::Failed;
-                row.error = Some(format!("not submitted: {e}"));
-                self.save(row).await?;
-                Ok(false)
-            }
-            Err(e) => {
-                if fatal(&e) {
-                    return Err(e.into());
+            row.state = QueryState::Submitting;
+            row.submitted_at = Utc::now();
+            row.error = None;
+            self.save(row).await?;
+            let query = NewQuery {
+                display_name: row.display_name.clone(),
+                start: row.window.0,
+                end: row.window.1,
+                operations: self.operations.clone(),
+            };
+            let Some(created) = self.until_stop(self.client.create(&query)).await else {
+                // Stopped: the POST may have reached the service; the row stays `submitting`.
+                return Ok(Submit::Failed("stopped before the service answered".into()));
+            };
+            match created {
+                Ok(info) => {
+                    row.query_id = Some(info.id);
+                    row.state = QueryState::Submitted;
+                    row.service_status = Some(info.status.as_str().to_owned());
+                    self.save(row).await?;
+                    return Ok(Submit::Done);
                 }
-                // The POST may have reached the service: the row stays `submitting`, and the next run
-                // looks for the query in the service's list before submitting it again.
-                row.error = Some(crate::redact::redact(&e.to_string()).into_owned());
-                self.save(row).await?;
-                Ok(false)
+                Err(e @ GraphError::Throttled { .. }) => {
+                    // Not submitted: the row no longer counts against the allowance.
+                    self.budget.give_back();
+                    self.budget.throttle(e.to_string());
+                    row.state = QueryState::Failed;
+                    row.error = Some(format!("not submitted: {e}"));
+                    self.save(row).await?;
+                    return Ok(Submit::Deferred);
+                }
+                Err(e) if fatal(&e) => return Err(e.into()),
+                Err(e) => {
+                    // The row stays `submitting` (it counts against the allowance): found in the
+                    // list, it is read; else submitted once more; else the next run looks again.
+                    let why = crate::redact::redact(&e.to_string()).into_owned();
+                    row.error = Some(why.clone());
+                    self.save(row).await?;
+                    self.adopt_listed(row).await?;
+                    if row.query_id.is_some() {
+                        return Ok(Submit::Done);
+                    }
+                    if tries >= 2 {
+                        return Ok(Submit::Failed(why));
+                    }
+                    tracing::warn!(
+                        "submitting {} failed ({why}); submitting it once more",
+                        row.display_name
+                    );
+                }
             }
+        }
+    }
+
+    /// `call`, unless a stop comes first (`None`): a wait inside the client (a `Retry-After`, a
+    /// back-off) does not hold the run up.
+    async fn until_stop<T>(&self, call: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            biased;
+            _ = self.stop.wait() => None,
+            r = call => Some(r),
         }
     }
 
@@ -431,7 +492,10 @@ impl Engine {
         };
         let give_up = Instant::now() + self.query_timeout;
         let info = loop {
-            let info = match self.client.get(&query_id).await {
+            let Some(got) = self.until_stop(self.client.get(&query_id)).await else {
+                return Ok(Ended::Waiting(row));
+            };
+            let info = match got {
                 Ok(info) => info,
                 Err(GraphError::NotFound { .. }) => {
                     return self
@@ -530,18 +594,52 @@ impl Engine {
             .approximate_count
             .filter(|a| (read as f64) < *a as f64 * SHORT_READ_SHARE)
             .map(|a| (read, a));
+        // Without `isRecordCountLimitExceeded` (beta, or a v1.0 before 2026-09), a read that reached
+        // the cap tells the same.
+        let capped =
+            info.limit_exceeded || read >= info.record_count_limit.unwrap_or(DOCUMENTED_RECORD_CAP);
+        if capped
+            && !info.limit_exceeded
+            && let Some((a, b)) = halves(row.window, self.min_window)
+        {
+            row.state = QueryState::Split;
+            row.limit_exceeded = true;
+            row.records_read = Some(read);
+            self.save(&mut row).await?;
+            return Ok(Ended::Split(a, b));
+        }
         let now = Utc::now();
-        row.state = if info.limit_exceeded {
+        row.state = if capped {
             QueryState::Truncated
         } else {
             QueryState::Loaded
         };
+        row.limit_exceeded = capped;
         row.records_read = Some(read);
         row.events_new = Some(new);
         row.updated_at = now;
         row.loaded_at = Some(now);
-        row.error =
-            short.map(|(r, a)| format!("read {r} records of about {a} the service counted"));
+        // What was read is stored, and the window counts as read; what it may lack is said on its
+        // row, so that every later run over it says so too, until a `verify` finds it whole.
+        let mut flags = Vec::new();
+        if let Some((r, a)) = short {
+            flags.push(format!(
+                "{SHORT_FLAG} {r} records of about {a} the service counted"
+            ));
+        }
+        if !unreadable.is_empty() {
+            flags.push(format!(
+                "{UNREADABLE_FLAG} {} records whose auditData could not be read ({})",
+                unreadable.len(),
+                unreadable
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        row.error = (!flags.is_empty()).then(|| flags.join("; "));
         let staged = row.clone();
         self.with_store(move |store| {
             store.stage_query(&staged)?;
@@ -568,7 +666,13 @@ impl Engine {
             if self.stop.requested().is_some() {
                 return Ok(Pages::Stopped);
             }
-            let page = match self.client.records_page(next.as_ref(), query_id).await {
+            let Some(page) = self
+                .until_stop(self.client.records_page(next.as_ref(), query_id))
+                .await
+            else {
+                return Ok(Pages::Stopped);
+            };
+            let page = match page {
                 Ok(page) => page,
                 Err(e) if fatal(&e) => return Err(e.into()),
                 Err(GraphError::NotFound { .. }) => {
@@ -592,6 +696,12 @@ impl Engine {
             new += added;
             self.counters.new.fetch_add(added, Ordering::Relaxed);
             match page.next {
+                // A link to the page just read would read it forever.
+                Some(url) if next.as_ref() == Some(&url) => {
+                    return Ok(Pages::Broken(
+                        "the service's @odata.nextLink pointed at the page just read".into(),
+                    ));
+                }
                 Some(url) => next = Some(url),
                 None => return Ok(Pages::Done(read, new, unreadable)),
             }
@@ -614,7 +724,22 @@ impl Engine {
     ) -> Result<T, StoreError> {
         tokio::task::block_in_place(|| {
             let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut **store)
+            // A failed write rolled back what every window had staged: no window may commit its
+            // row after that (it would be `loaded` without its first pages). The run stops.
+            if self.store_failed.load(Ordering::SeqCst) {
+                return Err(StoreError::Write {
+                    path: std::path::PathBuf::new(),
+                    reason:
+                        "an earlier write of this run failed, which undid what every window had \
+                             staged; nothing more is written in this run"
+                            .into(),
+                });
+            }
+            let result = f(&mut **store);
+            if result.is_err() {
+                self.store_failed.store(true, Ordering::SeqCst);
+            }
+            result
         })
     }
 }

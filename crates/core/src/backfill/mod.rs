@@ -37,9 +37,6 @@ use windows::{Window, grid, halves, uncovered};
 /// How long Power Apps records are kept in the audit log by default (Audit Standard; graph-audit-api.md).
 pub const RETENTION: TimeDelta = TimeDelta::days(180);
 
-/// How far back the Management Activity API serves content: what `backfill` leaves to `sync` by default.
-pub const MANAGEMENT_REACH: TimeDelta = TimeDelta::days(7);
-
 /// How a backfill or a verify fails as a whole (a run that missed windows is not an error but an
 /// incomplete outcome, exit 1).
 #[derive(Debug, thiserror::Error)]
@@ -103,8 +100,7 @@ impl From<EngineError> for BackfillError {
 pub struct Options {
     /// `--from`.
     pub from: DateTime<Utc>,
-    /// `--to`; `None` for the start of the Management API's reach ([`MANAGEMENT_REACH`] before now),
-    /// rounded down to a whole `[graph] window`.
+    /// `--to`; `None` for now rounded down to a whole `[graph] window` (UTC midnight for day windows).
     pub to: Option<DateTime<Utc>>,
     /// Draw a progress bar on stderr.
     pub progress: bool,
@@ -125,6 +121,10 @@ pub struct Plan {
     pub resume: Vec<QueryRow>,
     /// Cells the ledger already covers whole.
     pub loaded_before: usize,
+    /// Windows of the range read by earlier runs that may lack records: over the record cap at the
+    /// smallest window, read below the service's count, or with records that could not be read.
+    /// Every run over them says so (incomplete) until a `verify` finds them whole.
+    pub flagged: Vec<QueryRow>,
     /// Submissions this run may make: `daily_submissions` minus those of the last 24 hours.
     pub allowance_left: u64,
     /// Things to tell the admin (a range past the default retention).
@@ -160,6 +160,7 @@ pub fn plan(
             submit: cells,
             resume: Vec::new(),
             loaded_before: 0,
+            flagged: Vec::new(),
             allowance_left: settings.graph.daily_submissions.into(),
             warnings,
         });
@@ -173,16 +174,32 @@ pub fn plan(
         })
         .cloned()
         .collect();
+    // A window truncated at a `min_window` larger than today's is queried again, as its halves.
+    let truncated_wider = |r: &QueryRow| {
+        r.state == QueryState::Truncated && r.window.1 - r.window.0 > settings.graph.min_window
+    };
     let covered: Vec<Window> = rows
         .iter()
-        .filter(|r| matches!(r.state, QueryState::Loaded | QueryState::Truncated))
+        .filter(|r| {
+            matches!(r.state, QueryState::Loaded | QueryState::Truncated) && !truncated_wider(r)
+        })
         .map(|r| r.window)
         .chain(resume.iter().map(|r| r.window))
         .collect();
     let split: Vec<Window> = rows
         .iter()
-        .filter(|r| r.state == QueryState::Split)
+        .filter(|r| r.state == QueryState::Split || truncated_wider(r))
         .map(|r| r.window)
+        .collect();
+    let flagged: Vec<QueryRow> = rows
+        .iter()
+        .filter(|r| {
+            meets(&r.window)
+                && !truncated_wider(r)
+                && (r.state == QueryState::Truncated
+                    || (r.state == QueryState::Loaded && r.error.is_some()))
+        })
+        .cloned()
         .collect();
     let mut submit = Vec::new();
     let mut loaded_before = 0;
@@ -202,6 +219,7 @@ pub fn plan(
         submit,
         resume,
         loaded_before,
+        flagged,
         allowance_left: u64::from(settings.graph.daily_submissions).saturating_sub(used),
         warnings,
     })
@@ -221,8 +239,9 @@ fn unsplit(window: Window, split: &[Window], min: TimeDelta) -> Vec<Window> {
 }
 
 /// `--from`/`--to` as whole seconds (outwards), refused when empty, inverted or in the future. Without
-/// `--to`, the start of the Management API's reach rounded down to a whole `window` cell (UTC midnight
-/// for day windows), so that runs on the same day meet the same cells and submit nothing new.
+/// `--to`, now rounded down to a whole `window` cell (UTC midnight for day windows): the windows are
+/// all whole, so runs on the same day meet the same cells and submit nothing new, and `sync` (which
+/// reaches back a day at least) has what is newer.
 fn range(
     from: DateTime<Utc>,
     to: Option<DateTime<Utc>>,
@@ -239,10 +258,8 @@ fn range(
     let to = match to {
         Some(to) => ceil(to),
         None => {
-            let reach = (now - MANAGEMENT_REACH).timestamp();
             let step = window.num_seconds().max(1);
-            DateTime::from_timestamp(reach.div_euclid(step) * step, 0)
-                .unwrap_or(now - MANAGEMENT_REACH)
+            DateTime::from_timestamp(now.timestamp().div_euclid(step) * step, 0).unwrap_or(now)
         }
     };
     let from = floor(from);
@@ -261,9 +278,8 @@ fn range(
     if from >= to {
         let why = if default_to {
             format!(
-                "--from {} is within the last 7 days, which `auditsync sync` loads from the Management API; \
-                 backfill stops where that reach begins ({}) unless --to says otherwise: give an older --from, \
-                 or --to now to query the last days through Graph as well",
+                "--from {} is not before {}, the start of the current [graph] window (UTC), where backfill \
+                 ends without --to (`auditsync sync` loads what is newer): give an earlier --from, or --to now",
                 ts(from),
                 ts(to)
             )
@@ -363,11 +379,10 @@ impl Summary {
     /// The one line: what was loaded, and what is left.
     pub fn line(&self) -> String {
         let mut line = format!(
-            "backfill {} to {}: {} of {} windows loaded ({} before this run); {} queries read, {} records, \
-             {} new events; {} queries submitted ({} of {} daily submissions left)",
+            "backfill {} to {}: {} windows, {} loaded before this run; {} queries read, {} records, {} new \
+             events; {} queries submitted ({} of {} daily submissions left)",
             self.from,
             self.to,
-            self.windows_loaded_before + self.queries_read as usize,
             self.windows,
             self.windows_loaded_before,
             self.queries_read,
@@ -385,7 +400,8 @@ impl Summary {
         }
         if !self.complete() {
             line.push_str(&format!(
-                "; incomplete: {} deferred, {} still running at the service, {} failed, {} truncated, {} short, {} unreadable records: run again",
+                "; incomplete: {} deferred, {} still running at the service, {} failed, {} truncated, {} short, \
+                 {} unreadable records: run again",
                 self.deferred.len(),
                 self.waiting.len(),
                 self.failed.len(),
@@ -482,6 +498,7 @@ pub(crate) fn engine(
         budget: Budget::new(allowance_left),
         stop,
         counters: Counters::default(),
+        store_failed: std::sync::atomic::AtomicBool::new(false),
     })
 }
 
@@ -556,6 +573,19 @@ pub async fn run(
         seconds: started.elapsed().as_secs_f64(),
     };
     tell(&mut summary, ended.into_iter().map(|(end, _)| end));
+    // What earlier runs read but may lack is said by every run over it.
+    for row in &plan.flagged {
+        let note = row
+            .error
+            .clone()
+            .unwrap_or_else(|| "over the record cap".into());
+        let note = format!("{note} (an earlier run)");
+        if row.state == QueryState::Truncated {
+            summary.truncated.push(WindowNote::new(row.window, note));
+        } else {
+            summary.short.push(WindowNote::new(row.window, note));
+        }
+    }
     summary.windows_split = engine.counters.split.load(Ordering::Relaxed);
     if let Some(signal) = opts.stop.requested() {
         return Err(BackfillError::Interrupted {
@@ -607,6 +637,13 @@ fn tell(summary: &mut Summary, ended: impl Iterator<Item = Ended>) {
                     .push(WindowNote::new(row.window, format!("status {status}")));
             }
             Ended::Failed(window, why) => summary.failed.push(WindowNote::new(window, why)),
+            Ended::Unsubmitted(row, why) => summary.failed.push(WindowNote::new(
+                row.window,
+                format!(
+                    "could not be submitted ({why}); the next run looks for the query in the tenant's \
+                     list before it submits the window again"
+                ),
+            )),
             Ended::Broken(row, why) => summary.failed.push(WindowNote::new(
                 row.window,
                 format!("{why} (the next run reads the query again)"),

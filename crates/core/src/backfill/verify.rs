@@ -105,6 +105,12 @@ pub struct Report {
     pub not_verified: Vec<WindowNote>,
     /// Windows over the record cap even at `[graph] min_window`: their comparison is partial.
     pub truncated: Vec<WindowNote>,
+    /// Windows whose Graph read may lack records (read below the service's count, or records whose
+    /// `auditData` could not be read): their comparison is partial.
+    pub partial: Vec<WindowNote>,
+    /// Backfill windows whose ledger note (read short, records skipped) this verify cleared: it
+    /// compared them whole and nothing is missing from the store there.
+    pub backfill_windows_cleared: u64,
     /// Queries submitted.
     pub submitted: u64,
     /// Submissions left of `[graph] daily_submissions` over the last 24 hours.
@@ -134,6 +140,12 @@ impl Report {
         );
         if repaired > 0 {
             line.push_str(&format!(", {repaired} repaired"));
+        }
+        if !self.partial.is_empty() || !self.truncated.is_empty() {
+            line.push_str(&format!(
+                "; {} windows compared in part",
+                self.partial.len() + self.truncated.len()
+            ));
         }
         if !self.not_verified.is_empty() {
             line.push_str(&format!(
@@ -343,20 +355,51 @@ pub async fn run(
         missing: Vec::new(),
         not_verified: Vec::new(),
         truncated: Vec::new(),
+        partial: Vec::new(),
+        backfill_windows_cleared: 0,
         submitted: engine.budget.used(),
         submissions_left: engine.budget.left(),
         throttled: engine.budget.throttled(),
         requests: client.requests().since(requests_before),
     };
     let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
+    // Windows compared whole with nothing left missing: backfill's notes on them are settled.
+    let mut whole: Vec<Window> = Vec::new();
     for (end, mut cmp) in ended {
         match end {
-            Ended::Read { row, .. } => {
-                if row.state == crate::store::QueryState::Truncated {
+            Ended::Read {
+                row,
+                short,
+                unreadable,
+            } => {
+                let truncated = row.state == crate::store::QueryState::Truncated;
+                if truncated {
                     report.truncated.push(WindowNote::new(
                         row.window,
                         "over the record cap: compared in part",
                     ));
+                }
+                if let Some((read, about)) = short {
+                    report.partial.push(WindowNote::new(
+                        row.window,
+                        format!("read {read} records of about {about} the service counted: compared in part"),
+                    ));
+                }
+                if !unreadable.is_empty() {
+                    report.partial.push(WindowNote::new(
+                        row.window,
+                        format!(
+                            "{} records whose auditData could not be read: compared in part",
+                            unreadable.len()
+                        ),
+                    ));
+                }
+                if !truncated
+                    && short.is_none()
+                    && unreadable.is_empty()
+                    && cmp.missing.iter().all(|m| m.2)
+                {
+                    whole.push(row.window);
                 }
                 cmp.finish(&store_times);
                 // Every day (or hour) of the window has its row, zeros included.
@@ -383,7 +426,9 @@ pub async fn run(
                 .not_verified
                 .push(WindowNote::new(row.window, "still running at the service")),
             Ended::Failed(w, why) => report.not_verified.push(WindowNote::new(w, why)),
-            Ended::Broken(row, why) => report.not_verified.push(WindowNote::new(row.window, why)),
+            Ended::Broken(row, why) | Ended::Unsubmitted(row, why) => {
+                report.not_verified.push(WindowNote::new(row.window, why));
+            }
         }
     }
     report.buckets = buckets.into_values().collect();
@@ -391,10 +436,39 @@ pub async fn run(
         .missing
         .sort_by(|a, b| (&a.creation_time, &a.id).cmp(&(&b.creation_time, &b.id)));
     report.not_verified.sort_by(|a, b| a.start.cmp(&b.start));
-    if report.unrepaired() > 0 || !report.not_verified.is_empty() || !report.truncated.is_empty() {
+    report.backfill_windows_cleared = clear_backfill_notes(&engine, &whole)?;
+    if report.unrepaired() > 0
+        || !report.not_verified.is_empty()
+        || !report.truncated.is_empty()
+        || !report.partial.is_empty()
+    {
         report.outcome = "incomplete";
     }
     Ok(report)
+}
+
+/// Clears the notes (read short, records skipped) of backfill windows inside `whole`: this verify read
+/// them afresh to the end and the store misses nothing there. Returns how many.
+fn clear_backfill_notes(engine: &engine::Engine, whole: &[Window]) -> Result<u64, StoreError> {
+    if whole.is_empty() {
+        return Ok(0);
+    }
+    let mut store = engine
+        .store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cleared = 0;
+    for mut row in store.graph_queries(QueryPurpose::Backfill)? {
+        let inside = whole
+            .iter()
+            .any(|w| w.0 <= row.window.0 && row.window.1 <= w.1);
+        if inside && row.state == crate::store::QueryState::Loaded && row.error.is_some() {
+            row.error = None;
+            store.save_query(&row)?;
+            cleared += 1;
+        }
+    }
+    Ok(cleared)
 }
 
 /// Adds a window's counts to the buckets (a split window's halves meet in the same bucket).

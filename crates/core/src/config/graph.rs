@@ -71,8 +71,8 @@ pub struct GraphSettings {
     /// at least 50 queued or running per tenant, and about 10 running is what tools see).
     pub in_flight: u32,
     /// Query submissions one run may make in a rolling 24 hours, counted with the runs before it
-    /// (`daily_submissions`, 1 to 1000, default 180: a 180-day backfill in 1-day windows, about 174
-    /// queries, fits in the first day, and 20 of the at least 200 a tenant gets (graph-audit-api.md,
+    /// (`daily_submissions`, 1 to 1000, default 190: a 180-day backfill in 1-day windows, 180
+    /// queries, fits in the first day, and 10 of the at least 200 a tenant gets (graph-audit-api.md,
     /// "Limits") are left to other apps; lower it when other tools query the same tenant).
     pub daily_submissions: u32,
     /// How often a query's status is asked for (`poll_interval`, default `30s`; `500ms`, `5s`, `1m`
@@ -95,7 +95,7 @@ impl Default for GraphSettings {
             window: chrono::TimeDelta::days(1),
             min_window: chrono::TimeDelta::minutes(15),
             in_flight: 5,
-            daily_submissions: 180,
+            daily_submissions: 190,
             poll_interval: Duration::from_secs(30),
             query_timeout: Duration::from_secs(2 * 3600),
             page_size: 1000,
@@ -420,7 +420,7 @@ mod tests {
         assert_eq!(g.window, chrono::TimeDelta::days(1));
         assert_eq!(g.min_window, chrono::TimeDelta::minutes(15));
         assert_eq!(g.in_flight, 5);
-        assert_eq!(g.daily_submissions, 180);
+        assert_eq!(g.daily_submissions, 190);
         assert_eq!(g.poll_interval, Duration::from_secs(30));
         assert_eq!(g.query_timeout, Duration::from_secs(7200));
         assert_eq!(g.page_size, 1000);
