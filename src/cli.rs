@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use auditsync_core::time::TimeOrAge;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
@@ -123,10 +124,11 @@ pub struct SyncArgs {
 pub struct BackfillArgs {
     /// Load from this time, or this long ago (180d, 26w, 48h); times as `sync --from` takes them
     #[arg(long, value_name = "TIME|AGE", value_parser = parse_time_or_age)]
-    pub from: DateTime<Utc>,
-    /// Load up to this time or age [default: the start of the current [graph] window, UTC midnight]; `now` for now
+    pub from: TimeOrAge,
+    /// Load up to this time or age (an age is rounded down to a whole [graph] window) [default: the start
+    /// of the current window, UTC midnight]; `now` for now
     #[arg(long, value_name = "TIME|AGE", value_parser = parse_time_or_age)]
-    pub to: Option<DateTime<Utc>>,
+    pub to: Option<TimeOrAge>,
     /// Print the summary as JSON
     #[arg(long)]
     pub json: bool,
@@ -140,10 +142,10 @@ pub struct BackfillArgs {
 pub struct VerifyArgs {
     /// Compare from this time, or this long ago (30d, 48h)
     #[arg(long, value_name = "TIME|AGE", value_parser = parse_time_or_age)]
-    pub from: DateTime<Utc>,
+    pub from: TimeOrAge,
     /// Compare up to this time or age [default: now]
     #[arg(long, value_name = "TIME|AGE", value_parser = parse_time_or_age)]
-    pub to: Option<DateTime<Utc>>,
+    pub to: Option<TimeOrAge>,
     /// One row per UTC day or per UTC hour
     #[arg(
         long,
@@ -492,8 +494,8 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     auditsync_core::time::parse_cli_time(s)
 }
 
-fn parse_time_or_age(s: &str) -> Result<DateTime<Utc>, String> {
-    auditsync_core::time::parse_time_or_age(s, Utc::now())
+fn parse_time_or_age(s: &str) -> Result<TimeOrAge, String> {
+    auditsync_core::time::parse_time_or_age(s)
 }
 
 fn parse_age(s: &str) -> Result<chrono::TimeDelta, String> {

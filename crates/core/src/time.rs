@@ -171,22 +171,46 @@ fn zone(z: &[u8]) -> Result<TimeDelta, &'static str> {
     }
 }
 
+/// `backfill`/`verify`'s `--from`/`--to`: a time, an age counted back from the run's one `now`, or
+/// `now` itself. Read by [`parse_time_or_age`]; [`TimeOrAge::at`] gives the instant, so that two ages
+/// of one command line are counted from the same moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeOrAge {
+    /// A time as [`parse_cli_time`] reads it.
+    At(DateTime<Utc>),
+    /// An age as [`parse_age`] reads it (`180d`, `26w`, `48h`).
+    Ago(TimeDelta),
+    /// `now`.
+    Now,
+}
+
+impl TimeOrAge {
+    /// The instant it stands for, ages counted back from `now`.
+    pub fn at(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            TimeOrAge::At(t) => t,
+            TimeOrAge::Ago(a) => now
+                .checked_sub_signed(a)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+            TimeOrAge::Now => now,
+        }
+    }
+}
+
 /// Parses `backfill`/`verify`'s `--from`/`--to`: a time as [`parse_cli_time`] reads it, `now`, or an
-/// age as [`parse_age`] reads it (`180d`, `26w`, `48h`), counted back from `now`.
+/// age as [`parse_age`] reads it (`180d`, `26w`, `48h`).
 ///
 /// # Errors
 /// A sentence naming both forms, for clap to print (exit 2).
-pub fn parse_time_or_age(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn parse_time_or_age(s: &str) -> Result<TimeOrAge, String> {
     if s.trim().eq_ignore_ascii_case("now") {
-        return Ok(now);
+        return Ok(TimeOrAge::Now);
     }
     if let Ok(t) = read(s.trim(), Shape::Cli) {
-        return Ok(t);
+        return Ok(TimeOrAge::At(t));
     }
     match age(s) {
-        Ok(a) => now
-            .checked_sub_signed(a)
-            .ok_or_else(|| format!("{s:?} is too long ago")),
+        Ok(a) => Ok(TimeOrAge::Ago(a)),
         Err(why) => Err(format!(
             "{s:?} is neither a time nor an age ({why}); write a time such as 2026-06-01 or 2026-06-01T08:00Z, \
              an age such as 180d, 26w or 48h, or now"
@@ -634,27 +658,22 @@ mod tests {
     #[test]
     fn times_or_ages() {
         let now = parse_stored("2026-11-30T12:00:00Z").unwrap();
+        let at = |s: &str| parse_time_or_age(s).map(|t| t.at(now));
+        assert_eq!(at("180d"), Ok(now - TimeDelta::days(180)));
+        assert_eq!(at("48h"), Ok(now - TimeDelta::hours(48)));
+        assert_eq!(parse_time_or_age("NOW"), Ok(TimeOrAge::Now));
         assert_eq!(
-            parse_time_or_age("180d", now),
-            Ok(now - TimeDelta::days(180))
-        );
-        assert_eq!(
-            parse_time_or_age("48h", now),
-            Ok(now - TimeDelta::hours(48))
-        );
-        assert_eq!(parse_time_or_age("NOW", now), Ok(now));
-        assert_eq!(
-            parse_time_or_age("2026-06-01", now),
+            at("2026-06-01"),
             Ok(parse_stored("2026-06-01T00:00:00Z").unwrap())
         );
         assert_eq!(
-            parse_time_or_age("2026-06-01T08:00+02:00", now),
+            at("2026-06-01T08:00+02:00"),
             Ok(parse_stored("2026-06-01T06:00:00Z").unwrap())
         );
-        let e = parse_time_or_age("yesterday", now).unwrap_err();
+        let e = parse_time_or_age("yesterday").unwrap_err();
         assert!(e.contains("180d") && e.contains("2026-06-01"), "{e}");
         assert!(
-            parse_time_or_age("6m", now)
+            parse_time_or_age("6m")
                 .unwrap_err()
                 .contains("minutes or months")
         );

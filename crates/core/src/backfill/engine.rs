@@ -225,13 +225,13 @@ pub(crate) struct Engine {
 }
 
 /// A new ledger row for `window` (not stored yet).
-pub(crate) fn new_row(purpose: QueryPurpose, window: Window) -> QueryRow {
+pub(crate) fn new_row(purpose: QueryPurpose, window: Window, operations: &[String]) -> QueryRow {
     let now = Utc::now();
     QueryRow {
         id: None,
         purpose,
         window,
-        display_name: display_name(purpose, window),
+        display_name: display_name(purpose, window, operations),
         query_id: None,
         state: QueryState::Submitting,
         service_status: None,
@@ -246,10 +246,18 @@ pub(crate) fn new_row(purpose: QueryPurpose, window: Window) -> QueryRow {
     }
 }
 
-/// `auditsync backfill 2026-06-01T00:00:00Z/2026-06-02T00:00:00Z`: how a resumed run recognises its
-/// query in the service's list.
-pub(crate) fn display_name(purpose: QueryPurpose, window: Window) -> String {
-    NewQuery::display_name(purpose.as_str(), window.0, window.1)
+/// `auditsync backfill 2026-06-01T00:00:00Z/2026-06-02T00:00:00Z LaunchPowerApp`: the purpose, the
+/// window and the operations filtered on (sorted), so that a resumed run recognises its query in the
+/// service's list, and a window queried for other operations is not taken for this one's.
+pub(crate) fn display_name(purpose: QueryPurpose, window: Window, operations: &[String]) -> String {
+    let mut ops = operations.to_vec();
+    ops.sort();
+    ops.dedup();
+    format!(
+        "{} {}",
+        NewQuery::display_name(purpose.as_str(), window.0, window.1),
+        ops.join(",")
+    )
 }
 
 /// What a query's task gives back: how the window ended, with its sink.
@@ -306,11 +314,11 @@ pub(crate) async fn drive<S: Sink>(
             Ended::Split(a, b) => {
                 engine.counters.split.fetch_add(1, Ordering::Relaxed);
                 queue.push_front(Job {
-                    row: new_row(engine.purpose, b),
+                    row: new_row(engine.purpose, b, &engine.operations),
                     resubmitted: 0,
                 });
                 queue.push_front(Job {
-                    row: new_row(engine.purpose, a),
+                    row: new_row(engine.purpose, a, &engine.operations),
                     resubmitted: 0,
                 });
             }
@@ -323,7 +331,7 @@ pub(crate) async fn drive<S: Sink>(
                     ts(window.1)
                 );
                 queue.push_back(Job {
-                    row: new_row(engine.purpose, window),
+                    row: new_row(engine.purpose, window, &engine.operations),
                     resubmitted: resubmitted + 1,
                 });
             }
@@ -513,7 +521,10 @@ impl Engine {
             match info.status {
                 QueryStatus::Succeeded => break info,
                 QueryStatus::Failed | QueryStatus::Cancelled => {
-                    let why = format!("the service ended the query {}", info.status.as_str());
+                    let why = format!(
+                        "the service ended the query with status {}",
+                        info.status.as_str()
+                    );
                     return self.failed(row, why).await;
                 }
                 _ => {}
@@ -708,6 +719,15 @@ impl Engine {
         }
     }
 
+    /// Commits what the pages of unfinished windows staged (their records are whole, and stored
+    /// once whatever reads them again), unless a failed write undid it.
+    pub(crate) fn commit_pages(&self) -> Result<(), StoreError> {
+        if self.store_failed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.with_store(|store| store.commit_staged())
+    }
+
     /// Saves a row at once (durable before the caller goes on); a new row gets its id.
     async fn save(&self, row: &mut QueryRow) -> Result<(), EngineError> {
         row.updated_at = Utc::now();
@@ -852,8 +872,12 @@ mod tests {
         let t = |s| crate::time::parse_stored(s).unwrap();
         let w = (t("2026-06-01T00:00:00Z"), t("2026-06-02T00:00:00Z"));
         assert_eq!(
-            display_name(QueryPurpose::Backfill, w),
-            "auditsync backfill 2026-06-01T00:00:00Z/2026-06-02T00:00:00Z"
+            display_name(
+                QueryPurpose::Backfill,
+                w,
+                &["LaunchPowerApp".to_owned(), "CreateFlow".to_owned()]
+            ),
+            "auditsync backfill 2026-06-01T00:00:00Z/2026-06-02T00:00:00Z CreateFlow,LaunchPowerApp"
         );
     }
 }

@@ -30,7 +30,7 @@ use crate::config::{ConfigError, Settings};
 use crate::extract::Filter;
 use crate::stop::{Signal, Stop};
 use crate::store::{QueryPurpose, QueryRow, QueryState, Reader, StoreError, Writer};
-use crate::time::ts;
+use crate::time::{TimeOrAge, ts};
 use engine::{Budget, Counters, Ended, Engine, EngineError, Sink};
 use windows::{Window, grid, halves, uncovered};
 
@@ -58,16 +58,28 @@ pub enum BackfillError {
     Internal(String),
     /// Ctrl-C or SIGTERM: what was committed stays; the ledger lets the next run go on.
     #[error(
-        "interrupted by {signal}: {windows} windows read and committed ({events_new} new events) are kept; \
-         queries still running at the service are in the query ledger and the next run reads them"
+        "interrupted by {signal}: {windows} windows read to the end and committed, {events_new} new events \
+         stored (those of windows read in part included); queries still running at the service are in \
+         the query ledger, and the next run reads them without submitting them again"
     )]
     Interrupted {
         /// The signal.
         signal: Signal,
         /// Windows read to the end in this run.
         windows: u64,
-        /// New events they brought.
+        /// New events stored, those of windows read in part included.
         events_new: u64,
+    },
+    /// Ctrl-C or SIGTERM stopped a `verify`: the comparison is not finished.
+    #[error(
+        "interrupted by {signal}: the comparison is not finished, run verify again; {repaired} missing \
+         launches stored by --repair are kept"
+    )]
+    VerifyInterrupted {
+        /// The signal.
+        signal: Signal,
+        /// Launches `--repair` stored before the stop.
+        repaired: u64,
     },
 }
 
@@ -80,7 +92,8 @@ impl BackfillError {
             BackfillError::Graph(e) => e.exit_code(),
             BackfillError::Store(e) => e.exit_code(),
             BackfillError::Internal(_) => 1,
-            BackfillError::Interrupted { signal, .. } => signal.exit_code(),
+            BackfillError::Interrupted { signal, .. }
+            | BackfillError::VerifyInterrupted { signal, .. } => signal.exit_code(),
         }
     }
 }
@@ -99,9 +112,9 @@ impl From<EngineError> for BackfillError {
 #[derive(Debug, Clone)]
 pub struct Options {
     /// `--from`.
-    pub from: DateTime<Utc>,
+    pub from: TimeOrAge,
     /// `--to`; `None` for now rounded down to a whole `[graph] window` (UTC midnight for day windows).
-    pub to: Option<DateTime<Utc>>,
+    pub to: Option<TimeOrAge>,
     /// Draw a progress bar on stderr.
     pub progress: bool,
     /// Ctrl-C or SIGTERM: no more queries are submitted; reading stops between two pages.
@@ -165,7 +178,14 @@ pub fn plan(
             warnings,
         });
     };
-    let rows = store.graph_queries(QueryPurpose::Backfill)?;
+    // Only the queries made for today's operations count: a window queried before an operation was
+    // added to `[sync] operations` is queried again.
+    let ops = &settings.sync.operations;
+    let rows: Vec<QueryRow> = store
+        .graph_queries(QueryPurpose::Backfill)?
+        .into_iter()
+        .filter(|r| r.display_name == engine::display_name(QueryPurpose::Backfill, r.window, ops))
+        .collect();
     let meets = |w: &Window| w.0 < range.1 && w.1 > range.0;
     let resume: Vec<QueryRow> = rows
         .iter()
@@ -243,8 +263,8 @@ fn unsplit(window: Window, split: &[Window], min: TimeDelta) -> Vec<Window> {
 /// all whole, so runs on the same day meet the same cells and submit nothing new, and `sync` (which
 /// reaches back a day at least) has what is newer.
 fn range(
-    from: DateTime<Utc>,
-    to: Option<DateTime<Utc>>,
+    from: TimeOrAge,
+    to: Option<TimeOrAge>,
     now: DateTime<Utc>,
     window: TimeDelta,
 ) -> Result<Window, BackfillError> {
@@ -253,16 +273,19 @@ fn range(
         let s = t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0);
         DateTime::from_timestamp(s, 0).unwrap_or(t)
     };
+    let step = window.num_seconds().max(1);
+    let grid_floor = |t: DateTime<Utc>| {
+        DateTime::from_timestamp(t.timestamp().div_euclid(step) * step, 0).unwrap_or(t)
+    };
     let slack = TimeDelta::minutes(5);
     let default_to = to.is_none();
+    // Without --to, or with an age, the end is a whole window: reruns meet the same cells.
     let to = match to {
-        Some(to) => ceil(to),
-        None => {
-            let step = window.num_seconds().max(1);
-            DateTime::from_timestamp(now.timestamp().div_euclid(step) * step, 0).unwrap_or(now)
-        }
+        None => grid_floor(now),
+        Some(TimeOrAge::Ago(_)) => grid_floor(to.map_or(now, |t| t.at(now))),
+        Some(t) => ceil(t.at(now)),
     };
-    let from = floor(from);
+    let from = floor(from.at(now));
     if from > now + slack {
         return Err(BackfillError::Range(format!(
             "--from {} is in the future; give a time or an age before now, e.g. --from 180d",
@@ -526,17 +549,16 @@ pub async fn run(
     );
     // Queries of earlier runs first (they cost no submission), then the newest windows: when the
     // allowance runs out, what is left for the next run is the oldest history.
-    let rows: Vec<QueryRow> = plan
-        .resume
-        .iter()
-        .cloned()
-        .chain(
-            plan.submit
-                .iter()
-                .rev()
-                .map(|w| engine::new_row(QueryPurpose::Backfill, *w)),
-        )
-        .collect();
+    let rows: Vec<QueryRow> =
+        plan.resume
+            .iter()
+            .cloned()
+            .chain(
+                plan.submit.iter().rev().map(|w| {
+                    engine::new_row(QueryPurpose::Backfill, *w, &settings.sync.operations)
+                }),
+            )
+            .collect();
     let bar = progress::Bar::new(opts.progress);
     let ended = engine::drive(
         Arc::clone(&engine),
@@ -547,7 +569,9 @@ pub async fn run(
     )
     .await;
     bar.finish();
+    let committed = engine.commit_pages();
     let ended = ended?;
+    committed?;
     let mut summary = Summary {
         outcome: "complete",
         from: ts(plan.range.0),
@@ -587,6 +611,9 @@ pub async fn run(
         }
     }
     summary.windows_split = engine.counters.split.load(Ordering::Relaxed);
+    summary.deferred.sort_by(|a, b| a.start.cmp(&b.start));
+    summary.failed.sort_by(|a, b| a.start.cmp(&b.start));
+    summary.waiting.sort_by(|a, b| a.start.cmp(&b.start));
     if let Some(signal) = opts.stop.requested() {
         return Err(BackfillError::Interrupted {
             signal,
@@ -711,17 +738,41 @@ mod tests {
         let now = t("2026-11-30T12:00:00Z");
         let day = TimeDelta::days(1);
         // Without --to: where sync's 7 days begin, rounded down to a whole day.
-        let r = range(t("2026-06-01T00:00:00Z"), None, now, day).unwrap();
-        assert_eq!(r, (t("2026-06-01T00:00:00Z"), t("2026-11-23T00:00:00Z")));
-        let r = range(t("2026-06-01T00:00:00Z"), None, now, TimeDelta::hours(5)).unwrap();
-        assert_eq!(r.1, t("2026-11-23T10:00:00Z"));
-        let e = range(t("2026-11-28T00:00:00Z"), None, now, day)
+        let r = range(TimeOrAge::At(t("2026-06-01T00:00:00Z")), None, now, day).unwrap();
+        assert_eq!(r, (t("2026-06-01T00:00:00Z"), t("2026-11-30T00:00:00Z")));
+        // An age for --to is a whole window too; equal ages are an empty range, refused.
+        let r = range(
+            TimeOrAge::Ago(TimeDelta::days(180)),
+            Some(TimeOrAge::Ago(TimeDelta::days(7))),
+            now,
+            day,
+        )
+        .unwrap();
+        assert_eq!(r, (t("2026-06-03T12:00:00Z"), t("2026-11-23T00:00:00Z")));
+        let e = range(
+            TimeOrAge::Ago(TimeDelta::days(10)),
+            Some(TimeOrAge::Ago(TimeDelta::days(10))),
+            now,
+            day,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not before"), "{e}");
+        let r = range(
+            TimeOrAge::At(t("2026-06-01T00:00:00Z")),
+            None,
+            now,
+            TimeDelta::hours(5),
+        )
+        .unwrap();
+        assert_eq!(r.1, t("2026-11-30T10:00:00Z"));
+        let e = range(TimeOrAge::At(t("2026-11-30T06:00:00Z")), None, now, day)
             .unwrap_err()
             .to_string();
         assert!(e.contains("sync") && e.contains("--to now"), "{e}");
         let e = range(
-            t("2026-06-02T00:00:00Z"),
-            Some(t("2026-06-01T00:00:00Z")),
+            TimeOrAge::At(t("2026-06-02T00:00:00Z")),
+            Some(TimeOrAge::At(t("2026-06-01T00:00:00Z"))),
             now,
             day,
         )
@@ -729,8 +780,8 @@ mod tests {
         .to_string();
         assert!(e.contains("not before"), "{e}");
         let e = range(
-            t("2026-06-02T00:00:00Z"),
-            Some(t("2026-12-01T00:00:00Z")),
+            TimeOrAge::At(t("2026-06-02T00:00:00Z")),
+            Some(TimeOrAge::At(t("2026-12-01T00:00:00Z"))),
             now,
             day,
         )
@@ -739,8 +790,8 @@ mod tests {
         assert!(e.contains("future"), "{e}");
         assert_eq!(
             range(
-                t("2026-06-01T00:00:00.5Z"),
-                Some(t("2026-06-02T00:00:00.2Z")),
+                TimeOrAge::At(t("2026-06-01T00:00:00.5Z")),
+                Some(TimeOrAge::At(t("2026-06-02T00:00:00.2Z"))),
                 now,
                 day
             )

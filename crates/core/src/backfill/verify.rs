@@ -19,7 +19,7 @@ use crate::config::Settings;
 use crate::model::Event;
 use crate::stop::Stop;
 use crate::store::{QueryPurpose, Reader, StoreError, Writer};
-use crate::time::ts;
+use crate::time::{TimeOrAge, ts};
 
 /// How the comparison is grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,9 +44,9 @@ impl By {
 #[derive(Debug, Clone)]
 pub struct Options {
     /// `--from`.
-    pub from: DateTime<Utc>,
+    pub from: TimeOrAge,
     /// `--to` (default: now).
-    pub to: Option<DateTime<Utc>>,
+    pub to: Option<TimeOrAge>,
     /// `--by`.
     pub by: By,
     /// `--repair`: store the missing records.
@@ -257,8 +257,9 @@ impl Sink for Compare {
 
 /// The range of a verify: whole seconds outwards, refused when empty, inverted or in the future.
 fn range(opts: &Options, now: DateTime<Utc>) -> Result<Window, BackfillError> {
-    let to = opts.to.unwrap_or(now);
-    let from = DateTime::from_timestamp(opts.from.timestamp(), 0).unwrap_or(opts.from);
+    let to = opts.to.map_or(now, |t| t.at(now));
+    let from = opts.from.at(now);
+    let from = DateTime::from_timestamp(from.timestamp(), 0).unwrap_or(from);
     let to = DateTime::from_timestamp(
         to.timestamp() + i64::from(to.timestamp_subsec_nanos() > 0),
         0,
@@ -313,9 +314,11 @@ pub async fn run(
         left,
         opts.stop.clone(),
     );
+    // The newest first: when the allowance runs out, what is left uncompared is the oldest.
     let rows = grid(range.0, range.1, settings.graph.window)
         .into_iter()
-        .map(|w| engine::new_row(QueryPurpose::Verify, w))
+        .rev()
+        .map(|w| engine::new_row(QueryPurpose::Verify, w, &settings.sync.operations))
         .collect();
     let (by, repair, ops) = (opts.by, opts.repair, settings.sync.operations.clone());
     let bar = super::progress::Bar::new(opts.progress);
@@ -328,12 +331,13 @@ pub async fn run(
     )
     .await;
     bar.finish();
+    let committed = engine.commit_pages();
     let ended = ended?;
+    committed?;
     if let Some(signal) = opts.stop.requested() {
-        return Err(BackfillError::Interrupted {
+        return Err(BackfillError::VerifyInterrupted {
             signal,
-            windows: engine.counters.read.load(Ordering::Relaxed),
-            events_new: engine.counters.new.load(Ordering::Relaxed),
+            repaired: engine.counters.new.load(Ordering::Relaxed),
         });
     }
     let store_times = {
@@ -362,6 +366,31 @@ pub async fn run(
         throttled: engine.budget.throttled(),
         requests: client.requests().since(requests_before),
     };
+    let whole = compare(&mut report, ended, opts.by, &store_times);
+    report
+        .missing
+        .sort_by(|a, b| (&a.creation_time, &a.id).cmp(&(&b.creation_time, &b.id)));
+    report.not_verified.sort_by(|a, b| a.start.cmp(&b.start));
+    report.backfill_windows_cleared = clear_backfill_notes(&engine, &whole)?;
+    if report.unrepaired() > 0
+        || !report.not_verified.is_empty()
+        || !report.truncated.is_empty()
+        || !report.partial.is_empty()
+    {
+        report.outcome = "incomplete";
+    }
+    Ok(report)
+}
+
+/// Puts each window's end into the report: its days (or hours) compared, the missing Ids, the
+/// windows not compared or compared in part. Returns the windows compared whole with nothing left
+/// missing.
+fn compare(
+    report: &mut Report,
+    ended: Vec<(Ended, Compare)>,
+    by: By,
+    store_times: &HashMap<String, DateTime<Utc>>,
+) -> Vec<Window> {
     let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
     // Windows compared whole with nothing left missing: backfill's notes on them are settled.
     let mut whole: Vec<Window> = Vec::new();
@@ -401,9 +430,9 @@ pub async fn run(
                 {
                     whole.push(row.window);
                 }
-                cmp.finish(&store_times);
+                cmp.finish(store_times);
                 // Every day (or hour) of the window has its row, zeros included.
-                let by = opts.by.seconds();
+                let by = by.seconds();
                 let mut start = row.window.0.timestamp().div_euclid(by) * by;
                 while start < row.window.1.timestamp() {
                     bucket(&mut buckets, start);
@@ -432,19 +461,7 @@ pub async fn run(
         }
     }
     report.buckets = buckets.into_values().collect();
-    report
-        .missing
-        .sort_by(|a, b| (&a.creation_time, &a.id).cmp(&(&b.creation_time, &b.id)));
-    report.not_verified.sort_by(|a, b| a.start.cmp(&b.start));
-    report.backfill_windows_cleared = clear_backfill_notes(&engine, &whole)?;
-    if report.unrepaired() > 0
-        || !report.not_verified.is_empty()
-        || !report.truncated.is_empty()
-        || !report.partial.is_empty()
-    {
-        report.outcome = "incomplete";
-    }
-    Ok(report)
+    whole
 }
 
 /// Clears the notes (read short, records skipped) of backfill windows inside `whole`: this verify read

@@ -253,6 +253,14 @@ fn graph_endpoint_value(raw: Raw<String>, management: &Url) -> Result<Url, Confi
             super::quoted(trimmed)
         ))
     })?;
+    // A user name or password in the URL would be sent on as part of the token's resource: refused,
+    // and not repeated (it may be a credential).
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(format!(
+            "it holds a user name or password before the host (not shown); Microsoft Graph takes none \
+             there: write endpoint = \"{GLOBAL_GRAPH}\" or remove the key"
+        )));
+    }
     check_transport(&url).map_err(|e| invalid(e.to_string()))?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(invalid(format!(
@@ -289,7 +297,9 @@ fn graph_endpoint_value(raw: Raw<String>, management: &Url) -> Result<Url, Confi
             .and_then(|u| u.host_str().map(str::to_owned))
     });
     let host = url.host_str().map(str::to_owned);
-    if management_hosts.contains(&host) && host.is_some() {
+    let same_as_audience =
+        url.as_str().trim_end_matches('/') == management.as_str().trim_end_matches('/');
+    if (management_hosts.contains(&host) && host.is_some()) || same_as_audience {
         return Err(invalid(format!(
             "{} is the Office 365 Management Activity API's host (like `audience` {}), not Microsoft \
              Graph's: the Graph token would be for the wrong resource and every call answers \"Resource not \
@@ -501,6 +511,10 @@ mod tests {
             (
                 "endpoint = \"graph\"\n",
                 "endpoint {file} \"graph\" is not a URL",
+            ),
+            (
+                "endpoint = \"https://admin:hunter2@graph.microsoft.com\"\n",
+                "user name or password before the host (not shown)",
             ),
             (
                 "window = \"0m\"\n",
