@@ -545,7 +545,7 @@ fn a_query_whose_id_was_never_written_is_found_in_the_list_not_submitted_again()
     // The state a kill between the POST and the ledger row leaves: a `submitting` row (written by a
     // first run that was refused nothing; its rows are then set back), and the query at the service.
     let first = json(backfill(&env, &["--from", &from, "--to", &to]).assert_code(0));
-    let name = format!("auditsync backfill {from}T00:00:00Z/{to}T00:00:00Z");
+    let name = format!("auditsync backfill {from}T00:00:00Z/{to}T00:00:00Z LaunchPowerApp");
     assert_eq!(env.sim.graph_submissions(), 1, "{first}");
     {
         let db = rusqlite::Connection::open(env.path("auditsync.db")).unwrap();
@@ -654,4 +654,149 @@ fn a_lost_answer_to_a_submission_does_not_create_a_second_query() {
     assert_eq!(summary["submitted"], 2, "{summary}");
     let queries = ledger_queries(&env);
     assert_eq!(queries.len(), 2, "{queries:?}");
+}
+
+/// Found by an independent tester (once a bug): under a storm of 5xx answers to every create, the run blames the daily allowance ("this run's
+/// share of the tenant's 180 daily query submissions is used up") although nearly all of it is left;
+/// with -q that false cause is all stderr says. It should name the service's failure (5xx) instead.
+#[test]
+fn break_a_5xx_storm_is_not_reported_as_the_daily_allowance_used_up() {
+    let env = tenant(20, |s| {
+        s.faults = Faults {
+            graph_server_error: 1.0,
+            ..Default::default()
+        };
+    });
+    configure(&env, "");
+    let (from, to) = (day(12), day(10));
+    let run = env.run(&["-q", "backfill", "--from", &from, "--to", &to]);
+    run.assert_code(1);
+    assert!(
+        !run.stderr.contains("submissions is used up"),
+        "a 5xx storm is blamed on the daily allowance\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("503")
+            || run.stderr.contains("500")
+            || run.stderr.contains("unavailable"),
+        "the service's failure is not named under -q\n{}",
+        run.all()
+    );
+}
+
+/// Found by an independent tester (once a bug): a rerun after a run whose creates all failed says "4 of 2 windows loaded (1 before this
+/// run)": windows merely in the ledger are counted as loaded before, and again when loaded now.
+#[test]
+fn break_a_rerun_after_failed_creates_counts_each_window_once() {
+    let env = tenant(20, |s| {
+        s.faults = Faults {
+            graph_server_error: 1.0,
+            ..Default::default()
+        };
+    });
+    configure(&env, "");
+    let (from, to) = (day(12), day(10));
+    backfill(&env, &["--from", &from, "--to", &to]).assert_code(1);
+    env.sim.set_faults(Faults::default());
+    let run = env.run(&["backfill", "--from", &from, "--to", &to]);
+    run.assert_code(0)
+        .assert_stdout("2 windows, 0 loaded before this run; 2 queries read");
+}
+
+/// Found by an independent tester (once a bug): a window lost at the record cap makes the first run say "incomplete ... run again", but the
+/// rerun queries nothing and says complete (exit 0), although the ledger knows the records are lost.
+#[test]
+fn break_a_window_lost_at_the_record_cap_is_not_complete_on_the_next_run() {
+    let env = tenant(5, |s| s.graph_record_cap = 1);
+    configure(&env, "window = \"1h\"\nmin_window = \"30m\"\n");
+    let from = format!("{}T00:00:00Z", day(2));
+    let to = format!("{}T02:00:00Z", day(2));
+    let first = json(backfill(&env, &["--from", &from, "--to", &to]).assert_code(1));
+    assert!(
+        !first["truncated"].as_array().unwrap().is_empty(),
+        "{first}"
+    );
+    let again = backfill(&env, &["--from", &from, "--to", &to]);
+    assert_ne!(
+        again.code,
+        0,
+        "records known lost, yet exit 0\n{}",
+        again.all()
+    );
+    assert_ne!(json(&again)["outcome"], "complete", "{}", again.all());
+}
+
+/// Found by an independent tester (once a bug): the ledger does not record the operations a window was queried for: after adding an
+/// operation to `[sync] operations`, a rerun skips every loaded window and never loads its history.
+#[test]
+fn break_adding_an_operation_loads_it_for_windows_loaded_before() {
+    let env = tenant(20, |_| {});
+    configure(&env, "");
+    let (from, to) = (day(12), day(10));
+    backfill(&env, &["--from", &from, "--to", &to]).assert_code(0);
+    configure(
+        &env,
+        "\n[sync]\noperations = [\"LaunchPowerApp\", \"DeletePowerApp\"]\n",
+    );
+    let summary = json(backfill(&env, &["--from", &from, "--to", &to]).assert_code(0));
+    let both: BTreeSet<String> = env
+        .sim
+        .graph_truth(
+            time(&summary["from"]),
+            time(&summary["to"]),
+            &["LaunchPowerApp", "DeletePowerApp"],
+        )
+        .into_iter()
+        .collect();
+    assert_eq!(stored_ids(&env), both, "{summary}");
+}
+
+/// Found by an independent tester (once a bug): `verify --from` a long range spends the allowance oldest first (400d burnt 180 queries on
+/// empty windows past retention and left the last 221 days uncompared); backfill goes newest first.
+#[test]
+fn break_verify_compares_the_newest_windows_first_when_the_allowance_runs_out() {
+    let env = tenant(20, |_| {});
+    configure(&env, "daily_submissions = 3\n");
+    let (from, to) = (day(12), day(2));
+    let run = env.run(&["verify", "--json", "--from", &from, "--to", &to]);
+    run.assert_code(1);
+    let v = json(&run);
+    let newest_left = v["not_verified"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| time(&w["end"]))
+        .max()
+        .unwrap();
+    assert!(
+        newest_left < time(&v["to"]),
+        "the newest windows were left uncompared: {v}"
+    );
+}
+
+/// Found by an independent tester (once a bug): ages are resolved against two clocks, so `--from 10d --to 10d` is a one-second range that
+/// costs a query submission, where the same two times written out are refused.
+#[test]
+fn break_equal_ages_are_refused_like_equal_times() {
+    let env = tenant(20, |_| {});
+    configure(&env, "");
+    env.run(&["backfill", "--from", "10d", "--to", "10d"])
+        .assert_code(2)
+        .assert_stderr("not before");
+    assert_eq!(env.sim.graph_submissions(), 0);
+}
+
+/// Found by an independent tester (once a bug): an endpoint with credentials in it (`http://user:pw@host/graph`) is accepted; it is sent to
+/// Entra ID as the token's resource and echoed in the error. It should be refused (exit 2) unsaid.
+#[test]
+fn break_an_endpoint_with_credentials_is_refused_without_echoing_them() {
+    let env = tenant(5, |_| {});
+    let base = env.base().replace("http://", "http://user:s3cretpw@");
+    env.write_config(&format!(
+        "[graph]\nenabled = true\nendpoint = \"{base}/graph\"\npoll_interval = \"100ms\"\n"
+    ));
+    let run = env.run(&["backfill", "--from", "12d", "--to", "10d"]);
+    run.assert_code(2);
+    assert!(!run.all().contains("s3cretpw"), "{}", run.all());
 }

@@ -198,14 +198,15 @@ pub fn plan(
     let truncated_wider = |r: &QueryRow| {
         r.state == QueryState::Truncated && r.window.1 - r.window.0 > settings.graph.min_window
     };
-    let covered: Vec<Window> = rows
+    let mut covered: Vec<Window> = rows
         .iter()
         .filter(|r| {
             matches!(r.state, QueryState::Loaded | QueryState::Truncated) && !truncated_wider(r)
         })
         .map(|r| r.window)
-        .chain(resume.iter().map(|r| r.window))
         .collect();
+    let loaded_count = covered.len();
+    covered.extend(resume.iter().map(|r| r.window));
     let split: Vec<Window> = rows
         .iter()
         .filter(|r| r.state == QueryState::Split || truncated_wider(r))
@@ -225,7 +226,8 @@ pub fn plan(
     let mut loaded_before = 0;
     for cell in &cells {
         let gaps = uncovered(*cell, &covered);
-        if gaps.is_empty() {
+        // Loaded before: covered by read windows alone, not by queries still to be read.
+        if uncovered(*cell, &covered[..loaded_count]).is_empty() {
             loaded_before += 1;
         }
         for gap in gaps {
