@@ -99,18 +99,18 @@ fn render(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
         })
         .collect();
     let first = match report.by {
-        By::Day => "day",
-        By::Hour => "hour",
+        By::Day => "DAY",
+        By::Hour => "HOUR",
     };
     write_table(
         out,
         &[
             first,
-            "graph",
-            "stored",
-            "missing",
-            "repaired",
-            "only stored",
+            "GRAPH",
+            "STORED",
+            "MISSING",
+            "REPAIRED",
+            "ONLY STORED",
         ],
         &rows,
     )?;
@@ -127,7 +127,7 @@ fn render(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
                 ]
             })
             .collect();
-        write_table(out, &["missing Id", "CreationTime", "now"], &rows)?;
+        write_table(out, &["MISSING ID", "CREATION TIME", "NOW"], &rows)?;
     }
     Ok(())
 }

@@ -158,7 +158,8 @@ pub fn plan(
     let now = Utc::now();
     let range = range(opts.from, opts.to, now, settings.graph.window)?;
     let mut warnings = Vec::new();
-    if range.0 < now - RETENTION {
+    // An hour's slack: `--from 180d` is read a moment before this.
+    if range.0 < now - RETENTION - TimeDelta::hours(1) {
         warnings.push(format!(
             "--from {} is more than 180 days ago: Power Apps records are kept 180 days by default (Audit \
              Standard), so older windows come back empty unless a retention policy keeps them longer",
