@@ -765,10 +765,11 @@ mod tests {
             TimeOrAge::At(t("2026-06-01T00:00:00Z")),
             None,
             now,
-            TimeDelta::hours(5),
+            TimeDelta::hours(7),
         )
         .unwrap();
-        assert_eq!(r.1, t("2026-11-30T10:00:00Z"));
+        // 7-hour cells since the epoch: one starts at 2026-11-30T09:00Z.
+        assert_eq!(r.1, t("2026-11-30T09:00:00Z"));
         let e = range(TimeOrAge::At(t("2026-11-30T06:00:00Z")), None, now, day)
             .unwrap_err()
             .to_string();
