@@ -45,8 +45,8 @@ const BLOBS_PER_HOUR: u32 = 32;
 const RECORDS_PER_BLOB: u32 = 26;
 /// How long a Graph query takes to succeed in the simulator, in milliseconds.
 const QUERY_DELAY_MS: u64 = 3_000;
-/// `[graph] daily_submissions` (the default): at least the 174 windows of a 180-day backfill.
-const DAILY_SUBMISSIONS: u32 = 180;
+/// `[graph] daily_submissions` (the default): at least the 180 windows of a 180-day backfill.
+const DAILY_SUBMISSIONS: u32 = 190;
 
 fn main() {
     // reqwest is built without a default TLS provider (see auditsync-core's `net`).

@@ -66,7 +66,7 @@ pub enum Command {
     Prune(PruneArgs),
     /// Try auditsync end to end against a built-in simulated tenant (no tenant or config needed)
     Demo(DemoArgs),
-    /// Serve the simulated Management Activity API and Entra ID token endpoint on 127.0.0.1
+    /// Serve the simulated Management Activity API, Entra ID and Graph audit log query API on 127.0.0.1
     Simulator(SimulatorArgs),
 }
 

@@ -133,8 +133,14 @@ async fn checks(global: &GlobalArgs) -> Result<Outcome, Error> {
                 let graph = GraphClient::new(&settings, secret.clone())?;
                 graph_checks(&mut report, &settings, &graph).await?;
             }
-            // Not a fault of this setup: the cloud has no such API, or it is turned off.
-            Err(e) => report.pass("graph", &format!("not checked: {e}"))?,
+            // Asked for (`enabled = true`) where it cannot work: a failure; else only a note.
+            Err(e)
+                if !matches!(settings.graph.enabled_from, Origin::Default)
+                    && settings.graph.enabled =>
+            {
+                report.fail("graph", &e.to_string())?;
+            }
+            Err(e) => report.note("graph", &format!("not checked: {e}"))?,
         }
     }
     database(&mut report, &settings)?;

@@ -27,6 +27,10 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> Result<Outcome, Error
         stop: stop.clone(),
     };
     verify::check(&settings, &opts)?;
+    // Nothing stored yet: every launch would be "missing". `sync` and `backfill` come first.
+    if store::inspect(&settings.database)?.is_none() {
+        return Err(store::StoreError::Missing(settings.database.clone()).into());
+    }
     warn_gcc(&settings)?;
     let secret = before_writing(&stop, async { Ok(settings.client_secret().await?) }).await?;
     // The write lock even without --repair: each query is a row of the query ledger, which counts the
@@ -82,14 +86,23 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> Result<Outcome, Error
     })
 }
 
-/// The per-day (or hour) table, then the missing Ids.
+/// How many missing Ids the table lists; `--json` has them all.
+const MISSING_SHOWN: usize = 100;
+
+/// The per-day (or hour) table, then the missing Ids (the first [`MISSING_SHOWN`]).
 fn render(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
     let rows: Vec<Vec<String>> = report
         .buckets
         .iter()
         .map(|b| {
             vec![
-                b.start.clone(),
+                match report.by {
+                    By::Day => b.start.get(..10).unwrap_or(&b.start).to_owned(),
+                    By::Hour => b
+                        .start
+                        .get(..16)
+                        .map_or_else(|| b.start.clone(), |h| format!("{h}Z")),
+                },
                 b.graph.to_string(),
                 b.stored.to_string(),
                 b.missing.to_string(),
@@ -119,6 +132,7 @@ fn render(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
         let rows: Vec<Vec<String>> = report
             .missing
             .iter()
+            .take(MISSING_SHOWN)
             .map(|m| {
                 vec![
                     m.id.clone(),
@@ -128,6 +142,13 @@ fn render(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
             })
             .collect();
         write_table(out, &["MISSING ID", "CREATION TIME", "NOW"], &rows)?;
+        if report.missing.len() > MISSING_SHOWN {
+            writeln!(
+                out,
+                "… and {} more (every one in `auditsync verify --json`)",
+                report.missing.len() - MISSING_SHOWN
+            )?;
+        }
     }
     Ok(())
 }

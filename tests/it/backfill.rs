@@ -465,6 +465,20 @@ fn gcc_high_and_dod_are_refused_before_any_request_and_gcc_warns() {
             !env.path("auditsync.db").exists(),
             "{cloud}: no database was created"
         );
+        // doctor: the Graph check is a NOTE there, unless `[graph] enabled = true` asks for it.
+        let doctor = env.run(&["doctor"]);
+        assert!(doctor.stdout.contains("NOTE  graph:"), "{}", doctor.all());
+        env.write_config(&format!(
+            "cloud = \"{cloud}\"\n[graph]\nenabled = true\nendpoint = \"{}/graph\"\n",
+            env.base()
+        ));
+        let doctor = env.run(&["doctor"]);
+        assert!(
+            doctor.stdout.contains("FAIL  graph:") && doctor.stdout.contains("import"),
+            "{}",
+            doctor.all()
+        );
+        assert_eq!(env.sim.graph_submissions(), 0);
     }
     let env = tenant(10, |_| {});
     env.write_config(&format!(
@@ -656,7 +670,7 @@ fn a_lost_answer_to_a_submission_does_not_create_a_second_query() {
     assert_eq!(queries.len(), 2, "{queries:?}");
 }
 
-/// Found by an independent tester (once a bug): under a storm of 5xx answers to every create, the run blames the daily allowance ("this run's
+/// Was a bug (found by an independent tester): under a storm of 5xx answers to every create, the run blames the daily allowance ("this run's
 /// share of the tenant's 180 daily query submissions is used up") although nearly all of it is left;
 /// with -q that false cause is all stderr says. It should name the service's failure (5xx) instead.
 #[test]
@@ -685,7 +699,7 @@ fn break_a_5xx_storm_is_not_reported_as_the_daily_allowance_used_up() {
     );
 }
 
-/// Found by an independent tester (once a bug): a rerun after a run whose creates all failed says "4 of 2 windows loaded (1 before this
+/// Was a bug (found by an independent tester): a rerun after a run whose creates all failed says "4 of 2 windows loaded (1 before this
 /// run)": windows merely in the ledger are counted as loaded before, and again when loaded now.
 #[test]
 fn break_a_rerun_after_failed_creates_counts_each_window_once() {
@@ -704,7 +718,7 @@ fn break_a_rerun_after_failed_creates_counts_each_window_once() {
         .assert_stdout("2 windows, 0 loaded before this run; 2 queries read");
 }
 
-/// Found by an independent tester (once a bug): a window lost at the record cap makes the first run say "incomplete ... run again", but the
+/// Was a bug (found by an independent tester): a window lost at the record cap makes the first run say "incomplete ... run again", but the
 /// rerun queries nothing and says complete (exit 0), although the ledger knows the records are lost.
 #[test]
 fn break_a_window_lost_at_the_record_cap_is_not_complete_on_the_next_run() {
@@ -727,7 +741,7 @@ fn break_a_window_lost_at_the_record_cap_is_not_complete_on_the_next_run() {
     assert_ne!(json(&again)["outcome"], "complete", "{}", again.all());
 }
 
-/// Found by an independent tester (once a bug): the ledger does not record the operations a window was queried for: after adding an
+/// Was a bug (found by an independent tester): the ledger does not record the operations a window was queried for: after adding an
 /// operation to `[sync] operations`, a rerun skips every loaded window and never loads its history.
 #[test]
 fn break_adding_an_operation_loads_it_for_windows_loaded_before() {
@@ -752,12 +766,15 @@ fn break_adding_an_operation_loads_it_for_windows_loaded_before() {
     assert_eq!(stored_ids(&env), both, "{summary}");
 }
 
-/// Found by an independent tester (once a bug): `verify --from` a long range spends the allowance oldest first (400d burnt 180 queries on
-/// empty windows past retention and left the last 221 days uncompared); backfill goes newest first.
+/// Was a bug (found by an independent tester): `verify --from` a long range spent the allowance
+/// oldest first (400d burnt 180 queries on empty windows past retention and left the last 221 days
+/// uncompared); backfill goes newest first.
 #[test]
 fn break_verify_compares_the_newest_windows_first_when_the_allowance_runs_out() {
     let env = tenant(20, |_| {});
     configure(&env, "daily_submissions = 3\n");
+    // verify compares with a store: there must be one (sync makes it, with no Graph submission).
+    env.run(&["sync"]).assert_code(0);
     let (from, to) = (day(12), day(2));
     let run = env.run(&["verify", "--json", "--from", &from, "--to", &to]);
     run.assert_code(1);
@@ -775,7 +792,7 @@ fn break_verify_compares_the_newest_windows_first_when_the_allowance_runs_out() 
     );
 }
 
-/// Found by an independent tester (once a bug): ages are resolved against two clocks, so `--from 10d --to 10d` is a one-second range that
+/// Was a bug (found by an independent tester): ages are resolved against two clocks, so `--from 10d --to 10d` is a one-second range that
 /// costs a query submission, where the same two times written out are refused.
 #[test]
 fn break_equal_ages_are_refused_like_equal_times() {
@@ -787,7 +804,7 @@ fn break_equal_ages_are_refused_like_equal_times() {
     assert_eq!(env.sim.graph_submissions(), 0);
 }
 
-/// Found by an independent tester (once a bug): an endpoint with credentials in it (`http://user:pw@host/graph`) is accepted; it is sent to
+/// Was a bug (found by an independent tester): an endpoint with credentials in it (`http://user:pw@host/graph`) is accepted; it is sent to
 /// Entra ID as the token's resource and echoed in the error. It should be refused (exit 2) unsaid.
 #[test]
 fn break_an_endpoint_with_credentials_is_refused_without_echoing_them() {
@@ -799,4 +816,15 @@ fn break_an_endpoint_with_credentials_is_refused_without_echoing_them() {
     let run = env.run(&["backfill", "--from", "12d", "--to", "10d"]);
     run.assert_code(2);
     assert!(!run.all().contains("s3cretpw"), "{}", run.all());
+}
+
+/// `verify` with no database refuses (every launch would be "missing"), creating nothing.
+#[test]
+fn verify_without_a_database_refuses_and_creates_nothing() {
+    let env = tenant(10, |_| {});
+    configure(&env, "");
+    let run = env.run(&["verify", "--from", "3d"]);
+    run.assert_code(2).assert_stderr("no database");
+    assert!(!env.path("auditsync.db").exists());
+    assert_eq!(env.sim.graph_submissions(), 0);
 }

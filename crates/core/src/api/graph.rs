@@ -1069,7 +1069,10 @@ impl GraphClient {
                 match wait {
                     Some(delay) => {
                         self.counts.retried.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!("{}: throttled (HTTP 429); waiting {delay:?}", r.call);
+                        tracing::info!(
+                            "{}: throttled (HTTP 429); waiting {delay:?} as its Retry-After asks",
+                            r.call
+                        );
                         tokio::time::sleep(delay).await;
                         continue;
                     }

@@ -408,7 +408,7 @@ impl Engine {
             })
             .max_by_key(|q| q.created);
         if let Some(q) = found {
-            tracing::info!(query = %q.id, "found the query an interrupted run created for {}", row.display_name);
+            tracing::info!(query = %q.id, "found the query for {} in the tenant's list", row.display_name);
             row.query_id = Some(q.id);
             row.state = QueryState::Submitted;
             row.service_status = Some(q.status.as_str().to_owned());
@@ -567,6 +567,7 @@ impl Engine {
     /// Marks the row failed (the query is not usable any more).
     async fn failed(&self, mut row: QueryRow, why: String) -> Result<Ended, EngineError> {
         row.state = QueryState::Failed;
+        row.service_status = None;
         row.error = Some(why.clone());
         row.updated_at = Utc::now();
         self.save(&mut row).await?;
@@ -591,9 +592,11 @@ impl Engine {
                 Pages::Stopped => return Ok(Ended::Waiting(row)),
                 Pages::Broken(why) => return Ok(Ended::Broken(row, why)),
             };
-            let short = info
-                .approximate_count
-                .is_some_and(|a| (read as f64) < a as f64 * SHORT_READ_SHARE);
+            // A query over the cap returns fewer than it counts: that is known, not a short read.
+            let short = !info.limit_exceeded
+                && info
+                    .approximate_count
+                    .is_some_and(|a| (read as f64) < a as f64 * SHORT_READ_SHARE);
             if !short || attempt >= 2 {
                 break (read, new, unreadable);
             }
@@ -606,12 +609,13 @@ impl Engine {
         };
         let short = info
             .approximate_count
-            .filter(|a| (read as f64) < *a as f64 * SHORT_READ_SHARE)
+            .filter(|a| !info.limit_exceeded && (read as f64) < *a as f64 * SHORT_READ_SHARE)
             .map(|a| (read, a));
-        // Without `isRecordCountLimitExceeded` (beta, or a v1.0 before 2026-09), a read that reached
-        // the cap tells the same.
-        let capped =
-            info.limit_exceeded || read >= info.record_count_limit.unwrap_or(DOCUMENTED_RECORD_CAP);
+        // Without the 2026-09 counts (beta, or an older v1.0: no `approximateReturnedRecordCount`,
+        // so no `isRecordCountLimitExceeded` either), a read that reached the cap tells the same.
+        let capped = info.limit_exceeded
+            || (info.approximate_count.is_none()
+                && read >= info.record_count_limit.unwrap_or(DOCUMENTED_RECORD_CAP));
         if capped
             && !info.limit_exceeded
             && let Some((a, b)) = halves(row.window, self.min_window)

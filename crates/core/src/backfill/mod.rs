@@ -140,6 +140,8 @@ pub struct Plan {
     pub flagged: Vec<QueryRow>,
     /// Submissions this run may make: `daily_submissions` minus those of the last 24 hours.
     pub allowance_left: u64,
+    /// When the oldest submission of the last 24 hours ages out (one more is allowed then).
+    pub allowance_frees_at: Option<DateTime<Utc>>,
     /// Things to tell the admin (a range past the default retention).
     pub warnings: Vec<String>,
 }
@@ -176,6 +178,7 @@ pub fn plan(
             loaded_before: 0,
             flagged: Vec::new(),
             allowance_left: settings.graph.daily_submissions.into(),
+            allowance_frees_at: None,
             warnings,
         });
     };
@@ -197,7 +200,7 @@ pub fn plan(
         .collect();
     // A window truncated at a `min_window` larger than today's is queried again, as its halves.
     let truncated_wider = |r: &QueryRow| {
-        r.state == QueryState::Truncated && r.window.1 - r.window.0 > settings.graph.min_window
+        r.state == QueryState::Truncated && halves(r.window, settings.graph.min_window).is_some()
     };
     let mut covered: Vec<Window> = rows
         .iter()
@@ -244,8 +247,28 @@ pub fn plan(
         loaded_before,
         flagged,
         allowance_left: u64::from(settings.graph.daily_submissions).saturating_sub(used),
+        allowance_frees_at: allowance_frees_at(store, now)?,
         warnings,
     })
+}
+
+/// When the oldest submission (any purpose) of the 24 hours before `now` ages out; `None` when there
+/// is none.
+pub(crate) fn allowance_frees_at(
+    store: &dyn Reader,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let day = TimeDelta::hours(24);
+    let mut oldest: Option<DateTime<Utc>> = None;
+    for purpose in [QueryPurpose::Backfill, QueryPurpose::Verify] {
+        for r in store.graph_queries(purpose)? {
+            let counted = r.query_id.is_some() || r.state == QueryState::Submitting;
+            if counted && r.submitted_at >= now - day {
+                oldest = Some(oldest.map_or(r.submitted_at, |o| o.min(r.submitted_at)));
+            }
+        }
+    }
+    Ok(oldest.map(|t| t + day))
 }
 
 /// A window an earlier run split (the service said it holds more records than a query returns) is
@@ -385,6 +408,8 @@ pub struct Summary {
     pub unreadable_count: usize,
     /// The service's answer that stopped submissions (HTTP 429), if any.
     pub throttled: Option<String>,
+    /// When auditsync's own allowance lets the next submission go (RFC 3339), when it ran out.
+    pub submissions_free_from: Option<String>,
     /// Graph API requests.
     pub requests: RequestCounts,
     /// Seconds the run took.
@@ -406,7 +431,7 @@ impl Summary {
     pub fn line(&self) -> String {
         let mut line = format!(
             "backfill {} to {}: {} windows, {} loaded before this run; {} queries read, {} records, {} new \
-             events; {} queries submitted ({} of {} daily submissions left)",
+             events; {} queries submitted ({} of {} daily submissions left); {} requests ({} throttled)",
             self.from,
             self.to,
             self.windows,
@@ -417,6 +442,8 @@ impl Summary {
             self.submitted,
             self.submissions_left,
             self.daily_submissions,
+            self.requests.sent,
+            self.requests.throttled,
         );
         if self.windows_split > 0 {
             line.push_str(&format!(
@@ -448,9 +475,13 @@ impl Summary {
                 self.deferred.len()
             ));
         } else if !self.deferred.is_empty() {
+            let when = self.submissions_free_from.as_deref().map_or_else(
+                || "when submissions of the last 24 hours age out".to_owned(),
+                |t| format!("from {t}, when the oldest of the last 24 hours ages out"),
+            );
             out.push(format!(
-                "{} windows were deferred: this run's share of the tenant's {} daily query submissions is used \
-                 up; the next run after the oldest submission of the last 24 hours ages out goes on",
+                "{} windows were deferred: [graph] daily_submissions ({}) are used up for the last 24 hours; \
+                 a run can submit again {when}",
                 self.deferred.len(),
                 self.daily_submissions
             ));
@@ -596,6 +627,7 @@ pub async fn run(
         unreadable: Vec::new(),
         unreadable_count: 0,
         throttled: engine.budget.throttled(),
+        submissions_free_from: None,
         requests: client.requests().since(requests_before),
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -614,6 +646,13 @@ pub async fn run(
         }
     }
     summary.windows_split = engine.counters.split.load(Ordering::Relaxed);
+    if engine.budget.left() == 0 && !summary.deferred.is_empty() {
+        // The submissions of this run count too: the oldest of the last 24 hours decides.
+        let frees = plan
+            .allowance_frees_at
+            .unwrap_or_else(|| Utc::now() + TimeDelta::hours(24));
+        summary.submissions_free_from = Some(ts(frees));
+    }
     summary.deferred.sort_by(|a, b| a.start.cmp(&b.start));
     summary.failed.sort_by(|a, b| a.start.cmp(&b.start));
     summary.waiting.sort_by(|a, b| a.start.cmp(&b.start));

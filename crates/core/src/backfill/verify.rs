@@ -133,7 +133,8 @@ impl Report {
         let stored: u64 = self.buckets.iter().map(|b| b.stored).sum();
         let repaired = self.missing.len() - self.unrepaired();
         let mut line = format!(
-            "verify {} to {}: the Graph API found {graph} launches, the store holds {stored}; {} missing from the store",
+            "verify {} to {}: in the windows compared, the Graph API found {graph} launches, the store holds \
+             {stored}; {} missing from the store",
             self.from,
             self.to,
             self.missing.len()
@@ -147,6 +148,10 @@ impl Report {
                 self.partial.len() + self.truncated.len()
             ));
         }
+        line.push_str(&format!(
+            "; {} queries submitted ({} of the daily submissions left)",
+            self.submitted, self.submissions_left
+        ));
         if !self.not_verified.is_empty() {
             line.push_str(&format!(
                 "; {} windows not compared: run again",
@@ -367,6 +372,38 @@ pub async fn run(
         requests: client.requests().since(requests_before),
     };
     let whole = compare(&mut report, ended, opts.by, &store_times);
+    // Say why a window was not submitted: the service refused, or the allowance is used up.
+    let why_not = match engine.budget.throttled() {
+        Some(t) => Some(format!(
+            "not submitted: the service refused more submissions ({t})"
+        )),
+        None if engine.budget.left() == 0 => {
+            let frees = super::allowance_frees_at(
+                &**engine
+                    .store
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                now,
+            )?
+            .unwrap_or_else(|| now + TimeDelta::hours(24));
+            Some(format!(
+                "not submitted: [graph] daily_submissions ({}) are used up for the last 24 hours; a run can \
+                 submit again from {}",
+                settings.graph.daily_submissions,
+                ts(frees)
+            ))
+        }
+        None => None,
+    };
+    if let Some(why) = why_not {
+        for w in report
+            .not_verified
+            .iter_mut()
+            .filter(|w| w.note == "not submitted")
+        {
+            w.note.clone_from(&why);
+        }
+    }
     report
         .missing
         .sort_by(|a, b| (&a.creation_time, &a.id).cmp(&(&b.creation_time, &b.id)));

@@ -54,11 +54,11 @@ pub fn uncovered(window: Window, covered: &[Window]) -> Vec<Window> {
     gaps
 }
 
-/// The two halves of `window`, split at a whole second; `None` when it is no longer than `min`
-/// (or than two seconds).
+/// The two halves of `window`, split at a whole second; `None` when a half would be shorter than `min`
+/// (or than a second).
 pub fn halves(window: Window, min: TimeDelta) -> Option<(Window, Window)> {
     let length = window.1 - window.0;
-    if length <= min || length.num_seconds() < 2 {
+    if length < min * 2 || length.num_seconds() < 2 {
         return None;
     }
     let mid = at(window.0.timestamp() + length.num_seconds() / 2)?;
@@ -153,6 +153,11 @@ mod tests {
         assert_eq!(b, (t("2026-06-01T12:00:00Z"), day.1));
         let quarter = (t("2026-06-01T00:00:00Z"), t("2026-06-01T00:15:00Z"));
         assert!(halves(quarter, TimeDelta::minutes(15)).is_none());
+        // No half shorter than the smallest window: 20 minutes is not split at 15, 30 is.
+        let twenty = (t("2026-06-01T00:00:00Z"), t("2026-06-01T00:20:00Z"));
+        assert!(halves(twenty, TimeDelta::minutes(15)).is_none());
+        let thirty = (t("2026-06-01T00:00:00Z"), t("2026-06-01T00:30:00Z"));
+        assert!(halves(thirty, TimeDelta::minutes(15)).is_some());
         let odd = (t("2026-06-01T00:00:00Z"), t("2026-06-01T00:00:03Z"));
         let (a, b) = halves(odd, TimeDelta::seconds(1)).unwrap();
         assert_eq!(
