@@ -5,11 +5,11 @@
 //!
 //! The tenant: 20,000 launches a day (32 Audit.General blobs an hour × 26 records, every record a
 //! launch: 19,968 a day), with 181 days of audit log. Every Graph query succeeds no sooner than
-//! `D` = 3 s after its creation (the real service takes minutes; a benchmark cannot wait minutes 174
+//! `D` = 3 s after its creation (the real service takes minutes; a benchmark cannot wait minutes 180
 //! times, and the floor below scales with `D`). The client's configuration is the one
 //! `auditsync simulator --write-config` writes (`[graph] poll_interval = "200ms"`), with `[graph]
 //! in_flight` set to 5 (the default) or 10 (the service's typical running limit) and
-//! `daily_submissions = 180` (the default, enough for the 174 one-day windows), and `[sync]
+//! `daily_submissions = 190` (the default, enough for the 180 one-day windows), and `[sync]
 //! requests_per_minute = 60000` as in `benches/sync.rs` (the simulated service sets no quota).
 //!
 //! Scenarios, each against a fresh simulator (so each has the tenant's whole daily allowance):
