@@ -40,6 +40,13 @@ fn configure(env: &TestEnv, extra: &str) {
     ));
 }
 
+/// A tenant of `days` with `faults` from the start, configured as [`configure`] does.
+fn faulty(days: u32, faults: Faults) -> TestEnv {
+    let env = tenant(days, |s| s.faults = faults);
+    configure(&env, "");
+    env
+}
+
 /// The launches the Graph API holds in a backfill's range (its summary's `from` and `to`).
 fn graph_truth(env: &TestEnv, summary: &serde_json::Value) -> BTreeSet<String> {
     env.sim
@@ -347,13 +354,13 @@ fn the_daily_allowance_is_kept_across_runs_and_said_in_the_summary() {
 
 #[test]
 fn a_failed_query_is_submitted_again_and_the_window_completes() {
-    let env = tenant(30, |s| {
-        s.faults = Faults {
+    let env = faulty(
+        30,
+        Faults {
             graph_fail_queries: 2,
             ..Default::default()
-        };
-    });
-    configure(&env, "");
+        },
+    );
     let summary = json(backfill(&env, &["--from", "15d", "--to", "10d"]).assert_code(0));
     assert_eq!(stored_ids(&env), graph_truth(&env, &summary));
     let windows = summary["windows"].as_u64().unwrap();
@@ -597,13 +604,13 @@ fn a_query_whose_id_was_never_written_is_found_in_the_list_not_submitted_again()
 /// short, it is reported (with the `verify` that finds what is missing) and the run exits 1.
 #[test]
 fn a_read_far_below_the_approximate_count_is_read_again_then_reported() {
-    let env = tenant(20, |s| {
-        s.faults = Faults {
+    let env = faulty(
+        20,
+        Faults {
             graph_short_reads: 1,
             ..Default::default()
-        };
-    });
-    configure(&env, "");
+        },
+    );
     let (from, to) = (day(12), day(11));
     // Once short: the second read is whole, and the window is complete.
     let summary = json(backfill(&env, &["--from", &from, "--to", &to]).assert_code(0));
@@ -616,13 +623,13 @@ fn a_read_far_below_the_approximate_count_is_read_again_then_reported() {
     );
 
     // Short twice: said at error level, with the verify command, and exit 1.
-    let env = tenant(20, |s| {
-        s.faults = Faults {
+    let env = faulty(
+        20,
+        Faults {
             graph_short_reads: 2,
             ..Default::default()
-        };
-    });
-    configure(&env, "");
+        },
+    );
     let run = env.run(&["-q", "backfill", "--from", &from, "--to", &to]);
     run.assert_code(1)
         .assert_stderr("of about")
@@ -650,13 +657,13 @@ fn a_read_far_below_the_approximate_count_is_read_again_then_reported() {
 /// again blindly: the query is found in the tenant's list and read, one query for the window.
 #[test]
 fn a_lost_answer_to_a_submission_does_not_create_a_second_query() {
-    let env = tenant(20, |s| {
-        s.faults = Faults {
+    let env = faulty(
+        20,
+        Faults {
             graph_lose_create_answers: 2,
             ..Default::default()
-        };
-    });
-    configure(&env, "");
+        },
+    );
     let (from, to) = (day(12), day(10));
     let summary = json(backfill(&env, &["--from", &from, "--to", &to]).assert_code(0));
     assert_eq!(stored_ids(&env), graph_truth(&env, &summary));
@@ -675,13 +682,13 @@ fn a_lost_answer_to_a_submission_does_not_create_a_second_query() {
 /// with -q that false cause is all stderr says. It should name the service's failure (5xx) instead.
 #[test]
 fn break_a_5xx_storm_is_not_reported_as_the_daily_allowance_used_up() {
-    let env = tenant(20, |s| {
-        s.faults = Faults {
+    let env = faulty(
+        20,
+        Faults {
             graph_server_error: 1.0,
             ..Default::default()
-        };
-    });
-    configure(&env, "");
+        },
+    );
     let (from, to) = (day(12), day(10));
     let run = env.run(&["-q", "backfill", "--from", &from, "--to", &to]);
     run.assert_code(1);
@@ -703,13 +710,13 @@ fn break_a_5xx_storm_is_not_reported_as_the_daily_allowance_used_up() {
 /// run)": windows merely in the ledger are counted as loaded before, and again when loaded now.
 #[test]
 fn break_a_rerun_after_failed_creates_counts_each_window_once() {
-    let env = tenant(20, |s| {
-        s.faults = Faults {
+    let env = faulty(
+        20,
+        Faults {
             graph_server_error: 1.0,
             ..Default::default()
-        };
-    });
-    configure(&env, "");
+        },
+    );
     let (from, to) = (day(12), day(10));
     backfill(&env, &["--from", &from, "--to", &to]).assert_code(1);
     env.sim.set_faults(Faults::default());

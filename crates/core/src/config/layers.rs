@@ -213,25 +213,13 @@ impl<'a> Layers<'a> {
     where
         T: FromEnv,
     {
-        for name in [env_name(&format!("sync_{key}")), env_name(key)] {
-            if let Some(v) = self.env.get(&name) {
-                let origin = Origin::Env(name);
-                let value = T::from_env(v).ok_or_else(|| ConfigError::Invalid {
-                    key,
-                    origin: origin.clone(),
-                    reason: format!("{} is not {}", super::quoted(v), T::EXPECTED),
-                })?;
-                return Ok(Some(Raw { value, origin }));
-            }
-        }
-        Ok(file.map(|value| Raw {
-            value,
-            origin: self.file_origin.clone(),
-        }))
+        self.typed(
+            key,
+            &[env_name(&format!("sync_{key}")), env_name(key)],
+            file,
+        )
     }
-}
 
-impl Layers<'_> {
     /// A `[graph]` key: `AUDITSYNC_GRAPH_<KEY>`, else the file's value. A variable that does not parse
     /// as `T` is [`ConfigError::Invalid`].
     pub(super) fn graph<T>(
@@ -242,15 +230,29 @@ impl Layers<'_> {
     where
         T: FromEnv,
     {
-        let name = env_name(&format!("graph_{key}"));
-        if let Some(v) = self.env.get(&name) {
-            let origin = Origin::Env(name);
-            let value = T::from_env(v).ok_or_else(|| ConfigError::Invalid {
-                key,
-                origin: origin.clone(),
-                reason: format!("{} is not {}", super::quoted(v), T::EXPECTED),
-            })?;
-            return Ok(Some(Raw { value, origin }));
+        self.typed(key, &[env_name(&format!("graph_{key}"))], file)
+    }
+
+    /// The first of the variables `names` that is set, read as `T`, else the file's value.
+    fn typed<T>(
+        &self,
+        key: &'static str,
+        names: &[String],
+        file: Option<T>,
+    ) -> Result<Option<Raw<T>>, ConfigError>
+    where
+        T: FromEnv,
+    {
+        for name in names {
+            if let Some(v) = self.env.get(name) {
+                let origin = Origin::Env(name.clone());
+                let value = T::from_env(v).ok_or_else(|| ConfigError::Invalid {
+                    key,
+                    origin: origin.clone(),
+                    reason: format!("{} is not {}", super::quoted(v), T::EXPECTED),
+                })?;
+                return Ok(Some(Raw { value, origin }));
+            }
         }
         Ok(file.map(|value| Raw {
             value,
