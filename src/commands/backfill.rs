@@ -43,7 +43,8 @@ pub async fn run(args: BackfillArgs, global: &GlobalArgs) -> Result<Outcome, Err
             tracing::error!("{cause}");
         }
         tracing::error!(
-            "the backfill is incomplete: run it again; finished windows are not queried again"
+            "the backfill is incomplete (the lines above say why and what to do); windows read to the end \
+             are not queried again"
         );
         Outcome::Incomplete
     };
@@ -54,8 +55,14 @@ pub async fn run(args: BackfillArgs, global: &GlobalArgs) -> Result<Outcome, Err
     } else {
         None
     };
-    if let Some(text) = text {
-        print(&mut std::io::stdout().lock(), &text)?;
+    if let Some(text) = text
+        && let Err(e) = print(&mut std::io::stdout().lock(), &text)
+    {
+        // A closed stdout (`| head -c0`) must not turn an incomplete run into exit 0.
+        if outcome == Outcome::Done {
+            return Err(e);
+        }
+        tracing::error!("{e}");
     }
     Ok(outcome)
 }

@@ -69,21 +69,33 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> Result<Outcome, Error
             "the service refused more query submissions ({t}); run again later for the rest"
         );
     }
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        print(
-            &mut out,
-            &serde_json::to_string_pretty(&report).unwrap_or_default(),
-        )?;
-    } else if !(global.quiet && report.outcome == "complete") {
-        render(&mut out, &report).map_err(stdout_error)?;
-        print(&mut out, &report.line())?;
-    }
-    Ok(if report.outcome == "complete" {
+    let outcome = if report.outcome == "complete" {
         Outcome::Done
     } else {
         Outcome::Incomplete
-    })
+    };
+    let mut out = std::io::stdout().lock();
+    let printed = if args.json {
+        print(
+            &mut out,
+            &serde_json::to_string_pretty(&report).unwrap_or_default(),
+        )
+    } else if !(global.quiet && report.outcome == "complete") {
+        render(&mut out, &report)
+            .map_err(stdout_error)
+            .and_then(|()| print(&mut out, &report.line()))
+    } else {
+        Ok(())
+    };
+    // A closed stdout (`| head -c0`) must not turn missing launches into exit 0.
+    match printed {
+        Err(e) if outcome == Outcome::Done => Err(e),
+        Err(e) => {
+            tracing::error!("{e}");
+            Ok(outcome)
+        }
+        Ok(()) => Ok(outcome),
+    }
 }
 
 /// How many missing Ids the table lists; `--json` has them all.

@@ -835,3 +835,31 @@ fn verify_without_a_database_refuses_and_creates_nothing() {
     assert!(!env.path("auditsync.db").exists());
     assert_eq!(env.sim.graph_submissions(), 0);
 }
+
+/// A closed standard output (`auditsync backfill | head -c0`) never turns an incomplete run into exit 0,
+/// and what is missing is still said on stderr; the same for `verify`.
+#[test]
+fn an_incomplete_run_with_stdout_closed_still_exits_1() {
+    let env = tenant(20, |_| {});
+    configure(&env, "daily_submissions = 1\n");
+    let (from, to) = (day(12), day(10));
+    for args in [
+        vec!["backfill", "--from", &from, "--to", &to],
+        vec!["verify", "--from", &from, "--to", &to],
+    ] {
+        let mut child = env
+            .cmd()
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        env.assert_nothing_leaked(&stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("daily_submissions"), "{args:?}: {stderr}");
+    }
+}
