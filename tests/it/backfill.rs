@@ -729,7 +729,11 @@ fn break_a_rerun_after_failed_creates_counts_each_window_once() {
 /// rerun queries nothing and says complete (exit 0), although the ledger knows the records are lost.
 #[test]
 fn break_a_window_lost_at_the_record_cap_is_not_complete_on_the_next_run() {
-    let env = tenant(5, |s| s.graph_record_cap = 1);
+    // Nine launches an hour: every 30-minute window holds more than the cap of 1.
+    let env = tenant(5, |s| {
+        s.graph_record_cap = 1;
+        s.launch_share = 0.9;
+    });
     configure(&env, "window = \"1h\"\nmin_window = \"30m\"\n");
     let from = format!("{}T00:00:00Z", day(2));
     let to = format!("{}T02:00:00Z", day(2));
