@@ -8,7 +8,7 @@
 //! Graph's error answers are explained by [`GraphError`], each with its fix (graph-audit-api.md,
 //! "Permissions and the errors admins meet").
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -22,7 +22,7 @@ use url::Url;
 
 use super::breaker::{Breaker, Stop};
 use super::pacer::{Answered, Pacer};
-use super::{ANSWER_LIMIT, ERROR_BODY_LIMIT, RequestCounts, answer_text};
+use super::{ANSWER_LIMIT, Counts, ERROR_BODY_LIMIT, RequestCounts, answer_text};
 use crate::auth::{AuthError, Credentials, Token, TokenProvider};
 use crate::config::{ConfigError, Settings};
 use crate::net::{
@@ -698,14 +698,6 @@ enum Repeat {
     Submit,
 }
 
-/// Requests sent, refused as throttled, and sent again.
-#[derive(Debug, Default)]
-struct Counts {
-    sent: AtomicU64,
-    throttled: AtomicU64,
-    retried: AtomicU64,
-}
-
 /// The Graph audit log query API client for one tenant.
 pub struct GraphClient {
     http: Http,
@@ -813,11 +805,7 @@ impl GraphClient {
 
     /// Requests sent, throttled and retried since the client was made.
     pub fn requests(&self) -> RequestCounts {
-        RequestCounts {
-            sent: self.counts.sent.load(Ordering::Relaxed),
-            throttled: self.counts.throttled.load(Ordering::Relaxed),
-            retried: self.counts.retried.load(Ordering::Relaxed),
-        }
+        self.counts.snapshot()
     }
 
     /// The Graph root (no trailing `/`).

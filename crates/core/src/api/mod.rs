@@ -466,12 +466,24 @@ pub struct ApiClient {
     blob_limit: u64,
 }
 
-/// Requests sent, refused as throttled, and sent again, since the client was made.
+/// Requests sent, refused as throttled, and sent again, since the client was made (the Management
+/// API's and the Graph API's clients alike).
 #[derive(Debug, Default)]
-struct Counts {
-    sent: AtomicU64,
-    throttled: AtomicU64,
-    retried: AtomicU64,
+pub(crate) struct Counts {
+    pub(crate) sent: AtomicU64,
+    pub(crate) throttled: AtomicU64,
+    pub(crate) retried: AtomicU64,
+}
+
+impl Counts {
+    /// The counts so far.
+    pub(crate) fn snapshot(&self) -> RequestCounts {
+        RequestCounts {
+            sent: self.sent.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// What [`ApiClient::requests`] reports.
@@ -564,11 +576,7 @@ impl ApiClient {
 
     /// How many API requests this client sent, how many were throttled, how many were retries.
     pub fn requests(&self) -> RequestCounts {
-        RequestCounts {
-            sent: self.counts.sent.load(Ordering::Relaxed),
-            throttled: self.counts.throttled.load(Ordering::Relaxed),
-            retried: self.counts.retried.load(Ordering::Relaxed),
-        }
+        self.counts.snapshot()
     }
 
     /// A URL under the feed root with the given query pairs (PublisherIdentifier is added by `send`).
