@@ -168,8 +168,8 @@ struct Compare {
     by: i64,
     repair: bool,
     operations: Vec<String>,
-    /// The store's launches of the window (read at the first page).
-    stored: Option<HashSet<String>>,
+    /// The store's launches of the window with their times (read at the first page).
+    stored: Option<HashMap<String, DateTime<Utc>>>,
     stored_by_bucket: BTreeMap<i64, u64>,
     seen: HashSet<String>,
     graph_by_bucket: BTreeMap<i64, u64>,
@@ -202,22 +202,18 @@ impl Compare {
             return Ok(());
         }
         let ids = store.launch_ids(self.window.0, self.window.1, &self.operations)?;
-        let mut set = HashSet::with_capacity(ids.len());
-        for (id, at) in ids {
-            *self.stored_by_bucket.entry(self.bucket(at)).or_default() += 1;
-            set.insert(id);
+        for (_, at) in &ids {
+            *self.stored_by_bucket.entry(self.bucket(*at)).or_default() += 1;
         }
-        self.stored = Some(set);
+        self.stored = Some(ids.into_iter().collect());
         Ok(())
     }
 
     /// After the last page: the store's launches the Graph API did not return.
-    fn finish(&mut self, store_times: &HashMap<String, DateTime<Utc>>) {
+    fn finish(&mut self) {
         let Some(stored) = &self.stored else { return };
-        for id in stored {
-            if !self.seen.contains(id)
-                && let Some(at) = store_times.get(id)
-            {
+        for (id, at) in stored {
+            if !self.seen.contains(id) {
                 *self
                     .only_stored_by_bucket
                     .entry(at.timestamp().div_euclid(self.by) * self.by)
@@ -245,7 +241,10 @@ impl Sink for Compare {
                 continue;
             };
             *self.graph_by_bucket.entry(self.bucket(at)).or_default() += 1;
-            let stored = self.stored.as_ref().is_some_and(|s| s.contains(&event.id));
+            let stored = self
+                .stored
+                .as_ref()
+                .is_some_and(|s| s.contains_key(&event.id));
             if !stored {
                 self.missing.push((event.id.clone(), at, self.repair));
                 if self.repair {
@@ -345,16 +344,6 @@ pub async fn run(
             repaired: engine.counters.new.load(Ordering::Relaxed),
         });
     }
-    let store_times = {
-        let store = engine
-            .store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        store
-            .launch_ids(range.0, range.1, &settings.sync.operations)?
-            .into_iter()
-            .collect::<HashMap<_, _>>()
-    };
     let mut report = Report {
         outcome: "complete",
         from: ts(range.0),
@@ -371,7 +360,7 @@ pub async fn run(
         throttled: engine.budget.throttled(),
         requests: client.requests().since(requests_before),
     };
-    let whole = compare(&mut report, ended, opts.by, &store_times);
+    let whole = compare(&mut report, ended, opts.by);
     // Say why a window was not submitted: the service refused, or the allowance is used up.
     let why_not = match engine.budget.throttled() {
         Some(t) => Some(format!(
@@ -422,12 +411,7 @@ pub async fn run(
 /// Puts each window's end into the report: its days (or hours) compared, the missing Ids, the
 /// windows not compared or compared in part. Returns the windows compared whole with nothing left
 /// missing.
-fn compare(
-    report: &mut Report,
-    ended: Vec<(Ended, Compare)>,
-    by: By,
-    store_times: &HashMap<String, DateTime<Utc>>,
-) -> Vec<Window> {
+fn compare(report: &mut Report, ended: Vec<(Ended, Compare)>, by: By) -> Vec<Window> {
     let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
     // Windows compared whole with nothing left missing: backfill's notes on them are settled.
     let mut whole: Vec<Window> = Vec::new();
@@ -467,7 +451,7 @@ fn compare(
                 {
                     whole.push(row.window);
                 }
-                cmp.finish(store_times);
+                cmp.finish();
                 // Every day (or hour) of the window has its row, zeros included.
                 let by = by.seconds();
                 let mut start = row.window.0.timestamp().div_euclid(by) * by;
