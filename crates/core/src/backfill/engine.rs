@@ -29,12 +29,6 @@ const SHORT_READ_SHARE: f64 = 0.99;
 /// "Completeness"), for a service that does not say its `recordCountLimit`.
 const DOCUMENTED_RECORD_CAP: u64 = 1_000_000;
 
-/// How a loaded window's ledger row starts its `error` when the read ended below the service's count.
-pub(crate) const SHORT_FLAG: &str = "read";
-
-/// How a loaded window's ledger row notes records that could not be read.
-pub(crate) const UNREADABLE_FLAG: &str = "skipped";
-
 /// New events after which a run commits the pages it has staged once, before any window is whole.
 const EARLY_COMMIT: u64 = 1_000;
 
@@ -641,13 +635,11 @@ impl Engine {
         // row, so that every later run over it says so too, until a `verify` finds it whole.
         let mut flags = Vec::new();
         if let Some((r, a)) = short {
-            flags.push(format!(
-                "{SHORT_FLAG} {r} records of about {a} the service counted"
-            ));
+            flags.push(format!("read {r} records of about {a} the service counted"));
         }
         if !unreadable.is_empty() {
             flags.push(format!(
-                "{UNREADABLE_FLAG} {} records whose auditData could not be read ({})",
+                "skipped {} records whose auditData could not be read ({})",
                 unreadable.len(),
                 unreadable
                     .iter()

@@ -582,8 +582,6 @@ pub trait Reader {
         to: DateTime<Utc>,
         operations: &[String],
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
-    /// Whether an event of this `Id` is stored (from any source).
-    fn has_event(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// The writes of `sync`, `import` and `prune`. Only [`open_write`] makes one, under the run lock.

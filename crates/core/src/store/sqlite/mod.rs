@@ -643,9 +643,6 @@ impl Reader for SqliteStore {
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
         self.read_launch_ids(from, to, operations)
     }
-    fn has_event(&self, id: &str) -> Result<bool, StoreError> {
-        self.read_has_event(id)
-    }
 }
 
 impl Writer for SqliteStore {

@@ -252,14 +252,6 @@ impl SqliteStore {
             .collect())
     }
 
-    /// See [`Reader::has_event`](crate::store::Reader::has_event).
-    pub(super) fn read_has_event(&self, id: &str) -> Result<bool, StoreError> {
-        self.conn
-            .prepare_cached("SELECT 1 FROM events WHERE id = ?1")
-            .and_then(|mut stmt| stmt.exists([id]))
-            .map_err(|e| self.read_err(e))
-    }
-
     /// See [`Writer::save_query`](crate::store::Writer::save_query).
     pub(super) fn write_query(&mut self, row: &QueryRow) -> Result<i64, StoreError> {
         self.commit_staged()?;
