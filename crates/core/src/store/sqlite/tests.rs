@@ -1941,15 +1941,10 @@ fn launch_ids_read_one_index_range() {
     );
 }
 
-/// A window's events and its ledger row commit together: staged events are not stored (nor seen by
-/// a reader) until `commit_staged`; a writer dropped before it stores neither; a failing
-/// `stage_query` (no id, or an id no row has) rolls back the events staged with it. Ids stored by
-/// sync or import are not stored again nor counted new.
-#[test]
-fn staged_events_and_their_query_row_commit_together_or_not_at_all() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("a.db");
-    let mut s = open(&p).unwrap();
+/// A store at `p` holding a launch from sync (`sync-1`) and one imported (`imp-1`), and a backfill
+/// query for 2026-06-01 submitted (its ledger row saved).
+fn synced_imported_and_submitted(p: &Path) -> (SqliteStore, QueryRow) {
+    let mut s = open(p).unwrap();
     s.commit(&[unit(
         "b1",
         vec![event_at("sync-1", "2026-06-01T01:00:00Z", "LaunchPowerApp")],
@@ -1968,6 +1963,18 @@ fn staged_events_and_their_query_row_commit_together_or_not_at_all() {
     );
     q.state = QueryState::Submitted;
     q.id = Some(s.save_query(&q).unwrap());
+    (s, q)
+}
+
+/// A window's events and its ledger row commit together: staged events are not stored (nor seen by
+/// a reader) until `commit_staged`; a writer dropped before it stores neither; a failing
+/// `stage_query` (no id, or an id no row has) rolls back the events staged with it. Ids stored by
+/// sync or import are not stored again nor counted new.
+#[test]
+fn staged_events_and_their_query_row_commit_together_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    let (mut s, q) = synced_imported_and_submitted(&p);
     let submitted = q.clone();
     let window = |ids: &[&str]| -> Vec<Event> {
         ids.iter()
@@ -2033,25 +2040,7 @@ fn staged_events_and_their_query_row_commit_together_or_not_at_all() {
 fn staged_events_and_their_query_row_commit_at_once_deduplicated_on_id() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("a.db");
-    let mut s = open(&p).unwrap();
-    s.commit(&[unit(
-        "b1",
-        vec![event_at("sync-1", "2026-06-01T01:00:00Z", "LaunchPowerApp")],
-        1,
-    )])
-    .unwrap();
-    s.insert_events(
-        &[event_at("imp-1", "2026-06-01T02:00:00Z", "LaunchPowerApp")],
-        "import:a.csv",
-    )
-    .unwrap();
-    let mut q = query(
-        QueryPurpose::Backfill,
-        "2026-06-01T00:00:00Z",
-        "2026-06-02T00:00:00Z",
-    );
-    q.state = QueryState::Submitted;
-    q.id = Some(s.save_query(&q).unwrap());
+    let (mut s, q) = synced_imported_and_submitted(&p);
     let submitted = q.clone();
     let mut loaded = q.clone();
     loaded.state = QueryState::Loaded;
