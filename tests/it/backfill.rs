@@ -103,11 +103,10 @@ fn a_180_day_backfill_lands_exactly_the_graph_launches_once_with_what_sync_store
     assert_eq!(summary["outcome"], "complete", "{summary}");
     let from = time(&summary["from"]);
     let to = time(&summary["to"]);
+    // An age for --from is rounded down to a whole day: midnight (UTC) of the day 180 days ago.
+    assert_eq!(from.format("%H:%M:%S").to_string(), "00:00:00", "{summary}");
     assert!(
-        (Utc::now() - TimeDelta::days(180) - from)
-            .num_seconds()
-            .abs()
-            < 120,
+        from <= Utc::now() - TimeDelta::days(180) && from > Utc::now() - TimeDelta::days(181),
         "{summary}"
     );
     // Without --to: midnight (UTC) of today; sync has what is newer.

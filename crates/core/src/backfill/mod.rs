@@ -160,12 +160,15 @@ pub fn plan(
     let now = Utc::now();
     let range = range(opts.from, opts.to, now, settings.graph.window)?;
     let mut warnings = Vec::new();
-    // An hour's slack: `--from 180d` is read a moment before this.
-    if range.0 < now - RETENTION - TimeDelta::hours(1) {
+    // What was asked, before any rounding to the window grid; an hour's slack, as `--from 180d` is
+    // read a moment before this.
+    let asked = opts.from.at(now);
+    if asked < now - RETENTION - TimeDelta::hours(1) {
         warnings.push(format!(
             "--from {} is more than 180 days ago: Power Apps records are kept 180 days by default (Audit \
-             Standard), so older windows come back empty unless a retention policy keeps them longer",
-            ts(range.0)
+             Standard), so older windows come back empty unless a retention policy keeps them longer, and \
+             each still costs one of the tenant's daily query submissions (the newest windows go first)",
+            ts(asked)
         ));
     }
     let cells = grid(range.0, range.1, settings.graph.window);
@@ -311,7 +314,12 @@ fn range(
         Some(TimeOrAge::Ago(_)) => grid_floor(to.map_or(now, |t| t.at(now))),
         Some(t) => ceil(t.at(now)),
     };
-    let from = floor(from.at(now));
+    // An age for --from is rounded down too: `--from 30d` means the whole day 30 days ago, and
+    // `--from 31d` later meets the same cells.
+    let from = match from {
+        TimeOrAge::Ago(_) => grid_floor(from.at(now)),
+        _ => floor(from.at(now)),
+    };
     if from > now + slack {
         return Err(BackfillError::Range(format!(
             "--from {} is in the future; give a time or an age before now, e.g. --from 180d",
@@ -790,7 +798,7 @@ mod tests {
             day,
         )
         .unwrap();
-        assert_eq!(r, (t("2026-06-03T12:00:00Z"), t("2026-11-23T00:00:00Z")));
+        assert_eq!(r, (t("2026-06-03T00:00:00Z"), t("2026-11-23T00:00:00Z")));
         let e = range(
             TimeOrAge::Ago(TimeDelta::days(10)),
             Some(TimeOrAge::Ago(TimeDelta::days(10))),

@@ -260,10 +260,17 @@ impl Sink for Compare {
 }
 
 /// The range of a verify: whole seconds outwards, refused when empty, inverted or in the future.
-fn range(opts: &Options, now: DateTime<Utc>) -> Result<Window, BackfillError> {
+fn range(opts: &Options, now: DateTime<Utc>, by: By) -> Result<Window, BackfillError> {
     let to = opts.to.map_or(now, |t| t.at(now));
     let from = opts.from.at(now);
-    let from = DateTime::from_timestamp(from.timestamp(), 0).unwrap_or(from);
+    // An age is rounded down to the start of its day (or hour with --by hour): `--from 3d` compares
+    // whole days, as Purview's daily counts do; a time is taken to the second.
+    let step = by.seconds();
+    let from = match opts.from {
+        TimeOrAge::Ago(_) => from.timestamp().div_euclid(step) * step,
+        _ => from.timestamp(),
+    };
+    let from = DateTime::from_timestamp(from, 0).unwrap_or(now);
     let to = DateTime::from_timestamp(
         to.timestamp() + i64::from(to.timestamp_subsec_nanos() > 0),
         0,
@@ -291,7 +298,7 @@ fn range(opts: &Options, now: DateTime<Utc>) -> Result<Window, BackfillError> {
 /// [`BackfillError::Range`], [`BackfillError::Config`] (exit 2).
 pub fn check(settings: &Settings, opts: &Options) -> Result<(), BackfillError> {
     settings.graph_endpoint()?;
-    range(opts, Utc::now()).map(|_| ())
+    range(opts, Utc::now(), opts.by).map(|_| ())
 }
 
 /// Queries every window of the range afresh and compares.
@@ -306,7 +313,7 @@ pub async fn run(
 ) -> Result<Report, BackfillError> {
     settings.graph_endpoint()?;
     let now = Utc::now();
-    let range = range(opts, now)?;
+    let range = range(opts, now, opts.by)?;
     let used = store.graph_submissions_since(now - TimeDelta::hours(24))?;
     let left = u64::from(settings.graph.daily_submissions).saturating_sub(used);
     let requests_before = client.requests();
@@ -541,4 +548,50 @@ fn bucket(buckets: &mut BTreeMap<i64, Bucket>, start: i64) -> &mut Bucket {
         repaired: 0,
         only_stored: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        crate::time::parse_stored(s).unwrap()
+    }
+
+    #[test]
+    fn an_age_is_rounded_down_to_a_whole_day_or_hour_and_a_time_is_kept() {
+        let now = t("2026-11-30T12:34:56Z");
+        let opts = |from: TimeOrAge, to: Option<TimeOrAge>| Options {
+            from,
+            to,
+            by: By::Day,
+            repair: false,
+            progress: false,
+            stop: Stop::new(),
+        };
+        let days = opts(TimeOrAge::Ago(TimeDelta::days(3)), None);
+        assert_eq!(
+            range(&days, now, By::Day).unwrap(),
+            (t("2026-11-27T00:00:00Z"), now)
+        );
+        assert_eq!(
+            range(&days, now, By::Hour).unwrap().0,
+            t("2026-11-27T12:00:00Z")
+        );
+        let at = opts(TimeOrAge::At(t("2026-11-27T08:15:00Z")), None);
+        assert_eq!(
+            range(&at, now, By::Day).unwrap().0,
+            t("2026-11-27T08:15:00Z")
+        );
+        let future = opts(
+            TimeOrAge::Ago(TimeDelta::days(3)),
+            Some(TimeOrAge::At(t("2026-12-30T00:00:00Z"))),
+        );
+        assert!(
+            range(&future, now, By::Day)
+                .unwrap_err()
+                .to_string()
+                .contains("future")
+        );
+    }
 }
